@@ -1,0 +1,64 @@
+"""The program's rollout table: which sector got which component from when."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.data.readers import InputError
+
+REQUIRED = ("sector", "component", "start")
+
+
+def read_rollout(path: Path | str, sectors: list[str] | None = None) -> pd.DataFrame:
+    """Read and validate ``rollout.csv`` (sector, component, start[, end]).
+
+    Errors name the file, the data row (1-based) and the column: an unknown sector, an
+    unparseable date, an end before its start, or overlapping periods of one component in
+    one sector.
+    """
+    path = Path(path)
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such rollout file") from None
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{path}: the rollout file is empty") from None
+    df.columns = [c.strip().lower() for c in df.columns]
+    missing = [c for c in REQUIRED if c not in df.columns]
+    if missing:
+        raise InputError(f"{path}: missing required column(s) {', '.join(missing)}; expected sector, component, start[, end]")
+    if "end" not in df:
+        df["end"] = ""
+    known = set(sectors) if sectors is not None else None
+    out = []
+    for i, r in enumerate(df.itertuples(index=False), start=1):
+        sec = r.sector.strip()
+        if known is not None and sec not in known:
+            raise InputError(f"{path}: row {i}, column 'sector': sector {sec!r} is not in the geography")
+        start = pd.to_datetime(r.start.strip(), errors="coerce")
+        if pd.isna(start):
+            raise InputError(f"{path}: row {i}, column 'start': {r.start!r} is not a date (expected YYYY-MM-DD)")
+        end = pd.to_datetime(r.end.strip(), errors="coerce") if r.end.strip() else pd.NaT
+        if r.end.strip() and pd.isna(end):
+            raise InputError(f"{path}: row {i}, column 'end': {r.end!r} is not a date (expected YYYY-MM-DD or empty)")
+        if pd.notna(end) and end < start:
+            raise InputError(f"{path}: row {i}, column 'end': end {r.end} is before start {r.start}")
+        out.append((i, sec, r.component.strip(), start, end))
+    ro = pd.DataFrame(out, columns=["row", "sector", "component", "start", "end"])
+    for (sec, comp), g in ro.groupby(["sector", "component"]):
+        g = g.sort_values("start")
+        ends = g.end.fillna(pd.Timestamp.max)
+        for k in range(1, len(g)):
+            if g.start.iloc[k] <= ends.iloc[k - 1]:
+                raise InputError(
+                    f"{path}: row {g.row.iloc[k]}, column 'start': {comp} in sector {sec} overlaps the period "
+                    f"of row {g.row.iloc[k - 1]}"
+                )
+    return ro
+
+
+def treat_start(rollout: pd.DataFrame) -> pd.Series:
+    """First treated month of each sector: the month of its earliest component start."""
+    return rollout.groupby("sector").start.min().dt.to_period("M")
