@@ -268,7 +268,9 @@ def write_demo_city(out_dir: Path | str, last_month: pd.Period | str, design: De
     for sub in ("incidents", "geography", "program"):
         (out / sub).mkdir(parents=True, exist_ok=True)
 
-    victims = _victim_rows(city, last_month, design, rng)
+    # rows are drawn to the horizon and then cut, so a month's records never depend on last_month
+    victims = _victim_rows(city, HORIZON, design, rng)
+    victims = victims[pd.PeriodIndex(victims.fecha_hecho, freq="M") <= last_month]
     victims.to_csv(out / "incidents" / "victimas_fgj_demo.csv", index=False)
 
     sec = city["sectors"]

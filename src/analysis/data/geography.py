@@ -52,6 +52,8 @@ class Geography:
         ok = np.isfinite(lon) & np.isfinite(lat)
         pts = shapely.points(lon[ok], lat[ok])
         pi, gi = self._tree.query(pts, predicate="intersects")
+        if len(pi) == 0:
+            return out
         order = np.lexsort((gi, pi))
         pi, gi = pi[order], gi[order]
         first = np.r_[True, pi[1:] != pi[:-1]]

@@ -49,9 +49,9 @@ def read_rollout(path: Path | str, sectors: list[str] | None = None) -> pd.DataF
     ro = pd.DataFrame(out, columns=["row", "sector", "component", "start", "end"])
     for (sec, comp), g in ro.groupby(["sector", "component"]):
         g = g.sort_values("start")
-        ends = g.end.fillna(pd.Timestamp.max)
         for k in range(1, len(g)):
-            if g.start.iloc[k] <= ends.iloc[k - 1]:
+            prev_end = g.end.iloc[k - 1]
+            if pd.isna(prev_end) or g.start.iloc[k] <= prev_end:
                 raise InputError(
                     f"{path}: row {g.row.iloc[k]}, column 'start': {comp} in sector {sec} overlaps the period "
                     f"of row {g.row.iloc[k - 1]}"

@@ -1,0 +1,44 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown] tags=["notebook-only"]
+# # Sector report
+#
+# The effect of Alto al Fuego in one sector, against sectors never in the program.
+
+# %% tags=["parameters"]
+sector = "D36"  # police sector id, as in the panel's `unit` column
+quarter = "2024Q2"  # reporting quarter, YYYYQn
+outcome = "shootings"  # panel column: shootings, gun_homicides or gun_injuries
+panel_path = "../data/processed/panel.parquet"  # output of `make data`
+results_dir = "results"  # where the estimates are written as data
+n_placebo = 100  # placebo draws for the SDID interval
+seed = 0  # seed of the placebo draws
+
+# %%
+from IPython.display import Markdown, display
+
+from analysis import impact
+from analysis.report import content, figures
+
+ctx = content.load_context(panel_path, quarter)
+display(Markdown(f"## Sector {sector}\n\n" + content.banner(ctx)))
+
+# %%
+res = impact.estimate(impact.for_unit(ctx.panel, sector), outcome=outcome, method="sdid",
+                      n_placebo=n_placebo, seed=seed)
+display(Markdown(content.headline(res, ctx, sector=sector)))
+
+# %%
+fig = figures.trends(res, demo=ctx.is_demo)
+display(fig)
+
+# %%
+saved = content.save_results([res], results_dir, f"sector_{sector}")

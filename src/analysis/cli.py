@@ -1,0 +1,148 @@
+"""The command line the Makefile calls: ``python -m analysis <command>``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+RAW = ROOT / "data" / "raw"
+PROCESSED = ROOT / "data" / "processed"
+DEMO_RAW = ROOT / "data" / "demo" / "raw"
+
+
+def _raw_incidents(raw: Path) -> list[Path]:
+    d = raw / "incidents"
+    return sorted(p for p in d.glob("*") if p.is_file() and p.name != "README.md" and not p.name.startswith(".")) if d.is_dir() else []
+
+
+def cmd_data(args) -> int:
+    """Build data/processed from data/raw, or from the demo city when data/raw has no incidents."""
+    from analysis.data import demo
+    from analysis.data.panel import build_panel
+    from analysis.periods import latest_complete_quarter
+
+    raw = Path(args.raw)
+    incidents = _raw_incidents(raw)
+    meta = None
+    if incidents:
+        geos = sorted((raw / "geography").glob("*.geojson"))
+        if len(geos) != 1:
+            print(f"error: {raw / 'geography'} must hold exactly one .geojson sector file (found {len(geos)})", file=sys.stderr)
+            return 2
+        geo, rollout = geos[0], raw / "program" / "rollout.csv"
+        if not rollout.exists():
+            print(f"error: {rollout} is missing (sector, component, start[, end])", file=sys.stderr)
+            return 2
+        last = args.last_month
+        print(f"Real data: {len(incidents)} incident file(s) in {raw / 'incidents'}")
+    else:
+        last = args.last_month or str(latest_complete_quarter().asfreq("M", "end"))
+        meta = demo.write_demo_city(DEMO_RAW, last)
+        incidents = _raw_incidents(DEMO_RAW)
+        geo = DEMO_RAW / "geography" / "sectores_demo.geojson"
+        rollout = DEMO_RAW / "program" / "rollout.csv"
+        print(f"No incident files in {raw / 'incidents'}: using the synthetic demo city ({demo.DEMO_LABEL}), "
+              f"{meta['first_month']} to {meta['last_month']}")
+    b = build_panel(incidents, geo, rollout, last_month=last)
+    if meta is not None:
+        b.audit["demo"] = meta
+    files = b.write(args.out)
+    a = b.audit
+    print(f"Panel: {len(b.panel):,} sector-months -> {files['panel']}")
+    print(f"Rows in {a['rows_in']:,} = used {a['rows_used']:,} + quarantined {a['rows_quarantined']:,} "
+          f"({', '.join(f'{k} {v:,}' for k, v in a['quarantined_by_reason'].items()) or 'none'}) -> {files['quarantine']}")
+    return 0
+
+
+def cmd_panel(args) -> int:
+    from analysis.data.panel import build_panel
+
+    b = build_panel(args.incidents, args.geography, args.rollout, source=args.source, last_month=args.last_month)
+    files = b.write(args.out)
+    print(json.dumps({k: str(v) for k, v in files.items()}))
+    return 0
+
+
+def cmd_report(args) -> int:
+    from analysis.periods import QuarterError, latest_reportable_quarter, quarter_label
+    from analysis.report.build import BuildOptions, ReportError, build_report
+
+    panel = Path(args.panel)
+    if not panel.exists():
+        print(f"error: {panel} does not exist; run `make data` first", file=sys.stderr)
+        return 2
+    quarter = args.quarter
+    if not quarter:
+        import pandas as pd
+
+        last = pd.read_parquet(panel, columns=["period"]).period.max()
+        quarter = quarter_label(latest_reportable_quarter(last))
+    opts = BuildOptions(outcome=args.outcome, n_placebo=args.n_placebo, n_placebo_sector=args.n_placebo_sector,
+                        n_perm=args.n_perm, seed=args.seed)
+    t = time.perf_counter()
+    try:
+        m = build_report(quarter, panel, args.reports, opts)
+    except QuarterError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except ReportError as e:
+        print(f"error: report for {quarter} not built; the previous one (if any) is unchanged.\n{e}", file=sys.stderr)
+        return 1
+    out = Path(m["path"])
+    print(f"Report {m['quarter']} ({m['data']} data) built in {time.perf_counter() - t:.1f} s:")
+    print(f"  HTML: {out / m['outputs']['html']}")
+    print(f"  PDF:  {out / m['outputs']['pdf']}")
+    print(f"  notebooks, results and manifest.json in {out}")
+    return 0
+
+
+def cmd_latest_quarter(args) -> int:
+    from analysis.periods import latest_complete_quarter, quarter_label
+
+    print(quarter_label(latest_complete_quarter()))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m analysis", description=__doc__)
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("data", help="data/raw (or the demo city) -> data/processed")
+    p.add_argument("--raw", default=str(RAW))
+    p.add_argument("--out", default=str(PROCESSED))
+    p.add_argument("--last-month", default=None, help="last month of the study window (YYYY-MM)")
+    p.set_defaults(func=cmd_data)
+
+    p = sub.add_parser("panel", help="incident files -> panel.parquet, quarantine.csv, audit.json")
+    p.add_argument("--incidents", nargs="+", required=True)
+    p.add_argument("--geography", required=True)
+    p.add_argument("--rollout", default=None)
+    p.add_argument("--source", default=None, choices=["fgj", "ssc"])
+    p.add_argument("--last-month", default=None)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_panel)
+
+    p = sub.add_parser("report", help="build reports/<YYYYQn>/")
+    p.add_argument("--quarter", default=None, help="YYYYQn (default: latest complete quarter the data cover)")
+    p.add_argument("--panel", default=str(PROCESSED / "panel.parquet"))
+    p.add_argument("--reports", default=str(ROOT / "reports"))
+    p.add_argument("--outcome", default="shootings")
+    p.add_argument("--n-placebo", type=int, default=200)
+    p.add_argument("--n-placebo-sector", type=int, default=100)
+    p.add_argument("--n-perm", type=int, default=999)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("latest-quarter", help="print the latest complete quarter")
+    p.set_defaults(func=cmd_latest_quarter)
+
+    args = ap.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2

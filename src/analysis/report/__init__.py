@@ -1,0 +1,1 @@
+"""House style, report content, rendering and the quarterly build."""

@@ -1,0 +1,194 @@
+"""What the report notebooks show: the reporting context, headline text, tables, results files.
+
+Notebooks call these and hold no logic of their own, so every number in the report can be
+traced from its cell to a function here or in ``analysis.impact``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis.periods import check_reportable, parse_quarter, quarter_label
+
+DEMO_LABEL = "DEMO DATA (synthetic)"
+#: Counts from 1 to SUPPRESS_BELOW - 1 are hidden in public tables.
+SUPPRESS_BELOW = 5
+
+OUTCOME_NAMES = {
+    "shootings": ("shootings (gun homicides and non-fatal gun injuries)", "disparos (homicidios y lesiones por arma de fuego)"),
+    "gun_homicides": ("gun homicides", "homicidios por arma de fuego"),
+    "gun_injuries": ("non-fatal gun injuries", "lesiones por arma de fuego"),
+}
+
+
+@dataclass
+class Context:
+    """The data a report for one quarter is made from."""
+
+    quarter: pd.Period
+    panel: pd.DataFrame
+    audit: dict
+    demo: dict | None
+
+    @property
+    def label(self) -> str:
+        return quarter_label(self.quarter)
+
+    @property
+    def is_demo(self) -> bool:
+        return self.demo is not None
+
+    @property
+    def treated_sectors(self) -> list[str]:
+        ts = self.panel.drop_duplicates("unit").set_index("unit").treat_start.dropna()
+        return sorted(ts.index, key=lambda u: (ts[u], u))
+
+
+def load_context(panel_path: str | Path, quarter: str, today=None) -> Context:
+    """Load the panel and cut it at the end of ``quarter``; sectors whose start falls after
+    the quarter count as not (yet) treated.
+
+    Raises
+    ------
+    analysis.periods.QuarterError
+        For a malformed, incomplete or uncovered quarter.
+    """
+    panel_path = Path(panel_path)
+    panel = pd.read_parquet(panel_path)
+    q = parse_quarter(quarter)
+    check_reportable(q, first_month=panel.period.min(), last_month=panel.period.max(), today=today)
+    end = q.asfreq("M", "end")
+    panel = panel[panel.period <= end].copy()
+    panel["treat_start"] = panel.treat_start.where(panel.treat_start <= end)
+    audit_path = panel_path.with_name("audit.json")
+    audit = json.loads(audit_path.read_text()) if audit_path.exists() else {}
+    demo = audit.get("demo")
+    return Context(quarter=q, panel=panel.reset_index(drop=True), audit=audit, demo=demo)
+
+
+def banner(ctx: Context) -> str:
+    """Markdown banner that opens every section of a demo report."""
+    if not ctx.is_demo:
+        return ""
+    return (f"**{DEMO_LABEL}** — every number here comes from a simulated city with a known program "
+            f"effect of {ctx.demo['true_effect_percent']:.0f}%, not from Mexico City records.")
+
+
+def fmt_p(p: float) -> str:
+    """p-values as readers expect them: 'p < 0.001' rather than 'p = 0.000'."""
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def fmt_pct(x: float) -> str:
+    return f"{x:+.1f}%".replace("-", "−")
+
+
+def headline(result, ctx: Context, sector: str | None = None) -> str:
+    """The headline sentence, in English and Spanish, built from one ImpactResult.
+
+    ``sector`` names the one treated sector of a per-sector estimate.
+    """
+    en, es = OUTCOME_NAMES.get(result.outcome, (result.outcome, result.outcome))
+    where_en = f"In sector {sector}" if sector else f"In the {result.n_treated} sectors where Alto al Fuego operates"
+    where_es = f"En el sector {sector}" if sector else f"En los {result.n_treated} sectores con Alto al Fuego"
+    lo, hi = result.ci_percent
+    level = f"{100 * (1 - result.alpha):.0f}%"
+    direction_en = "lower" if result.att < 0 else "higher"
+    direction_es = "menos" if result.att < 0 else "más"
+    return (
+        f"**Headline ({ctx.label}).** {where_en}, "
+        f"{en} were **{abs(result.att_percent):.1f}% {direction_en}** than the estimated counterfactual "
+        f"without the program ({level} interval: {fmt_pct(lo)} to {fmt_pct(hi)}; {fmt_p(result.p_value)}; "
+        f"{result.method.upper()}, {result.inference}). That is {abs(result.att):.2f} "
+        f"{'fewer' if result.att < 0 else 'more'} events per sector-month against "
+        f"{result.counterfactual_mean:.2f} expected.\n\n"
+        f"*Resumen.* {where_es} hubo **{abs(result.att_percent):.1f}% "
+        f"{direction_es}** {es} que en el contrafactual estimado (intervalo de {level}: {fmt_pct(lo)} a {fmt_pct(hi)})."
+    )
+
+
+def pipe_table(df: pd.DataFrame, align: str | None = None) -> str:
+    """A Markdown pipe table that both nbconvert's HTML and pandoc's Typst writer render."""
+    cols = list(df.columns)
+    align = align or "l" + "r" * (len(cols) - 1)
+    sep = ["---:" if a == "r" else ":---" for a in align]
+    lines = ["| " + " | ".join(map(str, cols)) + " |", "| " + " | ".join(sep) + " |"]
+    for row in df.itertuples(index=False):
+        lines.append("| " + " | ".join("" if (isinstance(v, float) and np.isnan(v)) else str(v) for v in row) + " |")
+    return "\n".join(lines)
+
+
+def estimates_table(results) -> str:
+    """One row per method: effect in events and in percent, interval, p-value, inference."""
+    rows = []
+    for r in results:
+        lo, hi = r.ci_percent
+        rows.append({
+            "Method": r.method.upper(), "Outcome": r.outcome,
+            "Effect per sector-month": f"{r.att:.2f}", "Effect (%)": fmt_pct(r.att_percent),
+            f"{100 * (1 - r.alpha):.0f}% interval (%)": f"{fmt_pct(lo)} to {fmt_pct(hi)}",
+            "p-value": fmt_p(r.p_value).removeprefix("p = "), "Treated / control sectors": f"{r.n_treated} / {r.n_control}",
+            "Inference": r.inference,
+        })
+    return pipe_table(pd.DataFrame(rows), align="llrrrrrl")
+
+
+def suppress(values: pd.Series, below: int = SUPPRESS_BELOW) -> pd.Series:
+    """Hide small counts (1 to below-1) as '<below'; zeros and larger counts are shown."""
+    v = values.astype(int)
+    return v.astype(str).where(~((v > 0) & (v < below)), f"<{below}")
+
+
+def sector_table(ctx: Context, outcome: str) -> str:
+    """Treated sectors: start month and counts before and after, with small counts suppressed."""
+    p = ctx.panel
+    rows = []
+    for u in ctx.treated_sectors:
+        g = p[p.unit == u]
+        s = g.treat_start.iloc[0]
+        pre = g[(g.period < s) & (g.period >= s - 12)][outcome].sum()
+        post = g[(g.period >= s) & (g.period < s + 12)][outcome].sum()
+        last = g[g.period.dt.qyear.eq(ctx.quarter.year) & g.period.dt.quarter.eq(ctx.quarter.quarter)][outcome].sum()
+        rows.append({"Sector": u, "Program start": str(s), "12 months before": pre,
+                     "First 12 months": post if (s + 11) <= ctx.quarter.asfreq("M", "end") else np.nan,
+                     f"In {ctx.label}": last})
+    df = pd.DataFrame(rows)
+    for c in df.columns[2:]:
+        df[c] = [("n/a" if pd.isna(x) else x) for x in df[c]]
+        df[c] = df[c].where(df[c].eq("n/a"), suppress(pd.to_numeric(df[c], errors="coerce").fillna(0)))
+    return pipe_table(df)
+
+
+def data_note(ctx: Context) -> str:
+    """What the panel holds and where its rows went, from the audit."""
+    a = ctx.audit
+    p = ctx.panel
+    lines = [
+        f"- Sectors: {p.unit.nunique()}; months: {p.period.min()} to {p.period.max()} ({p.period.nunique()}).",
+        f"- Sectors in the program by the end of {ctx.label}: {len(ctx.treated_sectors)}.",
+    ]
+    if a:
+        q = a.get("quarantined_by_reason", {})
+        lines.append(f"- Input records: {a['rows_in']:,}; used: {a['rows_used']:,}; set aside: "
+                     f"{a['rows_quarantined']:,} ({', '.join(f'{k.replace(chr(95), chr(32))} {v:,}' for k, v in q.items())}).")
+        g = a.get("geography", {})
+        lines.append(f"- Police geography: version {g.get('version')} ({g.get('sectors')} sectors); "
+                     f"located by coordinates: {a['location']['by_point']:,}.")
+    return "\n".join(lines)
+
+
+def save_results(results, out_dir: str | Path, name: str) -> Path:
+    """Write estimates as data: ``<name>.csv`` (one row per result) and event studies."""
+    from analysis.impact import stack
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stack(results).to_csv(out / f"{name}.csv", index=False)
+    es = pd.concat([r.event_study.assign(method=r.method, outcome=r.outcome) for r in results], ignore_index=True)
+    es.to_csv(out / f"{name}_event_study.csv", index=False)
+    return out / f"{name}.csv"
