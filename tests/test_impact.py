@@ -1,0 +1,142 @@
+"""Estimators: published numbers, an independent implementation, known simulated effects, honest size."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis import impact
+from analysis.data import demo
+from analysis.impact.design import make_design
+from analysis.impact.twfe import randomization_test, twfe_coefficient
+from conftest import ROOT, SHARED, needs_shared
+
+
+@pytest.fixture(scope="module")
+def prop99():
+    df = pd.read_csv(ROOT / "tests" / "fixtures" / "california_prop99.csv")
+    df["treat_start"] = np.where(df.State == "California", 1989, np.nan)
+    return df
+
+
+def test_prop99_published_numbers(prop99):
+    """Arkhangelsky et al. (2021), Table 1: SDID -15.60 and DID -27.35 on Proposition 99."""
+    kw = dict(outcome="PacksPerCapita", unit="State", time="Year")
+    sdid = impact.estimate(prop99, method="sdid", n_placebo=30, **kw)
+    twfe = impact.estimate(prop99, method="twfe", inference="cluster", **kw)
+    assert sdid.att == pytest.approx(-15.60, abs=0.005)
+    assert twfe.att == pytest.approx(-27.35, abs=0.005)
+    assert (sdid.n_treated, sdid.n_control, sdid.n_pre, sdid.n_post) == (1, 38, 19, 12)
+    assert sdid.ci_low < sdid.att < sdid.ci_high
+
+
+def test_sdid_matches_synthdid_py_staggered(demo_panel):
+    """Our cohort aggregation and synthdid-py's own staggered estimator agree."""
+    import synthdid
+
+    p = demo_panel.copy()
+    p["d"] = (p.treat_start.notna() & (p.period >= p.treat_start.fillna(pd.Period("2200-01", "M")))).astype(int)
+    p["t"] = p.period.dt.year * 12 + p.period.dt.month
+    ref = synthdid.staggered_synthdid_estimate(p[["unit", "t", "shootings", "d"]], unit="unit", time="t",
+                                               outcome="shootings", treatment="d")
+    ours = impact.estimate(demo_panel, method="sdid", n_placebo=2)
+    assert ours.att == pytest.approx(ref.att, abs=1e-9)
+
+
+def test_fast_twfe_equals_panelols(demo_panel):
+    d = make_design(demo_panel, "shootings")
+    res = impact.estimate(demo_panel, method="twfe", inference="cluster")
+    assert twfe_coefficient(d.Y, d.D) == pytest.approx(res.att, abs=1e-10)
+
+
+@pytest.mark.parametrize("method,opts", [("sdid", {"n_placebo": 30}), ("twfe", {"n_perm": 499})])
+def test_recovers_the_demo_truth(demo_panel, demo_truth, method, opts):
+    truth = demo.true_effect(demo_truth, "shootings")
+    r = impact.estimate(demo_panel, outcome="shootings", method=method, **opts)
+    lo, hi = r.ci_percent
+    assert lo < truth["percent"] < hi, (r.summary(), truth)
+    assert abs(r.att_percent - truth["percent"]) < 0.25 * abs(truth["percent"])
+    assert r.ci_low < truth["att"] < r.ci_high
+    es = r.event_study.set_index("rel_period")
+    assert es.loc[0:12, "estimate"].mean() < 0
+
+
+def test_same_seed_same_numbers(demo_panel):
+    a = impact.estimate(demo_panel, method="sdid", n_placebo=5, seed=3).to_frame()
+    b = impact.estimate(demo_panel, method="sdid", n_placebo=5, seed=3).to_frame()
+    pd.testing.assert_frame_equal(a, b)
+    c = impact.estimate(demo_panel, method="twfe", n_perm=99, seed=4)
+    assert c.att == pytest.approx(impact.estimate(demo_panel, method="twfe", n_perm=99, seed=5).att)
+
+
+def test_result_frame_and_summary(demo_panel):
+    r = impact.estimate(demo_panel, method="twfe", n_perm=99)
+    f = impact.stack([r, r])
+    assert len(f) == 2 and {"att", "att_percent", "ci_low", "ci_high", "p_value", "inference", "n_treated"} <= set(f)
+    assert "TWFE is biased" in r.summary()
+    assert set(r.event_study.columns) >= {"rel_period", "estimate", "ci_low", "ci_high"}
+    assert r.event_study.set_index("rel_period").loc[-1, "estimate"] == 0
+
+
+def test_bad_panels_are_refused(demo_panel):
+    with pytest.raises(ValueError, match="unknown method"):
+        impact.estimate(demo_panel, method="magic")
+    with pytest.raises(ValueError, match="not balanced"):
+        impact.estimate(demo_panel.iloc[1:], method="twfe")
+    with pytest.raises(ValueError, match="no column 'nope'"):
+        impact.estimate(demo_panel, outcome="nope")
+    never = demo_panel.assign(treat_start=pd.Series(pd.NaT, index=demo_panel.index, dtype="period[M]"))
+    with pytest.raises(ValueError, match="no unit is treated"):
+        impact.estimate(never, method="twfe")
+    with pytest.raises(ValueError, match="not in the panel"):
+        impact.for_unit(demo_panel, "NOPE")
+
+
+def _sim_panel(rng, n=40, T=36, n_treated=3, effect=0.0):
+    """Overdispersed counts with unit and period effects; treated units get a staggered start."""
+    a = np.exp(rng.normal(0.8, 0.6, n))
+    g = np.exp(rng.normal(0, 0.15, T))
+    start = np.full(n, -1)
+    tr = rng.choice(n, n_treated, replace=False)
+    start[tr] = rng.integers(T // 3, T - 6, n_treated)
+    D = (np.arange(T)[None, :] >= start[:, None]) & (start[:, None] >= 0)
+    mu = a[:, None] * g[None, :] * np.where(D, 1 + effect, 1.0)
+    return rng.poisson(mu * rng.gamma(5, 1 / 5, mu.shape)), start
+
+
+def test_randomization_inference_holds_its_size():
+    """With 3 treated units and no effect, the 5% test rejects about 5% of the time."""
+    rng = np.random.default_rng(1)
+    rej = []
+    for _ in range(300):
+        Y, start = _sim_panel(rng)
+        rej.append(randomization_test(Y.astype(float), start, n_perm=199, seed=int(rng.integers(1e9)))["p_value"] <= 0.05)
+    assert 0.02 <= np.mean(rej) <= 0.09, np.mean(rej)
+
+
+def test_randomization_inference_has_power_and_covers():
+    rng = np.random.default_rng(2)
+    hits, cover = [], []
+    for _ in range(60):
+        Y, start = _sim_panel(rng, n_treated=5, effect=-0.5)
+        r = randomization_test(Y.astype(float), start, n_perm=199, seed=0)
+        hits.append(r["p_value"] <= 0.05)
+        assert r["ci"][0] <= r["estimate"] <= r["ci"][1]
+    assert np.mean(hits) > 0.5
+
+
+@needs_shared
+def test_placebo_size_on_real_sector_counts():
+    """Reduced form of issue 4's check: real 2013-2015 sector counts, 3 random sectors given a
+    placebo start; the default TWFE inference (randomization) must not over-reject."""
+    from analysis.data.panel import build_panel
+
+    b = build_panel([SHARED / "incidents_gun_2013_2016.csv.gz"], SHARED / "sectores.geojson", last_month="2015-12")
+    p = b.panel
+    Y = p.pivot(index="unit", columns="period", values="gun_injuries").to_numpy(float)
+    rng = np.random.default_rng(7)
+    rej = []
+    for _ in range(150):
+        start = np.full(Y.shape[0], -1)
+        start[rng.choice(Y.shape[0], 3, replace=False)] = rng.integers(6, Y.shape[1] - 3)
+        rej.append(randomization_test(Y, start, n_perm=199, seed=int(rng.integers(1e9)))["p_value"] <= 0.05)
+    assert np.mean(rej) <= 0.10, np.mean(rej)

@@ -1,0 +1,119 @@
+"""End to end: build a small demo report and check what is in it, not only that it exists."""
+
+import base64
+import dataclasses
+import datetime as dt
+import json
+import re
+import shutil
+
+import pandas as pd
+import pytest
+
+from analysis.periods import QuarterError
+from analysis.report.build import BuildOptions, ReportError, build_report
+from analysis.report.content import DEMO_LABEL, fmt_pct
+
+QUARTER = "2021Q4"
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, demo_dir, demo_build):
+    proc = tmp_path_factory.mktemp("processed")
+    with_demo = dataclasses.replace(demo_build, audit={**demo_build.audit, "demo": json.loads((demo_dir / "demo.json").read_text())})
+    with_demo.write(proc)
+    reports = tmp_path_factory.mktemp("reports")
+    opts = BuildOptions(n_placebo=8, n_placebo_sector=4, n_perm=99, sectors=["D36"])
+    manifest = build_report(QUARTER, proc / "panel.parquet", reports, opts)
+    return {"manifest": manifest, "dir": reports / QUARTER, "reports": reports, "panel": proc / "panel.parquet", "opts": opts}
+
+
+def _text(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def test_html_shows_the_estimate_in_the_results_file(built):
+    d = built["dir"]
+    res = pd.read_csv(d / "results" / "program.csv").set_index("method")
+    html = (d / f"alto-al-fuego_{QUARTER}.html").read_text()
+    text = _text(html)
+    sdid = res.loc["sdid"]
+    m = re.search(r"Headline \(2021Q4\)\.[^%]*?were ([\d.]+)% lower", text)
+    assert m, text[:2000]
+    assert float(m.group(1)) == pytest.approx(abs(sdid.att_percent), abs=0.051)
+    assert f"{fmt_pct(sdid.ci_percent_low)} to {fmt_pct(sdid.ci_percent_high)}" in text
+    assert f"{res.loc['twfe'].att:.2f}" in text  # the comparison table
+
+
+def test_html_is_self_contained_with_embedded_figures(built):
+    html = (built["dir"] / f"alto-al-fuego_{QUARTER}.html").read_text()
+    assert "<script" not in html.lower()
+    assert not re.search(r"""(src|href)=["']?https?://""", html)
+    imgs = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
+    assert len(imgs) >= 4  # event study, program trends, city series, sector trends
+    assert all(base64.b64decode(i)[:8] == b"\x89PNG\r\n\x1a\n" for i in imgs)
+    assert html.count(DEMO_LABEL) >= 3
+    assert "def " not in html and "import " not in _text(html)  # code is hidden
+
+
+def test_pdf_has_the_headline_and_demo_label_on_every_page(built):
+    from pypdf import PdfReader
+
+    res = pd.read_csv(built["dir"] / "results" / "program.csv").set_index("method")
+    pdf = PdfReader(str(built["dir"] / f"alto-al-fuego_{QUARTER}.pdf"))
+    pages = [p.extract_text() or "" for p in pdf.pages]
+    assert len(pages) >= 3
+    assert all("DEMO DATA (synthetic)" in p for p in pages), [i for i, p in enumerate(pages) if "DEMO" not in p]
+    alltext = re.sub(r"\s+", " ", " ".join(pages))
+    assert f"{abs(res.loc['sdid'].att_percent):.1f}% lower" in alltext
+    n_images = sum(len(p.images) for p in pdf.pages)
+    assert n_images >= 4
+
+
+def test_manifest(built):
+    m = json.loads((built["dir"] / "manifest.json").read_text())
+    assert m["quarter"] == QUARTER and m["data"] == "demo"
+    from analysis.data.geography import sha256
+
+    assert m["inputs_sha256"][str(built["panel"].resolve())] == sha256(built["panel"])
+    assert len(m["inputs_sha256"]) >= 4  # panel, incidents, geography, rollout
+    assert m["parameters"]["n_placebo"] == 8 and m["parameters"]["sectors"] == ["D36"]
+    assert m["packages"]["linearmodels"] and m["packages"]["synthdid-py"]
+    assert {"notebook program", "render html", "render pdf", "total"} <= set(m["timings_seconds"])
+    assert re.match(r"^[0-9a-f]{40}|unknown", m["code_commit"])
+    nb = json.loads((built["dir"] / "notebooks" / "program.ipynb").read_text())
+    params = [c for c in nb["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
+    assert params and "2021Q4" in "".join(params[0]["source"])
+
+
+def test_results_are_data(built):
+    res = pd.read_csv(built["dir"] / "results" / "program.csv")
+    assert set(res.method) == {"sdid", "twfe"}
+    es = pd.read_csv(built["dir"] / "results" / "program_event_study.csv")
+    assert {"rel_period", "estimate", "ci_low", "ci_high", "method"} <= set(es.columns)
+    sec = pd.read_csv(built["dir"] / "results" / "sector_D36.csv")
+    assert sec.n_treated.iloc[0] == 1
+
+
+@pytest.mark.parametrize("quarter,match", [("2024Q5", "YYYYQn"), ("2015Q4", "before the data"),
+                                           ("2024Q1", "data end in 2023-12")])
+def test_bad_quarters_are_clear_errors(built, quarter, match):
+    with pytest.raises(QuarterError, match=match):
+        build_report(quarter, built["panel"], built["reports"], built["opts"])
+
+
+def test_incomplete_quarter(built):
+    with pytest.raises(QuarterError, match="not complete yet"):
+        build_report("2023Q4", built["panel"], built["reports"], built["opts"], today=dt.date(2023, 12, 15))
+
+
+def test_a_failed_build_keeps_the_previous_report(built):
+    d = built["dir"]
+    before = (d / "manifest.json").read_text()
+    opts = BuildOptions(n_placebo=4, n_placebo_sector=2, n_perm=19, sectors=["NOPE"])
+    with pytest.raises(ReportError, match=r"notebook sector failed in cell \d+ .*ValueError: unit 'NOPE' is not in the panel"):
+        build_report(QUARTER, built["panel"], built["reports"], opts)
+    assert (d / "manifest.json").read_text() == before
+    assert not list(built["reports"].glob(".staging-*"))
+    shutil.rmtree(built["reports"] / f".failed-{QUARTER}")
