@@ -20,7 +20,7 @@ quarter = "2024Q2"  # reporting quarter, YYYYQn; the data are cut at its last mo
 outcome = "shootings"  # panel column: shootings, gun_homicides or gun_injuries
 panel_path = "../data/processed/panel.parquet"  # output of `make data`
 results_dir = "results"  # where the estimates are written as data
-n_placebo = 200  # placebo draws for the SDID interval
+n_placebo = 100  # placebo draws for the SDID interval
 n_perm = 999  # calendar reassignments for the TWFE randomization test
 seed = 0  # seed of the placebo and permutation draws
 

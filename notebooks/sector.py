@@ -19,7 +19,7 @@ quarter = "2024Q2"  # reporting quarter, YYYYQn
 outcome = "shootings"  # panel column: shootings, gun_homicides or gun_injuries
 panel_path = "../data/processed/panel.parquet"  # output of `make data`
 results_dir = "results"  # where the estimates are written as data
-n_placebo = 100  # placebo draws for the SDID interval
+n_placebo = 50  # placebo draws for the SDID interval
 seed = 0  # seed of the placebo draws
 
 # %%
