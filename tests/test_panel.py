@@ -90,7 +90,7 @@ def test_clear_errors(tmp_path, demo_dir):
         build_panel([empty], geo)
     nocol = tmp_path / "nocol.csv"
     nocol.write_text("fecha_hecho,delito,latitud\n2020-01-01,X,19.3\n")
-    with pytest.raises(InputError, match=r"nocol\.csv: header.*needs column\(s\) categoria_delito, longitud"):
+    with pytest.raises(InputError, match=r"nocol\.csv: header row \(row 0\).*'fgj'.*needs lon \(one of: longitud, coord_x"):
         build_panel([nocol], geo)
     binary = tmp_path / "x.csv"
     binary.write_bytes(b"\x00\x01\x02PK\x00")

@@ -28,12 +28,17 @@ def cmd_data(args) -> int:
     raw = Path(args.raw)
     incidents = _raw_incidents(raw)
     meta = None
+    cuadrantes = None
     if incidents:
         geos = sorted((raw / "geography").glob("*.geojson"))
-        if len(geos) != 1:
-            print(f"error: {raw / 'geography'} must hold exactly one .geojson sector file (found {len(geos)})", file=sys.stderr)
+        sector_files = [g for g in geos if not _is_cuadrante_file(g)]
+        cuad_files = [g for g in geos if _is_cuadrante_file(g)]
+        if len(sector_files) != 1 or len(cuad_files) > 1:
+            print(f"error: {raw / 'geography'} must hold exactly one sector .geojson and at most one cuadrante "
+                  f".geojson (found {len(sector_files)} and {len(cuad_files)})", file=sys.stderr)
             return 2
-        geo, rollout = geos[0], raw / "program" / "rollout.csv"
+        geo, rollout = sector_files[0], raw / "program" / "rollout.csv"
+        cuadrantes = cuad_files[0] if cuad_files else None
         if not rollout.exists():
             print(f"error: {rollout} is missing (sector, component, start[, end])", file=sys.stderr)
             return 2
@@ -47,7 +52,7 @@ def cmd_data(args) -> int:
         rollout = DEMO_RAW / "program" / "rollout.csv"
         print(f"No incident files in {raw / 'incidents'}: using the synthetic demo city ({demo.DEMO_LABEL}), "
               f"{meta['first_month']} to {meta['last_month']}")
-    b = build_panel(incidents, geo, rollout, last_month=last)
+    b = build_panel(incidents, geo, rollout, cuadrantes_path=cuadrantes, last_month=last)
     if meta is not None:
         b.audit["demo"] = meta
     files = b.write(args.out)
@@ -58,11 +63,23 @@ def cmd_data(args) -> int:
     return 0
 
 
+def _is_cuadrante_file(path: Path) -> bool:
+    """A GeoJSON whose features carry a 'cuadrante' property (read from the first feature)."""
+    head = path.read_text(encoding="utf-8-sig", errors="replace")[:20000]
+    return '"cuadrante"' in head
+
+
 def cmd_panel(args) -> int:
     from analysis.data.panel import build_panel
 
-    b = build_panel(args.incidents, args.geography, args.rollout, source=args.source, last_month=args.last_month)
+    b = build_panel(args.incidents, args.geography, args.rollout, cuadrantes_path=args.cuadrantes, source=args.source,
+                    first_month=args.first_month, last_month=args.last_month, locate=args.locate)
     files = b.write(args.out)
+    a = b.audit
+    print(f"rows in {a['rows_in']:,} = used {a['rows_used']:,} + quarantined {a['rows_quarantined']:,} "
+          f"{json.dumps(a['quarantined_by_reason'])}")
+    for w in a["warnings"]:
+        print(f"warning: {w}")
     print(json.dumps({k: str(v) for k, v in files.items()}))
     return 0
 
@@ -121,7 +138,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--incidents", nargs="+", required=True)
     p.add_argument("--geography", required=True)
     p.add_argument("--rollout", default=None)
-    p.add_argument("--source", default=None, choices=["fgj", "ssc"])
+    p.add_argument("--cuadrantes", default=None, help="cuadrante GeoJSON with a 'sector' property, to place records by id")
+    p.add_argument("--source", default=None, choices=["fgj", "ssc", "ssc_counts"])
+    p.add_argument("--locate", default="point", choices=["point", "id"], help="which location wins when both exist")
+    p.add_argument("--first-month", default=None)
     p.add_argument("--last-month", default=None)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_panel)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +35,51 @@ class Geography:
     valid_to: str | None
     path: Path
 
+    #: recorded location id (normalised) -> sector: sector names, their aliases in older
+    #: geography versions (``sector_aliases.csv``) and, when given, cuadrante ids
+    id_lookup: dict = field(default_factory=dict)
+
     def __post_init__(self) -> None:
         self._tree = shapely.STRtree(self.sectors.geometry.to_numpy())
+        lookup = {_norm_id(n): n for n in self.sectors.sector}
+        for a in sector_aliases().itertuples(index=False):
+            if a.sector in set(self.sectors.sector):
+                lookup.setdefault(_norm_id(a.alias), a.sector)
+        self.id_lookup = {**lookup, **self.id_lookup}
+
+    def sector_of_id(self, ids: pd.Series) -> pd.Series:
+        """Sector of each recorded id (a sector name, an older alias or a cuadrante), or NA."""
+        key = ids.astype("string").map(lambda v: _norm_id(v) if isinstance(v, str) else v)
+        return key.map(self.id_lookup).astype("object").where(key.notna(), None)
+
+    def add_cuadrantes(self, path: Path | str, id_field: str = "cuadrante", sector_field: str = "sector") -> int:
+        """Learn cuadrante -> sector from a cuadrante file (GeoJSON, properties only are used).
+
+        Returns the number of cuadrantes whose sector is in this geography.
+        """
+        path = Path(path)
+        try:
+            fc = json.loads(path.read_text(encoding="utf-8-sig"))
+        except (FileNotFoundError, json.JSONDecodeError) as e:
+            raise InputError(f"{path}: cannot read the cuadrante file ({e})") from None
+        known = set(self.sectors.sector)
+        n = 0
+        for i, f in enumerate(fc.get("features", [])):
+            p = f.get("properties") or {}
+            if id_field not in p or sector_field not in p:
+                raise InputError(f"{path}: feature {i} lacks '{id_field}' or '{sector_field}'")
+            sec = self.id_lookup.get(_norm_id(str(p[sector_field])))
+            if sec in known:
+                self.id_lookup[_norm_id(str(p[id_field]))] = sec
+                n += 1
+        self.cuadrantes_path = path
+        return n
+
+    def months_outside_validity(self, months: pd.PeriodIndex) -> list[str]:
+        """Months of the study window outside the geography's validity dates."""
+        lo = pd.Period(self.valid_from, "M") if self.valid_from else None
+        hi = pd.Period(self.valid_to, "M") if self.valid_to else None
+        return [str(m) for m in months if (lo is not None and m < lo) or (hi is not None and m > hi)]
 
     @property
     def names(self) -> list[str]:
@@ -71,7 +115,22 @@ class Geography:
                 .drop_duplicates().sort_values(["sector", "neighbour"]).reset_index(drop=True))
 
 
-def read_geography(path: Path | str, id_field: str = "sector") -> Geography:
+def _norm_id(v: str) -> str:
+    """Ids compare without case, accents or spacing: 'Angel - Zona Rosa' == 'ANGEL-ZONA ROSA'."""
+    import unicodedata
+
+    s = unicodedata.normalize("NFKD", v).encode("ascii", "ignore").decode().upper()
+    return "".join(s.split())
+
+
+def sector_aliases() -> pd.DataFrame:
+    """Older sector names and the current sector they map to (``sector_aliases.csv``)."""
+    with resources.files("analysis.data").joinpath("sector_aliases.csv").open(encoding="utf-8") as f:
+        return pd.read_csv(f, dtype=str, keep_default_na=False)
+
+
+def read_geography(path: Path | str, id_field: str = "sector", version: str | None = None,
+                   valid_from: str | None = None, valid_to: str | None = None) -> Geography:
     """Read sector polygons from a GeoJSON FeatureCollection (WGS84 lon/lat)."""
     path = Path(path)
     try:
@@ -93,12 +152,13 @@ def read_geography(path: Path | str, id_field: str = "sector") -> Geography:
     dup = sectors.sector[sectors.sector.duplicated()]
     if len(dup):
         raise InputError(f"{path}: sector id(s) repeated: {', '.join(dup.unique()[:5])}")
+    # version and validity: arguments, else the file's top-level "geography" member, else the file name
     meta = fc.get("geography") or {}
     return Geography(
         sectors=sectors,
-        version=str(meta.get("version") or path.stem),
-        valid_from=meta.get("valid_from"),
-        valid_to=meta.get("valid_to"),
+        version=str(version or meta.get("version") or path.stem),
+        valid_from=valid_from or meta.get("valid_from"),
+        valid_to=valid_to or meta.get("valid_to"),
         path=path,
     )
 

@@ -37,7 +37,8 @@ def classify(source: str, category: pd.Series, crime: pd.Series, table: pd.DataF
     for row in t.itertuples(index=False):
         hit = cr == normalise_label(pd.Series([row.crime])).iloc[0]
         if row.category != "*":
-            hit &= cat == normalise_label(pd.Series([row.category])).iloc[0]
+            # releases without a category column match on the crime label alone
+            hit &= (cat == normalise_label(pd.Series([row.category])).iloc[0]) | (cat == "")
         out = out.mask(hit & out.isna(), row.outcome)
     return out
 

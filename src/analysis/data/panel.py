@@ -62,9 +62,11 @@ def build_panel(
     geography_path: Path | str,
     rollout_path: Path | str | None = None,
     *,
+    cuadrantes_path: Path | str | None = None,
     source: str | None = None,
     first_month: str | pd.Period | None = None,
     last_month: str | pd.Period | None = None,
+    locate: str = "point",
 ) -> PanelBuild:
     """Build the sector x month panel from incident files.
 
@@ -76,17 +78,27 @@ def build_panel(
         Sector polygons (GeoJSON).
     rollout_path : path, optional
         ``rollout.csv``; without it no sector is treated.
+    cuadrantes_path : path, optional
+        Cuadrante polygons with a ``sector`` property: lets records be placed by their
+        recorded cuadrante id when they have no usable coordinates.
     source : str, optional
         Force the reader instead of detecting it from the header.
     first_month, last_month : Period-like, optional
         Study window. By default it runs from the first event's month to the last
         complete month of the data.
+    locate : {'point', 'id'}
+        Which location wins when a record has both usable coordinates and a known recorded
+        id; the other is the fallback. Disagreements are counted either way.
 
     Returns
     -------
     PanelBuild
     """
+    if locate not in ("point", "id"):
+        raise ValueError(f"locate must be 'point' or 'id', not {locate!r}")
     geo: Geography = read_geography(geography_path)
+    if cuadrantes_path is not None:
+        geo.add_cuadrantes(cuadrantes_path)
     recs, infos = [], []
     for p in incident_paths:
         r, info = read_incidents(p, source)
@@ -118,18 +130,22 @@ def build_panel(
         outcome[g.index] = outcomes.classify(src, g.category, g.crime)
     quarantine(outcome.isna(), "not_an_outcome", "crime label: " + rec.crime.astype("string"))
 
-    # location: the point first; the recorded id where the point is missing or outside
-    sector = pd.Series(geo.locate(rec.lon.to_numpy(), rec.lat.to_numpy()), index=rec.index, dtype="object")
+    # location: by point in polygon and by recorded id; `locate` says which wins, the other is the fallback
+    by_point = pd.Series(geo.locate(rec.lon.to_numpy(), rec.lat.to_numpy()), index=rec.index, dtype="object")
     has_point = np.isfinite(rec.lat) & np.isfinite(rec.lon)
-    by_id = rec.location_id.where(rec.location_id.isin(geo.names))
-    method = np.select([sector.notna(), by_id.notna()], ["point", "id"], "unassigned")
-    sector = sector.where(sector.notna(), by_id)
-    quarantine(sector.isna(), "no_location",
-               np.where(has_point, "coordinates outside every sector polygon", "no coordinates and no known sector id"))
+    by_id = geo.sector_of_id(rec.location_id)
+    first, second = (by_point, by_id) if locate == "point" else (by_id, by_point)
+    name_first, name_second = ("point", "id") if locate == "point" else ("id", "point")
+    method = pd.Series(np.select([first.notna(), second.notna()], [name_first, name_second], "unassigned"), index=rec.index)
+    sector = first.where(first.notna(), second)
+    why = np.where(has_point, "coordinates outside every sector polygon and no known location id",
+                   "no coordinates and no known location id")
+    quarantine(sector.isna(), "no_location", pd.Series(why, index=rec.index) + " (id: " + rec.location_id.fillna("none") + ")")
 
     used = reason.isna()
-    u = pd.DataFrame({"unit": sector[used].astype(str), "period": month[used], "outcome": outcome[used]})
-    counts = u.groupby(["unit", "period", "outcome"]).size().unstack("outcome", fill_value=0)
+    u = pd.DataFrame({"unit": sector[used].astype(str), "period": month[used], "outcome": outcome[used],
+                      "weight": rec.weight[used]})
+    counts = u.groupby(["unit", "period", "outcome"]).weight.sum().unstack("outcome", fill_value=0)
     found = set(outcome[used].dropna().unique())
     months = pd.period_range(lo, hi, freq="M")
     grid = pd.MultiIndex.from_product([geo.names, months], names=["unit", "period"])
@@ -137,6 +153,7 @@ def build_panel(
     panel.columns.name = None
     panel = outcomes.add_derived(panel)
     panel["population"] = panel.unit.map(geo.sectors.set_index("sector").population).astype("Float64")
+    panel["geography_version"] = geo.version
 
     rollout_info = None
     if rollout_path is not None:
@@ -149,36 +166,52 @@ def build_panel(
         panel["treat_start"] = pd.Series(pd.NaT, index=panel.index, dtype="period[M]")
 
     q = rec.loc[~used].assign(reason=reason[~used], detail=detail[~used])[QUARANTINE_COLUMNS]
-    in_point = (method == "point")
+    both = by_point.notna() & by_id.notna()
+    outside_validity = geo.months_outside_validity(months)
+    warnings = []
+    if outside_validity:
+        warnings.append(f"{len(outside_validity)} month(s) of the window ({outside_validity[0]} ...) fall outside the "
+                        f"validity of geography {geo.version} ({geo.valid_from} to {geo.valid_to or 'open'})")
     audit = {
         "rows_in": n_in,
         "rows_used": int(used.sum()),
         "rows_quarantined": int((~used).sum()),
+        "events_in": int(rec.weight.sum()),
+        "events_used": int(rec.weight[used].sum()),
         "quarantined_by_reason": {k: int(v) for k, v in reason[~used].value_counts().sort_index().items()},
-        "used_by_outcome": {k: int(v) for k, v in outcome[used].value_counts().sort_index().items()},
+        "events_quarantined_by_reason": {k: int(v) for k, v in rec.weight[~used].groupby(reason[~used]).sum().sort_index().items()},
+        "used_by_outcome": {k: int(v) for k, v in rec.weight[used].groupby(outcome[used]).sum().sort_index().items()},
+        "mojibake_repaired": int(sum(i["mojibake_repaired"] for i in infos)),
         "location": {
-            "by_point": int((in_point & used).sum()),
+            "priority": locate,
+            "by_point": int(((method == "point") & used).sum()),
             "by_id": int(((method == "id") & used).sum()),
-            "point_and_id_disagree": int((in_point & used & by_id.notna() & (sector != by_id)).sum()),
+            "point_and_id_disagree": int((both & used & (by_point != by_id)).sum()),
+            "point_and_id_agree": int((both & used & (by_point == by_id)).sum()),
             "unassigned": int((method == "unassigned").sum()),
             "points_with_coordinates": int(has_point.sum()),
-            "points_inside_a_polygon": int(in_point.sum()),
-            "point_match_rate": float(in_point.sum() / max(int(has_point.sum()), 1)),
+            "points_inside_a_polygon": int(by_point.notna().sum()),
+            "point_match_rate": float(by_point.notna().sum() / max(int(has_point.sum()), 1)),
         },
         "by_month": _by_month(month, used, reason),
         "window": {"first_month": str(lo), "last_month": str(hi), "months": len(months)},
         "geography": {"file": str(geo.path), "sha256": sha256(geo.path), "version": geo.version,
-                      "valid_from": geo.valid_from, "valid_to": geo.valid_to, "sectors": len(geo.names)},
+                      "valid_from": geo.valid_from, "valid_to": geo.valid_to, "sectors": len(geo.names),
+                      "cuadrantes_file": str(cuadrantes_path) if cuadrantes_path else None,
+                      "months_outside_validity": len(outside_validity)},
+        "warnings": warnings,
         "inputs": infos,
         "rollout": rollout_info,
         "outcomes": outcomes.outcome_columns(found),
         "notes": _notes(found),
     }
     assert audit["rows_in"] == audit["rows_used"] + audit["rows_quarantined"]
+    assert audit["events_used"] == int(panel[sorted(found)].to_numpy().sum())
     return PanelBuild(panel=panel, quarantine=q.reset_index(drop=True), audit=audit)
 
 
 def _by_month(month: pd.Series, used: pd.Series, reason: pd.Series) -> dict:
+    """Rows by month of the event and by fate (used or the quarantine reason)."""
     m = month.astype("string").fillna("unparseable")
     t = pd.crosstab(m, np.where(used, "used", reason.fillna("used")))
     return {k: {c: int(v) for c, v in row.items() if v} for k, row in t.iterrows()}

@@ -1,22 +1,31 @@
-"""Readers for the incident sources the workbook knows, chosen by name or by header.
+"""Readers for the incident sources the workbook knows, chosen by name or detected from the header.
 
 Each reader returns *records*: one row per input data row with the common columns
 
-``file, row`` (1-based data row, the header being row 0), ``source``, ``date``
-(event date, NaT when unparseable), ``date_raw``, ``category``, ``crime``, ``lat``,
-``lon``, ``location_id`` (a recorded cuadrante or sector id, or NA), ``dup_key`` (a hash of
-the whole raw row, for exact-duplicate detection).
+``file, row`` (1-based data row; the header is row 0), ``source``, ``date`` (event date,
+NaT when unparseable), ``date_raw``, ``category``, ``crime``, ``lat``, ``lon``,
+``location_id`` (a recorded cuadrante or sector id, or NA), ``weight`` (events the row
+stands for: 1 for victim or incident rows, the count for aggregated rows) and ``dup_key`` (a
+hash of the whole raw row, for exact-duplicate detection).
+
+Column names differ between releases (``fecha_hecho``, ``FechaHecho``, ``FECHA DE LOS
+HECHOS``...): headers are normalised (lower case, no accents, ``_`` for spaces and dashes)
+and matched against each source's aliases.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-from dataclasses import dataclass
+import gzip
+import re
+import unicodedata
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 
 class InputError(ValueError):
@@ -25,73 +34,194 @@ class InputError(ValueError):
 
 @dataclass(frozen=True)
 class Source:
+    """A known input format: canonical field -> accepted (normalised) header names."""
+
     name: str
-    required: tuple[str, ...]
-    date: str
-    category: str | None
-    crime: str
-    lat: str
-    lon: str
-    location_id: str | None
     description: str
-    #: columns left out of the duplicate check (record ids that differ between re-exports)
+    fields: dict[str, tuple[str, ...]]
+    required: tuple[str, ...]
+    #: fields left out of the duplicate check (record ids that differ between re-exports)
     dup_exclude: tuple[str, ...] = ()
+    #: the crime field holds "CATEGORY - CRIME" style text in some releases
+    notes: tuple[str, ...] = field(default=())
 
 
 SOURCES = {
     "fgj": Source(
         "fgj",
-        required=("fecha_hecho", "delito", "categoria_delito", "latitud", "longitud"),
-        date="fecha_hecho", category="categoria_delito", crime="delito", lat="latitud", lon="longitud",
-        location_id=None,
-        description="FGJ-CDMX open data, Víctimas en carpetas de investigación (one row per victim)",
+        "FGJ-CDMX open data, Víctimas en carpetas de investigación (one row per victim)",
+        fields={
+            "date": ("fecha_hecho", "fechahecho", "fecha_de_los_hechos", "fecha_hechos"),
+            "crime": ("delito", "modalidad_delito", "modalidad"),
+            "category": ("categoria_delito", "categoria", "categoria_de_delito"),
+            "lat": ("latitud", "coord_y", "lat", "y"),
+            "lon": ("longitud", "coord_x", "lon", "long", "x"),
+            "id": ("id_ci", "id"),
+        },
+        required=("date", "crime", "lat", "lon"),
+        dup_exclude=(),
     ),
     "ssc": Source(
         "ssc",
-        required=("cuadrante", "crime", "date", "lat", "long"),
-        date="date", category=None, crime="crime", lat="lat", lon="long", location_id="cuadrante",
-        description="SSC incident points (hoyodecrimen export: cuadrante, crime, date, hour, lat, long, id)",
+        "SSC incident points (cuadrante, crime, date, hour, year, month, lat, long, id)",
+        fields={
+            "location_id": ("cuadrante",),
+            "crime": ("crime",),
+            "date": ("date",),
+            "lat": ("lat",),
+            "lon": ("long",),
+            "id": ("id",),
+        },
+        required=("location_id", "crime", "date", "lat", "lon"),
         dup_exclude=("id",),
+    ),
+    "ssc_counts": Source(
+        "ssc_counts",
+        "counts by cuadrante and month (cuadrante, crime, date, count, year, sector, population)",
+        fields={
+            "cuadrante": ("cuadrante",),
+            "location_id": ("sector",),
+            "crime": ("crime",),
+            "date": ("date",),
+            "weight": ("count",),
+        },
+        required=("cuadrante", "location_id", "crime", "date", "weight"),
     ),
 }
 
 
-def _decode(raw: bytes, path: Path) -> tuple[str, str]:
-    """Decode bytes as UTF-8 (with or without BOM), else cp1252; return (text, encoding)."""
-    if not raw.strip():
-        raise InputError(f"{path}: the file is empty")
-    if b"\x00" in raw[:4096]:
-        raise InputError(f"{path}: not a text table (binary content)")
-    for enc in ("utf-8-sig", "cp1252", "latin-1"):
+def normalise_header(name: str) -> str:
+    """``'MODALIDAD - DELITO'`` -> ``'modalidad_delito'``; ``'Año_inicio'`` -> ``'ano_inicio'``."""
+    s = unicodedata.normalize("NFKD", str(name).strip().lstrip("\ufeff")).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "_", s.lower()).strip("_")
+
+
+# -- mojibake --------------------------------------------------------------------------------
+_UTF8_AS_1252 = re.compile("[ÃÂ][\u0080-\u00ff\u2010-\u203a\u20ac\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc]")
+_LOWER_ACCENT_IN_UPPER = re.compile(r"(?<=[A-Z])[\u00e0-\u00ff](?=[A-Z])")
+
+
+def repair_text(s: str) -> str:
+    """Undo the mojibake seen in real releases, or return ``s`` unchanged.
+
+    - UTF-8 read as cp1252/latin-1: ``'VIOLACIÃ“N'`` -> ``'VIOLACIÓN'``;
+    - DOS code page 850 read as latin-1: ``'VIOLACIàN'`` -> ``'VIOLACIÓN'`` (an accented lower-case
+      letter between capitals, in labels written in capitals).
+    """
+    if _UTF8_AS_1252.search(s):
+        for enc in ("cp1252", "latin-1"):
+            try:
+                return s.encode(enc).decode("utf-8")
+            except (UnicodeEncodeError, UnicodeDecodeError):
+                continue
+    if _LOWER_ACCENT_IN_UPPER.search(s):
         try:
-            return raw.decode(enc), enc
-        except UnicodeDecodeError:
-            continue
-    raise InputError(f"{path}: cannot decode as UTF-8 or latin-1")  # pragma: no cover - latin-1 decodes all
+            fixed = _LOWER_ACCENT_IN_UPPER.sub(lambda m: m.group(0).encode("latin-1").decode("cp850"), s)
+            if fixed.upper() == fixed:
+                return fixed
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            pass
+    return s
+
+
+def repair_column(values: pd.Series) -> tuple[pd.Series, int]:
+    """Repair every distinct value once; return the repaired column and the rows changed."""
+    uniq = pd.Series(values.unique())
+    fixed = uniq.map(lambda v: repair_text(v) if isinstance(v, str) else v)
+    changed = dict(zip(uniq[fixed != uniq], fixed[fixed != uniq]))
+    if not changed:
+        return values, 0
+    mask = values.isin(list(changed))
+    return values.where(~mask, values.map(changed)), int(mask.sum())
+
+
+# -- reading ---------------------------------------------------------------------------------
+def _is_gzip(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(2) == b"\x1f\x8b"
+
+
+def _peek(path: Path, n: int = 1 << 16) -> bytes:
+    with (gzip.open if _is_gzip(path) else open)(path, "rb") as f:
+        return f.read(n)
+
+
+def _sniff(head: bytes, path: Path) -> tuple[str, str]:
+    """(delimiter, encoding guess) from the start of the file."""
+    if not head.strip():
+        raise InputError(f"{path}: the file is empty")
+    if b"\x00" in head[:4096]:
+        raise InputError(f"{path}: not a text table (binary content)")
+    try:
+        text = head.decode("utf-8-sig")
+        enc = "utf-8"
+    except UnicodeDecodeError as e:
+        # a cut multi-byte character at the very end of the sample is not an error
+        if e.start >= len(head) - 3:
+            text, enc = head[: e.start].decode("utf-8-sig"), "utf-8"
+        else:
+            text, enc = head.decode("cp1252", errors="replace"), "cp1252"
+    first = text.splitlines()[0] if text.splitlines() else ""
+    counts = {d: first.count(d) for d in (",", ";", "\t", "|")}
+    delim = max(counts, key=counts.get)
+    if counts[delim] == 0:
+        raise InputError(f"{path}: not a table: no ',', ';', tab or '|' separator in the header row (row 0)")
+    return delim, enc
+
+
+def _read_table(path: Path, delim: str, enc: str, head: bytes) -> tuple[pa.Table, str]:
+    import csv
+
+    first = head.decode(enc if enc != "utf-8" else "utf-8-sig", errors="replace").splitlines()[0]
+    header = next(csv.reader([first], delimiter=delim))
+    opts = pacsv.ParseOptions(delimiter=delim, newlines_in_values=True)
+    conv = pacsv.ConvertOptions(strings_can_be_null=False, quoted_strings_can_be_null=False,
+                                column_types={h: pa.string() for h in header})
+    gz = _is_gzip(path)
+    for e in ([enc, "cp1252"] if enc == "utf-8" else [enc]):
+        try:
+            # every column as text: types are decided per field afterwards, with failures quarantined
+            stream = pa.input_stream(str(path), compression="gzip" if gz else None)
+            ro = pacsv.ReadOptions(encoding=e, block_size=1 << 24)
+            tbl = pacsv.read_csv(stream, read_options=ro, parse_options=opts, convert_options=conv)
+            if any(t != pa.string() for t in tbl.schema.types):
+                tbl = tbl.cast(pa.schema([(n, pa.string()) for n in tbl.schema.names]))
+            return tbl, ("utf-8" if e == "utf-8" else e)
+        except pa.ArrowInvalid as err:
+            msg = str(err)
+            if "UTF8" in msg or "utf8" in msg.lower():
+                continue
+            m = re.search(r"row (\d+)", msg)
+            where = f"row {m.group(1)}: " if m else ""
+            raise InputError(f"{path}: not a readable table: {where}{msg.splitlines()[0]}") from None
+    raise InputError(f"{path}: cannot decode as UTF-8 or cp1252")
 
 
 def detect_source(columns: list[str], path: Path) -> Source:
-    """The source whose required columns the header holds."""
-    have = {c.strip().lower() for c in columns}
+    """The source whose required fields the (normalised) header holds."""
+    have = set(columns)
+
+    def found(src: Source) -> set[str]:
+        return {f for f in src.required if set(src.fields[f]) & have}
+
     for src in SOURCES.values():
-        if set(src.required) <= have:
+        if found(src) == set(src.required):
             return src
-    best = max(SOURCES.values(), key=lambda s: len(set(s.required) & have))
-    missing = sorted(set(best.required) - have)
+    best = max(SOURCES.values(), key=lambda s: len(found(s)))
+    missing = [f"{f} (one of: {', '.join(best.fields[f])})" for f in best.required if f not in found(best)]
     raise InputError(
-        f"{path}: header row (row 0) does not match a known source; closest is '{best.name}' "
-        f"({best.description}), which needs column(s) {', '.join(missing)}. Header seen: {', '.join(columns[:12])}"
+        f"{path}: header row (row 0) does not match a known source; closest is '{best.name}' ({best.description}), "
+        f"which needs {'; '.join(missing)}. Header seen: {', '.join(columns[:15])}"
     )
 
 
 def read_incidents(path: Path | str, source: str | None = None) -> tuple[pd.DataFrame, dict]:
-    """Read one incident file into records.
+    """Read one incident file (CSV, optionally gzipped) into records.
 
     Parameters
     ----------
     path : path
-        A CSV file, optionally gzipped.
-    source : {'fgj', 'ssc'}, optional
+    source : {'fgj', 'ssc', 'ssc_counts'}, optional
         Force a source; by default it is detected from the header.
 
     Returns
@@ -99,55 +229,85 @@ def read_incidents(path: Path | str, source: str | None = None) -> tuple[pd.Data
     records : DataFrame
         The common record columns described in the module docstring.
     info : dict
-        ``source``, ``encoding`` and ``rows``.
+        ``source``, ``encoding``, ``rows``, ``mojibake_repaired`` (rows whose labels were
+        repaired) and ``columns`` (canonical field -> header used).
     """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        import gzip
-
-        raw = gzip.decompress(raw)
-    text, encoding = _decode(raw, path)
-    try:
-        sniff = csv.Sniffer().sniff(text[:4096], delimiters=",;\t|")
-        sep = sniff.delimiter
-    except csv.Error:
-        sep = ","
-    try:
-        df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_values=[])
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
-        raise InputError(f"{path}: not a readable table: {e}") from e
-    if df.shape[1] < 2:
-        raise InputError(f"{path}: not a table (found {df.shape[1]} column with separator {sep!r})")
-    df.columns = [c.strip().lower() for c in df.columns]
-    src = SOURCES[source] if source else detect_source(list(df.columns), path)
-    missing = [c for c in src.required if c not in df.columns]
+    head = _peek(path)
+    delim, enc = _sniff(head, path)
+    tbl, encoding = _read_table(path, delim, enc, head)
+    names = [normalise_header(n) for n in tbl.schema.names]
+    if len(names) < 2:
+        raise InputError(f"{path}: not a table (found {len(names)} column)")
+    tbl = tbl.rename_columns(names)
+    if source is not None and source not in SOURCES:
+        raise InputError(f"{path}: unknown source {source!r}; known: {', '.join(SOURCES)}")
+    src = SOURCES[source] if source else detect_source(names, path)
+    col = {f: next((a for a in aliases if a in names), None) for f, aliases in src.fields.items()}
+    missing = [f for f in src.required if col[f] is None]
     if missing:
-        raise InputError(f"{path}: missing required column(s) {', '.join(missing)} for source '{src.name}'")
+        raise InputError(f"{path}: missing required column(s) for source '{src.name}': "
+                         + "; ".join(f"{f} (one of: {', '.join(src.fields[f])})" for f in missing))
+    n = tbl.num_rows
 
-    n = len(df)
-    date = pd.to_datetime(df[src.date].str.strip(), errors="coerce", format="mixed", dayfirst=False)
+    def text(f: str) -> pd.Series:
+        if col.get(f) is None:
+            return pd.Series("", index=range(n), dtype="str")
+        return pd.Series(tbl.column(col[f]).to_pandas(), dtype="str").str.strip()
 
-    def num(col: str) -> np.ndarray:
-        s = df[col].str.strip().replace({"": None, "NA": None, "NaN": None, "nan": None})
-        return pd.to_numeric(s, errors="coerce").to_numpy(dtype=float)
+    def number(f: str) -> np.ndarray:
+        s = text(f).str.replace(",", ".", regex=False)
+        return pd.to_numeric(s.where(~s.isin(["", "NA", "NaN", "nan", "NULL", "null"])), errors="coerce").to_numpy(float)
 
-    loc_id = (df[src.location_id].str.strip().replace({"": pd.NA, "NA": pd.NA})
-              if src.location_id else pd.Series(pd.NA, index=df.index, dtype="string"))
+    date_raw = text("date")
+    date = pd.to_datetime(date_raw, errors="coerce", format="ISO8601")
+    retry = date.isna() & date_raw.ne("")
+    if retry.any():  # releases mix ISO dates with day-first ones (31/12/2019)
+        date[retry] = pd.to_datetime(date_raw[retry], errors="coerce", dayfirst=True, format="mixed")
+    crime, n_fix_crime = repair_column(text("crime"))
+    category, n_fix_cat = repair_column(text("category"))
+
+    if "weight" in src.fields:
+        w = text("weight")
+        weight = pd.to_numeric(w, errors="coerce")
+        bad = weight.isna() | (weight < 0) | (weight != weight.round())
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise InputError(f"{path}: row {i + 1}, column '{col['weight']}': {w.iloc[i]!r} is not a count "
+                             "(expected a whole number >= 0)")
+        weight = weight.astype("int64").to_numpy()
+    else:
+        weight = np.ones(n, dtype="int64")
+
+    lat = number("lat") if "lat" in src.fields else np.full(n, np.nan)
+    lon = number("lon") if "lon" in src.fields else np.full(n, np.nan)
+    if np.nanmax(np.abs(lon), initial=0) > 180 or np.nanmax(np.abs(lat), initial=0) > 90:
+        i = int(np.flatnonzero((np.abs(lon) > 180) | (np.abs(lat) > 90))[0])
+        raise InputError(f"{path}: row {i + 1}, columns '{col['lon']}'/'{col['lat']}': coordinates "
+                         f"({lon[i]}, {lat[i]}) are not WGS84 degrees (projected coordinates are not supported)")
+    loc = text("location_id").replace({"": pd.NA, "NA": pd.NA})
+
+    keep = [c for c in tbl.schema.names if c not in {col.get(f) for f in src.dup_exclude}]
+    joined = pc.binary_join_element_wise(*[tbl.column(c) for c in keep], "\x1f")
+    dup_key = pd.util.hash_array(np.asarray(joined.to_numpy(zero_copy_only=False), dtype=object))
+
     records = pd.DataFrame({
-        "file": str(path),
+        "file": pd.Series(str(path), index=range(n), dtype="category"),
         "row": np.arange(1, n + 1),
-        "source": src.name,
+        "source": pd.Series(src.name, index=range(n), dtype="category"),
         "date": date,
-        "date_raw": df[src.date],
-        "category": df[src.category] if src.category else "",
-        "crime": df[src.crime],
-        "lat": num(src.lat),
-        "lon": num(src.lon),
-        "location_id": loc_id.astype("string"),
-        "dup_key": pd.util.hash_pandas_object(
-            df.drop(columns=[c for c in src.dup_exclude if c in df.columns]), index=False).to_numpy(),
+        "date_raw": date_raw,
+        "category": category,
+        "crime": crime,
+        "lat": lat,
+        "lon": lon,
+        "location_id": loc.astype("string"),
+        "weight": weight,
+        "dup_key": dup_key,
     })
-    return records, {"source": src.name, "encoding": encoding, "rows": n}
+    info = {"source": src.name, "encoding": encoding, "rows": n, "events": int(weight.sum()),
+            "mojibake_repaired": n_fix_crime + n_fix_cat,
+            "columns": {f: c for f, c in col.items() if c is not None}}
+    return records, info
