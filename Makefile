@@ -43,7 +43,8 @@ test-fast: $(SETUP)
 	$(PY) -m pytest -n 2 -m "not slow"
 
 bench: $(SETUP)
-	$(PY) -m analysis bench
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[bench]'
+	$(PY) benchmarks/bench_panel.py
 
 lab: $(SETUP)
 	$(PY) -m pip install --quiet -e '.[lab]'

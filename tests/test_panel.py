@@ -121,7 +121,9 @@ def test_partial_output_is_never_left(tmp_path, demo_build, monkeypatch):
     def boom(*a, **k):
         raise OSError("disk full")
 
-    monkeypatch.setattr(pd.DataFrame, "to_csv", boom)
+    import analysis.data.panel as panel_mod
+
+    monkeypatch.setattr(panel_mod, "_write_csv", boom)
     with pytest.raises(OSError):
         demo_build.write(out)
     assert not (out / "panel.parquet").exists()
@@ -140,10 +142,11 @@ def test_adjacency_is_symmetric(demo_dir):
 @needs_shared
 def test_real_points_match_polygons():
     b = build_panel([SHARED / "incidents_gun_2013_2016.csv.gz"], SHARED / "sectores.geojson")
+    assert b.audit["window"]["last_month"] == "2016-08"  # September 2016 is partial
+    assert b.audit["rows_in"] == 9312 == b.audit["rows_used"] + b.audit["rows_quarantined"]
+    assert "gun_homicides" not in b.panel and "all_homicides" in b.panel  # SSC homicides are all weapons
+    b = build_panel([SHARED / "incidents_gun_2013_2016.csv.gz"], SHARED / "sectores.geojson", last_month="2016-09")
     loc = b.audit["location"]
     # the shared README: 8,249 points with coordinates, 8,205 inside a 2016 sector polygon
     assert loc["points_with_coordinates"] == 8249 and loc["points_inside_a_polygon"] == 8205
     assert loc["point_match_rate"] > 0.99
-    assert "gun_homicides" not in b.panel and "all_homicides" in b.panel  # SSC homicides are all weapons
-    assert b.audit["window"]["last_month"] == "2016-08"  # September 2016 is partial
-    assert b.audit["rows_in"] == 9312 == b.audit["rows_used"] + b.audit["rows_quarantined"]

@@ -29,18 +29,26 @@ def normalise_label(s: pd.Series) -> pd.Series:
 
 
 def classify(source: str, category: pd.Series, crime: pd.Series, table: pd.DataFrame | None = None) -> pd.Series:
-    """Map each record's (category, crime) to an outcome name, or NA when it is not an outcome."""
+    """Map each record's (category, crime) to an outcome name, or NA when it is not an outcome.
+
+    Labels are compared after ``normalise_label``; only distinct (category, crime) pairs are
+    classified, so a 2-million-row file costs as much as its few hundred labels.
+    """
     table = outcome_map() if table is None else table
     t = table[table.source == source]
-    cat, cr = normalise_label(category), normalise_label(crime)
-    out = pd.Series(pd.NA, index=crime.index, dtype="string")
+    ccat, ucat = pd.factorize(category.fillna(""))
+    ccr, ucr = pd.factorize(crime.fillna(""))
+    codes, pair = pd.factorize(ccat.astype(np.int64) * (len(ucr) + 1) + ccr)
+    cat = normalise_label(pd.Series(np.asarray(ucat, dtype=object)[pair // (len(ucr) + 1)]))
+    cr = normalise_label(pd.Series(np.asarray(ucr, dtype=object)[pair % (len(ucr) + 1)]))
+    out = pd.Series(pd.NA, index=cat.index, dtype="string")
     for row in t.itertuples(index=False):
         hit = cr == normalise_label(pd.Series([row.crime])).iloc[0]
         if row.category != "*":
             # releases without a category column match on the crime label alone
             hit &= (cat == normalise_label(pd.Series([row.category])).iloc[0]) | (cat == "")
         out = out.mask(hit & out.isna(), row.outcome)
-    return out
+    return pd.Series(out.to_numpy()[codes], index=crime.index, dtype="string")
 
 
 def outcome_columns(found: set[str]) -> list[str]:

@@ -22,6 +22,7 @@ from analysis.data.geography import Geography, read_geography, sha256
 from analysis.data.readers import read_incidents
 from analysis.data.rollout import read_rollout, treat_start
 
+REASONS = ["duplicate", "unparseable_date", "outside_window", "not_an_outcome", "no_location"]
 QUARANTINE_COLUMNS = ["file", "row", "reason", "detail", "date_raw", "category", "crime", "lat", "lon", "location_id"]
 
 
@@ -40,7 +41,7 @@ class PanelBuild:
         tmp = Path(tempfile.mkdtemp(prefix=".panel-", dir=out))
         files = {"panel": tmp / "panel.parquet", "quarantine": tmp / "quarantine.csv", "audit": tmp / "audit.json"}
         self.panel.to_parquet(files["panel"], index=False)
-        self.quarantine.to_csv(files["quarantine"], index=False)
+        _write_csv(self.quarantine, files["quarantine"])
         files["audit"].write_text(json.dumps(self.audit, indent=2, default=str))
         final = {}
         for k, f in files.items():
@@ -48,6 +49,16 @@ class PanelBuild:
             final[k] = out / f.name
         tmp.rmdir()
         return final
+
+
+def _write_csv(df: pd.DataFrame, path: Path) -> None:
+    """CSV through pyarrow: millions of quarantined rows in a second or two."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    t = pa.Table.from_pandas(df.astype({c: "str" for c in df.columns if df[c].dtype == object or
+                                        isinstance(df[c].dtype, pd.CategoricalDtype)}), preserve_index=False)
+    pacsv.write_csv(t, path)
 
 
 def last_complete_month(dates: pd.Series) -> pd.Period:
@@ -104,49 +115,61 @@ def build_panel(
         r, info = read_incidents(p, source)
         recs.append(r)
         infos.append({"file": str(p), "sha256": sha256(p), **info})
-    rec = pd.concat(recs, ignore_index=True)
+    rec = pd.concat(recs, ignore_index=True) if len(recs) > 1 else recs[0]
     n_in = len(rec)
-    reason = pd.Series(pd.NA, index=rec.index, dtype="string")
-    detail = pd.Series("", index=rec.index, dtype="string")
+    # reason codes (0 = still in) in the order the checks run; the first failing check is the reason
+    code = np.zeros(n_in, dtype=np.int8)
+    detail = np.full(n_in, "", dtype=object)
 
-    def quarantine(mask: pd.Series | np.ndarray, why: str, what: pd.Series | str = "") -> None:
-        m = pd.Series(mask, index=rec.index) & reason.isna()
-        reason[m] = why
-        detail[m] = what[m] if isinstance(what, pd.Series) else what
+    def quarantine(mask: np.ndarray, why: str, what: str | np.ndarray = "") -> None:
+        m = np.asarray(mask, bool) & (code == 0)
+        code[m] = REASONS.index(why) + 1
+        detail[m] = what[m] if isinstance(what, np.ndarray) else what
 
-    quarantine(rec.duplicated(["file", "dup_key"]), "duplicate", "exact repeat of an earlier row of this file")
-    quarantine(rec.date.isna(), "unparseable_date", "date column: " + rec.date_raw.astype("string"))
+    quarantine(rec.duplicate.to_numpy(), "duplicate", "exact repeat of an earlier row of this file")
+    quarantine(rec.date.isna().to_numpy(), "unparseable_date", "see date_raw")
 
-    dated = rec.date[reason.isna()]
+    dated = rec.date[code == 0]
     if dated.empty:
         raise ValueError(f"no row with a valid date in {', '.join(map(str, incident_paths))}")
     lo = pd.Period(first_month, "M") if first_month is not None else dated.min().to_period("M")
     hi = pd.Period(last_month, "M") if last_month is not None else last_complete_month(dated)
-    month = rec.date.dt.to_period("M")
-    quarantine((month < lo) | (month > hi), "outside_window", f"study window {lo} to {hi}")
+    # months as Period ordinals (months since 1970-01), computed without building 2 million Periods
+    ordinal = rec.date.to_numpy().astype("datetime64[M]").astype("int64")
+    quarantine((ordinal < lo.ordinal) | (ordinal > hi.ordinal), "outside_window", f"study window {lo} to {hi}")
 
-    outcome = pd.Series(pd.NA, index=rec.index, dtype="string")
-    for src, g in rec.groupby("source"):
-        outcome[g.index] = outcomes.classify(src, g.category, g.crime)
-    quarantine(outcome.isna(), "not_an_outcome", "crime label: " + rec.crime.astype("string"))
+    outcome = np.full(n_in, None, dtype=object)
+    for src, idx in rec.groupby("source", observed=True).indices.items():
+        outcome[idx] = outcomes.classify(src, rec.category.iloc[idx], rec.crime.iloc[idx]).to_numpy(dtype=object, na_value=None)
+    quarantine(pd.isna(outcome), "not_an_outcome", "see crime")
 
-    # location: by point in polygon and by recorded id; `locate` says which wins, the other is the fallback
-    by_point = pd.Series(geo.locate(rec.lon.to_numpy(), rec.lat.to_numpy()), index=rec.index, dtype="object")
-    has_point = np.isfinite(rec.lat) & np.isfinite(rec.lon)
-    by_id = geo.sector_of_id(rec.location_id)
+    # location, for the rows still in: by point in polygon and by recorded id; `locate` says which
+    # wins and the other is the fallback
+    cand = np.flatnonzero(code == 0)
+    lat, lon = rec.lat.to_numpy()[cand], rec.lon.to_numpy()[cand]
+    by_point = pd.Series(geo.locate(lon, lat), dtype="object")
+    has_point = np.isfinite(lat) & np.isfinite(lon)
+    loc_id = rec.location_id.iloc[cand].reset_index(drop=True)
+    by_id = geo.sector_of_id(loc_id)
     first, second = (by_point, by_id) if locate == "point" else (by_id, by_point)
-    name_first, name_second = ("point", "id") if locate == "point" else ("id", "point")
-    method = pd.Series(np.select([first.notna(), second.notna()], [name_first, name_second], "unassigned"), index=rec.index)
-    sector = first.where(first.notna(), second)
-    why = np.where(has_point, "coordinates outside every sector polygon and no known location id",
-                   "no coordinates and no known location id")
-    quarantine(sector.isna(), "no_location", pd.Series(why, index=rec.index) + " (id: " + rec.location_id.fillna("none") + ")")
+    names = ("point", "id") if locate == "point" else ("id", "point")
+    method = np.select([first.notna(), second.notna()], list(names), "unassigned")
+    sector = np.full(n_in, None, dtype=object)
+    sector[cand] = first.where(first.notna(), second).to_numpy()
+    why = np.where(has_point, "coordinates outside every sector polygon", "no coordinates") + \
+        " and no known location id (id: " + loc_id.fillna("none").to_numpy(dtype=object) + ")"
+    lost = np.zeros(n_in, bool)
+    lost[cand] = pd.isna(sector[cand])
+    full_why = np.full(n_in, "", dtype=object)
+    full_why[cand] = why
+    quarantine(lost, "no_location", full_why)
 
-    used = reason.isna()
-    u = pd.DataFrame({"unit": sector[used].astype(str), "period": month[used], "outcome": outcome[used],
-                      "weight": rec.weight[used]})
+    used = code == 0
+    reason = pd.Series(np.array([None, *REASONS], dtype=object)[code], dtype="string")
+    u = pd.DataFrame({"unit": sector[used].astype(str), "period": pd.PeriodIndex.from_ordinals(ordinal[used], freq="M"),
+                      "outcome": outcome[used], "weight": rec.weight.to_numpy()[used]})
     counts = u.groupby(["unit", "period", "outcome"]).weight.sum().unstack("outcome", fill_value=0)
-    found = set(outcome[used].dropna().unique())
+    found = set(outcome[used])
     months = pd.period_range(lo, hi, freq="M")
     grid = pd.MultiIndex.from_product([geo.names, months], names=["unit", "period"])
     panel = counts.reindex(grid, fill_value=0).reindex(columns=sorted(found), fill_value=0).astype("int64").reset_index()
@@ -165,8 +188,12 @@ def build_panel(
     else:
         panel["treat_start"] = pd.Series(pd.NaT, index=panel.index, dtype="period[M]")
 
-    q = rec.loc[~used].assign(reason=reason[~used], detail=detail[~used])[QUARANTINE_COLUMNS]
-    both = by_point.notna() & by_id.notna()
+    q = rec.loc[~used, [c for c in QUARANTINE_COLUMNS if c in rec]].assign(
+        reason=reason[~used].to_numpy(), detail=detail[~used])[QUARANTINE_COLUMNS]
+    in_use = used[cand]  # location figures concern the rows that reached the location step
+    both = (by_point.notna() & by_id.notna()).to_numpy()
+    agree = both & (by_point.to_numpy() == by_id.to_numpy())
+    weight = rec.weight.to_numpy()
     outside_validity = geo.months_outside_validity(months)
     warnings = []
     if outside_validity:
@@ -176,24 +203,25 @@ def build_panel(
         "rows_in": n_in,
         "rows_used": int(used.sum()),
         "rows_quarantined": int((~used).sum()),
-        "events_in": int(rec.weight.sum()),
-        "events_used": int(rec.weight[used].sum()),
-        "quarantined_by_reason": {k: int(v) for k, v in reason[~used].value_counts().sort_index().items()},
-        "events_quarantined_by_reason": {k: int(v) for k, v in rec.weight[~used].groupby(reason[~used]).sum().sort_index().items()},
-        "used_by_outcome": {k: int(v) for k, v in rec.weight[used].groupby(outcome[used]).sum().sort_index().items()},
+        "events_in": int(weight.sum()),
+        "events_used": int(weight[used].sum()),
+        "quarantined_by_reason": {r: int(((code == i + 1)).sum()) for i, r in enumerate(REASONS) if (code == i + 1).any()},
+        "events_quarantined_by_reason": {r: int(weight[code == i + 1].sum()) for i, r in enumerate(REASONS) if (code == i + 1).any()},
+        "used_by_outcome": {k: int(v) for k, v in pd.Series(weight[used]).groupby(outcome[used]).sum().sort_index().items()},
         "mojibake_repaired": int(sum(i["mojibake_repaired"] for i in infos)),
         "location": {
+            "note": "rows that reached the location step (dated, in the window, an outcome, not a duplicate)",
             "priority": locate,
-            "by_point": int(((method == "point") & used).sum()),
-            "by_id": int(((method == "id") & used).sum()),
-            "point_and_id_disagree": int((both & used & (by_point != by_id)).sum()),
-            "point_and_id_agree": int((both & used & (by_point == by_id)).sum()),
+            "by_point": int(((method == "point") & in_use).sum()),
+            "by_id": int(((method == "id") & in_use).sum()),
+            "point_and_id_disagree": int((both & ~agree & in_use).sum()),
+            "point_and_id_agree": int((agree & in_use).sum()),
             "unassigned": int((method == "unassigned").sum()),
             "points_with_coordinates": int(has_point.sum()),
             "points_inside_a_polygon": int(by_point.notna().sum()),
             "point_match_rate": float(by_point.notna().sum() / max(int(has_point.sum()), 1)),
         },
-        "by_month": _by_month(month, used, reason),
+        "by_month": _by_month(ordinal, code),
         "window": {"first_month": str(lo), "last_month": str(hi), "months": len(months)},
         "geography": {"file": str(geo.path), "sha256": sha256(geo.path), "version": geo.version,
                       "valid_from": geo.valid_from, "valid_to": geo.valid_to, "sectors": len(geo.names),
@@ -210,11 +238,20 @@ def build_panel(
     return PanelBuild(panel=panel, quarantine=q.reset_index(drop=True), audit=audit)
 
 
-def _by_month(month: pd.Series, used: pd.Series, reason: pd.Series) -> dict:
-    """Rows by month of the event and by fate (used or the quarantine reason)."""
-    m = month.astype("string").fillna("unparseable")
-    t = pd.crosstab(m, np.where(used, "used", reason.fillna("used")))
-    return {k: {c: int(v) for c, v in row.items() if v} for k, row in t.iterrows()}
+def _by_month(ordinal: np.ndarray, code: np.ndarray) -> dict:
+    """Rows by month of the event and by fate (used, or the quarantine reason)."""
+    nat = ordinal == np.iinfo(np.int64).min
+    key = np.where(nat, -1, ordinal - ordinal[~nat].min() if (~nat).any() else 0)
+    k = (key + 1) * (len(REASONS) + 1) + code
+    uniq, counts = np.unique(k, return_counts=True)
+    base = ordinal[~nat].min() if (~nat).any() else 0
+    out: dict = {}
+    fates = ["used", *REASONS]
+    for u, c in zip(uniq, counts):
+        m, r = divmod(int(u), len(REASONS) + 1)
+        label = "unparseable" if m == 0 else str(pd.Period(ordinal=int(base + m - 1), freq="M"))
+        out.setdefault(label, {})[fates[r]] = int(c)
+    return out
 
 
 def _notes(found: set[str]) -> list[str]:

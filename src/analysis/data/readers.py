@@ -5,8 +5,8 @@ Each reader returns *records*: one row per input data row with the common column
 ``file, row`` (1-based data row; the header is row 0), ``source``, ``date`` (event date,
 NaT when unparseable), ``date_raw``, ``category``, ``crime``, ``lat``, ``lon``,
 ``location_id`` (a recorded cuadrante or sector id, or NA), ``weight`` (events the row
-stands for: 1 for victim or incident rows, the count for aggregated rows) and ``dup_key`` (a
-hash of the whole raw row, for exact-duplicate detection).
+stands for: 1 for victim or incident rows, the count for aggregated rows) and ``duplicate``
+(True for an exact repeat of an earlier row of the same file).
 
 Column names differ between releases (``fecha_hecho``, ``FechaHecho``, ``FECHA DE LOS
 HECHOS``...): headers are normalised (lower case, no accents, ``_`` for spaces and dashes)
@@ -126,13 +126,13 @@ def repair_text(s: str) -> str:
 
 def repair_column(values: pd.Series) -> tuple[pd.Series, int]:
     """Repair every distinct value once; return the repaired column and the rows changed."""
-    uniq = pd.Series(values.unique())
+    uniq = pd.Series(values.unique(), dtype=object)
     fixed = uniq.map(lambda v: repair_text(v) if isinstance(v, str) else v)
     changed = dict(zip(uniq[fixed != uniq], fixed[fixed != uniq]))
     if not changed:
         return values, 0
     mask = values.isin(list(changed))
-    return values.where(~mask, values.map(changed)), int(mask.sum())
+    return values.where(~mask, values.map(changed)).astype("str"), int(mask.sum())
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -197,6 +197,30 @@ def _read_table(path: Path, delim: str, enc: str, head: bytes) -> tuple[pa.Table
     raise InputError(f"{path}: cannot decode as UTF-8 or cp1252")
 
 
+def exact_duplicates(tbl: pa.Table, columns: list[str]) -> np.ndarray:
+    """True for each row that repeats an earlier row exactly in ``columns``.
+
+    Each column is dictionary-encoded and its codes folded into one 64-bit key per row; rows
+    sharing a key are then compared on their codes, so the answer is exact, not probabilistic.
+    """
+    n = tbl.num_rows
+    if n == 0:
+        return np.zeros(0, bool)
+    key = np.zeros(n, dtype=np.uint64)
+    codes = []
+    with np.errstate(over="ignore"):
+        for c in columns:
+            idx = pc.dictionary_encode(tbl.column(c)).combine_chunks().indices.to_numpy(zero_copy_only=False)
+            key = key * np.uint64(0x9E3779B97F4A7C15) + idx.astype(np.uint64) + np.uint64(1)
+            codes.append(idx)
+    cand = np.flatnonzero(pd.Series(key).duplicated(keep=False).to_numpy())
+    out = np.zeros(n, bool)
+    if cand.size:
+        sub = pd.DataFrame({i: c[cand] for i, c in enumerate(codes)})
+        out[cand] = sub.duplicated().to_numpy()
+    return out
+
+
 def detect_source(columns: list[str], path: Path) -> Source:
     """The source whose required fields the (normalised) header holds."""
     have = set(columns)
@@ -252,25 +276,32 @@ def read_incidents(path: Path | str, source: str | None = None) -> tuple[pd.Data
                          + "; ".join(f"{f} (one of: {', '.join(src.fields[f])})" for f in missing))
     n = tbl.num_rows
 
-    def text(f: str) -> pd.Series:
+    def arrow(f: str) -> pa.ChunkedArray:
         if col.get(f) is None:
-            return pd.Series("", index=range(n), dtype="str")
-        return pd.Series(tbl.column(col[f]).to_pandas(), dtype="str").str.strip()
+            return pa.chunked_array([pa.array([""] * n, pa.string())]) if n else pa.chunked_array([], pa.string())
+        return pc.utf8_trim_whitespace(tbl.column(col[f]))
+
+    def text(arr: pa.ChunkedArray) -> pd.Series:
+        # arrow-backed strings: no Python object per row
+        return pd.Series(pd.arrays.ArrowStringArray(arr), dtype="str") if n else pd.Series([], dtype="str")
 
     def number(f: str) -> np.ndarray:
-        s = text(f).str.replace(",", ".", regex=False)
-        return pd.to_numeric(s.where(~s.isin(["", "NA", "NaN", "nan", "NULL", "null"])), errors="coerce").to_numpy(float)
+        a = pc.replace_substring(arrow(f), ",", ".")
+        ok = pc.match_substring_regex(a, r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+        return pc.cast(pc.if_else(ok, a, pa.scalar(None, pa.string())), pa.float64()).to_numpy(zero_copy_only=False).astype(float)
 
-    date_raw = text("date")
-    date = pd.to_datetime(date_raw, errors="coerce", format="ISO8601")
-    retry = date.isna() & date_raw.ne("")
+    date_arr = arrow("date")
+    date_raw = text(date_arr)
+    iso = pc.strptime(pc.utf8_slice_codeunits(date_arr, 0, 10), format="%Y-%m-%d", unit="s", error_is_null=True)
+    date = pd.Series(iso.to_numpy(zero_copy_only=False), dtype="datetime64[s]")
+    retry = (date.isna() & date_raw.ne("")).to_numpy()
     if retry.any():  # releases mix ISO dates with day-first ones (31/12/2019)
-        date[retry] = pd.to_datetime(date_raw[retry], errors="coerce", dayfirst=True, format="mixed")
-    crime, n_fix_crime = repair_column(text("crime"))
-    category, n_fix_cat = repair_column(text("category"))
+        date[retry] = pd.to_datetime(date_raw[retry], errors="coerce", dayfirst=True, format="mixed").astype("datetime64[s]")
+    crime, n_fix_crime = repair_column(text(arrow("crime")))
+    category, n_fix_cat = repair_column(text(arrow("category")))
 
     if "weight" in src.fields:
-        w = text("weight")
+        w = text(arrow("weight"))
         weight = pd.to_numeric(w, errors="coerce")
         bad = weight.isna() | (weight < 0) | (weight != weight.round())
         if bad.any():
@@ -287,25 +318,24 @@ def read_incidents(path: Path | str, source: str | None = None) -> tuple[pd.Data
         i = int(np.flatnonzero((np.abs(lon) > 180) | (np.abs(lat) > 90))[0])
         raise InputError(f"{path}: row {i + 1}, columns '{col['lon']}'/'{col['lat']}': coordinates "
                          f"({lon[i]}, {lat[i]}) are not WGS84 degrees (projected coordinates are not supported)")
-    loc = text("location_id").replace({"": pd.NA, "NA": pd.NA})
+    loc = text(arrow("location_id")).replace({"": None, "NA": None}).astype("string")
 
-    keep = [c for c in tbl.schema.names if c not in {col.get(f) for f in src.dup_exclude}]
-    joined = pc.binary_join_element_wise(*[tbl.column(c) for c in keep], "\x1f")
-    dup_key = pd.util.hash_array(np.asarray(joined.to_numpy(zero_copy_only=False), dtype=object))
+    skip = {col.get(f) for f in src.dup_exclude}
+    duplicate = exact_duplicates(tbl, [c for c in tbl.schema.names if c not in skip])
 
     records = pd.DataFrame({
-        "file": pd.Series(str(path), index=range(n), dtype="category"),
+        "file": pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=[str(path)]),
         "row": np.arange(1, n + 1),
-        "source": pd.Series(src.name, index=range(n), dtype="category"),
+        "source": pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=[src.name]),
         "date": date,
         "date_raw": date_raw,
         "category": category,
         "crime": crime,
         "lat": lat,
         "lon": lon,
-        "location_id": loc.astype("string"),
+        "location_id": loc,
         "weight": weight,
-        "dup_key": dup_key,
+        "duplicate": duplicate,
     })
     info = {"source": src.name, "encoding": encoding, "rows": n, "events": int(weight.sum()),
             "mojibake_repaired": n_fix_crime + n_fix_cat,
