@@ -12,8 +12,8 @@
 # # Program-wide impact
 #
 # How much did gun violence fall in the sectors where Alto al Fuego operates, compared with
-# what would have happened without the program? This notebook answers for one quarter. It
-# holds no logic of its own: every number comes from `analysis.impact` and `analysis.report`.
+# what would have happened without the program? The estimates cover every month from each
+# sector's start to the end of the reporting quarter.
 
 # %% tags=["parameters"]
 quarter = "2024Q2"  # reporting quarter, YYYYQn; the data are cut at its last month
@@ -54,6 +54,12 @@ display(Markdown(content.estimates_table([main, twfe])))
 
 # %% [markdown]
 # ## Effect over time since the start
+#
+# Each point is the average gap between recorded and counterfactual victims, by months since
+# a sector's start (shown up to 24 months; the headline averages all months). Points before
+# the start show how well the comparison tracked the treated sectors beforehand: they should
+# hover around zero. A run of points above zero just before the start would suggest sectors
+# were chosen after a rise, and part of the later fall could be a return to normal.
 
 # %%
 fig = figures.event_study(main, demo=ctx.is_demo)
@@ -62,8 +68,9 @@ display(fig)
 # %% [markdown]
 # ## Treated sectors and their counterfactual
 #
-# Solid: what was recorded in each sector in the program. Dashed: the SDID estimate of what
-# would have been recorded without it. The vertical line marks the start.
+# Solid: victims recorded in each sector in the program, as rolling 12-month totals. Dashed:
+# the SDID estimate of what would have been recorded without the program. The vertical line
+# marks the start. Totals from 1 to 4 are not drawn.
 
 # %%
 fig = figures.trends(main, demo=ctx.is_demo)
@@ -76,6 +83,13 @@ display(fig)
 
 # %%
 display(Markdown(content.sector_table(ctx, outcome)))
+
+# %% [markdown]
+# ## Context: the whole city
+#
+# Monthly victims in the sectors in the program and in all other sectors together (3-month
+# averages). City-wide swings, such as the 2020 dip, affect both groups; the estimates above
+# compare like with like.
 
 # %%
 fig = figures.city_series(ctx.panel, outcome, demo=ctx.is_demo)
@@ -95,14 +109,19 @@ display(fig)
 # sectors before the start; the effect is the change in the gap after the start. Sectors
 # that joined in different months are estimated separately and averaged, weighted by their
 # treated sector-months. The interval comes from placebo runs in which sectors never in the
-# program stand in for the treated ones.
+# program stand in for the treated ones; each stand-in is drawn among the never-treated
+# sectors closest to its treated sector in pre-program level, because count noise grows with
+# the level. The SDID p-value uses a normal approximation with that placebo standard error.
 #
 # **Two-way fixed effects** compares treated and other sectors with sector and month
 # effects. Its interval comes from randomization inference: the observed calendar of starts
-# is given to randomly chosen sectors many times. With staggered starts and effects that
-# change over time TWFE can be biased; it is shown for reference.
+# is given to randomly chosen sectors many times; its p-value cannot be smaller than one over
+# the number of draws plus one. With staggered starts and effects that change over time TWFE
+# can be biased; it is shown for reference.
 #
-# **Percent effects** are relative to the estimated counts without the program.
+# **Units.** Counts are victims (one record per victim), by sector and month of the event.
+# Percent effects and their intervals are relative to the estimated victims without the
+# program in the treated sector-months.
 
 # %%
 display(Markdown(content.data_note(ctx)))

@@ -29,7 +29,10 @@ from analysis import impact
 from analysis.report import content, figures
 
 ctx = content.load_context(panel_path, quarter)
-display(Markdown(f"## Sector {sector}\n\n" + content.banner(ctx)))
+display(Markdown(f"## Sector {sector}"))
+
+# %% tags=["notebook-only"]
+display(Markdown(content.banner(ctx)))
 
 # %%
 res = impact.estimate(impact.for_unit(ctx.panel, sector), outcome=outcome, method="sdid",

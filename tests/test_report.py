@@ -12,7 +12,7 @@ import pytest
 
 from analysis.periods import QuarterError
 from analysis.report.build import BuildOptions, ReportError, build_report
-from analysis.report.content import DEMO_LABEL, fmt_pct
+from analysis.report.content import DEMO_LABEL, fmt_num, fmt_pct
 
 QUARTER = "2021Q4"
 pytestmark = pytest.mark.slow
@@ -39,11 +39,13 @@ def test_html_shows_the_estimate_in_the_results_file(built):
     html = (d / f"alto-al-fuego_{QUARTER}.html").read_text()
     text = _text(html)
     sdid = res.loc["sdid"]
-    m = re.search(r"Headline \(2021Q4\)\.[^%]*?were ([\d.]+)% lower", text)
+    m = re.search(r"Cumulative estimate through 2021Q4 .{0,300}? were ([\d.]+)% lower", text)
     assert m, text[:2000]
     assert float(m.group(1)) == pytest.approx(abs(sdid.att_percent), abs=0.051)
     assert f"{fmt_pct(sdid.ci_percent_low)} to {fmt_pct(sdid.ci_percent_high)}" in text
-    assert f"{res.loc['twfe'].att:.2f}" in text  # the comparison table
+    assert fmt_num(res.loc["twfe"].att) in text  # the comparison table
+    total = abs(sdid.att * sdid.n_treated_periods)
+    assert f"about {total:,.0f} fewer victims" in text
 
 
 def test_html_is_self_contained_with_embedded_figures(built):

@@ -53,6 +53,7 @@ class ImpactResult:
     counterfactual: pd.DataFrame = field(default_factory=pd.DataFrame)
     notes: list[str] = field(default_factory=list)
     units: str = ""
+    extra: dict = field(default_factory=dict)
 
     # -- effects as a percent of the counterfactual ------------------------------------
     def _pct(self, effect: float) -> float:
@@ -71,15 +72,27 @@ class ImpactResult:
 
     @property
     def ci_percent(self) -> tuple[float, float]:
-        """Interval bounds in percent of the counterfactual each bound implies."""
-        return self._pct(self.ci_low), self._pct(self.ci_high)
+        """Interval bounds in percent of the estimated counterfactual mean (the same denominator
+        as ``att_percent``, so the bounds and the point estimate read on one scale)."""
+        cf = self.counterfactual_mean
+        if cf <= 0:
+            return float("nan"), float("nan")
+        return float(100 * self.ci_low / cf), float(100 * self.ci_high / cf)
+
+    @property
+    def n_treated_periods(self) -> int:
+        """Treated unit-periods the average runs over (from the counterfactual paths when present)."""
+        if not self.counterfactual.empty and "treated" in self.counterfactual:
+            return int(self.counterfactual.treated.sum())
+        return self.extra.get("n_treated_periods", 0)
 
     def to_frame(self) -> pd.DataFrame:
         """One tidy row; results of many methods stack with ``pd.concat``."""
         lo, hi = self.ci_percent
-        row = {k: v for k, v in asdict(self).items() if k not in ("event_study", "counterfactual", "notes")}
+        row = {k: v for k, v in asdict(self).items() if k not in ("event_study", "counterfactual", "notes", "extra")}
         row.update(att_percent=self.att_percent, ci_percent_low=lo, ci_percent_high=hi,
-                   counterfactual_mean=self.counterfactual_mean, notes=" | ".join(self.notes))
+                   counterfactual_mean=self.counterfactual_mean, n_treated_periods=self.n_treated_periods,
+                   notes=" | ".join(self.notes))
         return pd.DataFrame([row])
 
     def summary(self) -> str:

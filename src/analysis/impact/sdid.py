@@ -10,6 +10,10 @@ treated-versus-counterfactual figures.
 Inference is the placebo method of Arkhangelsky et al. (Algorithm 4), the one that works
 with a single treated unit: never-treated units are drawn to stand in for the treated ones,
 with the same adoption dates, and the spread of their placebo effects is the standard error.
+Count noise grows with the level of a sector's counts, and the program goes to the sectors
+with the most shootings, so by default each treated unit's stand-in is drawn among the
+``placebo_pool`` never-treated units closest to it in pre-program mean (``placebo_pool=None``
+draws from all never-treated units, as in the paper).
 """
 
 from __future__ import annotations
@@ -71,8 +75,31 @@ def _event_curve(gaps: np.ndarray, start: np.ndarray, window: tuple[int, int]) -
     return pd.Series(out, dtype=float)
 
 
+def _placebo_pools(Y: np.ndarray, tr_rows: np.ndarray, ctrl: np.ndarray, n_pre: int, size: int | None) -> list[np.ndarray]:
+    """For each treated unit, the never-treated units it may be replaced by in a placebo draw."""
+    if size is None or size >= len(ctrl):
+        return [ctrl for _ in tr_rows]
+    level = Y[:, :n_pre].mean(1)
+    return [ctrl[np.argsort(np.abs(level[ctrl] - level[i]), kind="stable")[:size]] for i in tr_rows]
+
+
+def _draw(pools: list[np.ndarray], ctrl: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One stand-in per treated unit, all distinct; a unit whose pool is used up takes the
+    nearest unused unit of its pool order, then any unused never-treated unit."""
+    taken: set[int] = set()
+    out = np.empty(len(pools), dtype=int)
+    for j in rng.permutation(len(pools)):
+        free = [c for c in rng.permutation(pools[j]) if c not in taken]
+        if not free:
+            free = [c for c in rng.permutation(ctrl) if c not in taken]
+        out[j] = free[0]
+        taken.add(int(free[0]))
+    return out
+
+
 def estimate_sdid(design: Design, outcome: str, *, inference: str = "placebo", alpha: float = 0.05,
-                  n_placebo: int = 200, seed: int = 0, event_window: tuple[int, int] = (-12, 24)) -> ImpactResult:
+                  n_placebo: int = 200, seed: int = 0, event_window: tuple[int, int] = (-12, 24),
+                  placebo_pool: int | None = 10) -> ImpactResult:
     """Staggered SDID with placebo inference; see the module docstring."""
     if inference != "placebo":
         raise ValueError(f"inference {inference!r} is not available for sdid (use 'placebo')")
@@ -86,9 +113,10 @@ def estimate_sdid(design: Design, outcome: str, *, inference: str = "placebo", a
     curve = _event_curve(fit.gaps, start[tr_rows], event_window)
 
     rng = np.random.default_rng(seed)
+    pools = _placebo_pools(Y, tr_rows, ctrl, design.n_pre, placebo_pool)
     atts, curves = [], []
     for _ in range(n_placebo):
-        pick = rng.choice(ctrl, size=n_tr, replace=False)
+        pick = _draw(pools, ctrl, rng)
         s = np.full(len(ctrl), -1)
         s[np.searchsorted(ctrl, pick)] = start[tr_rows]
         f = _fit(Y[ctrl], s)
@@ -112,7 +140,10 @@ def estimate_sdid(design: Design, outcome: str, *, inference: str = "placebo", a
         "treated": (np.arange(Y.shape[1])[None, :] >= start[tr_rows][:, None]).ravel(),
     })
     return ImpactResult(
-        method="sdid", outcome=outcome, inference=f"placebo ({n_placebo} draws of never-treated stand-ins)",
+        method="sdid", outcome=outcome,
+        inference=(f"placebo ({n_placebo} draws; stand-ins among the {placebo_pool} never-treated units nearest "
+                   "in pre-program level)" if placebo_pool and placebo_pool < len(ctrl)
+                   else f"placebo ({n_placebo} draws of never-treated stand-ins)"),
         att=fit.att, se=se, ci_low=lo, ci_high=hi, p_value=p, treated_mean=design.treated_mean(),
         n_treated=n_tr, n_control=len(ctrl), n_pre=design.n_pre, n_post=design.n_post, alpha=alpha,
         event_study=es, counterfactual=cf,

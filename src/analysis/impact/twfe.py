@@ -153,4 +153,5 @@ def estimate_twfe(design: Design, outcome: str, *, inference: str = "randomizati
         n_treated=int(design.treated.sum()), n_control=int((~design.treated).sum()),
         n_pre=design.n_pre, n_post=design.n_post, alpha=alpha,
         event_study=es.reset_index(drop=True), notes=notes,
+        extra={"n_treated_periods": int(D.sum()), "min_p_value": 1 / (n_perm + 1) if inference == "randomization" else 0.0},
     )

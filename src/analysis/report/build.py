@@ -134,7 +134,7 @@ def build_report(quarter: str, panel_path: Path | str, reports_dir: Path | str =
     meta = ReportMeta(title=TITLE, subtitle=SUBTITLE, quarter=label, built=built,
                       demo_label=content.DEMO_LABEL if ctx.is_demo else None,
                       footer=(f"{content.DEMO_LABEL} · " if ctx.is_demo else "") + f"Alto al Fuego evaluation workbook · {label}")
-    nb = combine(executed)
+    nb = combine(executed, headings={1: "Results by sector"} if len(executed) > 1 else None)
     stem = f"alto-al-fuego_{label}"
     t = time.perf_counter()
     render_html(nb, staging / f"{stem}.html", meta)

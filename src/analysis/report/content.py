@@ -20,10 +20,12 @@ DEMO_LABEL = "DEMO DATA (synthetic)"
 SUPPRESS_BELOW = 5
 
 OUTCOME_NAMES = {
-    "shootings": ("shootings (gun homicides and non-fatal gun injuries)", "disparos (homicidios y lesiones por arma de fuego)"),
-    "gun_homicides": ("gun homicides", "homicidios por arma de fuego"),
-    "gun_injuries": ("non-fatal gun injuries", "lesiones por arma de fuego"),
+    "shootings": ("victims of shootings (gun homicides and non-fatal gun injuries)",
+                  "víctimas de disparos (homicidios y lesiones por arma de fuego)"),
+    "gun_homicides": ("victims of gun homicide", "víctimas de homicidio por arma de fuego"),
+    "gun_injuries": ("victims of non-fatal gun injuries", "víctimas de lesiones por arma de fuego"),
 }
+SHORT_INFERENCE = {"sdid": "Placebo, {n} draws", "twfe": "Randomization, {n} draws"}
 
 
 @dataclass
@@ -79,37 +81,76 @@ def banner(ctx: Context) -> str:
             f"effect of {ctx.demo['true_effect_percent']:.0f}%, not from Mexico City records.")
 
 
-def fmt_p(p: float) -> str:
-    """p-values as readers expect them: 'p < 0.001' rather than 'p = 0.000'."""
+def fmt_p(p: float, floor: float = 0.0) -> str:
+    """p-values as readers expect them: 'p < 0.001' rather than 'p = 0.000'; a permutation
+    p-value at its smallest possible value reads 'p ≤ floor'."""
+    if floor and p <= floor + 1e-12:
+        return f"p ≤ {floor:.3f}"
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def fmt_num(x: float, digits: int = 2) -> str:
+    """A number with a true minus sign, as in the PDF's typography."""
+    return f"{x:.{digits}f}".replace("-", "−")
 
 
 def fmt_pct(x: float) -> str:
     return f"{x:+.1f}%".replace("-", "−")
 
 
+def _p(result) -> str:
+    return fmt_p(result.p_value, result.extra.get("min_p_value", 0.0))
+
+
+def cohorts_text(ctx: Context) -> str:
+    """'D36 from 2019-07; D62 and D69 from 2020-02; 5 sectors from 2022-04'."""
+    ts = ctx.panel.drop_duplicates("unit").set_index("unit").treat_start.dropna()
+    parts = []
+    for start, units in ts.groupby(ts).groups.items():
+        units = sorted(units)
+        who = (" and ".join([", ".join(units[:-1]), units[-1]]) if len(units) > 1 else units[0]) if len(units) <= 3 \
+            else f"{len(units)} sectors"
+        parts.append(f"{who} from {start}")
+    return "; ".join(parts)
+
+
 def headline(result, ctx: Context, sector: str | None = None) -> str:
-    """The headline sentence, in English and Spanish, built from one ImpactResult.
+    """The headline paragraph, in English and Spanish, built from one ImpactResult.
 
     ``sector`` names the one treated sector of a per-sector estimate.
     """
     en, es = OUTCOME_NAMES.get(result.outcome, (result.outcome, result.outcome))
-    where_en = f"In sector {sector}" if sector else f"In the {result.n_treated} sectors where Alto al Fuego operates"
-    where_es = f"En el sector {sector}" if sector else f"En los {result.n_treated} sectores con Alto al Fuego"
     lo, hi = result.ci_percent
     level = f"{100 * (1 - result.alpha):.0f}%"
-    direction_en = "lower" if result.att < 0 else "higher"
-    direction_es = "menos" if result.att < 0 else "más"
-    return (
-        f"**Headline ({ctx.label}).** {where_en}, "
-        f"{en} were **{abs(result.att_percent):.1f}% {direction_en}** than the estimated counterfactual "
-        f"without the program ({level} interval: {fmt_pct(lo)} to {fmt_pct(hi)}; {fmt_p(result.p_value)}; "
-        f"{result.method.upper()}, {result.inference}). That is {abs(result.att):.2f} "
-        f"{'fewer' if result.att < 0 else 'more'} events per sector-month against "
-        f"{result.counterfactual_mean:.2f} expected.\n\n"
-        f"*Resumen.* {where_es} hubo **{abs(result.att_percent):.1f}% "
-        f"{direction_es}** {es} que en el contrafactual estimado (intervalo de {level}: {fmt_pct(lo)} a {fmt_pct(hi)})."
+    lower = result.att < 0
+    first = ctx.panel.treat_start.min() if sector is None else ctx.panel.loc[ctx.panel.unit == sector, "treat_start"].iloc[0]
+    span = f"{first} to {ctx.quarter.asfreq('M', 'end')}"
+    where_en = f"In sector {sector}" if sector else f"In the {result.n_treated} sectors where Alto al Fuego operates"
+    where_es = f"En el sector {sector}" if sector else f"En los {result.n_treated} sectores con Alto al Fuego"
+    cells = result.n_treated_periods
+    total = result.att * cells
+    total_lo, total_hi = sorted((result.ci_low * cells, result.ci_high * cells))
+    chance = lo < 0 < hi
+    text = (
+        f"**Cumulative estimate through {ctx.label}** (every month since "
+        f"{'the' if sector else 'each'} sector's start, {span}). "
+        f"{where_en}, recorded {en} were **{abs(result.att_percent):.1f}% {'lower' if lower else 'higher'}** "
+        f"than the counterfactual — the estimate of what would have been recorded without the program, built from "
+        f"sectors never in it ({level} interval: {fmt_pct(lo)} to {fmt_pct(hi)}; {_p(result)}). "
+        f"That is {abs(result.att):.2f} {'fewer' if lower else 'more'} victims per sector per month against "
+        f"{result.counterfactual_mean:.2f} expected, or about **{abs(total):,.0f} {'fewer' if lower else 'more'} victims** "
+        f"over {cells:,} treated sector-months (interval {fmt_num(total_lo, 0)} to {fmt_num(total_hi, 0)})."
     )
+    if sector is None:
+        text += f" Starts: {cohorts_text(ctx)}."
+    if chance:
+        text += " *The interval includes zero: this change cannot be distinguished from chance.*"
+    text += (
+        f"\n\n*Resumen.* {where_es} hubo **{abs(result.att_percent):.1f}% {'menos' if lower else 'más'}** {es} "
+        f"que en el contrafactual estimado (intervalo de {level}: {fmt_pct(lo)} a {fmt_pct(hi)}; {_p(result)})"
+        + (", un cambio que no se distingue del azar." if chance else ".")
+    )
+    return text
 
 
 def pipe_table(df: pd.DataFrame, align: str | None = None) -> str:
@@ -124,18 +165,20 @@ def pipe_table(df: pd.DataFrame, align: str | None = None) -> str:
 
 
 def estimates_table(results) -> str:
-    """One row per method: effect in events and in percent, interval, p-value, inference."""
+    """One row per method: effect in victims and in percent, interval, p-value, inference."""
     rows = []
     for r in results:
         lo, hi = r.ci_percent
+        n = int("".join(ch for ch in r.inference.split("(")[-1].split()[0] if ch.isdigit()) or 0)
         rows.append({
-            "Method": r.method.upper(), "Outcome": r.outcome,
-            "Effect per sector-month": f"{r.att:.2f}", "Effect (%)": fmt_pct(r.att_percent),
-            f"{100 * (1 - r.alpha):.0f}% interval (%)": f"{fmt_pct(lo)} to {fmt_pct(hi)}",
-            "p-value": fmt_p(r.p_value).removeprefix("p = "), "Treated / control sectors": f"{r.n_treated} / {r.n_control}",
-            "Inference": r.inference,
+            "Method": r.method.upper() + (" (reference only)" if r.method == "twfe" else " (headline)"),
+            "Victims per sector-month": fmt_num(r.att), "Effect": fmt_pct(r.att_percent),
+            f"{100 * (1 - r.alpha):.0f}% interval": f"{fmt_pct(lo)} to {fmt_pct(hi)}",
+            "p-value": _p(r).removeprefix("p = ").replace("p ", ""),
+            "Treated / comparison sectors": f"{r.n_treated} / {r.n_control}",
+            "Inference": SHORT_INFERENCE.get(r.method, "{n}").format(n=n) if n else r.inference,
         })
-    return pipe_table(pd.DataFrame(rows), align="llrrrrrl")
+    return pipe_table(pd.DataFrame(rows), align="lrrrrrl")
 
 
 def suppress(values: pd.Series, below: int = SUPPRESS_BELOW) -> pd.Series:
@@ -154,9 +197,9 @@ def sector_table(ctx: Context, outcome: str) -> str:
         pre = g[(g.period < s) & (g.period >= s - 12)][outcome].sum()
         post = g[(g.period >= s) & (g.period < s + 12)][outcome].sum()
         last = g[g.period.dt.qyear.eq(ctx.quarter.year) & g.period.dt.quarter.eq(ctx.quarter.quarter)][outcome].sum()
-        rows.append({"Sector": u, "Program start": str(s), "12 months before": pre,
-                     "First 12 months": post if (s + 11) <= ctx.quarter.asfreq("M", "end") else np.nan,
-                     f"In {ctx.label}": last})
+        rows.append({"Sector": u, "Program start": str(s), "Victims, 12 months before start": pre,
+                     "Victims, first 12 months": post if (s + 11) <= ctx.quarter.asfreq("M", "end") else np.nan,
+                     f"Victims in {ctx.label}": last})
     df = pd.DataFrame(rows)
     for c in df.columns[2:]:
         df[c] = [("n/a" if pd.isna(x) else x) for x in df[c]]
@@ -170,6 +213,7 @@ def data_note(ctx: Context) -> str:
     p = ctx.panel
     lines = [
         f"- Sectors: {p.unit.nunique()}; months: {p.period.min()} to {p.period.max()} ({p.period.nunique()}).",
+        f"- Program starts: {cohorts_text(ctx)}.",
         f"- Sectors in the program by the end of {ctx.label}: {len(ctx.treated_sectors)}.",
     ]
     if a:

@@ -37,44 +37,56 @@ def event_study(result, title: str | None = None, demo: bool = False):
                         label=f"{100 * (1 - result.alpha):.0f}% interval")
         ax.plot(es.rel_period, es.estimate, color=TREATED, marker="o", ms=2.5, lw=1.2, label="estimate")
         ax.set_xlabel("Months since the program started in the sector")
-        ax.set_ylabel(f"Effect ({'events per sector-month'})")
+        ax.set_ylabel("Effect (victims per sector-month)")
         ax.set_title(title or f"Event study: {_label(result.outcome)} ({result.method.upper()})", loc="left")
-        ax.legend(loc="lower left")
+        ax.legend(loc="upper right", fontsize=8)
         _demo_mark(ax, demo)
-        fig.tight_layout()
+        fig.tight_layout(rect=(0, 0.03, 1, 1))
         plt.close(fig)
         return fig
 
 
-def trends(result, freq: str = "Q", demo: bool = False, max_panels: int = 12):
-    """Observed vs counterfactual path of each treated sector, summed by quarter."""
+def trends(result, demo: bool = False, max_panels: int = 12, window: int = 12, suppress_below: int = 5):
+    """Observed vs counterfactual path of each treated sector, as rolling 12-month totals.
+
+    Rolling totals read better than noisy monthly counts and rarely fall below the
+    small-count threshold; any observed total from 1 to ``suppress_below - 1`` is not drawn.
+    """
     cf = result.counterfactual.copy()
     if cf.empty:
         raise ValueError(f"method {result.method} gives no counterfactual paths")
-    cf["bucket"] = pd.PeriodIndex(cf.period).asfreq(freq) if isinstance(cf.period.iloc[0], pd.Period) else cf.period
-    agg = cf.groupby(["unit", "bucket"], sort=True)[["observed", "counterfactual"]].sum().reset_index()
+    cf = cf.sort_values(["unit", "period"])
+    for c in ("observed", "counterfactual"):
+        cf[c] = cf.groupby("unit")[c].transform(lambda s: s.rolling(window, min_periods=window).sum())
+    small = (cf.observed > 0) & (cf.observed < suppress_below)
+    cf.loc[small, "observed"] = np.nan
     starts = cf[cf.treated].groupby("unit").period.min()
     units = list(starts.sort_values().index)[:max_panels]
     n = len(units)
-    cols = min(n, 2) if n > 1 else 1
+    cols = 2 if n > 1 else 1
     rows = int(np.ceil(n / cols))
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(rows, cols, figsize=(7.2, 2.3 * rows), squeeze=False, sharex=True)
+        fig, axes = plt.subplots(rows, cols, figsize=(7.2, 2.4 * rows + 0.6), squeeze=False, sharex=True)
         for ax, u in zip(axes.ravel(), units):
-            g = agg[agg.unit == u]
-            x = g.bucket.dt.to_timestamp() if hasattr(g.bucket, "dt") else g.bucket
-            ax.plot(x, g.observed, color=TREATED, lw=1.3, label="observed")
-            ax.plot(x, g.counterfactual, color=COUNTERFACTUAL, lw=1.3, ls="--", label="counterfactual (SDID)")
+            g = cf[cf.unit == u]
+            x = g.period.dt.to_timestamp() if hasattr(g.period, "dt") else g.period
+            ax.plot(x, g.observed, color=TREATED, lw=1.4, label="recorded")
+            ax.plot(x, g.counterfactual, color=COUNTERFACTUAL, lw=1.4, ls="--", label="counterfactual (SDID)")
             s = starts[u]
             ax.axvline(s.to_timestamp() if hasattr(s, "to_timestamp") else s, color=GREY, lw=0.8)
-            ax.set_title(f"Sector {u} (from {s})", loc="left", fontsize=9)
-            ax.set_ylabel("per quarter" if freq == "Q" else "per period")
+            ax.set_title(f"Sector {u} (program from {s})", loc="left", fontsize=9)
+            ax.set_ylabel(f"victims, last {window} months")
+            ax.set_ylim(bottom=0)
         for ax in axes.ravel()[n:]:
             ax.set_visible(False)
-        axes.ravel()[0].legend(loc="upper right", fontsize=8)
-        fig.suptitle(f"{_label(result.outcome)}: treated sectors and their counterfactual", x=0.01, ha="left", fontsize=10.5)
+        what = _label(result.outcome)
+        title = f"{what}: sector {units[0]}, recorded and counterfactual" if n == 1 else \
+            f"{what}: treated sectors, recorded and counterfactual"
+        fig.suptitle(title, x=0.01, ha="left", fontsize=10.5)
+        handles, labels = axes.ravel()[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower left", ncol=2, fontsize=8, bbox_to_anchor=(0.01, 0.0))
         _demo_mark(axes.ravel()[0], demo)
-        fig.tight_layout()
+        fig.tight_layout(rect=(0, 0.05, 1, 1))
         plt.close(fig)
         return fig
 
@@ -88,17 +100,17 @@ def city_series(panel: pd.DataFrame, outcome: str, demo: bool = False):
         fig, ax = plt.subplots(figsize=(7.2, 2.8))
         for col, c in zip(s.columns, (GREY, TREATED)):
             ax.plot(s.index.to_timestamp(), s[col].rolling(3, min_periods=1).mean(), color=c, lw=1.3, label=col)
-        ax.set_ylabel("events per month (3-month mean)")
-        ax.set_title(f"{_label(outcome)} across the city", loc="left")
-        ax.legend()
+        ax.set_ylabel("victims per month (3-month mean)")
+        ax.set_title(f"{_label(outcome)} across the city: totals by group", loc="left")
+        ax.legend(fontsize=8)
         _demo_mark(ax, demo)
-        fig.tight_layout()
+        fig.tight_layout(rect=(0, 0.03, 1, 1))
         plt.close(fig)
         return fig
 
 
 def _demo_mark(ax, demo: bool) -> None:
-    """Stamp the figure (top right, above the plots) so a figure lifted alone still says it."""
+    """Stamp the figure (bottom right, clear of titles and data) so a figure lifted alone still says it."""
     if demo:
-        ax.figure.text(0.995, 0.995, "DEMO DATA (synthetic)", ha="right", va="top",
+        ax.figure.text(0.995, 0.005, "DEMO DATA (synthetic)", ha="right", va="bottom",
                        fontsize=8, color="#b00020", fontweight="bold")

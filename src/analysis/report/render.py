@@ -30,12 +30,17 @@ class ReportMeta:
     footer: str = ""
 
 
-def combine(paths: list[Path]) -> nbformat.NotebookNode:
-    """One notebook made of the report cells of several executed notebooks, in order."""
+def combine(paths: list[Path], headings: dict[int, str] | None = None) -> nbformat.NotebookNode:
+    """One notebook made of the report cells of several executed notebooks, in order.
+
+    ``headings`` maps a position in ``paths`` to a top-level heading placed before that notebook.
+    """
     first = nbformat.read(str(paths[0]), as_version=4)
     out = copy.deepcopy(first)
     out.cells = []
-    for p in paths:
+    for i, p in enumerate(paths):
+        if headings and i in headings:
+            out.cells.append(nbformat.v4.new_markdown_cell(f"# {headings[i]}"))
         nb = nbformat.read(str(p), as_version=4)
         for c in nb.cells:
             if SKIP_TAGS & set(c.get("metadata", {}).get("tags", [])):
@@ -128,8 +133,9 @@ def typst_preamble(meta: ReportMeta) -> str:
 #set text(size: 10pt, lang: "en")
 #set par(justify: false, leading: 0.6em)
 #set heading(numbering: none)
-#show heading.where(level: 1): it => block(above: 1.4em, below: 0.8em)[#text(15pt, weight: "bold", it.body)]
-#show heading.where(level: 2): it => block(above: 1.2em, below: 0.6em)[#text(12pt, weight: "bold", fill: rgb("#0072B2"), it.body)]
+#show heading.where(level: 1): it => block(above: 1.4em, below: 0.8em, sticky: true)[#text(15pt, weight: "bold", it.body)]
+#show heading.where(level: 2): it => block(above: 1.2em, below: 0.6em, sticky: true)[#text(12pt, weight: "bold", fill: rgb("#0072B2"), it.body)]
+#show par: set block(sticky: false)
 #set image(width: 100%)
 #set table(stroke: (x, y) => if y == 0 {{ (bottom: 0.8pt) }} else {{ (bottom: 0.3pt + luma(200)) }}, inset: 4pt)
 #show table: set text(8.5pt)
@@ -150,6 +156,19 @@ def typst_preamble(meta: ReportMeta) -> str:
 """
 
 
+def _page_breaks(typ: str) -> str:
+    """A page break before each top-level heading and each sector section, but not between a
+    top-level heading and the sector heading right under it."""
+    out, prev = [], ""
+    for line in typ.splitlines():
+        if line.startswith("= ") or (line.startswith("== Sector ") and not prev.startswith("= ")):
+            out.append("#pagebreak(weak: true)")
+        out.append(line)
+        if line.strip() and not re.fullmatch(r"<[^>]+>", line.strip()):  # pandoc puts a label under headings
+            prev = line
+    return "\n".join(out)
+
+
 def render_pdf(nb: nbformat.NotebookNode, out: Path, meta: ReportMeta) -> Path:
     """Write the PDF: nbconvert Markdown -> pandoc Typst -> typst.compile."""
     import pypandoc
@@ -167,6 +186,9 @@ def render_pdf(nb: nbformat.NotebookNode, out: Path, meta: ReportMeta) -> Path:
             (tmp / name).write_bytes(data)
         body = pypandoc.convert_text(md, "typst", format="markdown-raw_html-markdown_in_html_blocks",
                                      extra_args=["--wrap=none"])
+        # each top-level section and each sector starts on a new page, so a sector's text and
+        # its figure stay together
+        body = _page_breaks(body)
         (tmp / "report.typ").write_text(typst_preamble(meta) + body, encoding="utf-8")
         typst.compile(str(tmp / "report.typ"), output=str(out), root=str(tmp))
     return out
