@@ -102,6 +102,16 @@ def test_location_by_id_and_disagreement_counts(tmp_path, demo_dir):
         assert "(NO ESPECIFICADO)" in b.quarantine.detail.iloc[0]
 
 
+def test_geography_version_from_arguments(tmp_path, demo_dir):
+    _, x, y = _centre(demo_dir)
+    f = tmp_path / "v.csv"
+    f.write_text(f"fecha_hecho,delito,categoria_delito,latitud,longitud\n2023-06-01,HOMICIDIO POR ARMA DE FUEGO,HOMICIDIO DOLOSO,{y},{x}\n")
+    b = build_panel([f], demo_dir / "geography" / "sectores_demo.geojson", last_month="2023-06",
+                    geography_version="ssc-2023", geography_valid_from="2023-01-01", geography_valid_to="2024-12-31")
+    assert set(b.panel.geography_version) == {"ssc-2023"}
+    assert b.audit["geography"]["valid_to"] == "2024-12-31" and b.audit["warnings"] == []
+
+
 def test_geography_version_and_validity(tmp_path, demo_dir):
     _, x, y = _centre(demo_dir)
     f = tmp_path / "v.csv"
@@ -134,6 +144,8 @@ def test_cli_panel_command(tmp_path, demo_dir):
     q = pd.read_csv(out / "quarantine.csv")
     assert a["rows_in"] == a["rows_used"] + len(q)
     assert pd.read_parquet(out / "panel.parquet").treat_start.notna().any()
+    adj = pd.read_csv(out / "adjacency.csv")
+    assert {"sector", "neighbour"} <= set(adj.columns) and adj.sector.nunique() == 72
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b\n1,2\n")
     assert main(["panel", "--incidents", str(bad), "--geography", str(demo_dir / "geography" / "sectores_demo.geojson"),

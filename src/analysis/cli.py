@@ -73,7 +73,9 @@ def cmd_panel(args) -> int:
     from analysis.data.panel import build_panel
 
     b = build_panel(args.incidents, args.geography, args.rollout, cuadrantes_path=args.cuadrantes, source=args.source,
-                    first_month=args.first_month, last_month=args.last_month, locate=args.locate)
+                    first_month=args.first_month, last_month=args.last_month, locate=args.locate,
+                    geography_version=args.geography_version, geography_valid_from=args.valid_from,
+                    geography_valid_to=args.valid_to)
     files = b.write(args.out)
     a = b.audit
     print(f"rows in {a['rows_in']:,} = used {a['rows_used']:,} + quarantined {a['rows_quarantined']:,} "
@@ -143,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--locate", default="point", choices=["point", "id"], help="which location wins when both exist")
     p.add_argument("--first-month", default=None)
     p.add_argument("--last-month", default=None)
+    p.add_argument("--geography-version", default=None, help="version name, when the file does not carry one")
+    p.add_argument("--valid-from", default=None, help="first day the geography is valid (YYYY-MM-DD)")
+    p.add_argument("--valid-to", default=None, help="last day the geography is valid (YYYY-MM-DD)")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_panel)
 

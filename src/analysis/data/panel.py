@@ -8,8 +8,10 @@ counts reconcile: rows in = rows used + rows quarantined.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,16 +35,25 @@ class PanelBuild:
     panel: pd.DataFrame
     quarantine: pd.DataFrame
     audit: dict
+    #: sector pairs whose polygons touch (both directions), for spillover analysis
+    adjacency: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
 
     def write(self, out_dir: Path | str) -> dict[str, Path]:
-        """Write panel.parquet, quarantine.csv and audit.json atomically (all or nothing)."""
+        """Write panel.parquet, quarantine.csv, audit.json and adjacency.csv atomically: files
+        are built in a temporary folder and moved in only once all of them are complete."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".panel-", dir=out))
-        files = {"panel": tmp / "panel.parquet", "quarantine": tmp / "quarantine.csv", "audit": tmp / "audit.json"}
-        self.panel.to_parquet(files["panel"], index=False)
-        _write_csv(self.quarantine, files["quarantine"])
-        files["audit"].write_text(json.dumps(self.audit, indent=2, default=str))
+        files = {"panel": tmp / "panel.parquet", "quarantine": tmp / "quarantine.csv", "audit": tmp / "audit.json",
+                 "adjacency": tmp / "adjacency.csv"}
+        try:
+            self.panel.to_parquet(files["panel"], index=False)
+            _write_csv(self.quarantine, files["quarantine"])
+            files["audit"].write_text(json.dumps(self.audit, indent=2, default=str))
+            self.adjacency.to_csv(files["adjacency"], index=False)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         final = {}
         for k, f in files.items():
             os.replace(f, out / f.name)
@@ -78,6 +89,9 @@ def build_panel(
     first_month: str | pd.Period | None = None,
     last_month: str | pd.Period | None = None,
     locate: str = "point",
+    geography_version: str | None = None,
+    geography_valid_from: str | None = None,
+    geography_valid_to: str | None = None,
 ) -> PanelBuild:
     """Build the sector x month panel from incident files.
 
@@ -100,6 +114,8 @@ def build_panel(
     locate : {'point', 'id'}
         Which location wins when a record has both usable coordinates and a known recorded
         id; the other is the fallback. Disagreements are counted either way.
+    geography_version, geography_valid_from, geography_valid_to : str, optional
+        Version and validity of the sector file when it does not carry them itself.
 
     Returns
     -------
@@ -107,7 +123,8 @@ def build_panel(
     """
     if locate not in ("point", "id"):
         raise ValueError(f"locate must be 'point' or 'id', not {locate!r}")
-    geo: Geography = read_geography(geography_path)
+    geo: Geography = read_geography(geography_path, version=geography_version, valid_from=geography_valid_from,
+                                    valid_to=geography_valid_to)
     if cuadrantes_path is not None:
         geo.add_cuadrantes(cuadrantes_path)
     recs, infos = [], []
@@ -235,7 +252,7 @@ def build_panel(
     }
     assert audit["rows_in"] == audit["rows_used"] + audit["rows_quarantined"]
     assert audit["events_used"] == int(panel[sorted(found)].to_numpy().sum())
-    return PanelBuild(panel=panel, quarantine=q.reset_index(drop=True), audit=audit)
+    return PanelBuild(panel=panel, quarantine=q.reset_index(drop=True), audit=audit, adjacency=geo.adjacency())
 
 
 def _by_month(ordinal: np.ndarray, code: np.ndarray) -> dict:
