@@ -1,7 +1,7 @@
 """Incident files -> validated sector x month panel, quarantine and audit.
 
 Every input row ends either in the panel or in the quarantine with one reason, checked in
-order: ``duplicate`` (exact repeat of an earlier row of the same file),
+order: ``duplicate`` (an outcome row that exactly repeats an earlier row of the same file),
 ``unparseable_date``, ``outside_window``, ``not_an_outcome``, ``no_location``. The audit's
 counts reconcile: rows in = rows used + rows quarantined.
 """
@@ -155,9 +155,7 @@ def build_panel(
     ordinal = rec.date.to_numpy().astype("datetime64[M]").astype("int64")
     quarantine((ordinal < lo.ordinal) | (ordinal > hi.ordinal), "outside_window", f"study window {lo} to {hi}")
 
-    outcome = np.full(n_in, None, dtype=object)
-    for src, idx in rec.groupby("source", observed=True).indices.items():
-        outcome[idx] = outcomes.classify(src, rec.category.iloc[idx], rec.crime.iloc[idx]).to_numpy(dtype=object, na_value=None)
+    outcome = rec.outcome.to_numpy(dtype=object)  # classified by the reader from outcome_map.csv
     quarantine(pd.isna(outcome), "not_an_outcome", "see crime")
 
     # location, for the rows still in: by point in polygon and by recorded id; `locate` says which

@@ -5,8 +5,10 @@ Each reader returns *records*: one row per input data row with the common column
 ``file, row`` (1-based data row; the header is row 0), ``source``, ``date`` (event date,
 NaT when unparseable), ``date_raw``, ``category``, ``crime``, ``lat``, ``lon``,
 ``location_id`` (a recorded cuadrante or sector id, or NA), ``weight`` (events the row
-stands for: 1 for victim or incident rows, the count for aggregated rows) and ``duplicate``
-(True for an exact repeat of an earlier row of the same file).
+stands for: 1 for victim or incident rows, the count for aggregated rows), ``outcome`` (the
+study outcome the crime label maps to, or None) and ``duplicate`` (True for an outcome row
+that exactly repeats an earlier row of the same file). Coordinates are parsed for outcome rows
+only: no other row is ever located.
 
 Column names differ between releases (``fecha_hecho``, ``FechaHecho``, ``FECHA DE LOS
 HECHOS``...): headers are normalised (lower case, no accents, ``_`` for spaces and dashes)
@@ -286,9 +288,14 @@ def read_incidents(path: Path | str, source: str | None = None) -> tuple[pd.Data
         return pd.Series(pd.arrays.ArrowStringArray(arr), dtype="str") if n else pd.Series([], dtype="str")
 
     def number(f: str) -> np.ndarray:
-        a = pc.replace_substring(arrow(f), ",", ".")
+        """Coordinates of the outcome rows (NaN elsewhere: other rows are never located)."""
+        out = np.full(n, np.nan)
+        if col.get(f) is None or not len(keep):
+            return out
+        a = pc.replace_substring(pc.utf8_trim_whitespace(sub.column(col[f])), ",", ".")
         ok = pc.match_substring_regex(a, r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
-        return pc.cast(pc.if_else(ok, a, pa.scalar(None, pa.string())), pa.float64()).to_numpy(zero_copy_only=False).astype(float)
+        out[keep] = pc.cast(pc.if_else(ok, a, pa.scalar(None, pa.string())), pa.float64()).to_numpy(zero_copy_only=False)
+        return out
 
     date_arr = arrow("date")
     date_raw = text(date_arr)
@@ -299,6 +306,12 @@ def read_incidents(path: Path | str, source: str | None = None) -> tuple[pd.Data
         date[retry] = pd.to_datetime(date_raw[retry], errors="coerce", dayfirst=True, format="mixed").astype("datetime64[s]")
     crime, n_fix_crime = repair_column(text(arrow("crime")))
     category, n_fix_cat = repair_column(text(arrow("category")))
+    # classify here so the costly per-row work below runs only on rows that are study outcomes
+    from analysis.data.outcomes import classify
+
+    outcome = classify(src.name, category, crime)
+    keep = np.flatnonzero(outcome.notna().to_numpy())
+    sub = tbl.take(pa.array(keep, pa.int64())) if len(keep) < n else tbl
 
     if "weight" in src.fields:
         w = text(arrow("weight"))
@@ -312,16 +325,18 @@ def read_incidents(path: Path | str, source: str | None = None) -> tuple[pd.Data
     else:
         weight = np.ones(n, dtype="int64")
 
-    lat = number("lat") if "lat" in src.fields else np.full(n, np.nan)
-    lon = number("lon") if "lon" in src.fields else np.full(n, np.nan)
+    lat = number("lat")
+    lon = number("lon")
     if np.nanmax(np.abs(lon), initial=0) > 180 or np.nanmax(np.abs(lat), initial=0) > 90:
         i = int(np.flatnonzero((np.abs(lon) > 180) | (np.abs(lat) > 90))[0])
         raise InputError(f"{path}: row {i + 1}, columns '{col['lon']}'/'{col['lat']}': coordinates "
                          f"({lon[i]}, {lat[i]}) are not WGS84 degrees (projected coordinates are not supported)")
     loc = text(arrow("location_id")).replace({"": None, "NA": None}).astype("string")
 
+    # exact duplicates among the outcome rows (a repeated victim record would be counted twice)
     skip = {col.get(f) for f in src.dup_exclude}
-    duplicate = exact_duplicates(tbl, [c for c in tbl.schema.names if c not in skip])
+    duplicate = np.zeros(n, bool)
+    duplicate[keep] = exact_duplicates(sub, [c for c in tbl.schema.names if c not in skip])
 
     records = pd.DataFrame({
         "file": pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=[str(path)]),
@@ -335,6 +350,7 @@ def read_incidents(path: Path | str, source: str | None = None) -> tuple[pd.Data
         "lon": lon,
         "location_id": loc,
         "weight": weight,
+        "outcome": outcome.to_numpy(dtype=object, na_value=None),
         "duplicate": duplicate,
     })
     info = {"source": src.name, "encoding": encoding, "rows": n, "events": int(weight.sum()),

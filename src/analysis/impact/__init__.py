@@ -16,6 +16,8 @@ from analysis.impact.result import ImpactResult, stack
 METHODS = {
     "twfe": ("analysis.impact.twfe:estimate_twfe", "randomization"),
     "sdid": ("analysis.impact.sdid:estimate_sdid", "placebo"),
+    "sc": ("analysis.impact.sdid:estimate_sc", "placebo"),
+    "imputation": ("analysis.impact.imputation:estimate_imputation", "randomization"),
 }
 
 
@@ -31,13 +33,14 @@ def estimate(panel: pd.DataFrame, *, outcome: str = "shootings", method: str = "
         (missing for never-treated units). Must be balanced.
     outcome : str
         Outcome column.
-    method : {'twfe', 'sdid'}
-        Two-way fixed effects with event study, or synthetic difference-in-differences.
+    method : {'twfe', 'sdid', 'sc', 'imputation'}
+        Two-way fixed effects with event study; synthetic difference-in-differences;
+        synthetic control; the imputation estimator of Borusyak, Jaravel and Spiess (2024).
     unit, time, treat_start : str
         Column names.
     inference : str, optional
-        'randomization' or 'cluster' for twfe; 'placebo' for sdid. Default: the method's
-        honest default (randomization for twfe, placebo for sdid).
+        'randomization' or 'cluster' for twfe and imputation; 'placebo' for sdid and sc.
+        Default: the method's honest default (randomization, or placebo).
     alpha : float
         1 - confidence level of the interval.
     seed : int

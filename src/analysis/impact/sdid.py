@@ -35,8 +35,14 @@ class _Fit:
     cf: np.ndarray    # (n_treated, T): counterfactual paths
 
 
-def _fit(Y: np.ndarray, start: np.ndarray) -> _Fit:
+#: synthdid-py block estimators: SDID, synthetic control (no time weights, no intercept), DID
+ESTIMATORS = {"sdid": "synthdid_estimate", "sc": "sc_estimate", "did": "did_estimate"}
+
+
+def _fit(Y: np.ndarray, start: np.ndarray, estimator: str = "sdid") -> _Fit:
     import synthdid
+
+    block_fit = getattr(synthdid, ESTIMATORS[estimator])
 
     controls = np.flatnonzero(start < 0)
     T = Y.shape[1]
@@ -47,7 +53,7 @@ def _fit(Y: np.ndarray, start: np.ndarray) -> _Fit:
     for k in np.unique(start[start >= 0]):
         tr = np.flatnonzero(start == k)
         block = Y[np.r_[controls, tr]]
-        est = synthdid.synthdid_estimate(block, len(controls), int(k))
+        est = block_fit(block, len(controls), int(k))
         w = est.weights
         omega, lam = np.asarray(w["omega"]), np.asarray(w["lambda"])
         sc = omega @ Y[controls]
@@ -97,14 +103,24 @@ def _draw(pools: list[np.ndarray], ctrl: np.ndarray, rng: np.random.Generator) -
     return out
 
 
-def estimate_sdid(design: Design, outcome: str, *, inference: str = "placebo", alpha: float = 0.05,
-                  n_placebo: int = 200, seed: int = 0, event_window: tuple[int, int] = (-12, 24),
-                  placebo_pool: int | None = 10) -> ImpactResult:
+def estimate_sdid(design: Design, outcome: str, **kw) -> ImpactResult:
     """Staggered SDID with placebo inference; see the module docstring."""
+    return _estimate(design, outcome, estimator="sdid", **kw)
+
+
+def estimate_sc(design: Design, outcome: str, **kw) -> ImpactResult:
+    """Synthetic control (Abadie et al. 2010, in the synthdid-py formulation: unit weights on the
+    simplex, no intercept, no time weights) for each adoption cohort, averaged like SDID."""
+    return _estimate(design, outcome, estimator="sc", **kw)
+
+
+def _estimate(design: Design, outcome: str, *, estimator: str, inference: str = "placebo", alpha: float = 0.05,
+              n_placebo: int = 200, seed: int = 0, event_window: tuple[int, int] = (-12, 24),
+              placebo_pool: int | None = 10) -> ImpactResult:
     if inference != "placebo":
-        raise ValueError(f"inference {inference!r} is not available for sdid (use 'placebo')")
+        raise ValueError(f"inference {inference!r} is not available for {estimator} (use 'placebo')")
     Y, start = design.Y, design.start
-    fit = _fit(Y, start)
+    fit = _fit(Y, start, estimator)
     tr_rows = np.flatnonzero(start >= 0)
     ctrl = np.flatnonzero(start < 0)
     n_tr = len(tr_rows)
@@ -119,7 +135,7 @@ def estimate_sdid(design: Design, outcome: str, *, inference: str = "placebo", a
         pick = _draw(pools, ctrl, rng)
         s = np.full(len(ctrl), -1)
         s[np.searchsorted(ctrl, pick)] = start[tr_rows]
-        f = _fit(Y[ctrl], s)
+        f = _fit(Y[ctrl], s, estimator)
         atts.append(f.att)
         curves.append(_event_curve(f.gaps, s[s >= 0], event_window).reindex(curve.index))
     atts = np.array(atts)
@@ -140,7 +156,7 @@ def estimate_sdid(design: Design, outcome: str, *, inference: str = "placebo", a
         "treated": (np.arange(Y.shape[1])[None, :] >= start[tr_rows][:, None]).ravel(),
     })
     return ImpactResult(
-        method="sdid", outcome=outcome,
+        method=estimator, outcome=outcome,
         inference=(f"placebo ({n_placebo} draws; stand-ins among the {placebo_pool} never-treated units nearest "
                    "in pre-program level)" if placebo_pool and placebo_pool < len(ctrl)
                    else f"placebo ({n_placebo} draws of never-treated stand-ins)"),
@@ -148,5 +164,7 @@ def estimate_sdid(design: Design, outcome: str, *, inference: str = "placebo", a
         n_treated=n_tr, n_control=len(ctrl), n_pre=design.n_pre, n_post=design.n_post, alpha=alpha,
         event_study=es, counterfactual=cf,
         notes=["Pre-period points of the event study show how closely the synthetic comparison tracks "
-               "the treated sectors before the program (their gaps should hover around zero)."],
+               "the treated sectors before the program (their gaps should hover around zero)."]
+        + (["Synthetic control has no intercept: a treated sector whose level lies outside the range of "
+            "the comparison sectors cannot be matched, and its estimate is biased."] if estimator == "sc" else []),
     )
