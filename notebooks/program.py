@@ -20,14 +20,16 @@ quarter = "2024Q2"  # reporting quarter, YYYYQn; the data are cut at its last mo
 outcome = "shootings"  # panel column: shootings, gun_homicides or gun_injuries
 panel_path = "../data/processed/panel.parquet"  # output of `make data`
 results_dir = "results"  # where the estimates are written as data
-n_placebo = 100  # placebo draws for the SDID interval
-n_perm = 999  # calendar reassignments for the TWFE randomization test
-seed = 0  # seed of the placebo and permutation draws
+n_perm = 999  # calendar reassignments for the randomization tests (headline and TWFE)
+n_placebo = 50  # placebo draws for the SDID comparison interval
+n_calibration = 100  # placebo runs of the calibration check
+seed = 0  # seed of every random draw
 
 # %%
 from IPython.display import Markdown, display
 
 from analysis import impact
+from analysis.impact.calibration import placebo_size
 from analysis.report import content, figures
 
 ctx = content.load_context(panel_path, quarter)
@@ -37,29 +39,31 @@ display(Markdown(content.banner(ctx)))
 # ## Headline
 
 # %%
-main = impact.estimate(ctx.panel, outcome=outcome, method="sdid", n_placebo=n_placebo, seed=seed)
+main = impact.estimate(ctx.panel, outcome=outcome, method="imputation", n_perm=n_perm, seed=seed)
 display(Markdown(content.headline(main, ctx)))
 
 # %% [markdown]
 # ## Estimates by method
 #
-# Synthetic difference-in-differences (SDID) is the headline method: it builds, for each
-# group of sectors that joined the program in the same month, a weighted comparison from
-# sectors never in the program that tracks them before the start. The two-way fixed-effects
-# regression (TWFE) is shown as the familiar baseline.
+# The headline method is the imputation difference-in-differences of Borusyak, Jaravel and
+# Spiess (2024): it learns each sector's usual level and each month's city-wide level from
+# months without the program only, and compares what was recorded with that prediction.
+# Synthetic difference-in-differences (SDID) is a second, differently built comparison; the
+# classic two-way fixed-effects regression (TWFE) is shown for reference.
 
 # %%
+sdid = impact.estimate(ctx.panel, outcome=outcome, method="sdid", n_placebo=n_placebo, seed=seed)
 twfe = impact.estimate(ctx.panel, outcome=outcome, method="twfe", n_perm=n_perm, seed=seed)
-display(Markdown(content.estimates_table([main, twfe])))
+display(Markdown(content.estimates_table([main, sdid, twfe])))
 
 # %% [markdown]
 # ## Effect over time since the start
 #
-# Each point is the average gap between recorded and counterfactual victims, by months since
-# a sector's start (shown up to 24 months; the headline averages all months). Points before
-# the start show how well the comparison tracked the treated sectors beforehand: they should
-# hover around zero. A run of points above zero just before the start would suggest sectors
-# were chosen after a rise, and part of the later fall could be a return to normal.
+# Each point is the average gap between recorded and predicted victims, by months since a
+# sector's start (shown up to 24 months; the headline averages all months). Points before the
+# start show how well the prediction fitted the treated sectors beforehand: they should hover
+# around zero. A run of points above zero just before the start would suggest sectors were
+# chosen after a rise, and part of the later fall could be a return to normal.
 
 # %%
 fig = figures.event_study(main, demo=ctx.is_demo)
@@ -69,8 +73,8 @@ display(fig)
 # ## Treated sectors and their counterfactual
 #
 # Solid: victims recorded in each sector in the program, as rolling 12-month totals. Dashed:
-# the SDID estimate of what would have been recorded without the program. The vertical line
-# marks the start. Totals from 1 to 4 are not drawn.
+# the predicted victims without the program. The vertical line marks the start. Totals from
+# 1 to 4 are not drawn.
 
 # %%
 fig = figures.trends(main, demo=ctx.is_demo)
@@ -96,6 +100,26 @@ fig = figures.city_series(ctx.panel, outcome, demo=ctx.is_demo)
 display(fig)
 
 # %% [markdown]
+# ## Calibration: can the method be trusted with so few sectors?
+#
+# With only a handful of sectors in the program, some standard methods find effects that are
+# not there. To check, the headline method is run many times on the sectors never in the
+# program, each time pretending that three random sectors started it in a random month. A
+# well-calibrated 5% test finds an "effect" in about 5% of these runs. The classic regression
+# with clustered standard errors is shown for contrast.
+
+# %%
+never = content.calibration_panel(ctx)
+checks = [
+    placebo_size(never, outcome=outcome, method="imputation", n_runs=n_calibration, n_perm=199, seed=seed),
+    placebo_size(never, outcome=outcome, method="twfe", inference="cluster", n_runs=n_calibration, seed=seed,
+                 event_window=None),
+]
+display(Markdown(content.calibration_text(checks)))
+fig = figures.calibration(checks, demo=ctx.is_demo)
+display(fig)
+
+# %% [markdown]
 # ## Data and methods
 #
 # **Data.** Victim records are classified as gun homicides or non-fatal gun injuries by the
@@ -104,25 +128,30 @@ display(fig)
 # as zero. Records that could not be used are kept aside with a reason, and the counts
 # reconcile.
 #
-# **Synthetic difference-in-differences** (Arkhangelsky et al., 2021) re-weights sectors
-# never in the program, and pre-program months, so that the comparison follows the treated
-# sectors before the start; the effect is the change in the gap after the start. Sectors
-# that joined in different months are estimated separately and averaged, weighted by their
-# treated sector-months. The interval comes from placebo runs in which sectors never in the
-# program stand in for the treated ones; each stand-in is drawn among the never-treated
-# sectors closest to its treated sector in pre-program level, because count noise grows with
-# the level. The SDID p-value uses a normal approximation with that placebo standard error.
+# **Imputation difference-in-differences** (Borusyak, Jaravel and Spiess, 2024) fits a sector
+# level and a month level to the sector-months without the program, predicts each treated
+# sector-month from them, and averages recorded minus predicted. Unlike the classic
+# regression it never compares treated sectors with sectors already treated, so staggered
+# starts and effects that change over time do not bias it. Its interval and p-value come from
+# randomization inference: the observed calendar of starts is given to randomly chosen
+# sectors many times, and the interval collects the effects that this test does not reject.
+#
+# **Synthetic difference-in-differences** (Arkhangelsky et al., 2021) re-weights sectors never
+# in the program, and pre-program months, so that the comparison follows the treated sectors
+# before the start; cohorts that started in different months are averaged by treated
+# sector-months. Its interval comes from placebo runs with never-treated sectors close in
+# level standing in for the treated ones (normal approximation).
 #
 # **Two-way fixed effects** compares treated and other sectors with sector and month
-# effects. Its interval comes from randomization inference: the observed calendar of starts
-# is given to randomly chosen sectors many times; its p-value cannot be smaller than one over
-# the number of draws plus one. With staggered starts and effects that change over time TWFE
-# can be biased; it is shown for reference.
+# effects, with randomization inference. It can be biased with staggered starts; it is shown
+# for reference.
 #
 # **Units.** Counts are victims (one record per victim), by sector and month of the event.
-# Percent effects and their intervals are relative to the estimated victims without the
-# program in the treated sector-months.
+# Percent effects and their intervals are relative to the predicted victims without the
+# program in the treated sector-months. A randomization p-value cannot be smaller than one
+# over the number of reassignments plus one.
 
 # %%
 display(Markdown(content.data_note(ctx)))
-saved = content.save_results([main, twfe], results_dir, "program")
+saved = content.save_results([main, sdid, twfe], results_dir, "program")
+calibration_saved = content.save_calibration(checks, results_dir)

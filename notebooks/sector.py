@@ -11,7 +11,8 @@
 # %% [markdown] tags=["notebook-only"]
 # # Sector report
 #
-# The effect of Alto al Fuego in one sector, against sectors never in the program.
+# The effect of Alto al Fuego in one sector, against sectors never in the program
+# (imputation difference-in-differences, randomization inference).
 
 # %% tags=["parameters"]
 sector = "D36"  # police sector id, as in the panel's `unit` column
@@ -19,8 +20,8 @@ quarter = "2024Q2"  # reporting quarter, YYYYQn
 outcome = "shootings"  # panel column: shootings, gun_homicides or gun_injuries
 panel_path = "../data/processed/panel.parquet"  # output of `make data`
 results_dir = "results"  # where the estimates are written as data
-n_placebo = 50  # placebo draws for the SDID interval
-seed = 0  # seed of the placebo draws
+n_perm = 999  # calendar reassignments for the randomization test
+seed = 0  # seed of the reassignments
 
 # %%
 from IPython.display import Markdown, display
@@ -35,8 +36,8 @@ display(Markdown(f"## Sector {sector}"))
 display(Markdown(content.banner(ctx)))
 
 # %%
-res = impact.estimate(impact.for_unit(ctx.panel, sector), outcome=outcome, method="sdid",
-                      n_placebo=n_placebo, seed=seed)
+res = impact.estimate(impact.for_unit(ctx.panel, sector), outcome=outcome, method="imputation",
+                      n_perm=n_perm, seed=seed)
 display(Markdown(content.headline(res, ctx, sector=sector)))
 
 # %%

@@ -24,7 +24,7 @@ def built(tmp_path_factory, demo_dir, demo_build):
     with_demo = dataclasses.replace(demo_build, audit={**demo_build.audit, "demo": json.loads((demo_dir / "demo.json").read_text())})
     with_demo.write(proc)
     reports = tmp_path_factory.mktemp("reports")
-    opts = BuildOptions(n_placebo=8, n_placebo_sector=4, n_perm=99, sectors=["D36"])
+    opts = BuildOptions(n_placebo=6, n_perm=99, n_calibration=20, sectors=["D36"])
     manifest = build_report(QUARTER, proc / "panel.parquet", reports, opts)
     return {"manifest": manifest, "dir": reports / QUARTER, "reports": reports, "panel": proc / "panel.parquet", "opts": opts}
 
@@ -38,7 +38,7 @@ def test_html_shows_the_estimate_in_the_results_file(built):
     res = pd.read_csv(d / "results" / "program.csv").set_index("method")
     html = (d / f"alto-al-fuego_{QUARTER}.html").read_text()
     text = _text(html)
-    sdid = res.loc["sdid"]
+    sdid = res.loc["imputation"]  # the headline method
     m = re.search(r"Cumulative estimate through 2021Q4 .{0,300}? were ([\d.]+)% lower", text)
     assert m, text[:2000]
     assert float(m.group(1)) == pytest.approx(abs(sdid.att_percent), abs=0.051)
@@ -53,7 +53,7 @@ def test_html_is_self_contained_with_embedded_figures(built):
     assert "<script" not in html.lower()
     assert not re.search(r"""(src|href)=["']?https?://""", html)
     imgs = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
-    assert len(imgs) >= 4  # event study, program trends, city series, sector trends
+    assert len(imgs) >= 5  # event study, program trends, city series, calibration, sector trends
     assert all(base64.b64decode(i)[:8] == b"\x89PNG\r\n\x1a\n" for i in imgs)
     assert html.count(DEMO_LABEL) >= 3
     assert "def " not in html and "import " not in _text(html)  # code is hidden
@@ -68,7 +68,7 @@ def test_pdf_has_the_headline_and_demo_label_on_every_page(built):
     assert len(pages) >= 3
     assert all("DEMO DATA (synthetic)" in p for p in pages), [i for i, p in enumerate(pages) if "DEMO" not in p]
     alltext = re.sub(r"\s+", " ", " ".join(pages))
-    assert f"{abs(res.loc['sdid'].att_percent):.1f}% lower" in alltext
+    assert f"{abs(res.loc['imputation'].att_percent):.1f}% lower" in alltext
     n_images = sum(len(p.images) for p in pdf.pages)
     assert n_images >= 4
 
@@ -80,7 +80,7 @@ def test_manifest(built):
 
     assert m["inputs_sha256"][str(built["panel"].resolve())] == sha256(built["panel"])
     assert len(m["inputs_sha256"]) >= 4  # panel, incidents, geography, rollout
-    assert m["parameters"]["n_placebo"] == 8 and m["parameters"]["sectors"] == ["D36"]
+    assert m["parameters"]["n_placebo"] == 6 and m["parameters"]["sectors"] == ["D36"]
     assert m["packages"]["linearmodels"] and m["packages"]["synthdid-py"]
     assert {"notebook program", "render html", "render pdf", "total"} <= set(m["timings_seconds"])
     assert re.match(r"^[0-9a-f]{40}|unknown", m["code_commit"])
@@ -91,7 +91,12 @@ def test_manifest(built):
 
 def test_results_are_data(built):
     res = pd.read_csv(built["dir"] / "results" / "program.csv")
-    assert set(res.method) == {"sdid", "twfe"}
+    assert set(res.method) == {"imputation", "sdid", "twfe"}
+    cal = pd.read_csv(built["dir"] / "results" / "calibration.csv")
+    assert set(cal.method) == {"imputation", "twfe"} and (cal.runs == 20).all()
+    html = (built["dir"] / f"alto-al-fuego_{QUARTER}.html").read_text()
+    rate = cal.set_index("method").rejection_rate["imputation"]
+    assert f"{100 * rate:.1f}%</strong> of 20 placebo runs" in html
     es = pd.read_csv(built["dir"] / "results" / "program_event_study.csv")
     assert {"rel_period", "estimate", "ci_low", "ci_high", "method"} <= set(es.columns)
     sec = pd.read_csv(built["dir"] / "results" / "sector_D36.csv")
@@ -113,7 +118,7 @@ def test_incomplete_quarter(built):
 def test_a_failed_build_keeps_the_previous_report(built):
     d = built["dir"]
     before = (d / "manifest.json").read_text()
-    opts = BuildOptions(n_placebo=4, n_placebo_sector=2, n_perm=19, sectors=["NOPE"])
+    opts = BuildOptions(n_placebo=4, n_perm=19, n_calibration=5, sectors=["NOPE"])
     with pytest.raises(ReportError, match=r"notebook sector failed in cell \d+ .*ValueError: unit 'NOPE' is not in the panel"):
         build_report(QUARTER, built["panel"], built["reports"], opts)
     assert (d / "manifest.json").read_text() == before

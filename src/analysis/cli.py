@@ -100,8 +100,8 @@ def cmd_report(args) -> int:
 
         last = pd.read_parquet(panel, columns=["period"]).period.max()
         quarter = quarter_label(latest_reportable_quarter(last))
-    opts = BuildOptions(outcome=args.outcome, n_placebo=args.n_placebo, n_placebo_sector=args.n_placebo_sector,
-                        n_perm=args.n_perm, seed=args.seed)
+    opts = BuildOptions(outcome=args.outcome, n_placebo=args.n_placebo, n_perm=args.n_perm,
+                        n_calibration=args.n_calibration, seed=args.seed)
     t = time.perf_counter()
     try:
         m = build_report(quarter, panel, args.reports, opts)
@@ -156,9 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--panel", default=str(PROCESSED / "panel.parquet"))
     p.add_argument("--reports", default=str(ROOT / "reports"))
     p.add_argument("--outcome", default="shootings")
-    p.add_argument("--n-placebo", type=int, default=100)
-    p.add_argument("--n-placebo-sector", type=int, default=50)
-    p.add_argument("--n-perm", type=int, default=999)
+    p.add_argument("--n-placebo", type=int, default=50, help="placebo draws of the SDID comparison")
+    p.add_argument("--n-perm", type=int, default=999, help="reassignments of the randomization tests")
+    p.add_argument("--n-calibration", type=int, default=100, help="placebo runs of the calibration check")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_report)
 

@@ -21,7 +21,11 @@ METHODS = {
 }
 
 
-def estimate(panel: pd.DataFrame, *, outcome: str = "shootings", method: str = "sdid", unit: str = "unit",
+#: the report's headline method: its randomization test held its size on real sector counts
+DEFAULT_METHOD = "imputation"
+
+
+def estimate(panel: pd.DataFrame, *, outcome: str = "shootings", method: str = DEFAULT_METHOD, unit: str = "unit",
              time: str = "period", treat_start: str = "treat_start", inference: str | None = None,
              alpha: float = 0.05, seed: int = 0, **options) -> ImpactResult:
     """Estimate the program's average effect on the treated units.
@@ -78,4 +82,4 @@ def for_unit(panel: pd.DataFrame, unit_id, *, unit: str = "unit", treat_start: s
     return panel[keep]
 
 
-__all__ = ["estimate", "for_unit", "ImpactResult", "stack", "Design", "make_design", "METHODS"]
+__all__ = ["estimate", "for_unit", "ImpactResult", "stack", "Design", "make_design", "METHODS", "DEFAULT_METHOD"]

@@ -106,8 +106,9 @@ def event_study_matrix(start: np.ndarray, T: int, window: tuple[int, int]) -> tu
 
 
 def estimate_twfe(design: Design, outcome: str, *, inference: str = "randomization", alpha: float = 0.05,
-                  n_perm: int = 999, seed: int = 0, event_window: tuple[int, int] = (-12, 24)) -> ImpactResult:
-    """TWFE DiD; see the module docstring. ``inference`` is 'randomization' or 'cluster'."""
+                  n_perm: int = 999, seed: int = 0, event_window: tuple[int, int] | None = (-12, 24)) -> ImpactResult:
+    """TWFE DiD; see the module docstring. ``inference`` is 'randomization' or 'cluster';
+    ``event_window=None`` skips the event study."""
     D = design.D
     fit = _panelols(design, D[None], ["treated"])
     att = float(fit.params["treated"])
@@ -123,6 +124,16 @@ def estimate_twfe(design: Design, outcome: str, *, inference: str = "randomizati
         raise ValueError(f"inference {inference!r} is not available for twfe (use 'randomization' or 'cluster')")
 
     T = design.Y.shape[1]
+    if event_window is None:  # no event study (placebo calibration runs need only the average)
+        return ImpactResult(
+            method="twfe", outcome=outcome,
+            inference={"randomization": f"randomization inference ({n_perm} reassignments of the adoption calendar)",
+                       "cluster": "cluster-robust by unit"}[inference],
+            att=att, se=se, ci_low=lo, ci_high=hi, p_value=p, treated_mean=design.treated_mean(),
+            n_treated=int(design.treated.sum()), n_control=int((~design.treated).sum()),
+            n_pre=design.n_pre, n_post=design.n_post, alpha=alpha, notes=notes,
+            extra={"n_treated_periods": int(D.sum()), "min_p_value": 1 / (n_perm + 1) if inference == "randomization" else 0.0},
+        )
     lo_w = max(event_window[0], -int(design.start[design.treated].max()))
     hi_w = min(event_window[1], T - 1 - int(design.start[design.treated].min()))
     X, rels = event_study_matrix(design.start, T, (lo_w, hi_w))

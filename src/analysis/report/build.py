@@ -37,9 +37,9 @@ class ReportError(RuntimeError):
 @dataclass
 class BuildOptions:
     outcome: str = "shootings"
-    n_placebo: int = 100
-    n_placebo_sector: int = 50
+    n_placebo: int = 50
     n_perm: int = 999
+    n_calibration: int = 100
     seed: int = 0
     sectors: list[str] | None = None  # default: every sector treated by the quarter's end
     workers: int = 2
@@ -109,8 +109,9 @@ def build_report(quarter: str, panel_path: Path | str, reports_dir: Path | str =
               "seed": opt.seed}
     try:
         sectors = opt.sectors if opt.sectors is not None else ctx.treated_sectors
-        jobs = [("program", "program", {**common, "n_placebo": opt.n_placebo, "n_perm": opt.n_perm})]
-        jobs += [("sector", f"sector_{s}", {**common, "sector": s, "n_placebo": opt.n_placebo_sector}) for s in sectors]
+        jobs = [("program", "program", {**common, "n_placebo": opt.n_placebo, "n_perm": opt.n_perm,
+                                        "n_calibration": opt.n_calibration})]
+        jobs += [("sector", f"sector_{s}", {**common, "sector": s, "n_perm": opt.n_perm}) for s in sectors]
 
         def run(job: tuple[str, str, dict]) -> Path:
             nb_name, stem, params = job
@@ -157,8 +158,8 @@ def build_report(quarter: str, panel_path: Path | str, reports_dir: Path | str =
         "demo": ctx.demo,
         "code_commit": _git_commit(),
         "inputs_sha256": inputs,
-        "parameters": {**common, "n_placebo": opt.n_placebo, "n_placebo_sector": opt.n_placebo_sector,
-                       "n_perm": opt.n_perm, "sectors": list(sectors)},
+        "parameters": {**common, "n_placebo": opt.n_placebo, "n_perm": opt.n_perm,
+                       "n_calibration": opt.n_calibration, "sectors": list(sectors)},
         "packages": _versions(),
         "timings_seconds": {k: round(v, 3) for k, v in timings.items()},
         "outputs": {"html": f"{stem}.html", "pdf": f"{stem}.pdf",

@@ -25,7 +25,10 @@ OUTCOME_NAMES = {
     "gun_homicides": ("victims of gun homicide", "víctimas de homicidio por arma de fuego"),
     "gun_injuries": ("victims of non-fatal gun injuries", "víctimas de lesiones por arma de fuego"),
 }
-SHORT_INFERENCE = {"sdid": "Placebo, {n} draws", "twfe": "Randomization, {n} draws"}
+SHORT_INFERENCE = {"sdid": "Placebo, {n} draws", "sc": "Placebo, {n} draws", "twfe": "Randomization, {n} draws",
+                   "imputation": "Randomization, {n} draws"}
+METHOD_LABELS = {"imputation": "Imputation DiD", "sdid": "SDID", "sc": "Synthetic control", "twfe": "TWFE"}
+ROLE = {"imputation": " (headline)", "twfe": " (reference only)"}
 
 
 @dataclass
@@ -136,7 +139,8 @@ def headline(result, ctx: Context, sector: str | None = None) -> str:
         f"{'the' if sector else 'each'} sector's start, {span}). "
         f"{where_en}, recorded {en} were **{abs(result.att_percent):.1f}% {'lower' if lower else 'higher'}** "
         f"than the counterfactual — the estimate of what would have been recorded without the program, built from "
-        f"sectors never in it ({level} interval: {fmt_pct(lo)} to {fmt_pct(hi)}; {_p(result)}). "
+        f"the months before the start and from sectors not (yet) in it ({level} interval: {fmt_pct(lo)} to "
+        f"{fmt_pct(hi)}; {_p(result)}). "
         f"That is {abs(result.att):.2f} {'fewer' if lower else 'more'} victims per sector per month against "
         f"{result.counterfactual_mean:.2f} expected, or about **{abs(total):,.0f} {'fewer' if lower else 'more'} victims** "
         f"over {cells:,} treated sector-months (interval {fmt_num(total_lo, 0)} to {fmt_num(total_hi, 0)})."
@@ -171,7 +175,7 @@ def estimates_table(results) -> str:
         lo, hi = r.ci_percent
         n = int("".join(ch for ch in r.inference.split("(")[-1].split()[0] if ch.isdigit()) or 0)
         rows.append({
-            "Method": r.method.upper() + (" (reference only)" if r.method == "twfe" else " (headline)"),
+            "Method": METHOD_LABELS.get(r.method, r.method) + ROLE.get(r.method, ""),
             "Victims per sector-month": fmt_num(r.att), "Effect": fmt_pct(r.att_percent),
             f"{100 * (1 - r.alpha):.0f}% interval": f"{fmt_pct(lo)} to {fmt_pct(hi)}",
             "p-value": _p(r).removeprefix("p = ").replace("p ", ""),
@@ -179,6 +183,24 @@ def estimates_table(results) -> str:
             "Inference": SHORT_INFERENCE.get(r.method, "{n}").format(n=n) if n else r.inference,
         })
     return pipe_table(pd.DataFrame(rows), align="lrrrrrl")
+
+
+def calibration_panel(ctx: Context) -> pd.DataFrame:
+    """The sectors never in the program: a panel with no true effect, for placebo runs."""
+    return ctx.panel[ctx.panel.treat_start.isna()].reset_index(drop=True)
+
+
+def calibration_text(checks) -> str:
+    """One sentence per method: the rejection rate of a true null in placebo runs."""
+    lines = []
+    for c in checks:
+        lo, hi = c.interval
+        ok = lo <= c.alpha  # the interval of the rejection rate reaches the nominal level
+        lines.append(f"- {METHOD_LABELS.get(c.method, c.method)} with {c.inference.split(' (')[0]}: rejected a true "
+                     f"null in **{100 * c.rejection_rate:.1f}%** of {len(c.p_values)} placebo runs "
+                     f"(95% interval {100 * lo:.1f}% to {100 * hi:.1f}%; nominal 5%)"
+                     + ("." if ok else " — **it finds effects where there are none too often: not used for conclusions**."))
+    return "\n".join(lines)
 
 
 def suppress(values: pd.Series, below: int = SUPPRESS_BELOW) -> pd.Series:
@@ -236,3 +258,11 @@ def save_results(results, out_dir: str | Path, name: str) -> Path:
     es = pd.concat([r.event_study.assign(method=r.method, outcome=r.outcome) for r in results], ignore_index=True)
     es.to_csv(out / f"{name}_event_study.csv", index=False)
     return out / f"{name}.csv"
+
+
+def save_calibration(checks, out_dir: str | Path) -> Path:
+    """Write the placebo rejection rates as data: ``calibration.csv``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    pd.concat([c.to_frame() for c in checks], ignore_index=True).to_csv(out / "calibration.csv", index=False)
+    return out / "calibration.csv"

@@ -6,6 +6,7 @@ the matplotlib backend.
 
 from __future__ import annotations
 
+import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -21,6 +22,9 @@ STYLE = {
 }
 
 
+METHOD_NAMES = {"imputation": "imputation DiD", "sdid": "SDID", "sc": "synthetic control", "twfe": "TWFE"}
+
+
 def _label(outcome: str) -> str:
     return {"shootings": "Shootings (gun homicides + gun injuries)", "gun_homicides": "Gun homicides",
             "gun_injuries": "Non-fatal gun injuries", "all_homicides": "Intentional homicides (all weapons)"}.get(outcome, outcome)
@@ -30,7 +34,7 @@ def event_study(result, title: str | None = None, demo: bool = False):
     """Effect by month relative to the start, with its interval; the reference month is -1."""
     with plt.rc_context(STYLE):
         es = result.event_study
-        fig, ax = plt.subplots()
+        fig, ax = plt.subplots(figsize=(7.2, 3.1))
         ax.axhline(0, color=GREY, lw=0.8)
         ax.axvline(-0.5, color=GREY, lw=0.8, ls="--")
         ax.fill_between(es.rel_period, es.ci_low, es.ci_high, color=TREATED, alpha=0.18, lw=0,
@@ -38,7 +42,8 @@ def event_study(result, title: str | None = None, demo: bool = False):
         ax.plot(es.rel_period, es.estimate, color=TREATED, marker="o", ms=2.5, lw=1.2, label="estimate")
         ax.set_xlabel("Months since the program started in the sector")
         ax.set_ylabel("Effect (victims per sector-month)")
-        ax.set_title(title or f"Event study: {_label(result.outcome)} ({result.method.upper()})", loc="left")
+        ax.set_title(title or f"Event study: {_label(result.outcome)} ({METHOD_NAMES.get(result.method, result.method)})",
+                     loc="left")
         ax.legend(loc="upper right", fontsize=8)
         _demo_mark(ax, demo)
         fig.tight_layout(rect=(0, 0.03, 1, 1))
@@ -71,10 +76,13 @@ def trends(result, demo: bool = False, max_panels: int = 12, window: int = 12, s
             g = cf[cf.unit == u]
             x = g.period.dt.to_timestamp() if hasattr(g.period, "dt") else g.period
             ax.plot(x, g.observed, color=TREATED, lw=1.4, label="recorded")
-            ax.plot(x, g.counterfactual, color=COUNTERFACTUAL, lw=1.4, ls="--", label="counterfactual (SDID)")
+            ax.plot(x, g.counterfactual, color=COUNTERFACTUAL, lw=1.4, ls="--",
+                    label=f"counterfactual ({METHOD_NAMES.get(result.method, result.method)})")
             s = starts[u]
             ax.axvline(s.to_timestamp() if hasattr(s, "to_timestamp") else s, color=GREY, lw=0.8)
             ax.set_title(f"Sector {u} (program from {s})", loc="left", fontsize=9)
+            ax.xaxis.set_major_locator(mdates.YearLocator(2 if n > 1 else 1))
+            ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
             ax.set_ylabel(f"victims, last {window} months")
             ax.set_ylim(bottom=0)
         for ax in axes.ravel()[n:]:
@@ -105,6 +113,29 @@ def city_series(panel: pd.DataFrame, outcome: str, demo: bool = False):
         ax.legend(fontsize=8)
         _demo_mark(ax, demo)
         fig.tight_layout(rect=(0, 0.03, 1, 1))
+        plt.close(fig)
+        return fig
+
+
+def calibration(checks, demo: bool = False):
+    """Share of placebo runs (no true effect) in which each method's 5 % test rejected."""
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(7.2, 0.75 + 0.55 * len(checks)))
+        names = [f"{METHOD_NAMES.get(c.method, c.method)}, {c.inference.split(' (')[0]}" for c in checks]
+        y = np.arange(len(checks))[::-1]
+        rates = np.array([100 * c.rejection_rate for c in checks])
+        lo = np.array([100 * c.interval[0] for c in checks])
+        hi = np.array([100 * c.interval[1] for c in checks])
+        ax.barh(y, rates, color=[TREATED if r <= 100 * c.alpha * 1.5 else COUNTERFACTUAL for r, c in zip(rates, checks)],
+                height=0.5)
+        ax.errorbar(rates, y, xerr=[rates - lo, hi - rates], fmt="none", ecolor="black", lw=1, capsize=3)
+        ax.axvline(100 * checks[0].alpha, color=GREY, ls="--", lw=1)
+        ax.set_yticks(y, names)
+        ax.set_xlabel(f"% of {len(checks[0].p_values)} placebo runs rejecting a true null at 5% (dashed: 5%)")
+        ax.set_xlim(0, max(20, hi.max() + 2))
+        ax.set_title("Calibration: how often each method finds an effect where there is none", loc="left")
+        _demo_mark(ax, demo)
+        fig.tight_layout(rect=(0, 0.04, 1, 1))
         plt.close(fig)
         return fig
 
