@@ -45,6 +45,7 @@ test-fast: $(SETUP)
 bench: $(SETUP)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[bench]'
 	$(PY) benchmarks/bench_panel.py
+	$(PY) benchmarks/bench_size.py
 
 lab: $(SETUP)
 	$(PY) -m pip install --quiet -e '.[lab]'

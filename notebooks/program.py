@@ -23,6 +23,7 @@ results_dir = "results"  # where the estimates are written as data
 n_perm = 999  # calendar reassignments for the randomization tests (headline and TWFE)
 n_placebo = 50  # placebo draws for the SDID comparison interval
 n_calibration = 100  # placebo runs of the calibration check
+n_power = 60  # simulated rollouts per cell of the planning table
 seed = 0  # seed of every random draw
 
 # %%
@@ -30,6 +31,7 @@ from IPython.display import Markdown, display
 
 from analysis import impact
 from analysis.impact.calibration import placebo_size
+from analysis.impact.spillover import spillover
 from analysis.report import content, figures
 
 ctx = content.load_context(panel_path, quarter)
@@ -120,6 +122,31 @@ fig = figures.calibration(checks, demo=ctx.is_demo)
 display(fig)
 
 # %% [markdown]
+# ## Neighbouring sectors: displacement or diffusion?
+#
+# Violence pushed out of a sector may reappear next door; or calm may spread. Sectors that
+# border a sector in the program are therefore not used as comparisons, and their own change
+# is estimated from the first start among their neighbours.
+
+# %%
+spill = spillover(ctx.panel, content.load_adjacency(panel_path), outcome=outcome, n_perm=n_perm, seed=seed)
+display(Markdown(content.spillover_text(spill)))
+display(Markdown(content.estimates_table([spill.main, spill.exposed],
+                                         labels=["Sectors in the program", "Their neighbours"])))
+
+# %% [markdown]
+# ## Planning the expansion: what effect could be detected?
+#
+# The smallest reduction in victims that the headline test would detect four times out of
+# five (80% power, 5% test), by the number of sectors in the program and the months observed
+# after the start. Simulated on this city's sectors never in the program, with their own
+# month-to-month variation.
+
+# %%
+plan_md, plan = content.planning_table(never, outcome, n_sims=n_power, seed=seed)
+display(Markdown(plan_md))
+
+# %% [markdown]
 # ## Data and methods
 #
 # **Data.** Victim records are classified as gun homicides or non-fatal gun injuries by the
@@ -155,3 +182,5 @@ display(fig)
 display(Markdown(content.data_note(ctx)))
 saved = content.save_results([main, sdid, twfe], results_dir, "program")
 calibration_saved = content.save_calibration(checks, results_dir)
+spill.to_frame().to_csv(f"{results_dir}/spillover.csv", index=False)
+plan.to_csv(f"{results_dir}/power.csv", index=False)

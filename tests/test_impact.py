@@ -50,11 +50,11 @@ def test_fast_twfe_equals_panelols(demo_panel):
     assert twfe_coefficient(d.Y, d.D) == pytest.approx(res.att, abs=1e-10)
 
 
-@pytest.mark.parametrize("method,opts", [("sdid", {"n_placebo": 30}), ("twfe", {"n_perm": 499})])
+@pytest.mark.parametrize("method,opts", [("sdid", {"n_placebo": 20}), ("twfe", {"n_perm": 199})])
 def test_recovers_the_demo_truth(demo_panel, demo_truth, method, opts):
     truth = demo.true_effect(demo_truth, "shootings")
     r = impact.estimate(demo_panel, outcome="shootings", method=method, **opts)
-    lo, hi = r.ci_percent
+    lo, hi = r.ci_percent  # (n_perm below keeps the suite quick)
     assert lo < truth["percent"] < hi, (r.summary(), truth)
     assert abs(r.att_percent - truth["percent"]) < 0.25 * abs(truth["percent"])
     assert r.ci_low < truth["att"] < r.ci_high
@@ -124,6 +124,24 @@ def test_randomization_inference_has_power_and_covers():
         hits.append(r["p_value"] <= 0.05)
         assert r["ci"][0] <= r["estimate"] <= r["ci"][1]
     assert np.mean(hits) > 0.5
+
+
+@needs_shared
+def test_default_method_holds_its_size_on_real_sector_counts():
+    """Reduced form of `make bench`'s 500-run check: the report's default method and inference
+    on the real 2013-2015 sector counts, 3 placebo sectors at a random month."""
+    from analysis.data.panel import build_panel
+    from analysis.impact.calibration import placebo_size
+
+    b = build_panel([SHARED / "incidents_gun_2013_2016.csv.gz"], SHARED / "sectores.geojson",
+                    cuadrantes_path=SHARED / "cuadrantes.geojson", last_month="2015-12")
+    p = b.panel.assign(shootings=b.panel.all_homicides + b.panel.gun_injuries)
+    chk = placebo_size(p, outcome="shootings", method=impact.DEFAULT_METHOD, n_runs=120, n_perm=99, seed=5)
+    assert 0.01 <= chk.rejection_rate <= 0.12, chk.to_frame()
+    # the clustered regression over-rejects on the same data: the check can tell them apart
+    bad = placebo_size(p, outcome="shootings", method="twfe", inference="cluster", n_runs=120, seed=5,
+                       event_window=None)
+    assert bad.rejection_rate > chk.rejection_rate
 
 
 @needs_shared
@@ -198,3 +216,52 @@ def test_imputation_randomization_holds_its_size():
         p["treat_start"] = p.unit.map({i: (s if s >= 0 else np.nan) for i, s in enumerate(start)})
         rej.append(impact.estimate(p, outcome="y", method="imputation", n_perm=99, seed=int(rng.integers(1e9))).p_value <= 0.05)
     assert 0.0 <= np.mean(rej) <= 0.10, np.mean(rej)
+
+
+@pytest.fixture(scope="module")
+def demo_adjacency(demo_dir):
+    from analysis.data.geography import read_geography
+
+    return read_geography(demo_dir / "geography" / "sectores_demo.geojson").adjacency()
+
+
+def test_spillover_finds_injected_displacement(demo_panel, demo_truth, demo_adjacency):
+    from analysis.impact.spillover import exposure, spillover
+
+    exp = exposure(demo_panel, demo_adjacency)
+    assert len(exp) >= 8 and not set(exp.index) & set(demo_panel[demo_panel.treat_start.notna()].unit)
+    p = demo_panel.copy()
+    hit = p.unit.isin(exp.index) & (p.period >= p.unit.map(exp))
+    p["shootings"] = np.where(hit, p.shootings * 1.3, p.shootings)  # 30 % displacement next door
+    s = spillover(p, demo_adjacency, outcome="shootings", n_perm=199)
+    lo, hi = s.exposed.ci_percent
+    assert lo < 30 < hi and abs(s.exposed.att_percent - 30) < 10, s.exposed.summary()
+    truth = demo.true_effect(demo_truth, "shootings")["percent"]
+    assert abs(s.main.att_percent - truth) < 0.25 * abs(truth)
+    assert s.main.n_control == 64 - len(exp)
+    assert len(s.to_frame()) == 2
+
+
+def test_no_spillover_in_the_demo(demo_panel, demo_adjacency):
+    from analysis.impact.spillover import spillover
+
+    s = spillover(demo_panel, demo_adjacency, outcome="shootings", n_perm=199)
+    lo, hi = s.exposed.ci_percent
+    assert lo < 0 < hi, s.exposed.summary()
+
+
+def test_power_curve_and_mde(demo_panel):
+    from analysis.impact.power import power_curve
+
+    never = demo_panel[demo_panel.treat_start.isna()]
+    small = power_curve(never, outcome="shootings", n_treated=3, follow_up=12, n_sims=60, n_perm=99, seed=1)
+    large = power_curve(never, outcome="shootings", n_treated=10, follow_up=24, n_sims=60, n_perm=99, seed=1)
+    for r in (small, large):
+        pw = r.curve.sort_values("effect", ascending=False).power.to_numpy()
+        assert pw[0] <= 0.15  # no effect: rejections at about the test's size
+        assert np.all(np.diff(pw) >= -0.05)  # power grows with the effect (up to simulation noise)
+    # more sectors and longer follow-up detect smaller reductions (an MDE closer to zero)
+    assert (np.isnan(small.mde) or small.mde < large.mde) and -0.6 < large.mde < 0
+    assert large.curve.set_index("effect").power[-0.5] > 0.9
+    with pytest.raises(ValueError, match="follow_up"):
+        power_curve(never, outcome="shootings", n_treated=3, follow_up=500)

@@ -24,7 +24,7 @@ def built(tmp_path_factory, demo_dir, demo_build):
     with_demo = dataclasses.replace(demo_build, audit={**demo_build.audit, "demo": json.loads((demo_dir / "demo.json").read_text())})
     with_demo.write(proc)
     reports = tmp_path_factory.mktemp("reports")
-    opts = BuildOptions(n_placebo=6, n_perm=99, n_calibration=20, sectors=["D36"])
+    opts = BuildOptions(n_placebo=6, n_perm=99, n_calibration=20, n_power=10, sectors=["D36"])
     manifest = build_report(QUARTER, proc / "panel.parquet", reports, opts)
     return {"manifest": manifest, "dir": reports / QUARTER, "reports": reports, "panel": proc / "panel.parquet", "opts": opts}
 
@@ -97,6 +97,10 @@ def test_results_are_data(built):
     html = (built["dir"] / f"alto-al-fuego_{QUARTER}.html").read_text()
     rate = cal.set_index("method").rejection_rate["imputation"]
     assert f"{100 * rate:.1f}%</strong> of 20 placebo runs" in html
+    spill = pd.read_csv(built["dir"] / "results" / "spillover.csv")
+    assert len(spill) == 2 and f"{spill.att_percent.iloc[1]:+.1f}%".replace("-", "−") in html
+    power = pd.read_csv(built["dir"] / "results" / "power.csv")
+    assert len(power) == 8 and "Planning the expansion" in html
     es = pd.read_csv(built["dir"] / "results" / "program_event_study.csv")
     assert {"rel_period", "estimate", "ci_low", "ci_high", "method"} <= set(es.columns)
     sec = pd.read_csv(built["dir"] / "results" / "sector_D36.csv")
@@ -118,7 +122,7 @@ def test_incomplete_quarter(built):
 def test_a_failed_build_keeps_the_previous_report(built):
     d = built["dir"]
     before = (d / "manifest.json").read_text()
-    opts = BuildOptions(n_placebo=4, n_perm=19, n_calibration=5, sectors=["NOPE"])
+    opts = BuildOptions(n_placebo=4, n_perm=19, n_calibration=5, n_power=4, sectors=["NOPE"])
     with pytest.raises(ReportError, match=r"notebook sector failed in cell \d+ .*ValueError: unit 'NOPE' is not in the panel"):
         build_report(QUARTER, built["panel"], built["reports"], opts)
     assert (d / "manifest.json").read_text() == before

@@ -101,7 +101,7 @@ def cmd_report(args) -> int:
         last = pd.read_parquet(panel, columns=["period"]).period.max()
         quarter = quarter_label(latest_reportable_quarter(last))
     opts = BuildOptions(outcome=args.outcome, n_placebo=args.n_placebo, n_perm=args.n_perm,
-                        n_calibration=args.n_calibration, seed=args.seed)
+                        n_calibration=args.n_calibration, n_power=args.n_power, seed=args.seed)
     t = time.perf_counter()
     try:
         m = build_report(quarter, panel, args.reports, opts)
@@ -159,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-placebo", type=int, default=50, help="placebo draws of the SDID comparison")
     p.add_argument("--n-perm", type=int, default=999, help="reassignments of the randomization tests")
     p.add_argument("--n-calibration", type=int, default=100, help="placebo runs of the calibration check")
+    p.add_argument("--n-power", type=int, default=60, help="simulated rollouts per cell of the planning table")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_report)
 

@@ -40,6 +40,7 @@ class BuildOptions:
     n_placebo: int = 50
     n_perm: int = 999
     n_calibration: int = 100
+    n_power: int = 60
     seed: int = 0
     sectors: list[str] | None = None  # default: every sector treated by the quarter's end
     workers: int = 2
@@ -110,7 +111,7 @@ def build_report(quarter: str, panel_path: Path | str, reports_dir: Path | str =
     try:
         sectors = opt.sectors if opt.sectors is not None else ctx.treated_sectors
         jobs = [("program", "program", {**common, "n_placebo": opt.n_placebo, "n_perm": opt.n_perm,
-                                        "n_calibration": opt.n_calibration})]
+                                        "n_calibration": opt.n_calibration, "n_power": opt.n_power})]
         jobs += [("sector", f"sector_{s}", {**common, "sector": s, "n_perm": opt.n_perm}) for s in sectors]
 
         def run(job: tuple[str, str, dict]) -> Path:
@@ -159,7 +160,7 @@ def build_report(quarter: str, panel_path: Path | str, reports_dir: Path | str =
         "code_commit": _git_commit(),
         "inputs_sha256": inputs,
         "parameters": {**common, "n_placebo": opt.n_placebo, "n_perm": opt.n_perm,
-                       "n_calibration": opt.n_calibration, "sectors": list(sectors)},
+                       "n_calibration": opt.n_calibration, "n_power": opt.n_power, "sectors": list(sectors)},
         "packages": _versions(),
         "timings_seconds": {k: round(v, 3) for k, v in timings.items()},
         "outputs": {"html": f"{stem}.html", "pdf": f"{stem}.pdf",

@@ -168,14 +168,17 @@ def pipe_table(df: pd.DataFrame, align: str | None = None) -> str:
     return "\n".join(lines)
 
 
-def estimates_table(results) -> str:
-    """One row per method: effect in victims and in percent, interval, p-value, inference."""
+def estimates_table(results, labels: list[str] | None = None) -> str:
+    """One row per result: effect in victims and in percent, interval, p-value, inference.
+
+    ``labels`` replaces the method names in the first column (for groups of sectors)."""
     rows = []
-    for r in results:
+    for i, r in enumerate(results):
         lo, hi = r.ci_percent
         n = int("".join(ch for ch in r.inference.split("(")[-1].split()[0] if ch.isdigit()) or 0)
         rows.append({
-            "Method": METHOD_LABELS.get(r.method, r.method) + ROLE.get(r.method, ""),
+            "Method" if labels is None else "Group": labels[i] if labels else
+            METHOD_LABELS.get(r.method, r.method) + ROLE.get(r.method, ""),
             "Victims per sector-month": fmt_num(r.att), "Effect": fmt_pct(r.att_percent),
             f"{100 * (1 - r.alpha):.0f}% interval": f"{fmt_pct(lo)} to {fmt_pct(hi)}",
             "p-value": _p(r).removeprefix("p = ").replace("p ", ""),
@@ -258,6 +261,51 @@ def save_results(results, out_dir: str | Path, name: str) -> Path:
     es = pd.concat([r.event_study.assign(method=r.method, outcome=r.outcome) for r in results], ignore_index=True)
     es.to_csv(out / f"{name}_event_study.csv", index=False)
     return out / f"{name}.csv"
+
+
+def load_adjacency(panel_path: str | Path) -> pd.DataFrame:
+    """The sector adjacency table written beside the panel by the panel step."""
+    path = Path(panel_path).with_name("adjacency.csv")
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: rebuild the panel with `make data`")
+    return pd.read_csv(path, dtype=str)
+
+
+def spillover_text(s) -> str:
+    """What the neighbours' estimate says, in words."""
+    lo, hi = s.exposed.ci_percent
+    n = len(s.exposed_units)
+    if lo < 0 < hi:
+        verdict = ("no displacement into neighbouring sectors can be distinguished from chance "
+                   f"(their change: {fmt_pct(s.exposed.att_percent)}, interval {fmt_pct(lo)} to {fmt_pct(hi)})")
+    elif s.exposed.att > 0:
+        verdict = (f"victims rose in neighbouring sectors by {fmt_pct(s.exposed.att_percent)} (interval {fmt_pct(lo)} "
+                   f"to {fmt_pct(hi)}): a sign of displacement that offsets part of the effect")
+    else:
+        verdict = (f"victims also fell in neighbouring sectors, by {fmt_pct(s.exposed.att_percent)} (interval "
+                   f"{fmt_pct(lo)} to {fmt_pct(hi)}): benefits spread beyond the program's sectors")
+    return (f"The {n} sectors that border a sector in the program were left out of the comparison and estimated "
+            f"as their own group: {verdict}. Without them as comparisons the program's effect is "
+            f"{fmt_pct(s.main.att_percent)} (interval {fmt_pct(s.main.ci_percent[0])} to {fmt_pct(s.main.ci_percent[1])}).")
+
+
+def planning_table(panel: pd.DataFrame, outcome: str, sizes=(3, 5, 10, 15), follow_ups=(12, 24),
+                   n_sims: int = 60, seed: int = 0) -> tuple[str, pd.DataFrame]:
+    """Minimum detectable reduction (80 % power, 5 % test) by sectors treated and months of
+    follow-up, simulated on ``panel``; returns the Markdown table and the numbers as data."""
+    from analysis.impact.power import power_curve
+
+    data = pd.DataFrame([
+        {"n_treated": k, "follow_up": f,
+         "mde": power_curve(panel, outcome=outcome, n_treated=k, follow_up=f, n_sims=n_sims, seed=seed).mde}
+        for k in sizes for f in follow_ups
+    ])
+    wide = data.pivot(index="n_treated", columns="follow_up", values="mde")
+    table = pd.DataFrame({"Sectors in the program": wide.index})
+    for f in wide.columns:
+        table[f"{f} months of follow-up"] = ["more than 60%" if np.isnan(v) else f"{abs(100 * v):.0f}%"
+                                             for v in wide[f]]
+    return pipe_table(table), data
 
 
 def save_calibration(checks, out_dir: str | Path) -> Path:
