@@ -18,6 +18,7 @@ METHODS = {
     "sdid": ("analysis.impact.sdid:estimate_sdid", "placebo"),
     "sc": ("analysis.impact.sdid:estimate_sc", "placebo"),
     "imputation": ("analysis.impact.imputation:estimate_imputation", "randomization"),
+    "cs": ("analysis.impact.cs:estimate_cs", "randomization"),
 }
 
 
@@ -37,9 +38,10 @@ def estimate(panel: pd.DataFrame, *, outcome: str = "shootings", method: str = D
         (missing for never-treated units). Must be balanced.
     outcome : str
         Outcome column.
-    method : {'twfe', 'sdid', 'sc', 'imputation'}
-        Two-way fixed effects with event study; synthetic difference-in-differences;
-        synthetic control; the imputation estimator of Borusyak, Jaravel and Spiess (2024).
+    method : {'imputation', 'cs', 'sdid', 'sc', 'twfe'}
+        The imputation estimator of Borusyak, Jaravel and Spiess (2024); Callaway and
+        Sant'Anna (2021); synthetic difference-in-differences; synthetic control; two-way
+        fixed effects with event study.
     unit, time, treat_start : str
         Column names.
     inference : str, optional
