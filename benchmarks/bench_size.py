@@ -3,7 +3,8 @@
 On the real sector counts of 2013-2015 in ../shared (before the program existed), three random
 sectors are given a placebo start at a random month, again and again; a method's 5 % test
 should reject in 3-7 % of runs. The default method and inference (the report's headline) is
-checked against that band; clustered TWFE is run beside it for contrast.
+checked against that band; TWFE with the wild cluster bootstrap and with clustered errors run
+beside it for contrast.
 
     python benchmarks/bench_size.py [--runs 500]
 """
@@ -46,6 +47,7 @@ def main(argv=None) -> int:
     panel = real_panel()
     rows, ok = [], True
     for method, inference, opts in ((DEFAULT_METHOD, None, {"n_perm": 199}),
+                                    ("twfe", "wild", {"event_window": None, "n_boot": 999}),
                                     ("twfe", "cluster", {"event_window": None})):
         t = time.perf_counter()
         chk = placebo_size(panel, outcome="shootings", method=method, inference=inference, n_runs=args.runs,

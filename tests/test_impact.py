@@ -352,3 +352,56 @@ def test_cs_is_unbiased_on_simulated_staggered_panels():
         true.append(float((Y - Y0)[D].mean()))
     bias = np.mean(est) - np.mean(true)
     assert abs(bias) < 0.15 * abs(np.mean(true)), (np.mean(est), np.mean(true))
+
+
+def test_wild_bootstrap_equals_brute_force_refits():
+    """Every Rademacher weight vector of an 8-cluster panel: the projection's bootstrap
+    t-statistics equal those of PanelOLS refitted on each bootstrap sample."""
+    import itertools
+
+    from linearmodels import PanelOLS
+
+    from analysis.impact.design import treatment_matrix
+    from analysis.impact.twfe import demean2
+    from analysis.impact.wild import _Projection, wild_bootstrap
+
+    rng = np.random.default_rng(0)
+    N, T = 8, 10
+    Y = rng.poisson(3, (N, T)).astype(float)
+    start = np.array([4, 6, -1, -1, -1, -1, -1, -1])
+    D = treatment_matrix(start, T)
+    idx = pd.MultiIndex.from_product([range(N), range(T)])
+
+    def t_of(y):
+        return PanelOLS(pd.Series(y.ravel(), index=idx), pd.DataFrame({"d": D.ravel()}, index=idx),
+                        entity_effects=True, time_effects=True).fit(cov_type="clustered", cluster_entity=True).tstats["d"]
+
+    pr = _Projection(Y, D)
+    W = np.array(list(itertools.product([-1.0, 1.0], repeat=N)))
+    u = demean2(Y)
+    brute = np.array([t_of(Y - u + w[:, None] * u) for w in W])
+    fast = pr.boot_t(W)
+    # the same statistics up to the small-sample constant (CR1 here, linearmodels' own default there)
+    ratio = fast / brute
+    assert np.std(ratio) < 1e-10 and abs(ratio.mean() - 1) < 0.01
+    assert pr.t_stat(0.0) / t_of(Y) == pytest.approx(ratio.mean(), rel=1e-10)
+    # so the bootstrap p-value over all 256 weight vectors is the same either way (ties at 1e-9)
+    p_fast = np.mean(np.abs(fast) >= abs(pr.t_stat(0.0)) - 1e-9)
+    p_brute = np.mean(np.abs(brute) >= abs(t_of(Y)) - 1e-9)
+    assert p_fast == p_brute
+    res = wild_bootstrap(Y, start, B=2000, weights="rademacher", seed=1)
+    assert res["ci"][0] < res["estimate"] < res["ci"][1]
+
+
+def test_wild_bootstrap_does_not_over_reject_with_three_treated():
+    from analysis.impact.wild import wild_bootstrap
+
+    rng = np.random.default_rng(5)
+    rej = [wild_bootstrap(*_sim_panel(rng), B=399, seed=int(rng.integers(1e9)), ci=False)["p_value"] <= 0.05
+           for _ in range(150)]
+    assert np.mean(rej) <= 0.08, np.mean(rej)
+
+
+def test_twfe_with_wild_inference(demo_panel):
+    r = impact.estimate(demo_panel, method="twfe", inference="wild", n_boot=999)
+    assert "wild cluster bootstrap" in r.inference and r.ci_low < r.att < r.ci_high and r.p_value < 0.05

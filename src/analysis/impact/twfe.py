@@ -106,9 +106,11 @@ def event_study_matrix(start: np.ndarray, T: int, window: tuple[int, int]) -> tu
 
 
 def estimate_twfe(design: Design, outcome: str, *, inference: str = "randomization", alpha: float = 0.05,
-                  n_perm: int = 999, seed: int = 0, event_window: tuple[int, int] | None = (-12, 24)) -> ImpactResult:
-    """TWFE DiD; see the module docstring. ``inference`` is 'randomization' or 'cluster';
-    ``event_window=None`` skips the event study."""
+                  n_perm: int = 999, seed: int = 0, event_window: tuple[int, int] | None = (-12, 24),
+                  n_boot: int = 9999, boot_weights: str = "webb") -> ImpactResult:
+    """TWFE DiD; see the module docstring. ``inference`` is 'randomization', 'wild' (wild cluster
+    bootstrap, ``n_boot`` draws of ``boot_weights``) or 'cluster'; ``event_window=None`` skips
+    the event study."""
     D = design.D
     fit = _panelols(design, D[None], ["treated"])
     att = float(fit.params["treated"])
@@ -120,15 +122,21 @@ def estimate_twfe(design: Design, outcome: str, *, inference: str = "randomizati
     elif inference == "randomization":
         ri = randomization_test(design.Y, design.start, n_perm=n_perm, seed=seed, alpha=alpha)
         se, (lo, hi), p = ri["se"], ri["ci"], ri["p_value"]
+    elif inference == "wild":
+        from analysis.impact.wild import wild_bootstrap
+
+        wb = wild_bootstrap(design.Y, design.start, B=n_boot, weights=boot_weights, seed=seed, alpha=alpha)
+        se, (lo, hi), p = wb["se"], wb["ci"], wb["p_value"]
     else:
-        raise ValueError(f"inference {inference!r} is not available for twfe (use 'randomization' or 'cluster')")
+        raise ValueError(f"inference {inference!r} is not available for twfe (use 'randomization', 'wild' or 'cluster')")
+    labels = {"randomization": f"randomization inference ({n_perm} reassignments of the adoption calendar)",
+              "cluster": "cluster-robust by unit",
+              "wild": f"wild cluster bootstrap (restricted, {boot_weights} weights, {n_boot} draws)"}
 
     T = design.Y.shape[1]
     if event_window is None:  # no event study (placebo calibration runs need only the average)
         return ImpactResult(
-            method="twfe", outcome=outcome,
-            inference={"randomization": f"randomization inference ({n_perm} reassignments of the adoption calendar)",
-                       "cluster": "cluster-robust by unit"}[inference],
+            method="twfe", outcome=outcome, inference=labels[inference],
             att=att, se=se, ci_low=lo, ci_high=hi, p_value=p, treated_mean=design.treated_mean(),
             n_treated=int(design.treated.sum()), n_control=int((~design.treated).sum()),
             n_pre=design.n_pre, n_post=design.n_post, alpha=alpha, notes=notes,
@@ -158,9 +166,7 @@ def estimate_twfe(design: Design, outcome: str, *, inference: str = "randomizati
     es = pd.concat([es, pd.DataFrame({"rel_period": [-1], "estimate": [0.0], "se": [0.0],
                                       "ci_low": [0.0], "ci_high": [0.0]})]).sort_values("rel_period")
     return ImpactResult(
-        method="twfe", outcome=outcome,
-        inference={"randomization": f"randomization inference ({n_perm} reassignments of the adoption calendar)",
-                   "cluster": "cluster-robust by unit"}[inference],
+        method="twfe", outcome=outcome, inference=labels[inference],
         att=att, se=se, ci_low=lo, ci_high=hi, p_value=p, treated_mean=design.treated_mean(),
         n_treated=int(design.treated.sum()), n_control=int((~design.treated).sum()),
         n_pre=design.n_pre, n_post=design.n_post, alpha=alpha,
