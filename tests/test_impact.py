@@ -405,3 +405,38 @@ def test_wild_bootstrap_does_not_over_reject_with_three_treated():
 def test_twfe_with_wild_inference(demo_panel):
     r = impact.estimate(demo_panel, method="twfe", inference="wild", n_boot=999)
     assert "wild cluster bootstrap" in r.inference and r.ci_low < r.att < r.ci_high and r.p_value < 0.05
+
+
+def _heterogeneous_panel(rng, n=40, T=30):
+    """Overdispersed counts, six treated units in three cohorts, effects that differ by cohort
+    and grow with time since the start (20-40 % fewer events). Returns the panel and the
+    realised average effect on the treated cells."""
+    a = np.exp(rng.normal(0.8, 0.6, n))
+    g = np.exp(rng.normal(0, 0.15, T))
+    start = np.full(n, -1)
+    start[rng.choice(n, 6, replace=False)] = rng.choice([10, 15, 20], 6)
+    rel = np.arange(T)[None, :] - start[:, None]
+    D = (start[:, None] >= 0) & (rel >= 0)
+    keep = np.where(D, 0.8 - 0.02 * np.minimum(rel, 10) - 0.1 * (start[:, None] == 10), 1.0)
+    mu = a[:, None] * g[None, :]
+    Y0 = rng.poisson(mu * rng.gamma(5, 1 / 5, mu.shape))
+    Y = rng.binomial(Y0, np.clip(keep, 0, 1))
+    p = pd.DataFrame({"unit": np.repeat(np.arange(n), T), "period": np.tile(np.arange(T), n), "y": Y.ravel().astype(float)})
+    p["treat_start"] = p.unit.map({i: (s if s >= 0 else np.nan) for i, s in enumerate(start)})
+    return p, float((Y - Y0)[D].mean())
+
+
+@pytest.mark.parametrize("method", ["imputation", "cs"])
+def test_coverage_on_staggered_heterogeneous_overdispersed_panels(method):
+    """The 95 % interval covers the realised effect in 92-98 % of 200 simulated panels, and the
+    bias is small against the effect."""
+    rng = np.random.default_rng(1)
+    cover, est, true = [], [], []
+    for _ in range(200):
+        p, truth = _heterogeneous_panel(rng)
+        r = impact.estimate(p, outcome="y", method=method, n_perm=199, seed=int(rng.integers(1e9)))
+        cover.append(r.ci_low <= truth <= r.ci_high)
+        est.append(r.att)
+        true.append(truth)
+    assert 0.92 <= np.mean(cover) <= 0.98, np.mean(cover)
+    assert abs(np.mean(est) - np.mean(true)) < 0.05 * abs(np.mean(true))

@@ -20,6 +20,8 @@ randomization over the adoption calendar with the exact test inversion used for 
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -28,49 +30,84 @@ from analysis.impact.result import ImpactResult
 from analysis.impact.twfe import permuted_starts
 
 
+def _cells(Y: np.ndarray, start: np.ndarray, control: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Arrays (g, t, att, n_g) of all group-time cells, vectorised over periods."""
+    T = Y.shape[1]
+    never = start < 0
+    out_g, out_t, out_a, out_n = [], [], [], []
+    ts = np.arange(T)
+    for g in np.unique(start[start >= 0]):
+        in_g = start == g
+        base = np.where(ts >= g, g - 1, ts - 1)
+        ok = (base >= 0) & (ts != base)
+        t_ok, b_ok = ts[ok], base[ok]
+        m_g = Y[in_g].mean(0)
+        if control == "never":
+            if not never.any():
+                continue
+            m_c = Y[never].mean(0)
+            att = (m_g[t_ok] - m_g[b_ok]) - (m_c[t_ok] - m_c[b_ok])
+        elif control == "notyettreated":
+            # comparison units differ by cell: not yet treated at max(t, base), outside cohort g
+            att = np.empty(len(t_ok))
+            keep = np.ones(len(t_ok), bool)
+            for j, (t, b) in enumerate(zip(t_ok, b_ok)):
+                ctrl = never | ((start > max(t, b)) & ~in_g)
+                if not ctrl.any():
+                    keep[j] = False
+                    continue
+                d = Y[:, t] - Y[:, b]
+                att[j] = m_g[t] - m_g[b] - d[ctrl].mean()
+            t_ok, att = t_ok[keep], att[keep]
+        else:
+            raise ValueError(f"control must be 'never' or 'notyettreated', not {control!r}")
+        out_g.append(np.full(len(t_ok), g))
+        out_t.append(t_ok)
+        out_a.append(att)
+        out_n.append(np.full(len(t_ok), int(in_g.sum())))
+    if not out_g:
+        return (np.zeros(0, int),) * 2 + (np.zeros(0), np.zeros(0, int))
+    return np.concatenate(out_g), np.concatenate(out_t), np.concatenate(out_a), np.concatenate(out_n)
+
+
 def group_time(Y: np.ndarray, start: np.ndarray, control: str = "never") -> pd.DataFrame:
     """ATT(g,t) for every cohort g and period t with a base period in the panel.
 
     Returns a frame: ``g`` and ``t`` (period indices), ``att``, ``n_g`` (cohort size).
     """
-    T = Y.shape[1]
-    cohorts = np.unique(start[start >= 0])
-    never = start < 0
-    rows = []
-    for g in cohorts:
-        in_g = start == g
-        for t in range(T):
-            base = g - 1 if t >= g else t - 1
-            if base < 0 or t == base:
-                continue
-            if control == "never":
-                ctrl = never
-            elif control == "notyettreated":
-                ctrl = never | ((start > max(t, base)) & ~in_g)
-            else:
-                raise ValueError(f"control must be 'never' or 'notyettreated', not {control!r}")
-            if not ctrl.any():
-                continue
-            d = Y[:, t] - Y[:, base]
-            rows.append((int(g), t, float(d[in_g].mean() - d[ctrl].mean()), int(in_g.sum())))
-    return pd.DataFrame(rows, columns=["g", "t", "att", "n_g"])
+    g, t, a, n = _cells(Y, start, control)
+    return pd.DataFrame({"g": g.astype(int), "t": t.astype(int), "att": a, "n_g": n.astype(int)})
+
+
+def _aggregate(g: np.ndarray, t: np.ndarray, att: np.ndarray, n_g: np.ndarray, how: str, T: int):
+    e = t - g
+    off = T  # event times run from -(T-1) to T-1
+    w = np.bincount(e + off, weights=n_g, minlength=2 * T)
+    curve = np.bincount(e + off, weights=att * n_g, minlength=2 * T)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        curve = np.where(w > 0, curve / np.where(w > 0, w, 1), np.nan)
+    post = e >= 0
+    if how == "simple":
+        overall = np.sum(att[post] * n_g[post]) / np.sum(n_g[post])
+    elif how == "group":
+        gs = np.unique(g[post])
+        means = np.array([att[post & (g == k)].mean() for k in gs])
+        sizes = np.array([n_g[post & (g == k)][0] for k in gs])
+        overall = np.sum(means * sizes) / sizes.sum()
+    elif how == "dynamic":
+        overall = float(np.nanmean(curve[off:]))
+    else:
+        raise ValueError(f"aggregation must be 'simple', 'group' or 'dynamic', not {how!r}")
+    return float(overall), curve
 
 
 def aggregate(gt: pd.DataFrame, how: str = "simple") -> tuple[float, pd.Series]:
     """(overall effect, event-time curve) for ``simple``, ``group`` or ``dynamic`` aggregation."""
-    gt = gt.assign(e=gt.t - gt.g)
-    post = gt[gt.e >= 0]
-    curve = gt.groupby("e").apply(lambda d: np.average(d.att, weights=d.n_g), include_groups=False)
-    if how == "simple":
-        overall = np.average(post.att, weights=post.n_g)
-    elif how == "group":
-        by_g = post.groupby("g").agg(att=("att", "mean"), n_g=("n_g", "first"))
-        overall = np.average(by_g.att, weights=by_g.n_g)
-    elif how == "dynamic":
-        overall = float(curve[curve.index >= 0].mean())
-    else:
-        raise ValueError(f"aggregation must be 'simple', 'group' or 'dynamic', not {how!r}")
-    return float(overall), curve
+    T = int(max(gt.t.max(), gt.g.max())) + 1 if len(gt) else 1
+    overall, curve = _aggregate(gt.g.to_numpy(), gt.t.to_numpy(), gt.att.to_numpy(), gt.n_g.to_numpy(), how, T)
+    idx = np.arange(-T, T)
+    c = pd.Series(curve, index=idx)
+    return overall, c[c.notna()]
 
 
 def estimate_cs(design: Design, outcome: str, *, inference: str = "randomization", alpha: float = 0.05,
@@ -80,17 +117,17 @@ def estimate_cs(design: Design, outcome: str, *, inference: str = "randomization
     if inference != "randomization":
         raise ValueError(f"inference {inference!r} is not available for cs (use 'randomization')")
     Y, start = design.Y, design.start
+    T = Y.shape[1]
     gt = group_time(Y, start, control)
     att, curve = aggregate(gt, aggregation)
 
-    D = (np.arange(Y.shape[1])[None, :] >= start[:, None]) & (start[:, None] >= 0)
+    D = (np.arange(T)[None, :] >= start[:, None]) & (start[:, None] >= 0)
     Df = D.astype(float)
     a_p, b_p = np.empty(n_perm), np.empty(n_perm)
-    curves = []
+    curves = np.empty((n_perm, 2 * T))
     for k, s in enumerate(permuted_starts(start, n_perm, seed)):
-        a_p[k], c = aggregate(group_time(Y, s, control), aggregation)
-        b_p[k], _ = aggregate(group_time(Df, s, control), aggregation)
-        curves.append(c)
+        a_p[k], curves[k] = _aggregate(*_cells(Y, s, control), aggregation, T)
+        b_p[k], _ = _aggregate(*_cells(Df, s, control), aggregation, T)
     p0 = (1 + np.sum(np.abs(a_p) >= abs(att) - 1e-12)) / (n_perm + 1)
     spread = max(float(np.std(a_p)), 1e-12)
     grid = att + np.linspace(-10, 10, 4001) * spread
@@ -102,7 +139,9 @@ def estimate_cs(design: Design, outcome: str, *, inference: str = "randomization
     from scipy.stats import norm
 
     z = norm.ppf(1 - alpha / 2)
-    sd = pd.concat(curves, axis=1).reindex(curve.index).std(axis=1, ddof=0)
+    with warnings.catch_warnings():  # event times no reassignment reaches have no spread
+        warnings.simplefilter("ignore", RuntimeWarning)
+        sd = pd.Series(np.nanstd(curves, axis=0), index=np.arange(-T, T)).reindex(curve.index)
     es = pd.DataFrame({"rel_period": curve.index.astype(int), "estimate": curve.to_numpy(), "se": sd.to_numpy()})
     es = es[(es.rel_period >= event_window[0]) & (es.rel_period <= event_window[1])].reset_index(drop=True)
     es["ci_low"], es["ci_high"] = es.estimate - z * es.se, es.estimate + z * es.se
