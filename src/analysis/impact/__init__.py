@@ -19,6 +19,7 @@ METHODS = {
     "sc": ("analysis.impact.sdid:estimate_sc", "placebo"),
     "imputation": ("analysis.impact.imputation:estimate_imputation", "randomization"),
     "cs": ("analysis.impact.cs:estimate_cs", "randomization"),
+    "sa": ("analysis.impact.cs:estimate_sa", "randomization"),
 }
 
 
@@ -38,10 +39,10 @@ def estimate(panel: pd.DataFrame, *, outcome: str = "shootings", method: str = D
         (missing for never-treated units). Must be balanced.
     outcome : str
         Outcome column.
-    method : {'imputation', 'cs', 'sdid', 'sc', 'twfe'}
+    method : {'imputation', 'cs', 'sa', 'sdid', 'sc', 'twfe'}
         The imputation estimator of Borusyak, Jaravel and Spiess (2024); Callaway and
-        Sant'Anna (2021); synthetic difference-in-differences; synthetic control; two-way
-        fixed effects with event study.
+        Sant'Anna (2021); Sun and Abraham (2021); synthetic difference-in-differences;
+        synthetic control; two-way fixed effects with event study.
     unit, time, treat_start : str
         Column names.
     inference : str, optional

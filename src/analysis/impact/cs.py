@@ -30,15 +30,18 @@ from analysis.impact.result import ImpactResult
 from analysis.impact.twfe import permuted_starts
 
 
-def _cells(Y: np.ndarray, start: np.ndarray, control: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Arrays (g, t, att, n_g) of all group-time cells, vectorised over periods."""
+def _cells(Y: np.ndarray, start: np.ndarray, control: str, base_period: str = "varying"
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Arrays (g, t, att, n_g) of all group-time cells, vectorised over periods.
+
+    ``base_period='universal'`` compares every period with g - 1 (Sun and Abraham's reference)."""
     T = Y.shape[1]
     never = start < 0
     out_g, out_t, out_a, out_n = [], [], [], []
     ts = np.arange(T)
     for g in np.unique(start[start >= 0]):
         in_g = start == g
-        base = np.where(ts >= g, g - 1, ts - 1)
+        base = np.where((ts >= g) | (base_period == "universal"), g - 1, ts - 1)
         ok = (base >= 0) & (ts != base)
         t_ok, b_ok = ts[ok], base[ok]
         m_g = Y[in_g].mean(0)
@@ -110,15 +113,30 @@ def aggregate(gt: pd.DataFrame, how: str = "simple") -> tuple[float, pd.Series]:
     return overall, c[c.notna()]
 
 
+def estimate_sa(design: Design, outcome: str, **kw) -> ImpactResult:
+    """Sun and Abraham (2021) interaction-weighted event study, never-treated comparison.
+
+    With a full set of cohort x relative-period indicators (period -1 left out) each treated
+    unit's only uncovered cell is its reference month, which its unit effect fits exactly; the
+    period effects therefore come from the never-treated units alone, and each cohort effect
+    CATT(g, e) equals the group-time comparison with base period g - 1. So SA is computed here
+    as Callaway-Sant'Anna with a universal base period, aggregated over post cells by cohort
+    size (tests check it against diff-diff's regression implementation).
+    """
+    kw.setdefault("aggregation", "simple")
+    return estimate_cs(design, outcome, control="never", base_period="universal", _method="sa", **kw)
+
+
 def estimate_cs(design: Design, outcome: str, *, inference: str = "randomization", alpha: float = 0.05,
                 n_perm: int = 499, seed: int = 0, control: str = "never", aggregation: str = "simple",
-                event_window: tuple[int, int] = (-12, 24)) -> ImpactResult:
+                event_window: tuple[int, int] = (-12, 24), base_period: str = "varying",
+                _method: str = "cs") -> ImpactResult:
     """Callaway-Sant'Anna with randomization inference; see the module docstring."""
     if inference != "randomization":
-        raise ValueError(f"inference {inference!r} is not available for cs (use 'randomization')")
+        raise ValueError(f"inference {inference!r} is not available for {_method} (use 'randomization')")
     Y, start = design.Y, design.start
     T = Y.shape[1]
-    gt = group_time(Y, start, control)
+    gt = pd.DataFrame(dict(zip(("g", "t", "att", "n_g"), _cells(Y, start, control, base_period))))
     att, curve = aggregate(gt, aggregation)
 
     D = (np.arange(T)[None, :] >= start[:, None]) & (start[:, None] >= 0)
@@ -126,8 +144,8 @@ def estimate_cs(design: Design, outcome: str, *, inference: str = "randomization
     a_p, b_p = np.empty(n_perm), np.empty(n_perm)
     curves = np.empty((n_perm, 2 * T))
     for k, s in enumerate(permuted_starts(start, n_perm, seed)):
-        a_p[k], curves[k] = _aggregate(*_cells(Y, s, control), aggregation, T)
-        b_p[k], _ = _aggregate(*_cells(Df, s, control), aggregation, T)
+        a_p[k], curves[k] = _aggregate(*_cells(Y, s, control, base_period), aggregation, T)
+        b_p[k], _ = _aggregate(*_cells(Df, s, control, base_period), aggregation, T)
     p0 = (1 + np.sum(np.abs(a_p) >= abs(att) - 1e-12)) / (n_perm + 1)
     spread = max(float(np.std(a_p)), 1e-12)
     grid = att + np.linspace(-10, 10, 4001) * spread
@@ -146,12 +164,14 @@ def estimate_cs(design: Design, outcome: str, *, inference: str = "randomization
     es = es[(es.rel_period >= event_window[0]) & (es.rel_period <= event_window[1])].reset_index(drop=True)
     es["ci_low"], es["ci_high"] = es.estimate - z * es.se, es.estimate + z * es.se
     return ImpactResult(
-        method="cs", outcome=outcome,
+        method=_method, outcome=outcome,
         inference=f"randomization inference ({n_perm} reassignments of the adoption calendar)",
         att=att, se=spread, ci_low=lo, ci_high=hi, p_value=float(p0), treated_mean=design.treated_mean(),
         n_treated=int((start >= 0).sum()), n_control=int((start < 0).sum()), n_pre=design.n_pre, n_post=design.n_post,
         alpha=alpha, event_study=es,
         notes=[f"Callaway-Sant'Anna, {aggregation} aggregation, {'never' if control == 'never' else 'not yet'}-treated "
-               "comparison; pre-period points compare consecutive periods (placebo effects)."],
+               "comparison; pre-period points compare consecutive periods (placebo effects)."] if _method == "cs" else
+              ["Sun-Abraham interaction-weighted estimator, never-treated comparison; every period is compared "
+               "with the month before the start."],
         extra={"group_time": gt, "min_p_value": 1 / (n_perm + 1), "n_treated_periods": int(D.sum())},
     )
