@@ -46,6 +46,7 @@ bench: $(SETUP)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[bench]'
 	$(PY) benchmarks/bench_panel.py
 	$(PY) benchmarks/bench_size.py
+	$(PY) benchmarks/bench_estimators.py
 
 lab: $(SETUP)
 	$(PY) -m pip install --quiet -e '.[lab]'
