@@ -20,6 +20,7 @@ METHODS = {
     "imputation": ("analysis.impact.imputation:estimate_imputation", "randomization"),
     "cs": ("analysis.impact.cs:estimate_cs", "randomization"),
     "sa": ("analysis.impact.cs:estimate_sa", "randomization"),
+    "ppml": ("analysis.impact.ppml:estimate_ppml", "randomization"),
 }
 
 
@@ -39,9 +40,10 @@ def estimate(panel: pd.DataFrame, *, outcome: str = "shootings", method: str = D
         (missing for never-treated units). Must be balanced.
     outcome : str
         Outcome column.
-    method : {'imputation', 'cs', 'sa', 'sdid', 'sc', 'twfe'}
+    method : {'imputation', 'cs', 'sa', 'ppml', 'sdid', 'sc', 'twfe'}
         The imputation estimator of Borusyak, Jaravel and Spiess (2024); Callaway and
-        Sant'Anna (2021); Sun and Abraham (2021); synthetic difference-in-differences;
+        Sant'Anna (2021); Sun and Abraham (2021); Poisson imputation for counts (percent
+        effects, Wooldridge 2023); synthetic difference-in-differences;
         synthetic control; two-way fixed effects with event study.
     unit, time, treat_start : str
         Column names.
