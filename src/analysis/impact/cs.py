@@ -27,7 +27,7 @@ import pandas as pd
 
 from analysis.impact.design import Design
 from analysis.impact.result import ImpactResult
-from analysis.impact.twfe import permuted_starts
+from analysis.impact.randomization import invert, permuted_starts
 
 
 def _cells(Y: np.ndarray, start: np.ndarray, control: str, base_period: str = "varying"
@@ -146,13 +146,8 @@ def estimate_cs(design: Design, outcome: str, *, inference: str = "randomization
     for k, s in enumerate(permuted_starts(start, n_perm, seed)):
         a_p[k], curves[k] = _aggregate(*_cells(Y, s, control, base_period), aggregation, T)
         b_p[k], _ = _aggregate(*_cells(Df, s, control, base_period), aggregation, T)
-    p0 = (1 + np.sum(np.abs(a_p) >= abs(att) - 1e-12)) / (n_perm + 1)
-    spread = max(float(np.std(a_p)), 1e-12)
-    grid = att + np.linspace(-10, 10, 4001) * spread
-    stat_perm = np.abs(a_p[:, None] - grid[None, :] * b_p[:, None])
-    pvals = (1 + (stat_perm >= np.abs(att - grid)[None, :] - 1e-12).sum(0)) / (n_perm + 1)
-    inside = grid[pvals > alpha]
-    lo, hi = (float(inside.min()), float(inside.max())) if inside.size else (float("nan"), float("nan"))
+    ri = invert(att, a_p, b_p, alpha)
+    p0, (lo, hi), spread = ri["p_value"], ri["ci"], ri["se"]
 
     from scipy.stats import norm
 

@@ -19,7 +19,7 @@ import pandas as pd
 
 from analysis.impact.design import Design, treatment_matrix
 from analysis.impact.result import ImpactResult
-from analysis.impact.twfe import permuted_starts
+from analysis.impact.randomization import invert, permuted_starts
 
 
 def fit_untreated(Y: np.ndarray, untreated: np.ndarray, tol: float = 1e-10, max_iter: int = 5000) -> tuple[np.ndarray, np.ndarray]:
@@ -94,13 +94,8 @@ def estimate_imputation(design: Design, outcome: str, *, inference: str = "rando
         a_p[k] = gap[Dp].mean()
         b_p[k] = (Df - ad[:, None] - bd[None, :])[Dp].mean()
         curves[k] = _curve(gap, s, rels)
-    p0 = (1 + np.sum(np.abs(a_p) >= abs(att) - 1e-12)) / (n_perm + 1)
-    spread = max(float(np.std(a_p)), 1e-12)
-    grid = att + np.linspace(-10, 10, 4001) * spread
-    stat_perm = np.abs(a_p[:, None] - grid[None, :] * b_p[:, None])
-    pvals = (1 + (stat_perm >= np.abs(att - grid)[None, :] - 1e-12).sum(0)) / (n_perm + 1)
-    inside = grid[pvals > alpha]
-    lo, hi = (float(inside.min()), float(inside.max())) if inside.size else (float("nan"), float("nan"))
+    ri = invert(att, a_p, b_p, alpha)
+    p0, (lo, hi), spread = ri["p_value"], ri["ci"], ri["se"]
 
     # event study: post periods are the average effect by months since the start; pre periods
     # are the average residual of the untreated fit in the treated units (near zero if parallel).

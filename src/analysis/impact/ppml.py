@@ -19,7 +19,7 @@ import pandas as pd
 
 from analysis.impact.design import Design, treatment_matrix
 from analysis.impact.result import ImpactResult
-from analysis.impact.twfe import permuted_starts
+from analysis.impact.randomization import permuted_starts
 
 
 def fit_poisson_untreated(Y: np.ndarray, untreated: np.ndarray, tol: float = 1e-10,

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.impact.design import Design, treatment_matrix
+from analysis.impact.randomization import invert, permuted_starts
 from analysis.impact.result import ImpactResult, z_interval
 
 STAGGERED_NOTE = ("TWFE is biased when effects vary across adoption cohorts or over time (staggered "
@@ -43,12 +44,6 @@ def _panelols(design: Design, X: np.ndarray, names: list[str]):
         cov_type="clustered", cluster_entity=True)
 
 
-def permuted_starts(start: np.ndarray, n_perm: int, seed: int) -> np.ndarray:
-    """(n_perm, N) reassignments of the observed adoption calendar to random units."""
-    rng = np.random.default_rng(seed)
-    return np.stack([rng.permutation(start) for _ in range(n_perm)])
-
-
 def randomization_test(Y: np.ndarray, start: np.ndarray, n_perm: int = 999, seed: int = 0,
                        alpha: float = 0.05) -> dict:
     """Randomization inference for the TWFE coefficient over adoption assignments.
@@ -75,15 +70,7 @@ def randomization_test(Y: np.ndarray, start: np.ndarray, n_perm: int = 999, seed
         den = (Dt * Dp).sum()
         a[k] = (Dt * Y).sum() / den
         b[k] = (Dt * D).sum() / den
-    p0 = (1 + np.sum(np.abs(a) >= abs(beta) - 1e-12)) / (n_perm + 1)
-    spread = max(np.std(a), 1e-12)
-    grid = beta + np.linspace(-10, 10, 4001) * spread
-    stat_obs = np.abs(beta - grid)                       # (G,)
-    stat_perm = np.abs(a[:, None] - grid[None, :] * b[:, None])  # (P, G)
-    pvals = (1 + (stat_perm >= stat_obs[None, :] - 1e-12).sum(0)) / (n_perm + 1)
-    inside = grid[pvals > alpha]
-    ci = (float(inside.min()), float(inside.max())) if inside.size else (float("nan"), float("nan"))
-    return {"estimate": beta, "p_value": float(p0), "ci": ci, "se": float(np.std(a)), "draws": a}
+    return {"estimate": beta, **invert(beta, a, b, alpha), "draws": a}
 
 
 def event_study_matrix(start: np.ndarray, T: int, window: tuple[int, int]) -> tuple[np.ndarray, list[int]]:
