@@ -509,3 +509,12 @@ def test_ppml_recovers_the_demo_truth(demo_panel, demo_truth):
     lo, hi = r.ci_percent
     assert lo < truth["percent"] < hi and abs(r.att_percent - truth["percent"]) < 0.2 * abs(truth["percent"])
     assert r.p_value <= 0.05
+
+
+def test_sdid_jackknife(demo_panel):
+    two = demo_panel[~demo_panel.unit.isin(["D36"])]  # drop the one-sector 2019 cohort
+    r = impact.estimate(two, method="sdid", inference="jackknife")
+    assert r.se > 0 and r.ci_low < r.att < r.ci_high
+    assert r.att == pytest.approx(r.extra["att_synthdid_py"], abs=1e-9)
+    with pytest.raises(ValueError, match="at least two treated units in every adoption cohort"):
+        impact.estimate(demo_panel, method="sdid", inference="jackknife")

@@ -117,10 +117,12 @@ def estimate_sc(design: Design, outcome: str, **kw) -> ImpactResult:
 def _estimate(design: Design, outcome: str, *, estimator: str, inference: str = "placebo", alpha: float = 0.05,
               n_placebo: int = 200, seed: int = 0, event_window: tuple[int, int] = (-12, 24),
               placebo_pool: int | None = 10) -> ImpactResult:
-    if inference != "placebo":
-        raise ValueError(f"inference {inference!r} is not available for {estimator} (use 'placebo')")
+    if inference not in ("placebo", "jackknife"):
+        raise ValueError(f"inference {inference!r} is not available for {estimator} (use 'placebo' or 'jackknife')")
     Y, start = design.Y, design.start
     fit = _fit(Y, start, estimator)
+    if inference == "jackknife":
+        return _jackknife(design, outcome, estimator, fit, alpha, event_window)
     tr_rows = np.flatnonzero(start >= 0)
     ctrl = np.flatnonzero(start < 0)
     n_tr = len(tr_rows)
@@ -167,4 +169,37 @@ def _estimate(design: Design, outcome: str, *, estimator: str, inference: str = 
                "the treated sectors before the program (their gaps should hover around zero)."]
         + (["Synthetic control has no intercept: a treated sector whose level lies outside the range of "
             "the comparison sectors cannot be matched, and its estimate is biased."] if estimator == "sc" else []),
+    )
+
+
+def _jackknife(design: Design, outcome: str, estimator: str, fit: _Fit, alpha: float,
+               event_window: tuple[int, int]) -> ImpactResult:
+    """Leave-one-unit-out jackknife with the fitted weights held fixed (Arkhangelsky et al. 2021,
+    Algorithm 3), through synthdid-py. Undefined when a cohort has a single treated unit: then
+    leaving it out removes the cohort, so this refuses rather than silently dropping draws."""
+    import synthdid
+
+    Y, start = design.Y, design.start
+    sizes = pd.Series(start[start >= 0]).value_counts()
+    if (sizes < 2).any():
+        raise ValueError("jackknife inference needs at least two treated units in every adoption cohort "
+                         f"(cohorts of size {sorted(sizes.tolist())}); use inference='placebo'")
+    N, T = Y.shape
+    long = pd.DataFrame({"unit": np.repeat(np.arange(N), T), "t": np.tile(np.arange(T), N), "y": Y.ravel(),
+                         "d": ((np.arange(T)[None, :] >= start[:, None]) & (start[:, None] >= 0)).ravel().astype(int)})
+    est = synthdid.staggered_synthdid_estimate(long, estimator={"sdid": "synthdid"}.get(estimator, estimator),
+                                               unit="unit", time="t", outcome="y", treatment="d")
+    se = est.se(method="jackknife")
+    lo, hi, p = z_interval(fit.att, se, alpha)
+    tr = np.flatnonzero(start >= 0)
+    curve = _event_curve(fit.gaps, start[tr], event_window)
+    es = pd.DataFrame({"rel_period": curve.index, "estimate": curve.to_numpy()}).assign(se=np.nan, ci_low=np.nan,
+                                                                                      ci_high=np.nan)
+    return ImpactResult(
+        method=estimator, outcome=outcome, inference="jackknife (leave one unit out, weights fixed)",
+        att=fit.att, se=se, ci_low=lo, ci_high=hi, p_value=p, treated_mean=design.treated_mean(),
+        n_treated=len(tr), n_control=int((start < 0).sum()), n_pre=design.n_pre, n_post=design.n_post,
+        alpha=alpha, event_study=es,
+        notes=["Jackknife standard errors are unreliable with few treated units; the placebo method is the default."],
+        extra={"att_synthdid_py": float(est.att)},
     )
