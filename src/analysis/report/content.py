@@ -81,7 +81,7 @@ def banner(ctx: Context) -> str:
     if not ctx.is_demo:
         return ""
     return (f"**{DEMO_LABEL}** — every number here comes from a simulated city with a known program "
-            f"effect of {ctx.demo['true_effect_percent']:.0f}%, not from Mexico City records.")
+            f"effect of {fmt_num(ctx.demo['true_effect_percent'], 0)}%, not from Mexico City records.")
 
 
 def fmt_p(p: float, floor: float = 0.0) -> str:
