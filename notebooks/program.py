@@ -31,6 +31,7 @@ from IPython.display import Markdown, display
 
 from analysis import impact
 from analysis.impact.calibration import placebo_size
+from analysis.impact.sensitivity import relative_magnitudes
 from analysis.impact.spillover import spillover
 from analysis.report import content, figures
 
@@ -70,6 +71,20 @@ display(Markdown(content.estimates_table([main, sdid, twfe])))
 # %%
 fig = figures.event_study(main, demo=ctx.is_demo)
 display(fig)
+
+# %% [markdown]
+# ### How much could a departure from parallel trends change this?
+#
+# The comparison assumes that, without the program, treated sectors would have followed the
+# same trend as the others. The table allows that assumption to fail after the start by up to
+# a multiple of the largest quarter-to-quarter departure seen before it, and shows the range
+# of effects still consistent with the data (victims per sector-month, first year).
+
+# %%
+sens = relative_magnitudes(main, mbar=(0.0, 0.25, 0.5, 1.0), post_quarters=4)
+sens_text, sens_table = content.sensitivity_text(sens, 4)
+display(Markdown(sens_text))
+display(Markdown(sens_table))
 
 # %% [markdown]
 # ## Treated sectors and their counterfactual
@@ -184,3 +199,4 @@ saved = content.save_results([main, sdid, twfe], results_dir, "program")
 calibration_saved = content.save_calibration(checks, results_dir)
 spill.to_frame().to_csv(f"{results_dir}/spillover.csv", index=False)
 plan.to_csv(f"{results_dir}/power.csv", index=False)
+sens.assign(breakdown=sens.attrs["breakdown"]).to_csv(f"{results_dir}/sensitivity.csv", index=False)

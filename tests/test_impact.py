@@ -518,3 +518,33 @@ def test_sdid_jackknife(demo_panel):
     assert r.att == pytest.approx(r.extra["att_synthdid_py"], abs=1e-9)
     with pytest.raises(ValueError, match="at least two treated units in every adoption cohort"):
         impact.estimate(demo_panel, method="sdid", inference="jackknife")
+
+
+def test_relative_magnitudes_sensitivity(demo_panel):
+    from analysis.impact.sensitivity import relative_magnitudes
+
+    r = impact.estimate(demo_panel, n_perm=199)
+    t = relative_magnitudes(r, mbar=(0.0, 0.25, 0.5, 1.0), post_quarters=4)
+    # M = 0 is plain parallel trends: the identified set is the point estimate
+    assert t.set_low[0] == t.set_high[0] == t.estimate[0]
+    assert t.ci_low[0] < t.estimate[0] < t.ci_high[0]
+    # more room for violations, wider sets
+    assert np.all(np.diff(t.ci_high) > 0) and np.all(np.diff(t.ci_low) < 0)
+    assert np.all(np.diff(t.set_high - t.set_low) > 0)
+    # at the breakdown value the confidence set just reaches zero
+    b = t.attrs["breakdown"]
+    tb = relative_magnitudes(r, mbar=(b,), post_quarters=4)
+    assert abs(tb.ci_high[0] if t.estimate[0] < 0 else tb.ci_low[0]) < 1e-9
+    with pytest.raises(ValueError, match="no event-study draws"):
+        relative_magnitudes(impact.estimate(demo_panel, method="twfe", inference="cluster"))
+
+
+def test_relative_magnitudes_without_pre_trends():
+    """Noise-free parallel trends: no pre-start change, so the identified set stays a point."""
+    from analysis.impact.sensitivity import relative_magnitudes
+
+    panel, truth = _dynamic_panel(n=40, T=36)
+    r = impact.estimate(panel, outcome="y", n_perm=19)
+    t = relative_magnitudes(r, mbar=(0.0, 1.0, 2.0), pre_quarters=2, post_quarters=3)
+    assert np.allclose(t.set_low, t.estimate) and np.allclose(t.set_high, t.estimate)
+    assert t.attrs["largest_pre_change"] < 1e-9

@@ -99,6 +99,8 @@ def test_results_are_data(built):
     assert f"{100 * rate:.1f}%</strong> of 20 placebo runs" in html
     spill = pd.read_csv(built["dir"] / "results" / "spillover.csv")
     assert len(spill) == 2 and f"{spill.att_percent.iloc[1]:+.1f}%".replace("-", "−") in html
+    sens = pd.read_csv(built["dir"] / "results" / "sensitivity.csv")
+    assert len(sens) == 4 and f"**{sens.breakdown[0]:.2f} times**".replace("**", "") in _text(html)
     power = pd.read_csv(built["dir"] / "results" / "power.csv")
     assert len(power) == 8 and "Planning the expansion" in html
     es = pd.read_csv(built["dir"] / "results" / "program_event_study.csv")

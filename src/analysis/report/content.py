@@ -263,6 +263,26 @@ def save_results(results, out_dir: str | Path, name: str) -> Path:
     return out / f"{name}.csv"
 
 
+def sensitivity_text(table: pd.DataFrame, horizon_quarters: int) -> tuple[str, str]:
+    """Plain words and a table for the relative-magnitudes sensitivity analysis."""
+    b = table.attrs["breakdown"]
+    est = table.estimate.iloc[0]
+    text = (f"Averaged over the first {horizon_quarters} quarters after the start, and measured against the last "
+            f"quarter before it, the change is {fmt_num(est)} victims per sector-month. The conclusion that victims "
+            f"{'fell' if est < 0 else 'rose'} survives departures from parallel trends as long as, after the start, "
+            f"those departures grow from one quarter to the next by less than **{b:.2f} times** the largest "
+            f"quarter-to-quarter departure seen before the start (relative magnitudes, Rambachan and Roth 2023; "
+            f"conservative intervals). "
+            + ("That is a fragile margin: read the headline together with the event study above."
+               if b < 0.5 else "That is a comfortable margin." if b >= 1 else "That is a moderate margin."))
+    t = pd.DataFrame({
+        "Allowed departure (times the largest before the start)": [f"{m:g}" for m in table.mbar],
+        "Identified range": [f"{fmt_num(lo)} to {fmt_num(hi)}" for lo, hi in zip(table.set_low, table.set_high)],
+        "95% interval (conservative)": [f"{fmt_num(lo)} to {fmt_num(hi)}" for lo, hi in zip(table.ci_low, table.ci_high)],
+    })
+    return text, pipe_table(t, align="lrr")
+
+
 def load_adjacency(panel_path: str | Path) -> pd.DataFrame:
     """The sector adjacency table written beside the panel by the panel step."""
     path = Path(panel_path).with_name("adjacency.csv")
