@@ -548,3 +548,54 @@ def test_relative_magnitudes_without_pre_trends():
     t = relative_magnitudes(r, mbar=(0.0, 1.0, 2.0), pre_quarters=2, post_quarters=3)
     assert np.allclose(t.set_low, t.estimate) and np.allclose(t.set_high, t.estimate)
     assert t.attrs["largest_pre_change"] < 1e-9
+
+
+def test_randomization_interval_is_unbounded_when_the_test_cannot_bound_it():
+    """12 units, one treated, 99 reassignments: only 12 distinct assignments exist, so the test
+    cannot reject far-away effects; the interval must say so rather than stop at its grid."""
+    rng = np.random.default_rng(0)
+    N, T = 12, 20
+    Y = rng.poisson(3, (N, T)).astype(float)
+    p = pd.DataFrame({"unit": np.repeat(np.arange(N), T), "period": np.tile(np.arange(T), N), "y": Y.ravel()})
+    p["treat_start"] = np.where(p.unit == 0, 10, np.nan)
+    r = impact.estimate(p, outcome="y", method="imputation", n_perm=99)
+    assert not np.isfinite(r.ci_low) or not np.isfinite(r.ci_high) or r.p_value > 0.05
+    from analysis.impact.randomization import invert
+
+    # every reassignment behaves like the observed one (b = 1, same estimate): nothing is rejected
+    a = np.full(100, 0.1)
+    assert invert(0.1, a, np.ones_like(a), 0.05)["ci"] == (-np.inf, np.inf)
+    # when b = 0 the observed statistic grows with tau while the reassigned ones do not: bounded
+    lo, hi = invert(0.1, np.array([1.0, -1.0] * 50), np.zeros(100), 0.05)["ci"]
+    assert np.isfinite(lo) and np.isfinite(hi) and lo < 0.1 < hi
+
+
+def test_ppml_interval_is_not_cut_at_its_search_limits():
+    rng = np.random.default_rng(4)
+    N, T = 40, 24
+    mu = np.exp(rng.normal(1, 0.5, N))[:, None] * np.ones((1, T))
+    start = np.full(N, -1)
+    start[:3] = 12
+    D = (np.arange(T)[None, :] >= start[:, None]) & (start[:, None] >= 0)
+    Y = rng.poisson(np.where(D, 4 * mu, mu)).astype(float)
+    p = pd.DataFrame({"unit": np.repeat(np.arange(N), T), "period": np.tile(np.arange(T), N), "y": Y.ravel()})
+    p["treat_start"] = p.unit.map({i: (s if s >= 0 else np.nan) for i, s in enumerate(start)})
+    r = impact.estimate(p, outcome="y", method="ppml", n_perm=99)
+    lo, hi = r.extra["ratio_ci"]
+    assert lo < r.extra["effect_ratio"] < hi
+    assert hi != pytest.approx(r.extra["effect_ratio"] + 2.0) and lo != pytest.approx(r.extra["effect_ratio"] - 1.0)
+
+
+def test_ppml_ignores_reassignments_it_cannot_impute_and_refuses_an_unimputable_unit():
+    rng = np.random.default_rng(6)
+    N, T = 12, 20
+    Y = rng.poisson(3, (N, T)).astype(float)
+    Y[7:] = 0  # five units without any event
+    p = pd.DataFrame({"unit": np.repeat(np.arange(N), T), "period": np.tile(np.arange(T), N), "y": Y.ravel()})
+    p["treat_start"] = np.where(p.unit == 0, 10, np.nan)
+    r = impact.estimate(p, outcome="y", method="ppml", n_perm=99, ci=False)
+    assert 0 < r.p_value <= 1
+    q = p.copy()
+    q.loc[(q.unit == 0) & (q.period < 10), "y"] = 0  # the treated unit has no event before its start
+    with pytest.raises(ValueError, match="no recorded events before the start"):
+        impact.estimate(q, outcome="y", method="ppml", n_perm=19)

@@ -202,3 +202,37 @@ def test_real_location_counts():
     assert loc["unassigned"] == 247 + 13
     a = b.audit
     assert a["rows_in"] == a["rows_used"] + a["rows_quarantined"] == 9312
+
+
+def test_stray_dates_do_not_stretch_the_window(tmp_path, demo_dir):
+    """One homicide dated decades early (reported late) and one typo in the future must not add
+    years of false zeros to the panel (they are set aside as outside the window)."""
+    src = demo_dir / "incidents" / "victimas_fgj_demo.csv"
+    v = pd.read_csv(src, dtype=str, keep_default_na=False)
+    odd = v[v.delito == "HOMICIDIO POR ARMA DE FUEGO"].head(2).copy()
+    odd["fecha_hecho"] = ["1998-06-10", "2033-01-15"]
+    f = tmp_path / "v.csv"
+    pd.concat([v, odd]).to_csv(f, index=False)
+    b = build_panel([f], demo_dir / "geography" / "sectores_demo.geojson", build_date="2024-01-31")
+    assert b.audit["window"]["first_month"] == "2016-01"
+    assert b.audit["window"]["last_month"] == "2023-12"
+    q = b.quarantine[b.quarantine.date_raw.isin(["1998-06-10", "2033-01-15"])]
+    assert set(q.reason) == {"outside_window"} and len(q) == 2
+
+
+def test_date_formats_are_strict(tmp_path, demo_dir):
+    _, x, y = _centre(demo_dir)
+    rows = ["2020/03/05", "17/05/2020", "2020-02-30", "2020-13-01", "2020-03-05T10:00:00", "20200305"]
+    f = tmp_path / "v.csv"
+    f.write_text("fecha_hecho,delito,categoria_delito,latitud,longitud\n"
+                 + "".join(f"{d},HOMICIDIO POR ARMA DE FUEGO,HOMICIDIO DOLOSO,{y},{x}\n" for d in rows))
+    rec, _ = read_incidents(f)
+    got = [None if pd.isna(d) else d.strftime("%Y-%m-%d") for d in rec.date]
+    assert got == ["2020-03-05", "2020-05-17", None, None, "2020-03-05", "2020-03-05"]
+
+
+@needs_shared
+def test_monthly_count_files_keep_their_last_month():
+    b = build_panel([SHARED / "cuadrante_month_2013_2015.csv.gz"], SHARED / "sectores.geojson")
+    assert b.audit["window"] == {"first_month": "2013-01", "last_month": "2015-09", "months": 33}
+    assert "outside_window" not in b.audit["quarantined_by_reason"]

@@ -73,10 +73,32 @@ def _write_csv(df: pd.DataFrame, path: Path) -> None:
 
 
 def last_complete_month(dates: pd.Series) -> pd.Period:
-    """Month of the latest event if that event is on the month's last day, else the month before."""
+    """The last month the data cover completely.
+
+    Monthly data (every date on the 1st) cover their last month. Otherwise the month of the
+    latest date counts only if that date is the month's last day: an extract cut on the 25th
+    leaves its month partial.
+    """
     d = dates.max()
     m = d.to_period("M")
+    if (dates.dt.day == 1).all():
+        return m
     return m if d.normalize() == m.end_time.normalize() else m - 1
+
+
+def regular_coverage(months: np.ndarray, share: float = 0.1) -> tuple[int, int]:
+    """(first, last) month ordinals whose outcome count is at least ``share`` of the median month.
+
+    A stray record dated decades early (a case reported long after the event) or a typo in the
+    future must not stretch the study window over months of zeros that are not real zeros.
+    """
+    vals, counts = np.unique(months, return_counts=True)
+    full = np.arange(vals.min(), vals.max() + 1)
+    c = np.zeros(len(full))
+    c[vals - vals.min()] = counts
+    med = np.median(c[c > 0])
+    dense = np.flatnonzero(c >= share * med)
+    return int(full[dense[0]]), int(full[dense[-1]])
 
 
 def build_panel(
@@ -92,6 +114,7 @@ def build_panel(
     geography_version: str | None = None,
     geography_valid_from: str | None = None,
     geography_valid_to: str | None = None,
+    build_date: str | None = None,
 ) -> PanelBuild:
     """Build the sector x month panel from incident files.
 
@@ -110,12 +133,16 @@ def build_panel(
         Force the reader instead of detecting it from the header.
     first_month, last_month : Period-like, optional
         Study window. By default it runs from the first event's month to the last
-        complete month of the data.
+        complete month of the data, and it is trimmed to the months that the outcome
+        records cover regularly (at least a tenth of the median month): one record dated years
+        early, or a typo in the future, does not stretch the panel over months of false zeros.
     locate : {'point', 'id'}
         Which location wins when a record has both usable coordinates and a known recorded
         id; the other is the fallback. Disagreements are counted either way.
     geography_version, geography_valid_from, geography_valid_to : str, optional
         Version and validity of the sector file when it does not carry them itself.
+    build_date : str, optional
+        Records dated after it are set aside (default: today).
 
     Returns
     -------
@@ -146,13 +173,19 @@ def build_panel(
     quarantine(rec.duplicate.to_numpy(), "duplicate", "exact repeat of an earlier row of this file")
     quarantine(rec.date.isna().to_numpy(), "unparseable_date", "see date_raw")
 
-    dated = rec.date[code == 0]
-    if dated.empty:
-        raise ValueError(f"no row with a valid date in {', '.join(map(str, incident_paths))}")
-    lo = pd.Period(first_month, "M") if first_month is not None else dated.min().to_period("M")
-    hi = pd.Period(last_month, "M") if last_month is not None else last_complete_month(dated)
     # months as Period ordinals (months since 1970-01), computed without building 2 million Periods
     ordinal = rec.date.to_numpy().astype("datetime64[M]").astype("int64")
+    today = pd.Timestamp(build_date or pd.Timestamp.today().normalize())
+    quarantine((rec.date > today).to_numpy(), "outside_window", f"dated after the build date {today.date()}")
+    dated = rec.date[code == 0]
+    is_outcome = rec.outcome.notna().to_numpy() & (code == 0)
+    if dated.empty or not is_outcome.any():
+        raise ValueError(f"no row with a valid date and a study outcome in {', '.join(map(str, incident_paths))}")
+    # default window: the months the outcome records cover regularly, to the last complete month
+    first_dense, last_dense = regular_coverage(ordinal[is_outcome])
+    lo = pd.Period(first_month, "M") if first_month is not None else pd.Period(ordinal=first_dense, freq="M")
+    hi = (pd.Period(last_month, "M") if last_month is not None
+          else min(last_complete_month(dated), pd.Period(ordinal=last_dense, freq="M")))
     quarantine((ordinal < lo.ordinal) | (ordinal > hi.ordinal), "outside_window", f"study window {lo} to {hi}")
 
     outcome = rec.outcome.to_numpy(dtype=object)  # classified by the reader from outcome_map.csv
@@ -270,7 +303,9 @@ def _by_month(ordinal: np.ndarray, code: np.ndarray) -> dict:
 
 
 def _notes(found: set[str]) -> list[str]:
-    notes = []
+    notes = ["Exact duplicates are dropped once: in victim files without a victim id, two victims of one case "
+             "with the same sex and age (or none recorded) look identical and are counted once; check the "
+             "'duplicate' rows of quarantine.csv against the source when multi-victim events matter."]
     if "all_homicides" in found:
         notes.append("SSC HOMICIDIO DOLOSO counts every intentional homicide, whatever the weapon: it is in "
                      "'all_homicides', never in 'gun_homicides', so 'shootings' is not defined for this source.")

@@ -223,6 +223,32 @@ def exact_duplicates(tbl: pa.Table, columns: list[str]) -> np.ndarray:
     return out
 
 
+#: formats tried, in order, for dates that are not ISO (YYYY-MM-DD[...]); each is strict, so an
+#: impossible day (2020-02-30) or month (2020-13-01) is unparseable rather than moved
+DATE_FORMATS = ("%Y/%m/%d", "%d/%m/%Y", "%d-%m-%Y", "%Y%m%d", "%d/%m/%y")
+
+
+def parse_dates(arr: pa.ChunkedArray, raw: pd.Series) -> pd.Series:
+    """Event dates: ISO first (fast, in Arrow), then the other formats of real releases, strictly."""
+    head = pc.utf8_slice_codeunits(arr, 0, 10)
+    iso = pc.strptime(head, format="%Y-%m-%d", unit="s", error_is_null=True)
+    # Arrow rolls impossible days over (2020-02-30 -> 2020-03-01): keep only exact round trips
+    back = pc.strftime(iso, format="%Y-%m-%d")
+    same = pc.fill_null(pc.equal(back, head), False)
+    date = pd.Series(pc.if_else(same, iso, pa.scalar(None, iso.type)).to_numpy(zero_copy_only=False),
+                     dtype="datetime64[s]")
+    todo = np.array(date.isna() & raw.ne(""), dtype=bool)
+    for fmt in DATE_FORMATS:
+        if not todo.any():
+            break
+        parsed = pd.to_datetime(raw[todo].str.slice(0, 10), format=fmt, errors="coerce")
+        ok = parsed.notna().to_numpy()
+        idx = np.flatnonzero(todo)[ok]
+        date.iloc[idx] = parsed[ok].astype("datetime64[s]").to_numpy()
+        todo[idx] = False
+    return date
+
+
 def detect_source(columns: list[str], path: Path) -> Source:
     """The source whose required fields the (normalised) header holds."""
     have = set(columns)
@@ -299,11 +325,7 @@ def read_incidents(path: Path | str, source: str | None = None) -> tuple[pd.Data
 
     date_arr = arrow("date")
     date_raw = text(date_arr)
-    iso = pc.strptime(pc.utf8_slice_codeunits(date_arr, 0, 10), format="%Y-%m-%d", unit="s", error_is_null=True)
-    date = pd.Series(iso.to_numpy(zero_copy_only=False), dtype="datetime64[s]")
-    retry = (date.isna() & date_raw.ne("")).to_numpy()
-    if retry.any():  # releases mix ISO dates with day-first ones (31/12/2019)
-        date[retry] = pd.to_datetime(date_raw[retry], errors="coerce", dayfirst=True, format="mixed").astype("datetime64[s]")
+    date = parse_dates(date_arr, date_raw)
     crime, n_fix_crime = repair_column(text(arrow("crime")))
     category, n_fix_cat = repair_column(text(arrow("category")))
     # classify here so the costly per-row work below runs only on rows that are study outcomes

@@ -60,5 +60,10 @@ def read_rollout(path: Path | str, sectors: list[str] | None = None) -> pd.DataF
 
 
 def treat_start(rollout: pd.DataFrame) -> pd.Series:
-    """First treated month of each sector: the month of its earliest component start."""
+    """First treated month of each sector: the month of its earliest component start.
+
+    The estimates are intention-to-treat: a sector counts as treated from that month on, and
+    the whole month counts even when the program started mid-month. ``end`` dates are validated
+    and kept in the rollout table but do not end treatment in the panel.
+    """
     return rollout.groupby("sector").start.min().dt.to_period("M")

@@ -60,9 +60,11 @@ def expected_untreated(Y: np.ndarray, start: np.ndarray) -> np.ndarray:
 
 
 def _ratio(Y: np.ndarray, start: np.ndarray) -> float:
+    """recorded / expected - 1 over the treated cells (NaN or inf when they cannot be imputed)."""
     D = treatment_matrix(start, Y.shape[1]).astype(bool)
     mu0 = expected_untreated(Y, start)
-    return float(Y[D].sum() / mu0[D].sum() - 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return float(Y[D].sum() / mu0[D].sum() - 1)
 
 
 def estimate_ppml(design: Design, outcome: str, *, inference: str = "randomization", alpha: float = 0.05,
@@ -75,27 +77,43 @@ def estimate_ppml(design: Design, outcome: str, *, inference: str = "randomizati
     T = Y.shape[1]
     D = treatment_matrix(start, T).astype(bool)
     mu0 = expected_untreated(Y, start)
-    ratio = float(Y[D].sum() / mu0[D].sum() - 1)
+    ratio = _ratio(Y, start)
     att = float((Y - mu0)[D].mean())
     perms = permuted_starts(start, n_perm, seed)
+
+    if not np.isfinite(ratio):
+        raise ValueError("ppml cannot impute the treated units: they have no recorded events before the start "
+                         "(expected counts of zero); use method='imputation'")
 
     def pval(r: float) -> float:
         Yr = np.where(D, Y / (1 + r), Y)  # recorded counts with the hypothesised effect removed
         obs = abs(_ratio(Yr, start))
-        stats = np.array([abs(_ratio(Yr, s)) for s in perms])
-        return float((1 + np.sum(stats >= obs - 1e-12)) / (n_perm + 1))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            stats = np.array([abs(_ratio(Yr, s)) for s in perms])
+        stats = stats[np.isfinite(stats)]  # reassignments whose treated units cannot be imputed
+        return float((1 + np.sum(stats >= obs - 1e-12)) / (len(stats) + 1))
 
     p0 = pval(0.0)
     lo_r = hi_r = float("nan")
     if ci:
-        def edge(inside: float, outside: float) -> float:
+        def edge(inside: float, outside: float, step: float) -> float:
+            # move the outer point until the test rejects there; a side it never rejects is unbounded
+            for _ in range(8):
+                if pval(outside) <= alpha:
+                    break
+                if step < 0 and outside <= -0.999:
+                    return -1.0  # a 100 % reduction: the bound of a multiplicative effect
+                inside, outside = outside, max(outside + step, -0.999) if step < 0 else outside + step
+                step *= 2
+            else:
+                return -1.0 if step < 0 else np.inf
             for _ in range(12):
                 mid = (inside + outside) / 2
                 inside, outside = (mid, outside) if pval(mid) > alpha else (inside, mid)
             return (inside + outside) / 2
 
-        lo_r = edge(ratio, max(-0.99, ratio - 1.0))
-        hi_r = edge(ratio, ratio + 2.0)
+        lo_r = edge(ratio, max(-0.999, ratio - 0.5), -0.5)
+        hi_r = edge(ratio, ratio + 0.5, 0.5)
     cf_mean = float(mu0[D].mean())
     # interval in counts per treated cell, on the same footing as the other methods
     lo, hi = lo_r * cf_mean, hi_r * cf_mean

@@ -32,15 +32,26 @@ def invert(estimate: float, a_p: np.ndarray, b_p: np.ndarray, alpha: float) -> d
     Returns
     -------
     dict
-        ``p_value``, ``ci`` (lowest and highest tau not rejected, on a grid of 4,001 points
-        spanning +-10 permutation standard deviations) and ``se`` (that standard deviation).
+        ``p_value``, ``ci`` (lowest and highest tau not rejected, on a grid of 4,001 points that
+        widens until both of its ends are rejected; a side the test cannot bound with these
+        reassignments is reported as -inf or +inf) and ``se`` (the permutation standard deviation).
     """
     n = len(a_p)
     p0 = (1 + np.sum(np.abs(a_p) >= abs(estimate) - 1e-12)) / (n + 1)
     spread = max(float(np.std(a_p)), 1e-12)
-    grid = estimate + np.linspace(-10, 10, 4001) * spread
-    stat_perm = np.abs(a_p[:, None] - grid[None, :] * b_p[:, None])
-    pvals = (1 + (stat_perm >= np.abs(estimate - grid)[None, :] - 1e-12).sum(0)) / (n + 1)
-    inside = grid[pvals > alpha]
-    ci = (float(inside.min()), float(inside.max())) if inside.size else (float("nan"), float("nan"))
-    return {"p_value": float(p0), "ci": ci, "se": spread}
+
+    def pvals(grid: np.ndarray) -> np.ndarray:
+        stat_perm = np.abs(a_p[:, None] - grid[None, :] * b_p[:, None])
+        return (1 + (stat_perm >= np.abs(estimate - grid)[None, :] - 1e-12).sum(0)) / (n + 1)
+
+    for width in (10, 100, 1000):
+        grid = estimate + np.linspace(-width, width, 4001) * spread
+        pv = pvals(grid)
+        if pv[0] <= alpha and pv[-1] <= alpha:
+            break
+    inside = grid[pv > alpha]
+    if not inside.size:
+        return {"p_value": float(p0), "ci": (float("nan"), float("nan")), "se": spread}
+    lo = -np.inf if pv[0] > alpha else float(inside.min())
+    hi = np.inf if pv[-1] > alpha else float(inside.max())
+    return {"p_value": float(p0), "ci": (lo, hi), "se": spread}

@@ -33,6 +33,14 @@ class ImpactResult:
         yields one.
     notes : list of str
         Caveats a reader must see (for example TWFE's bias under staggered timing).
+
+    Notes
+    -----
+    Percent effects divide by the estimated counterfactual mean of the treated cells,
+    ``treated_mean - att``. That is exact for estimators that average over treated cells with
+    equal weights (imputation, ppml, sdid, sc, cs and sa with the default aggregation); for TWFE
+    and the cs ``group``/``dynamic`` aggregations, which weight cells differently, it is an
+    approximation.
     """
 
     method: str
