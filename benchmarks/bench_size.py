@@ -1,12 +1,12 @@
 """Size of the default method on real data (issue 4), in full: at least 500 placebo runs.
 
 On the real sector counts of 2013-2015 in ../shared (before the program existed), three random
-sectors are given a placebo start at a random month, again and again; a method's 5 % test
-should reject in 3-7 % of runs. The default method and inference (the report's headline) is
+sectors are given a placebo start at a random month, 1,000 times (the issue asks for at least
+500); a method's 5 % test should reject in 3-7 % of runs. The default method and inference (the report's headline) is
 checked against that band; TWFE with the wild cluster bootstrap and with clustered errors run
 beside it for contrast.
 
-    python benchmarks/bench_size.py [--runs 500]
+    python benchmarks/bench_size.py [--runs 1000]
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def real_panel() -> pd.DataFrame:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--runs", type=int, default=500)
+    ap.add_argument("--runs", type=int, default=1000)  # Monte Carlo s.e. of a 5 % rate: 0.7 points
     ap.add_argument("--out", default=str(HERE / "results"))
     args = ap.parse_args(argv)
     if not (SHARED / "incidents_gun_2013_2016.csv.gz").exists():
