@@ -21,7 +21,7 @@ outcome = "shootings"  # panel column: shootings, gun_homicides or gun_injuries
 panel_path = "../data/processed/panel.parquet"  # output of `make data`
 results_dir = "results"  # where the estimates are written as data
 n_perm = 999  # calendar reassignments for the randomization tests (headline and TWFE)
-n_placebo = 50  # placebo draws for the SDID comparison interval
+n_placebo = 200  # placebo draws for the SDID comparison interval
 n_calibration = 100  # placebo runs of the calibration check
 n_power = 60  # simulated rollouts per cell of the planning table
 seed = 0  # seed of every random draw
@@ -181,8 +181,8 @@ display(Markdown(plan_md))
 # **Synthetic difference-in-differences** (Arkhangelsky et al., 2021) re-weights sectors never
 # in the program, and pre-program months, so that the comparison follows the treated sectors
 # before the start; cohorts that started in different months are averaged by treated
-# sector-months. Its interval comes from placebo runs with never-treated sectors close in
-# level standing in for the treated ones (normal approximation).
+# sector-months. Its interval comes from placebo runs in which sectors never in the program
+# stand in for the treated ones (normal approximation).
 #
 # **Two-way fixed effects** compares treated and other sectors with sector and month
 # effects, with randomization inference. It can be biased with staggered starts; it is shown

@@ -9,6 +9,7 @@ from analysis.data import demo
 from analysis.impact.design import make_design
 from analysis.impact.twfe import randomization_test, twfe_coefficient
 from conftest import ROOT, SHARED, needs_shared
+from simulate import _dynamic_panel, _sim_panel  # noqa: F401
 
 
 @pytest.fixture(scope="module")
@@ -93,93 +94,6 @@ def test_bad_panels_are_refused(demo_panel):
         impact.for_unit(demo_panel, "NOPE")
 
 
-def _sim_panel(rng, n=40, T=36, n_treated=3, effect=0.0):
-    """Overdispersed counts with unit and period effects; treated units get a staggered start."""
-    a = np.exp(rng.normal(0.8, 0.6, n))
-    g = np.exp(rng.normal(0, 0.15, T))
-    start = np.full(n, -1)
-    tr = rng.choice(n, n_treated, replace=False)
-    start[tr] = rng.integers(T // 3, T - 6, n_treated)
-    D = (np.arange(T)[None, :] >= start[:, None]) & (start[:, None] >= 0)
-    mu = a[:, None] * g[None, :] * np.where(D, 1 + effect, 1.0)
-    return rng.poisson(mu * rng.gamma(5, 1 / 5, mu.shape)), start
-
-
-def test_randomization_inference_holds_its_size():
-    """With 3 treated units and no effect, the 5% test rejects about 5% of the time."""
-    rng = np.random.default_rng(1)
-    rej = []
-    for _ in range(300):
-        Y, start = _sim_panel(rng)
-        rej.append(randomization_test(Y.astype(float), start, n_perm=199, seed=int(rng.integers(1e9)))["p_value"] <= 0.05)
-    assert 0.02 <= np.mean(rej) <= 0.09, np.mean(rej)
-
-
-def test_randomization_inference_has_power_and_covers():
-    rng = np.random.default_rng(2)
-    hits, cover = [], []
-    for _ in range(60):
-        Y, start = _sim_panel(rng, n_treated=5, effect=-0.5)
-        r = randomization_test(Y.astype(float), start, n_perm=199, seed=0)
-        hits.append(r["p_value"] <= 0.05)
-        assert r["ci"][0] <= r["estimate"] <= r["ci"][1]
-    assert np.mean(hits) > 0.5
-
-
-@needs_shared
-def test_default_method_holds_its_size_on_real_sector_counts():
-    """Reduced form of `make bench`'s 500-run check: the report's default method and inference
-    on the real 2013-2015 sector counts, 3 placebo sectors at a random month."""
-    from analysis.data.panel import build_panel
-    from analysis.impact.calibration import placebo_size
-
-    b = build_panel([SHARED / "incidents_gun_2013_2016.csv.gz"], SHARED / "sectores.geojson",
-                    cuadrantes_path=SHARED / "cuadrantes.geojson", last_month="2015-12")
-    p = b.panel.assign(shootings=b.panel.all_homicides + b.panel.gun_injuries)
-    chk = placebo_size(p, outcome="shootings", method=impact.DEFAULT_METHOD, n_runs=120, n_perm=99, seed=5)
-    assert 0.01 <= chk.rejection_rate <= 0.12, chk.to_frame()
-    # the clustered regression over-rejects on the same data: the check can tell them apart
-    bad = placebo_size(p, outcome="shootings", method="twfe", inference="cluster", n_runs=120, seed=5,
-                       event_window=None)
-    assert bad.rejection_rate > chk.rejection_rate
-
-
-@needs_shared
-def test_placebo_size_on_real_sector_counts():
-    """Reduced form of issue 4's check: real 2013-2015 sector counts, 3 random sectors given a
-    placebo start; the default TWFE inference (randomization) must not over-reject."""
-    from analysis.data.panel import build_panel
-
-    b = build_panel([SHARED / "incidents_gun_2013_2016.csv.gz"], SHARED / "sectores.geojson", last_month="2015-12")
-    p = b.panel
-    Y = p.pivot(index="unit", columns="period", values="gun_injuries").to_numpy(float)
-    rng = np.random.default_rng(7)
-    rej = []
-    for _ in range(150):
-        start = np.full(Y.shape[0], -1)
-        start[rng.choice(Y.shape[0], 3, replace=False)] = rng.integers(6, Y.shape[1] - 3)
-        rej.append(randomization_test(Y, start, n_perm=199, seed=int(rng.integers(1e9)))["p_value"] <= 0.05)
-    assert np.mean(rej) <= 0.10, np.mean(rej)
-
-
-def _dynamic_panel(n=40, T=36, seed=0):
-    """Noise-free staggered panel whose effect grows with time since the start (0.5 per month)."""
-    rng = np.random.default_rng(seed)
-    a, b = rng.normal(5, 2, n), rng.normal(0, 1, T)
-    start = np.full(n, -1)
-    start[:12] = 8
-    start[12:24] = 20
-    rel = np.arange(T)[None, :] - start[:, None]
-    tau = np.where((start[:, None] >= 0) & (rel >= 0), 0.5 * (rel + 1), 0.0)
-    Y = a[:, None] + b[None, :] + tau
-    units = [f"u{i:02d}" for i in range(n)]
-    periods = pd.period_range("2020-01", periods=T, freq="M")
-    panel = pd.DataFrame({"unit": np.repeat(units, T), "period": np.tile(periods, n), "y": Y.ravel()})
-    ts = pd.Series([periods[s] if s >= 0 else pd.NaT for s in start], index=units, dtype="period[M]")
-    panel["treat_start"] = panel.unit.map(ts).astype("period[M]")
-    return panel, float(tau[tau > 0].mean())
-
-
 def test_imputation_is_exact_where_twfe_is_biased():
     """Borusyak et al. (2024): with effects that grow over time and staggered starts, TWFE's
     already-treated comparisons bias it; the imputation estimator recovers the average exactly."""
@@ -203,19 +117,6 @@ def test_imputation_recovers_the_demo_truth(demo_panel, demo_truth):
     r = impact.estimate(demo_panel, outcome="shootings", method="imputation", n_perm=99)
     lo, hi = r.ci_percent
     assert lo < truth["percent"] < hi and abs(r.att_percent - truth["percent"]) < 0.25 * abs(truth["percent"])
-
-
-def test_imputation_randomization_holds_its_size():
-    from analysis.impact.imputation import imputation_att  # noqa: F401  (the statistic under test)
-
-    rng = np.random.default_rng(11)
-    rej = []
-    for _ in range(120):
-        Y, start = _sim_panel(rng, n=30, T=24)
-        p = pd.DataFrame({"unit": np.repeat(np.arange(30), 24), "period": np.tile(np.arange(24), 30), "y": Y.ravel().astype(float)})
-        p["treat_start"] = p.unit.map({i: (s if s >= 0 else np.nan) for i, s in enumerate(start)})
-        rej.append(impact.estimate(p, outcome="y", method="imputation", n_perm=99, seed=int(rng.integers(1e9))).p_value <= 0.05)
-    assert 0.0 <= np.mean(rej) <= 0.10, np.mean(rej)
 
 
 @pytest.fixture(scope="module")
@@ -335,25 +236,6 @@ def test_cs_covers_the_demo_truth(demo_panel, demo_truth):
     assert r.ci_low < truth["att"] < r.ci_high
 
 
-def test_cs_is_unbiased_on_simulated_staggered_panels():
-    """Average over simulated overdispersed panels with staggered starts and a -40% effect."""
-    rng = np.random.default_rng(21)
-    est, true = [], []
-    for _ in range(60):
-        Y0, start = _sim_panel(rng, n=40, T=30, n_treated=6)
-        D = (np.arange(30)[None, :] >= start[:, None]) & (start[:, None] >= 0)
-        Y = np.where(D, rng.binomial(Y0, 0.6), Y0).astype(float)  # each event kept with prob. 0.6
-        p = pd.DataFrame({"unit": np.repeat(np.arange(40), 30), "period": np.tile(np.arange(30), 40), "y": Y.ravel()})
-        p["treat_start"] = p.unit.map({i: (s if s >= 0 else np.nan) for i, s in enumerate(start)})
-        from analysis.impact.cs import aggregate, group_time
-
-        d = make_design(p, "y")
-        est.append(aggregate(group_time(d.Y, d.start), "simple")[0])
-        true.append(float((Y - Y0)[D].mean()))
-    bias = np.mean(est) - np.mean(true)
-    assert abs(bias) < 0.15 * abs(np.mean(true)), (np.mean(est), np.mean(true))
-
-
 def test_wild_bootstrap_equals_brute_force_refits():
     """Every Rademacher weight vector of an 8-cluster panel: the projection's bootstrap
     t-statistics equal those of PanelOLS refitted on each bootstrap sample."""
@@ -393,67 +275,9 @@ def test_wild_bootstrap_equals_brute_force_refits():
     assert res["ci"][0] < res["estimate"] < res["ci"][1]
 
 
-def test_wild_bootstrap_does_not_over_reject_with_three_treated():
-    from analysis.impact.wild import wild_bootstrap
-
-    rng = np.random.default_rng(5)
-    rej = [wild_bootstrap(*_sim_panel(rng), B=399, seed=int(rng.integers(1e9)), ci=False)["p_value"] <= 0.05
-           for _ in range(150)]
-    assert np.mean(rej) <= 0.08, np.mean(rej)
-
-
 def test_twfe_with_wild_inference(demo_panel):
     r = impact.estimate(demo_panel, method="twfe", inference="wild", n_boot=999)
     assert "wild cluster bootstrap" in r.inference and r.ci_low < r.att < r.ci_high and r.p_value < 0.05
-
-
-def _heterogeneous_panel(rng, n=40, T=30):
-    """Overdispersed counts, six treated units in three cohorts, effects that differ by cohort
-    and grow with time since the start (20-40 % fewer events). Returns the panel and the
-    realised average effect on the treated cells."""
-    a = np.exp(rng.normal(0.8, 0.6, n))
-    g = np.exp(rng.normal(0, 0.15, T))
-    start = np.full(n, -1)
-    start[rng.choice(n, 6, replace=False)] = rng.choice([10, 15, 20], 6)
-    rel = np.arange(T)[None, :] - start[:, None]
-    D = (start[:, None] >= 0) & (rel >= 0)
-    keep = np.where(D, 0.8 - 0.02 * np.minimum(rel, 10) - 0.1 * (start[:, None] == 10), 1.0)
-    mu = a[:, None] * g[None, :]
-    Y0 = rng.poisson(mu * rng.gamma(5, 1 / 5, mu.shape))
-    Y = rng.binomial(Y0, np.clip(keep, 0, 1))
-    p = pd.DataFrame({"unit": np.repeat(np.arange(n), T), "period": np.tile(np.arange(T), n), "y": Y.ravel().astype(float)})
-    p["treat_start"] = p.unit.map({i: (s if s >= 0 else np.nan) for i, s in enumerate(start)})
-    p.attrs["ratio"] = float(Y[D].sum() / Y0[D].sum() - 1)  # realised effect as a ratio
-    return p, float((Y - Y0)[D].mean())
-
-
-def test_ppml_coverage_of_the_realised_ratio():
-    """PPML's interval (on the ratio scale) covers the realised recorded/expected - 1 in 92-98 %
-    of 150 simulated staggered, heterogeneous, overdispersed panels."""
-    rng = np.random.default_rng(2)
-    cover = []
-    for _ in range(150):
-        p, _ = _heterogeneous_panel(rng)
-        r = impact.estimate(p, outcome="y", method="ppml", n_perm=99, seed=int(rng.integers(1e9)))
-        lo, hi = r.extra["ratio_ci"]
-        cover.append(lo <= p.attrs["ratio"] <= hi)
-    assert 0.92 <= np.mean(cover) <= 0.98, np.mean(cover)
-
-
-@pytest.mark.parametrize("method", ["imputation", "cs", "sa"])
-def test_coverage_on_staggered_heterogeneous_overdispersed_panels(method):
-    """The 95 % interval covers the realised effect in 92-98 % of 200 simulated panels, and the
-    bias is small against the effect."""
-    rng = np.random.default_rng(1)
-    cover, est, true = [], [], []
-    for _ in range(200):
-        p, truth = _heterogeneous_panel(rng)
-        r = impact.estimate(p, outcome="y", method=method, n_perm=199, seed=int(rng.integers(1e9)))
-        cover.append(r.ci_low <= truth <= r.ci_high)
-        est.append(r.att)
-        true.append(truth)
-    assert 0.92 <= np.mean(cover) <= 0.98, np.mean(cover)
-    assert abs(np.mean(est) - np.mean(true)) < 0.05 * abs(np.mean(true))
 
 
 def test_sa_matches_diff_diff_regression(mpdta):

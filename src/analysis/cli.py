@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--panel", default=str(PROCESSED / "panel.parquet"))
     p.add_argument("--reports", default=str(ROOT / "reports"))
     p.add_argument("--outcome", default="shootings")
-    p.add_argument("--n-placebo", type=int, default=50, help="placebo draws of the SDID comparison")
+    p.add_argument("--n-placebo", type=int, default=200, help="placebo draws of the SDID comparison")
     p.add_argument("--n-perm", type=int, default=999, help="reassignments of the randomization tests")
     p.add_argument("--n-calibration", type=int, default=100, help="placebo runs of the calibration check")
     p.add_argument("--n-power", type=int, default=60, help="simulated rollouts per cell of the planning table")

@@ -37,7 +37,7 @@ class ReportError(RuntimeError):
 @dataclass
 class BuildOptions:
     outcome: str = "shootings"
-    n_placebo: int = 50
+    n_placebo: int = 200
     n_perm: int = 999
     n_calibration: int = 100
     n_power: int = 60
