@@ -72,7 +72,6 @@ class Geography:
             if sec in known:
                 self.id_lookup[_norm_id(str(p[id_field]))] = sec
                 n += 1
-        self.cuadrantes_path = path
         return n
 
     def months_outside_validity(self, months: pd.PeriodIndex) -> list[str]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import gzip
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -44,8 +44,6 @@ class Source:
     required: tuple[str, ...]
     #: fields left out of the duplicate check (record ids that differ between re-exports)
     dup_exclude: tuple[str, ...] = ()
-    #: the crime field holds "CATEGORY - CRIME" style text in some releases
-    notes: tuple[str, ...] = field(default=())
 
 
 SOURCES = {

@@ -73,12 +73,12 @@ def _cells(Y: np.ndarray, start: np.ndarray, control: str, base_period: str = "v
     return np.concatenate(out_g), np.concatenate(out_t), np.concatenate(out_a), np.concatenate(out_n)
 
 
-def group_time(Y: np.ndarray, start: np.ndarray, control: str = "never") -> pd.DataFrame:
+def group_time(Y: np.ndarray, start: np.ndarray, control: str = "never", base_period: str = "varying") -> pd.DataFrame:
     """ATT(g,t) for every cohort g and period t with a base period in the panel.
 
     Returns a frame: ``g`` and ``t`` (period indices), ``att``, ``n_g`` (cohort size).
     """
-    g, t, a, n = _cells(Y, start, control)
+    g, t, a, n = _cells(Y, start, control, base_period)
     return pd.DataFrame({"g": g.astype(int), "t": t.astype(int), "att": a, "n_g": n.astype(int)})
 
 
@@ -136,7 +136,7 @@ def estimate_cs(design: Design, outcome: str, *, inference: str = "randomization
         raise ValueError(f"inference {inference!r} is not available for {_method} (use 'randomization')")
     Y, start = design.Y, design.start
     T = Y.shape[1]
-    gt = pd.DataFrame(dict(zip(("g", "t", "att", "n_g"), _cells(Y, start, control, base_period))))
+    gt = group_time(Y, start, control, base_period)
     att, curve = aggregate(gt, aggregation)
 
     D = (np.arange(T)[None, :] >= start[:, None]) & (start[:, None] >= 0)
