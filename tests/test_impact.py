@@ -369,10 +369,14 @@ def test_relative_magnitudes_sensitivity(demo_panel):
     # more room for violations, wider sets
     assert np.all(np.diff(t.ci_high) > 0) and np.all(np.diff(t.ci_low) < 0)
     assert np.all(np.diff(t.set_high - t.set_low) > 0)
-    # at the breakdown value the confidence set just reaches zero
+    # the confidence set contains the identified set
+    assert np.all(t.ci_low <= t.set_low) and np.all(t.set_high <= t.ci_high)
+    # just below the breakdown value the confidence set excludes zero, just above it reaches it
     b = t.attrs["breakdown"]
-    tb = relative_magnitudes(r, mbar=(b,), post_quarters=4)
-    assert abs(tb.ci_high[0] if t.estimate[0] < 0 else tb.ci_low[0]) < 1e-9
+    assert 0 < b < 1
+    below, above = (relative_magnitudes(r, mbar=(m,), post_quarters=4) for m in (b - 0.01, b + 0.01))
+    edge = "ci_high" if t.estimate[0] < 0 else "ci_low"
+    assert np.sign(below[edge][0]) == np.sign(t.estimate[0]) != np.sign(above[edge][0])
     with pytest.raises(ValueError, match="no event-study draws"):
         relative_magnitudes(impact.estimate(demo_panel, method="twfe", inference="cluster"))
 

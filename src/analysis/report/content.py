@@ -264,21 +264,28 @@ def save_results(results, out_dir: str | Path, name: str) -> Path:
 
 
 def sensitivity_text(table: pd.DataFrame, horizon_quarters: int) -> tuple[str, str]:
-    """Plain words and a table for the relative-magnitudes sensitivity analysis."""
+    """Plain words and a table for the relative-magnitudes sensitivity analysis
+    (``analysis.impact.sensitivity.relative_magnitudes``)."""
     b = table.attrs["breakdown"]
     est = table.estimate.iloc[0]
+    direction = "fell" if est < 0 else "rose"
+    if b <= 0:
+        verdict = (f"Even with parallel trends holding exactly after the start, the robust interval includes zero: "
+                   f"this event study alone does not show that victims {direction}.")
+    else:
+        verdict = (f"The conclusion that victims {direction} survives departures from parallel trends as long as, "
+                   f"after the start, those departures grow from one quarter to the next by less than "
+                   f"**{b:.2f} times** the largest quarter-to-quarter departure seen before the start. "
+                   + ("That is a fragile margin: read the headline together with the event study above."
+                      if b < 0.5 else "That is a comfortable margin." if b >= 1 else "That is a moderate margin."))
     text = (f"Averaged over the first {horizon_quarters} quarters after the start, and measured against the last "
-            f"quarter before it, the change is {fmt_num(est)} victims per sector-month. The conclusion that victims "
-            f"{'fell' if est < 0 else 'rose'} survives departures from parallel trends as long as, after the start, "
-            f"those departures grow from one quarter to the next by less than **{b:.2f} times** the largest "
-            f"quarter-to-quarter departure seen before the start (relative magnitudes, Rambachan and Roth 2023; "
-            f"conservative intervals). "
-            + ("That is a fragile margin: read the headline together with the event study above."
-               if b < 0.5 else "That is a comfortable margin." if b >= 1 else "That is a moderate margin."))
+            f"quarter before it, the change is {fmt_num(est)} victims per sector-month. {verdict} "
+            f"(Relative magnitudes, Rambachan and Roth 2023: the identified range is what the estimates allow "
+            f"if they were exact; the 95% interval also carries their sampling error.)")
     t = pd.DataFrame({
         "Allowed departure (times the largest before the start)": [f"{m:g}" for m in table.mbar],
         "Identified range": [f"{fmt_num(lo)} to {fmt_num(hi)}" for lo, hi in zip(table.set_low, table.set_high)],
-        "95% interval (conservative)": [f"{fmt_num(lo)} to {fmt_num(hi)}" for lo, hi in zip(table.ci_low, table.ci_high)],
+        "95% robust interval": [f"{fmt_num(lo)} to {fmt_num(hi)}" for lo, hi in zip(table.ci_low, table.ci_high)],
     })
     return text, pipe_table(t, align="lrr")
 
