@@ -78,12 +78,14 @@ display(fig)
 # The comparison assumes that, without the program, treated sectors would have followed the
 # same trend as the others. The table allows that assumption to fail after the start by up to
 # a multiple of the largest quarter-to-quarter departure seen before it, and shows the range
-# of effects still consistent with the data (victims per sector-month, first year).
+# of effects still consistent with the data (victims per sector-month, first year). Intervals:
+# `analysis.impact.sensitivity.relative_magnitudes` (Rambachan and Roth 2023).
 
 # %%
 sens = relative_magnitudes(main, mbar=(0.0, 0.25, 0.5, 1.0), post_quarters=4)
 sens_text, sens_table = content.sensitivity_text(sens, 4)
 display(Markdown(sens_text))
+display(figures.sensitivity(sens, demo=ctx.is_demo))
 display(Markdown(sens_table))
 
 # %% [markdown]

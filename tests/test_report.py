@@ -130,3 +130,15 @@ def test_a_failed_build_keeps_the_previous_report(built):
     assert (d / "manifest.json").read_text() == before
     assert not list(built["reports"].glob(".staging-*"))
     shutil.rmtree(built["reports"] / f".failed-{QUARTER}")
+
+
+def test_estimates_table_names_inference_and_draws_from_the_results(demo_panel):
+    from analysis import impact
+    from analysis.report.content import estimates_table
+
+    rs = [impact.estimate(demo_panel, n_perm=99),
+          impact.estimate(demo_panel, method="twfe", inference="wild", n_boot=1999),
+          impact.estimate(demo_panel, method="twfe", inference="cluster")]
+    assert [r.extra["n_draws"] for r in rs] == [99, 1999, 0]
+    t = estimates_table(rs)
+    assert "Randomization, 99 draws" in t and "Wild bootstrap, 1,999 draws" in t and "cluster-robust by unit" in t

@@ -168,5 +168,5 @@ def estimate_cs(design: Design, outcome: str, *, inference: str = "randomization
                "comparison; pre-period points compare consecutive periods (placebo effects)."] if _method == "cs" else
               ["Sun-Abraham interaction-weighted estimator, never-treated comparison; every period is compared "
                "with the month before the start."],
-        extra={"group_time": gt, "min_p_value": 1 / (n_perm + 1), "n_treated_periods": int(D.sum())},
+        extra={"group_time": gt, "min_p_value": 1 / (n_perm + 1), "n_draws": n_perm, "n_treated_periods": int(D.sum())},
     )

@@ -125,5 +125,5 @@ def estimate_imputation(design: Design, outcome: str, *, inference: str = "rando
         notes=["Pre-period points of the event study are residuals of the fit on untreated months: they "
                "should hover around zero. Event-study intervals use the spread of each point over the "
                "reassignments (a normal approximation)."],
-        extra={"min_p_value": 1 / (n_perm + 1), "event_draws": curves, "event_rels": np.array(rels)},
+        extra={"min_p_value": 1 / (n_perm + 1), "n_draws": n_perm, "event_draws": curves, "event_rels": np.array(rels)},
     )

@@ -143,5 +143,5 @@ def estimate_ppml(design: Design, outcome: str, *, inference: str = "randomizati
         notes=["Poisson imputation: expected counts without the program from unit and period effects fitted "
                "on untreated cells; the effect is recorded / expected - 1. Event-study points have no interval."],
         extra={"effect_ratio": ratio, "ratio_ci": (lo_r, hi_r), "cohort_period": cohort,
-               "min_p_value": 1 / (n_perm + 1), "n_treated_periods": int(D.sum())},
+               "min_p_value": 1 / (n_perm + 1), "n_draws": n_perm, "n_treated_periods": int(D.sum())},
     )

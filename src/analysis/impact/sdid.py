@@ -210,6 +210,7 @@ def _estimate(design: Design, outcome: str, *, estimator: str, inference: str = 
         + (["Synthetic control has no intercept: a treated sector whose level lies outside the range of "
             "the comparison sectors cannot be matched, and its estimate is biased; in simulations its 95 % "
             "placebo intervals covered about 91 % of the time. Not used for conclusions."] if estimator == "sc" else []),
+        extra={"n_draws": n_placebo},
     )
 
 

@@ -25,8 +25,8 @@ OUTCOME_NAMES = {
     "gun_homicides": ("victims of gun homicide", "víctimas de homicidio por arma de fuego"),
     "gun_injuries": ("victims of non-fatal gun injuries", "víctimas de lesiones por arma de fuego"),
 }
-SHORT_INFERENCE = {"sdid": "Placebo, {n} draws", "sc": "Placebo, {n} draws", "twfe": "Randomization, {n} draws",
-                   "imputation": "Randomization, {n} draws"}
+#: short names of the inference methods, by the first word of ``ImpactResult.inference``
+SHORT_INFERENCE = {"placebo": "Placebo", "randomization": "Randomization", "wild": "Wild bootstrap"}
 METHOD_LABELS = {"imputation": "Imputation DiD", "sdid": "SDID", "sc": "Synthetic control", "twfe": "TWFE"}
 ROLE = {"imputation": " (headline)", "twfe": " (reference only)"}
 
@@ -175,7 +175,8 @@ def estimates_table(results, labels: list[str] | None = None) -> str:
     rows = []
     for i, r in enumerate(results):
         lo, hi = r.ci_percent
-        n = int("".join(ch for ch in r.inference.split("(")[-1].split()[0] if ch.isdigit()) or 0)
+        n = r.extra.get("n_draws", 0)
+        kind = SHORT_INFERENCE.get(r.inference.split()[0])
         rows.append({
             "Method" if labels is None else "Group": labels[i] if labels else
             METHOD_LABELS.get(r.method, r.method) + ROLE.get(r.method, ""),
@@ -183,7 +184,7 @@ def estimates_table(results, labels: list[str] | None = None) -> str:
             f"{100 * (1 - r.alpha):.0f}% interval": f"{fmt_pct(lo)} to {fmt_pct(hi)}",
             "p-value": _p(r).removeprefix("p = ").replace("p ", ""),
             "Treated / comparison sectors": f"{r.n_treated} / {r.n_control}",
-            "Inference": SHORT_INFERENCE.get(r.method, "{n}").format(n=n) if n else r.inference,
+            "Inference": f"{kind}, {n:,} draws" if n and kind else r.inference,
         })
     return pipe_table(pd.DataFrame(rows), align="lrrrrrl")
 
