@@ -120,6 +120,7 @@ def _boundary_case(num_pre, num_post, mbar, scale, rng):
     (3, 4, 1.0, 0.003, 0.925, 0.985),  # precise pre-period: the bound binds, coverage near 95 %
     (4, 3, 0.5, 0.003, 0.925, 0.985),
     (3, 4, 1.0, 0.03, 0.925, 1.0),     # noisy pre-period: valid, and more conservative
+    (3, 1, 1.0, 0.003, 0.925, 0.985),  # one post period: no nuisance parameter
 ])
 def test_coverage_at_the_edge_of_the_restriction(num_pre, num_post, mbar, scale, low, high):
     """beta_hat ~ N(tau + delta, Sigma), delta on the boundary of Delta^RM(Mbar): share of 1,000
@@ -140,7 +141,7 @@ def test_coverage_at_the_edge_of_the_restriction(num_pre, num_post, mbar, scale,
 
 def test_power_against_a_clear_effect():
     """Parallel trends, precise pre-period estimates (sd 0.03) and an effect of 1: every draw's
-    Mbar = 0.5 set excludes zero, and every draw's Mbar = 0 set covers the effect or nearly."""
+    Mbar = 0.5 set excludes zero."""
     rng = np.random.default_rng(7)
     num_pre, num_post = 3, 4
     sigma = 0.001 * (np.eye(7) + 0.3)
@@ -171,6 +172,19 @@ def test_same_seed_same_numbers_and_clear_errors(medicaid):
         honest.rm_confidence_set(beta, sigma, 4, 2, 1.0)
     with pytest.raises(ValueError, match="l_vec has 3 entries for 2 post periods"):
         honest.rm_confidence_set(beta, sigma, 5, 2, 1.0, l_vec=[1, 0, 0])
+    with pytest.raises(ValueError, match="all zeros"):
+        honest.rm_confidence_set(beta, sigma, 5, 2, 1.0, l_vec=[0, 0])
     big = np.eye(16) * 0.01
     with pytest.raises(ValueError, match="too many post periods"):
         honest.rm_confidence_set(np.zeros(16), big, 2, 14, 1.0)
+
+
+def test_sets_are_not_cut_at_the_scan_edge():
+    """Imprecise pre-period, precise post-period: the set reaches far beyond the identified set
+    +- 20 standard errors of the target; its ends are found, not clipped at the first scan."""
+    b, s = np.array([0.5, -0.3, 0.2, 0.3]), np.diag([1.0, 1.0, 0.01, 0.01])
+    lo, hi = honest.rm_confidence_set(b, s, 2, 2, 2.0)
+    id_lo, id_hi = honest.rm_identified_set(b, 2, 2, 2.0)
+    assert hi > id_hi + 20 * 0.1 and lo < id_lo - 20 * 0.1
+    assert honest.rm_accepts(b, s, 2, 2, 2.0, hi - 1e-3) and not honest.rm_accepts(b, s, 2, 2, 2.0, hi + 1e-2)
+    assert honest.rm_accepts(b, s, 2, 2, 2.0, lo + 1e-3) and not honest.rm_accepts(b, s, 2, 2, 2.0, lo - 1e-2)
