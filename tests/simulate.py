@@ -34,21 +34,23 @@ def _dynamic_panel(n=40, T=36, seed=0):
     return panel, float(tau[tau > 0].mean())
 
 
-def _heterogeneous_panel(rng, n=40, T=30):
-    """Overdispersed counts, six treated units in three cohorts, effects that differ by cohort
-    and grow with time since the start (20-40 % fewer events). Returns the panel and the
-    realised average effect on the treated cells."""
+def _heterogeneous_panel(rng, n=40, T=30, starts=(10, 15, 20)):
+    """Overdispersed counts, six treated units in three cohorts (``starts``), effects that differ
+    by cohort and grow with time since the start (20-40 % fewer events). Returns the panel and
+    the realised average effect on the treated cells; ``attrs`` also hold each cell's realised
+    effect (``cell_effect``, units x periods) and each unit's start (``start``, -1 if never)."""
     a = np.exp(rng.normal(0.8, 0.6, n))
     g = np.exp(rng.normal(0, 0.15, T))
     start = np.full(n, -1)
-    start[rng.choice(n, 6, replace=False)] = rng.choice([10, 15, 20], 6)
+    start[rng.choice(n, 6, replace=False)] = rng.choice(list(starts), 6)
     rel = np.arange(T)[None, :] - start[:, None]
     D = (start[:, None] >= 0) & (rel >= 0)
-    keep = np.where(D, 0.8 - 0.02 * np.minimum(rel, 10) - 0.1 * (start[:, None] == 10), 1.0)
+    keep = np.where(D, 0.8 - 0.02 * np.minimum(rel, 10) - 0.1 * (start[:, None] == starts[0]), 1.0)
     mu = a[:, None] * g[None, :]
     Y0 = rng.poisson(mu * rng.gamma(5, 1 / 5, mu.shape))
     Y = rng.binomial(Y0, np.clip(keep, 0, 1))
     p = pd.DataFrame({"unit": np.repeat(np.arange(n), T), "period": np.tile(np.arange(T), n), "y": Y.ravel().astype(float)})
     p["treat_start"] = p.unit.map({i: (s if s >= 0 else np.nan) for i, s in enumerate(start)})
     p.attrs["ratio"] = float(Y[D].sum() / Y0[D].sum() - 1)  # realised effect as a ratio
+    p.attrs.update(cell_effect=(Y - Y0).astype(float), start=start)
     return p, float((Y - Y0)[D].mean())

@@ -171,22 +171,14 @@ def test_relative_magnitudes_cover_the_first_year_effect_under_parallel_trends()
     from analysis.impact.sensitivity import relative_magnitudes
 
     rng = np.random.default_rng(11)
-    n, T, cover = 40, 30, []
+    cover = []
     for _ in range(120):
-        a, g = np.exp(rng.normal(0.8, 0.6, n)), np.exp(rng.normal(0, 0.15, T))
-        start = np.full(n, -1)
-        start[rng.choice(n, 6, replace=False)] = rng.choice([13, 16, 18], 6)
-        rel = np.arange(T)[None, :] - start[:, None]
-        treated_cell = (start[:, None] >= 0) & (rel >= 0)
-        keep = np.where(treated_cell, 0.8 - 0.02 * np.minimum(rel, 10) - 0.1 * (start[:, None] == 13), 1.0)
-        y0 = rng.poisson(a[:, None] * g[None, :] * rng.gamma(5, 1 / 5, (n, T)))
-        y = rng.binomial(y0, keep)
-        p = pd.DataFrame({"unit": np.repeat(np.arange(n), T), "period": np.tile(np.arange(T), n),
-                          "y": y.ravel().astype(float)})
-        p["treat_start"] = p.unit.map({i: (s if s >= 0 else np.nan) for i, s in enumerate(start)})
+        p, _ = _heterogeneous_panel(rng, starts=(13, 16, 18))
+        start = p.attrs["start"]
         tr = start >= 0
-        effect = (y - y0)[tr]
-        by_rel = {m: effect[rel[tr] == m].mean() for m in range(-3, 12)}
+        rel = np.arange(p.attrs["cell_effect"].shape[1])[None, :] - start[tr][:, None]
+        effect = p.attrs["cell_effect"][tr]
+        by_rel = {m: effect[rel == m].mean() for m in range(-3, 12)}
         quarter = [np.mean([by_rel[m] for m in range(3 * q, 3 * q + 3)]) for q in range(-1, 4)]
         truth = np.mean(quarter[1:]) - quarter[0]
         r = impact.estimate(p, outcome="y", n_perm=199, seed=int(rng.integers(1e9)))

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from math import comb
 
 import numpy as np
 import pandas as pd
@@ -99,12 +100,11 @@ def _supports(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     m = x.shape[0]
     if x.shape[1]:
-        q, r, _ = _qr_rank(x)
-        x = q
+        x = _column_space(x)  # the constraint x'g = 0 depends only on the span of x's columns
     k = x.shape[1]
     if k == 0:
         return np.arange(m)[:, None], np.ones((m, 1))
-    n_sub = _comb(m, k + 1)
+    n_sub = comb(m, k + 1)
     if n_sub > MAX_SUPPORTS:
         raise ValueError(f"{n_sub:,} candidate vertices for {m} moments: too many post periods for "
                          "the relative-magnitudes confidence set; bin the event study more coarsely")
@@ -118,16 +118,10 @@ def _supports(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return idx[keep], np.clip(n[keep], 0.0, None)
 
 
-def _qr_rank(x: np.ndarray, tol: float = 1e-10):
-    u, sv, vt = np.linalg.svd(x, full_matrices=False)
-    r = int((sv > tol * max(1.0, sv[0] if sv.size else 1.0)).sum())
-    return u[:, :r], r, vt
-
-
-def _comb(n: int, k: int) -> int:
-    from math import comb
-
-    return comb(n, k)
+def _column_space(x: np.ndarray, tol: float = 1e-10) -> np.ndarray:
+    """Orthonormal basis of the span of ``x``'s columns (its numerical rank many columns)."""
+    u, sv, _ = np.linalg.svd(x, full_matrices=False)
+    return u[:, :int((sv > tol * max(1.0, sv[0])).sum())]
 
 
 @dataclass
@@ -140,11 +134,6 @@ class _Component:
     vert: np.ndarray     # dual vertices, one per row
     lf_cv: float
     key: tuple           # (s, max_positive) in R's indexing
-
-    def stats(self, theta: np.ndarray) -> np.ndarray:
-        """Test statistic eta(theta) for an array of theta values."""
-        y = self.y0[:, None] - self.c0[:, None] * theta[None, :]
-        return (self.vert @ y).max(axis=0)
 
     def accepts(self, theta: float, alpha: float, kappa: float) -> bool:
         y = self.y0 - self.c0 * theta

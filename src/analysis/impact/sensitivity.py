@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.impact.honest import rm_breakdown, rm_confidence_set, rm_identified_set
+from analysis.impact.honest import sensitivity_rm
 
 
 def quarterly_event_study(result, pre_quarters: int, post_quarters: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -78,18 +78,11 @@ def relative_magnitudes(result, mbar=(0.0, 0.5, 1.0, 1.5, 2.0), alpha: float = 0
     """
     beta, cov, qs = quarterly_event_study(result, pre_quarters, post_quarters)
     n_pre, n_post = int((qs < 0).sum()), int((qs >= 0).sum())
-    l_vec = np.full(n_post, 1.0 / n_post)
-    est = float(l_vec @ beta[n_pre:])
-    rows = []
-    for m in mbar:
-        s_lo, s_hi = rm_identified_set(beta, n_pre, n_post, m, l_vec)
-        c_lo, c_hi = rm_confidence_set(beta, cov, n_pre, n_post, m, l_vec, alpha, seed=seed)
-        rows.append({"mbar": float(m), "estimate": est, "set_low": s_lo, "set_high": s_hi,
-                     "ci_low": c_lo, "ci_high": c_hi})
-    out = pd.DataFrame(rows)
+    out = sensitivity_rm(beta, cov, n_pre, n_post, mbar=mbar, l_vec=np.full(n_post, 1.0 / n_post), alpha=alpha,
+                         seed=seed)
+    out.insert(1, "estimate", out.attrs["estimate"])
     pre = np.append(beta[:n_pre], 0.0)  # the reference quarter is zero by construction
     out.attrs.update(
-        breakdown=rm_breakdown(beta, cov, n_pre, n_post, l_vec, alpha, seed=seed),
         largest_pre_change=float(np.abs(np.diff(pre)).max()),
         method="Rambachan-Roth relative magnitudes, conditional-least-favourable hybrid confidence set",
     )

@@ -119,7 +119,8 @@ def estimate_twfe(design: Design, outcome: str, *, inference: str = "randomizati
     labels = {"randomization": f"randomization inference ({n_perm} reassignments of the adoption calendar)",
               "cluster": "cluster-robust by unit",
               "wild": f"wild cluster bootstrap (restricted, {boot_weights} weights, {n_boot} draws)"}
-    n_draws = {"randomization": n_perm, "wild": n_boot}.get(inference, 0)
+    extra = {"n_treated_periods": int(D.sum()), "n_draws": {"randomization": n_perm, "wild": n_boot}.get(inference, 0),
+             "min_p_value": 1 / (n_perm + 1) if inference == "randomization" else 0.0}
 
     T = design.Y.shape[1]
     if event_window is None:  # no event study (placebo calibration runs need only the average)
@@ -128,8 +129,7 @@ def estimate_twfe(design: Design, outcome: str, *, inference: str = "randomizati
             att=att, se=se, ci_low=lo, ci_high=hi, p_value=p, treated_mean=design.treated_mean(),
             n_treated=int(design.treated.sum()), n_control=int((~design.treated).sum()),
             n_pre=design.n_pre, n_post=design.n_post, alpha=alpha, notes=notes,
-            extra={"n_treated_periods": int(D.sum()), "n_draws": n_draws,
-                   "min_p_value": 1 / (n_perm + 1) if inference == "randomization" else 0.0},
+            extra=extra,
         )
     lo_w = max(event_window[0], -int(design.start[design.treated].max()))
     hi_w = min(event_window[1], T - 1 - int(design.start[design.treated].min()))
@@ -160,6 +160,5 @@ def estimate_twfe(design: Design, outcome: str, *, inference: str = "randomizati
         n_treated=int(design.treated.sum()), n_control=int((~design.treated).sum()),
         n_pre=design.n_pre, n_post=design.n_post, alpha=alpha,
         event_study=es.reset_index(drop=True), notes=notes,
-        extra={"n_treated_periods": int(D.sum()), "n_draws": n_draws,
-                   "min_p_value": 1 / (n_perm + 1) if inference == "randomization" else 0.0},
+        extra=extra,
     )
