@@ -53,6 +53,8 @@ import pandas as pd
 from scipy.optimize import linprog
 from scipy.stats import truncnorm
 
+from analysis.impact.result import z_interval
+
 MAX_SUPPORTS = 200_000
 #: normal draws behind the least-favourable critical value, a 99.5 % quantile: R's 1,000 leave
 #: it only five draws in the tail, enough Monte Carlo error to move the set's ends by 0.1 sd
@@ -382,11 +384,8 @@ def sensitivity_rm(betahat, sigma, num_pre: int, num_post: int, mbar=(0.0, 0.5, 
         rows.append({"mbar": float(m), "set_low": s_lo, "set_high": s_hi, "ci_low": c_lo, "ci_high": c_hi})
     out = pd.DataFrame(rows)
     est = float(l_vec @ betahat[num_pre:])
-    se = float(np.sqrt(l_vec @ sigma[num_pre:, num_pre:] @ l_vec))
-    from scipy.stats import norm
-
-    z = norm.ppf(1 - alpha / 2)
-    out.attrs.update(estimate=est, original_ci=(est - z * se, est + z * se),
+    lo, hi, _ = z_interval(est, float(np.sqrt(l_vec @ sigma[num_pre:, num_pre:] @ l_vec)), alpha)
+    out.attrs.update(estimate=est, original_ci=(lo, hi),
                      breakdown=rm_breakdown(betahat, sigma, num_pre, num_post, l_vec, alpha, draws=draws, seed=seed),
                      method="C-LF hybrid (Rambachan and Roth 2023)")
     return out
