@@ -9,13 +9,22 @@ VENV := .venv
 PY := $(VENV)/bin/python
 SETUP := $(VENV)/.setup-done
 QUARTER ?=
-RAW := $(shell find data/raw -type f ! -name README.md 2>/dev/null)
-SRC := $(shell find src -name '*.py' -o -name '*.csv' 2>/dev/null)
+OUTCOME ?=
+
+# Values given on the command line are checked here, before any shell sees them: only letters,
+# digits, '.', '_' and '-' pass (QUARTER='x; touch owned' stops with an error, nothing runs).
+_ALLOWED := A B C D E F G H I J K L M N O P Q R S T U V W X Y Z a b c d e f g h i j k l m n o p q r s t u v w x y z 0 1 2 3 4 5 6 7 8 9 . _ -
+_strip = $(if $(2),$(call _strip,$(subst $(firstword $(2)),,$(1)),$(wordlist 2,999,$(2))),$(1))
+_check = $(if $(strip $(call _strip,$(subst $(eval) ,!,$(value $(1))),$(_ALLOWED))),$(error $(1)='$(value $(1))' is not valid: only letters, digits, '.', '_' and '-' are allowed))
+$(call _check,QUARTER)
+$(call _check,OUTCOME)
 
 .PHONY: setup data report test test-fast bench lab clean help
 
 help:
-	@echo "make report [QUARTER=2024Q2]   build the quarterly report (demo city when data/raw is empty)"
+	@echo "make report [QUARTER=2024Q2] [OUTCOME=gun_injuries]"
+	@echo "                               build the quarterly report (demo city when data/raw is empty);"
+	@echo "                               OUTCOME defaults to shootings when the sources give it"
 	@echo "make test                      run the test suite"
 	@echo "make data                      build data/processed/panel.parquet only"
 	@echo "make lab                       open JupyterLab on notebooks/ (installs the 'lab' extra)"
@@ -28,13 +37,14 @@ $(SETUP): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	@touch $@
 
-data: data/processed/panel.parquet
-
-data/processed/panel.parquet: $(SETUP) $(RAW) $(SRC)
+# Always asks the panel step, which compares the sha256 of every input file (deletions
+# included), the code and the options with those the panel was built from, and rebuilds only
+# when one differs: file times cannot be trusted (a deleted file leaves none to compare).
+data: $(SETUP)
 	$(PY) -m analysis data
 
 report: data
-	$(PY) -m analysis report $(if $(QUARTER),--quarter $(QUARTER))
+	$(PY) -m analysis report $(if $(QUARTER),--quarter '$(QUARTER)') $(if $(OUTCOME),--outcome '$(OUTCOME)')
 
 test: $(SETUP)
 	$(PY) -m pytest -n 2 --dist loadfile

@@ -45,4 +45,4 @@ fig = figures.trends(res, demo=ctx.is_demo)
 display(fig)
 
 # %%
-saved = content.save_results([res], results_dir, f"sector_{sector}")
+saved = content.save_results([res], results_dir, f"sector_{content.file_stem(sector)}")

@@ -206,7 +206,7 @@ def test_real_location_counts():
 
 def test_stray_dates_do_not_stretch_the_window(tmp_path, demo_dir):
     """One homicide dated decades early (reported late) and one typo in the future must not add
-    years of false zeros to the panel (they are set aside as outside the window)."""
+    years of false zeros to the panel (they are set aside with their own reason)."""
     src = demo_dir / "incidents" / "victimas_fgj_demo.csv"
     v = pd.read_csv(src, dtype=str, keep_default_na=False)
     odd = v[v.delito == "HOMICIDIO POR ARMA DE FUEGO"].head(2).copy()
@@ -217,18 +217,26 @@ def test_stray_dates_do_not_stretch_the_window(tmp_path, demo_dir):
     assert b.audit["window"]["first_month"] == "2016-01"
     assert b.audit["window"]["last_month"] == "2023-12"
     q = b.quarantine[b.quarantine.date_raw.isin(["1998-06-10", "2033-01-15"])]
-    assert set(q.reason) == {"outside_window"} and len(q) == 2
+    assert set(q.reason) == {"implausible_date"} and len(q) == 2
 
 
-def test_date_formats_are_strict(tmp_path, demo_dir):
+@pytest.mark.parametrize("rows,expected", [
+    (["2020-03-05", "2020-02-30", "2020-13-01", "2020-03-05T10:00:00"], ["2020-03-05", None, None, "2020-03-05"]),
+    (["2020/03/05", "2020/02/30"], ["2020-03-05", None]),
+    (["17/05/2020", "31/02/2020", "05/06/2020"], ["2020-05-17", None, "2020-06-05"]),
+    (["05/17/2020", "06/05/2020"], ["2020-05-17", "2020-06-05"]),
+    (["20200305", "20200230"], ["2020-03-05", None]),
+])
+def test_date_formats_are_strict(tmp_path, demo_dir, rows, expected):
+    """Rule: one format per column, strict: an impossible day is unparseable, never moved; the
+    order of day and month comes from the values above 12 in the whole column."""
     _, x, y = _centre(demo_dir)
-    rows = ["2020/03/05", "17/05/2020", "2020-02-30", "2020-13-01", "2020-03-05T10:00:00", "20200305"]
     f = tmp_path / "v.csv"
     f.write_text("fecha_hecho,delito,categoria_delito,latitud,longitud\n"
                  + "".join(f"{d},HOMICIDIO POR ARMA DE FUEGO,HOMICIDIO DOLOSO,{y},{x}\n" for d in rows))
     rec, _ = read_incidents(f)
     got = [None if pd.isna(d) else d.strftime("%Y-%m-%d") for d in rec.date]
-    assert got == ["2020-03-05", "2020-05-17", None, None, "2020-03-05", "2020-03-05"]
+    assert got == expected
 
 
 @needs_shared

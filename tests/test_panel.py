@@ -65,7 +65,7 @@ def test_every_bad_row_has_its_reason(tmp_path, demo_dir):
     f = _write_fgj(tmp_path / "v.csv", rows)
     b = build_panel([f], geo, last_month="2020-06", first_month="2020-01")
     q = b.quarantine.set_index("row").reason.to_dict()
-    assert q == {2: "duplicate", 3: "unparseable_date", 4: "outside_window", 5: "not_an_outcome",
+    assert q == {2: "duplicate", 3: "unparseable_date", 4: "implausible_date", 5: "not_an_outcome",
                  6: "no_location", 7: "no_location"}
     assert b.audit["rows_used"] == 2
     assert b.panel.gun_homicides.sum() == 1 and b.panel.gun_injuries.sum() == 1
@@ -74,12 +74,16 @@ def test_every_bad_row_has_its_reason(tmp_path, demo_dir):
 
 def test_encodings_are_read(tmp_path, demo_dir):
     geo = demo_dir / "geography" / "sectores_demo.geojson"
-    text = "fecha_hecho,delito,categoria_delito,latitud,longitud\n2020-01-03,FEMINICIDIO POR DISPARO DE ARMA DE FUEGO,HOMICIDIO DOLOSO,,\n"
+    ring = json.loads(geo.read_text())["features"][0]["geometry"]["coordinates"][0]
+    cx, cy = np.mean([c[0] for c in ring]), np.mean([c[1] for c in ring])
+    text = ("fecha_hecho,delito,categoria_delito,latitud,longitud\n"
+            "2020-01-03,FEMINICIDIO POR DISPARO DE ARMA DE FUEGO,HOMICIDIO DOLOSO,,\n"
+            f"2020-01-04,HOMICIDIO POR ARMA DE FUEGO,HOMICIDIO DOLOSO,{cy},{cx}\n")
     for enc in ("utf-8", "utf-8-sig", "cp1252"):
         f = tmp_path / f"{enc}.csv"
         f.write_bytes(text.replace("FEMINICIDIO", "FEMINICIDIO").encode(enc))
         b = build_panel([f], geo, last_month="2020-01")
-        assert b.audit["rows_in"] == 1 and b.audit["quarantined_by_reason"] == {"no_location": 1}
+        assert b.audit["rows_in"] == 2 and b.audit["quarantined_by_reason"] == {"no_location": 1}
 
 
 def test_clear_errors(tmp_path, demo_dir):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -19,13 +20,62 @@ def _raw_incidents(raw: Path) -> list[Path]:
     return sorted(p for p in d.glob("*") if p.is_file() and p.name != "README.md" and not p.name.startswith(".")) if d.is_dir() else []
 
 
+def code_hash() -> str:
+    """sha256 over the package's source and data tables: a panel built by other code is stale."""
+    import hashlib
+
+    h = hashlib.sha256()
+    pkg = Path(__file__).resolve().parent
+    for f in sorted(pkg.rglob("*")):
+        if f.is_file() and f.suffix in (".py", ".csv") and "__pycache__" not in f.parts:
+            h.update(f.relative_to(pkg).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def _fingerprint(kind: str, files: list[Path], options: dict) -> dict:
+    """What determines the panel: every input file by name and content (so deletions and edits
+    both count, whatever the file times say), the code, and the options."""
+    from analysis.data.geography import sha256
+
+    return {"kind": kind, "files": {_rel(f): sha256(f) for f in sorted(files)}, "code": code_hash(),
+            "options": options}
+
+
+def _rel(p: Path) -> str:
+    try:
+        return Path(p).resolve().relative_to(ROOT).as_posix()
+    except ValueError:
+        return str(p)
+
+
+def _up_to_date(out: Path, fingerprint: dict) -> bool:
+    """True when ``out`` holds a panel built from exactly these inputs, code and options, and its
+    files are the ones the audit describes."""
+    from analysis.data.geography import sha256
+
+    audit = out / "audit.json"
+    try:
+        a = json.loads(audit.read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    if a.get("fingerprint") != fingerprint:
+        return False
+    recorded = a.get("outputs_sha256") or {}
+    return bool(recorded) and all((out / n).exists() and sha256(out / n) == h for n, h in recorded.items())
+
+
 def cmd_data(args) -> int:
-    """Build data/processed from data/raw, or from the demo city when data/raw has no incidents."""
+    """Build data/processed from data/raw, or from the demo city when data/raw has no incidents.
+
+    Nothing is rebuilt when the inputs (names and contents), the code and the options are those
+    the existing panel was built from; anything else (a file added, edited or deleted) rebuilds it.
+    """
     from analysis.data import demo
     from analysis.data.panel import build_panel
     from analysis.periods import latest_complete_quarter
 
     raw = Path(args.raw)
+    out = Path(args.out)
     incidents = _raw_incidents(raw)
     meta = None
     cuadrantes = None
@@ -43,9 +93,18 @@ def cmd_data(args) -> int:
             print(f"error: {rollout} is missing (sector, component, start[, end])", file=sys.stderr)
             return 2
         last = args.last_month
+        fp = _fingerprint("real", [*incidents, geo, rollout, *([cuadrantes] if cuadrantes else [])],
+                          {"last_month": last})
+        if not args.force and _up_to_date(out, fp):
+            print(f"Panel up to date: {out / 'panel.parquet'} was built from exactly these inputs and code")
+            return 0
         print(f"Real data: {len(incidents)} incident file(s) in {raw / 'incidents'}")
     else:
         last = args.last_month or str(latest_complete_quarter().asfreq("M", "end"))
+        fp = _fingerprint("demo", [], {"last_month": last})
+        if not args.force and _up_to_date(out, fp):
+            print(f"Panel up to date: {out / 'panel.parquet'} (synthetic demo city to {last})")
+            return 0
         meta = demo.write_demo_city(DEMO_RAW, last)
         incidents = _raw_incidents(DEMO_RAW)
         geo = DEMO_RAW / "geography" / "sectores_demo.geojson"
@@ -55,11 +114,14 @@ def cmd_data(args) -> int:
     b = build_panel(incidents, geo, rollout, cuadrantes_path=cuadrantes, last_month=last)
     if meta is not None:
         b.audit["demo"] = meta
-    files = b.write(args.out)
+    b.audit["fingerprint"] = fp
+    files = b.write(out)
     a = b.audit
     print(f"Panel: {len(b.panel):,} sector-months -> {files['panel']}")
     print(f"Rows in {a['rows_in']:,} = used {a['rows_used']:,} + quarantined {a['rows_quarantined']:,} "
           f"({', '.join(f'{k} {v:,}' for k, v in a['quarantined_by_reason'].items()) or 'none'}) -> {files['quarantine']}")
+    for w in a.get("warnings", []):
+        print(f"warning: {w}")
     return 0
 
 
@@ -134,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--raw", default=str(RAW))
     p.add_argument("--out", default=str(PROCESSED))
     p.add_argument("--last-month", default=None, help="last month of the study window (YYYY-MM)")
+    p.add_argument("--force", action="store_true", help="rebuild even when the inputs have not changed")
     p.set_defaults(func=cmd_data)
 
     p = sub.add_parser("panel", help="incident files -> panel.parquet, quarantine.csv, audit.json")
@@ -155,7 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quarter", default=None, help="YYYYQn (default: latest complete quarter the data cover)")
     p.add_argument("--panel", default=str(PROCESSED / "panel.parquet"))
     p.add_argument("--reports", default=str(ROOT / "reports"))
-    p.add_argument("--outcome", default="shootings")
+    p.add_argument("--outcome", default=None,
+                   help="panel column to report (default: shootings when the sources give it, else the gun outcome they do give)")
     p.add_argument("--n-placebo", type=int, default=200, help="placebo draws of the SDID comparison")
     p.add_argument("--n-perm", type=int, default=999, help="reassignments of the randomization tests")
     p.add_argument("--n-calibration", type=int, default=100, help="placebo runs of the calibration check")
@@ -167,8 +231,32 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_latest_quarter)
 
     args = ap.parse_args(argv)
+    import signal
+
+    # a terminated build unwinds like an interrupted one: it says where its partial files are
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    debug = bool(os.environ.get("ANALYSIS_DEBUG"))
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:
+        if debug:
+            raise
+        print(f"error: {one_line(e)}", file=sys.stderr)
         return 2
+
+
+def one_line(e: BaseException) -> str:
+    """An error as the user should see it: the message (the first lines of it), with the kind of
+    error only when it is not one of ours; ANALYSIS_DEBUG=1 shows the traceback instead."""
+    from analysis.data.readers import InputError
+    from analysis.periods import QuarterError
+
+    msg = str(e).strip() or type(e).__name__
+    if isinstance(e, (InputError, QuarterError)) or type(e).__name__ == "ReportError":
+        return msg
+    if isinstance(e, OSError) and e.filename:
+        return f"{e.filename}: {e.strerror or msg}"
+    return f"{type(e).__name__}: {msg} (set ANALYSIS_DEBUG=1 for the traceback)"

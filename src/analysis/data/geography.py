@@ -38,6 +38,8 @@ class Geography:
     #: recorded location id (normalised) -> sector: sector names, their aliases in older
     #: geography versions (``sector_aliases.csv``) and, when given, cuadrante ids
     id_lookup: dict = field(default_factory=dict)
+    #: invalid polygons that were repaired, one line each (the panel's audit lists them)
+    repairs: list = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._tree = shapely.STRtree(self.sectors.geometry.to_numpy())
@@ -139,27 +141,104 @@ def read_geography(path: Path | str, id_field: str = "sector", version: str | No
     except json.JSONDecodeError as e:
         raise InputError(f"{path}: not GeoJSON ({e})") from e
     feats = fc.get("features") if isinstance(fc, dict) else None
+    if feats is not None and not isinstance(feats, list):
+        raise InputError(f"{path}: 'features' is not a list")
     if not feats:
         raise InputError(f"{path}: no features in the geography file")
-    rows = []
+    rows, repaired = [], []
     for i, f in enumerate(feats):
-        props = f.get("properties") or {}
+        props = (f.get("properties") if isinstance(f, dict) else None) or {}
         if id_field not in props:
             raise InputError(f"{path}: feature {i} has no '{id_field}' property")
-        rows.append((str(props[id_field]), props.get("population"), shape(f["geometry"])))
+        name = str(props[id_field])
+        geom = f.get("geometry")
+        if not geom:
+            raise InputError(f"{path}: feature {i} (sector {name!r}) has no geometry (null)")
+        try:
+            g = shape(geom)
+        except (ValueError, TypeError, AttributeError, KeyError, IndexError) as e:
+            raise InputError(f"{path}: feature {i} (sector {name!r}): unreadable geometry ({e})") from None
+        if g.geom_type not in ("Polygon", "MultiPolygon") or g.is_empty:
+            raise InputError(f"{path}: feature {i} (sector {name!r}): geometry is {g.geom_type}"
+                             f"{' (empty)' if g.is_empty else ''}, expected a Polygon or MultiPolygon")
+        if not g.is_valid:
+            why = shapely.is_valid_reason(g)
+            fixed = _polygonal(shapely.make_valid(g))
+            if fixed is None or fixed.is_empty:
+                raise InputError(f"{path}: feature {i} (sector {name!r}): invalid polygon ({why}) that cannot be repaired")
+            repaired.append(f"sector {name!r} (feature {i}): invalid polygon ({why}) repaired; area "
+                            f"{_km2(g):.3f} -> {_km2(fixed):.3f} km2")
+            g = fixed
+        rows.append((name, props.get("population"), g))
     sectors = pd.DataFrame(rows, columns=["sector", "population", "geometry"])
-    dup = sectors.sector[sectors.sector.duplicated()]
-    if len(dup):
-        raise InputError(f"{path}: sector id(s) repeated: {', '.join(dup.unique()[:5])}")
+    _check_lonlat(sectors, path)
+    _check_overlaps(sectors, path)
     # version and validity: arguments, else the file's top-level "geography" member, else the file name
     meta = fc.get("geography") or {}
-    return Geography(
+    geo = Geography(
         sectors=sectors,
         version=str(version or meta.get("version") or path.stem),
         valid_from=valid_from or meta.get("valid_from"),
         valid_to=valid_to or meta.get("valid_to"),
         path=path,
     )
+    geo.repairs = repaired
+    return geo
+
+
+#: Mexico City with a margin: sector polygons must lie inside (longitude, latitude in degrees)
+CDMX_BOUNDS = (-99.7, 18.8, -98.6, 19.9)
+#: sectors may overlap by digitising noise only: at most this share of the smaller one's area
+OVERLAP_TOLERANCE = 0.001
+
+
+def _polygonal(g):
+    """The polygonal part of a repaired geometry (make_valid may add stray lines or points)."""
+    if g.geom_type in ("Polygon", "MultiPolygon"):
+        return g
+    parts = [p for p in getattr(g, "geoms", []) if p.geom_type in ("Polygon", "MultiPolygon")]
+    return shapely.union_all(parts) if parts else None
+
+
+def _km2(g) -> float:
+    """Approximate area in km2 of a lon/lat geometry near Mexico City's latitude."""
+    lat = np.radians(g.centroid.y) if not g.is_empty else 0.0
+    return g.area * 111.32 * 111.32 * float(np.cos(lat))
+
+
+def _check_lonlat(sectors: pd.DataFrame, path: Path) -> None:
+    """Refuse polygons that are not longitude/latitude degrees in Mexico City."""
+    x0, y0, x1, y1 = CDMX_BOUNDS
+    for row in sectors.itertuples(index=False):
+        bx0, by0, bx1, by1 = row.geometry.bounds
+        if bx0 >= x0 and bx1 <= x1 and by0 >= y0 and by1 <= y1:
+            continue
+        if bx0 >= y0 and bx1 <= y1 and by0 >= x0 and by1 <= x1:
+            hint = "latitude and longitude are swapped (GeoJSON wants longitude first)"
+        elif max(abs(bx0), abs(bx1)) > 180 or max(abs(by0), abs(by1)) > 90:
+            hint = "these are not degrees: projected coordinates (UTM?) must be converted to longitude/latitude (WGS84)"
+        else:
+            hint = "this is not in Mexico City"
+        raise InputError(f"{path}: sector {row.sector!r}: coordinates ({bx0:.4g}, {by0:.4g}) to ({bx1:.4g}, {by1:.4g}) "
+                         f"are not longitude/latitude in Mexico City: {hint}")
+
+
+def _check_overlaps(sectors: pd.DataFrame, path: Path) -> None:
+    """Refuse sectors that overlap by more than ``OVERLAP_TOLERANCE`` of the smaller one: a point
+    in the overlap would be counted in whichever sector comes first in the file."""
+    geoms = sectors.geometry.to_numpy()
+    a, b = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    keep = a < b
+    bad = []
+    for i, j in zip(a[keep], b[keep]):
+        inter = shapely.intersection(geoms[i], geoms[j])
+        share = inter.area / max(min(geoms[i].area, geoms[j].area), 1e-18)
+        if share > OVERLAP_TOLERANCE:
+            bad.append(f"{sectors.sector.iloc[i]!r} and {sectors.sector.iloc[j]!r} share {_km2(inter):.3f} km2 "
+                       f"({100 * share:.1f}% of the smaller)")
+    if bad:
+        raise InputError(f"{path}: sector polygons overlap: {'; '.join(bad[:5])}"
+                         + (f" (and {len(bad) - 5} more pairs)" if len(bad) > 5 else ""))
 
 
 def sha256(path: Path | str) -> str:

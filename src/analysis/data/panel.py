@@ -2,13 +2,18 @@
 
 Every input row ends either in the panel or in the quarantine with one reason, checked in
 order: ``duplicate`` (an outcome row that exactly repeats an earlier row of the same file),
-``unparseable_date``, ``outside_window``, ``not_an_outcome``, ``no_location``. The audit's
+``unparseable_date``, ``implausible_date`` (a placeholder such as 1900-01-01, a date after the
+build date, or any date outside the months the records regularly cover: such rows never move
+the window), ``superseded`` (a row of an older extract of the same source, in a month a newer
+extract covers), ``duplicate`` again (the same outcome record in another file: the newest
+file's copy is kept), ``outside_window``, ``not_an_outcome``, ``no_location``. The audit's
 counts reconcile: rows in = rows used + rows quarantined.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import os
 import shutil
@@ -21,10 +26,13 @@ import pandas as pd
 
 from analysis.data import outcomes
 from analysis.data.geography import Geography, read_geography, sha256
-from analysis.data.readers import read_incidents
+from analysis.data.readers import InputError, read_incidents
 from analysis.data.rollout import read_rollout, treat_start
 
-REASONS = ["duplicate", "unparseable_date", "outside_window", "not_an_outcome", "no_location"]
+REASONS = ["duplicate", "unparseable_date", "implausible_date", "superseded", "outside_window", "not_an_outcome",
+           "no_location"]
+#: dates that stand for "unknown" in real exports; never a real event date here
+PLACEHOLDER_DATES = ("1899-12-30", "1899-12-31", "1900-01-01", "1970-01-01")
 QUARANTINE_COLUMNS = ["file", "row", "reason", "detail", "date_raw", "category", "crime", "lat", "lon", "location_id"]
 
 
@@ -49,15 +57,19 @@ class PanelBuild:
         try:
             self.panel.to_parquet(files["panel"], index=False)
             _write_csv(self.quarantine, files["quarantine"])
-            files["audit"].write_text(json.dumps(self.audit, indent=2, default=str))
             self.adjacency.to_csv(files["adjacency"], index=False)
+            # the audit names the exact panel and adjacency it describes, so a reader can tell a
+            # set of files that belong together from one caught half-replaced
+            self.audit["outputs_sha256"] = {n: sha256(files[k]) for k, n in
+                                            (("panel", "panel.parquet"), ("adjacency", "adjacency.csv"))}
+            files["audit"].write_text(json.dumps(self.audit, indent=2, default=str))
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         final = {}
-        for k, f in files.items():
-            os.replace(f, out / f.name)
-            final[k] = out / f.name
+        for k in ("panel", "quarantine", "adjacency", "audit"):  # the audit last
+            os.replace(files[k], out / files[k].name)
+            final[k] = out / files[k].name
         tmp.rmdir()
         return final
 
@@ -75,22 +87,41 @@ def _write_csv(df: pd.DataFrame, path: Path) -> None:
 def last_complete_month(dates: pd.Series) -> pd.Period:
     """The last month the data cover completely.
 
-    Monthly data (every date on the 1st) cover their last month. Otherwise the month of the
-    latest date counts only if that date is the month's last day: an extract cut on the 25th
-    leaves its month partial.
+    Monthly data (every date on the 1st) cover their last month. Otherwise the extract's end is
+    the latest date up to which records keep arriving at their usual pace (``extract_end``),
+    and its month counts only if that date is the month's last day: an extract cut on the 25th
+    leaves its month partial, and one stray record dated the 31st does not make it complete.
     """
-    d = dates.max()
-    m = d.to_period("M")
-    if (dates.dt.day == 1).all():
-        return m
-    return m if d.normalize() == m.end_time.normalize() else m - 1
+    d = dates.dropna()
+    if (d.dt.day == 1).all():
+        return d.max().to_period("M")
+    end = extract_end(d)
+    m = end.to_period("M")
+    return m if end.normalize() == m.end_time.normalize() else m - 1
 
 
-def regular_coverage(months: np.ndarray, share: float = 0.1) -> tuple[int, int]:
-    """(first, last) month ordinals whose outcome count is at least ``share`` of the median month.
+def extract_end(dates: pd.Series, days: int = 7, share: float = 0.25) -> pd.Timestamp:
+    """The latest date D such that the ``days`` days ending at D hold at least ``share`` of the
+    usual number of records in that many days (median over the year before): where the
+    records stop arriving regularly, whatever stray dates come after."""
+    day = dates.to_numpy().astype("datetime64[D]").astype("int64")
+    lo, hi = day.min(), day.max()
+    c = np.bincount(day - lo, minlength=hi - lo + 1).astype(float)
+    window = np.convolve(c, np.ones(days))[: len(c)]  # records in the `days` days ending at each date
+    usual = np.median(window[max(0, len(c) - 365 - days): max(len(c) - days, 1)]) if len(c) > days else window.max()
+    ok = np.flatnonzero(window >= share * max(usual, 1.0))
+    end = int(ok[-1]) if len(ok) else len(c) - 1
+    return pd.Timestamp(np.datetime64(int(lo + end), "D"))
 
-    A stray record dated decades early (a case reported long after the event) or a typo in the
-    future must not stretch the study window over months of zeros that are not real zeros.
+
+def regular_coverage(months: np.ndarray, share: float = 0.1, max_gap: int = 3) -> tuple[int, int]:
+    """(first, last) month ordinals of the span the records regularly cover.
+
+    A month is covered when its count is at least ``share`` of the median month; covered months
+    less than ``max_gap`` months apart form one span, and the span holding most records wins.
+    A stray record dated decades early (a case reported long after the event), a block of
+    placeholder dates (1900-01-01) or a typo in the future therefore never stretches the study
+    window over months of false zeros, however many such rows there are.
     """
     vals, counts = np.unique(months, return_counts=True)
     full = np.arange(vals.min(), vals.max() + 1)
@@ -98,7 +129,58 @@ def regular_coverage(months: np.ndarray, share: float = 0.1) -> tuple[int, int]:
     c[vals - vals.min()] = counts
     med = np.median(c[c > 0])
     dense = np.flatnonzero(c >= share * med)
-    return int(full[dense[0]]), int(full[dense[-1]])
+    breaks = np.flatnonzero(np.diff(dense) > max_gap)
+    starts = np.r_[0, breaks + 1]
+    ends = np.r_[breaks, len(dense) - 1]
+    totals = [c[dense[a]: dense[b] + 1].sum() for a, b in zip(starts, ends)]
+    k = int(np.argmax(totals))
+    return int(full[dense[starts[k]]]), int(full[dense[ends[k]]])
+
+
+def supplying_files(rec: pd.DataFrame, ordinal: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, dict, list[str]]:
+    """Successive extracts of one source: which file supplies which months.
+
+    Each file's own regularly covered span (``regular_coverage`` of its outcome rows) is where it
+    claims months; the newest extract (latest span end, then more rows, then file name) supplies
+    every month of its span, an older one the months of its span no newer one covers. Returns a
+    boolean array, True for rows of a file dated in a month of its own span that a newer file
+    supplies (they are superseded), ``{file: ['2013-01 to 2015-12', ...]}`` (the months each file
+    supplies, for the audit) and the files from newest to oldest.
+    """
+    superseded = np.zeros(len(rec), bool)
+    files = rec.file.cat.codes.to_numpy()
+    names = list(rec.file.cat.categories)
+    supplied: dict = {}
+    newest_first: list[str] = []
+    for src in pd.unique(rec.source.astype(str)):
+        spans = {}
+        for code in np.unique(files[rec.source.astype(str).to_numpy() == src]):
+            m = ok & (files == code) & rec.outcome.notna().to_numpy()
+            if m.any():
+                spans[code] = regular_coverage(ordinal[m])
+        order = sorted(spans, key=lambda k: (-spans[k][1], -int((files == k).sum()), names[k]))
+        claimed: dict[int, int] = {}
+        for code in order:
+            lo, hi = spans[code]
+            mine = [mo for mo in range(lo, hi + 1) if mo not in claimed]
+            for mo in mine:
+                claimed[mo] = code
+            rows = ok & (files == code) & (ordinal >= lo) & (ordinal <= hi)
+            owner = np.array([claimed[o] for o in ordinal[rows]]) if rows.any() else np.zeros(0, int)
+            superseded[np.flatnonzero(rows)[owner != code]] = True
+            supplied[names[code]] = _ranges(mine)
+            newest_first.append(names[code])
+    return superseded, supplied, newest_first
+
+
+def _ranges(months: list[int]) -> list[str]:
+    """Month ordinals -> ['2013-01 to 2015-12', ...]."""
+    out: list[str] = []
+    for k, g in itertools.groupby(enumerate(sorted(months)), key=lambda t: t[1] - t[0]):
+        ms = [m for _, m in g]
+        a, b = pd.Period(ordinal=ms[0], freq="M"), pd.Period(ordinal=ms[-1], freq="M")
+        out.append(f"{a} to {b}" if a != b else str(a))
+    return out
 
 
 def build_panel(
@@ -160,6 +242,9 @@ def build_panel(
         recs.append(r)
         infos.append({"file": str(p), "sha256": sha256(p), **info})
     rec = pd.concat(recs, ignore_index=True) if len(recs) > 1 else recs[0]
+    for c in ("file", "source"):  # concat of categoricals with different categories gives objects
+        if not isinstance(rec[c].dtype, pd.CategoricalDtype):
+            rec[c] = rec[c].astype("category")
     n_in = len(rec)
     # reason codes (0 = still in) in the order the checks run; the first failing check is the reason
     code = np.zeros(n_in, dtype=np.int8)
@@ -176,13 +261,48 @@ def build_panel(
     # months as Period ordinals (months since 1970-01), computed without building 2 million Periods
     ordinal = rec.date.to_numpy().astype("datetime64[M]").astype("int64")
     today = pd.Timestamp(build_date or pd.Timestamp.today().normalize())
-    quarantine((rec.date > today).to_numpy(), "outside_window", f"dated after the build date {today.date()}")
-    dated = rec.date[code == 0]
+    placeholder = rec.date.isin(pd.to_datetime(list(PLACEHOLDER_DATES))).to_numpy()
+    quarantine(placeholder, "implausible_date", "placeholder date (stands for 'unknown')")
+    quarantine((rec.date > today).to_numpy(), "implausible_date", f"dated after the build date {today.date()}")
     is_outcome = rec.outcome.notna().to_numpy() & (code == 0)
-    if dated.empty or not is_outcome.any():
+    if not is_outcome.any():
         raise ValueError(f"no row with a valid date and a study outcome in {', '.join(map(str, incident_paths))}")
-    # default window: the months the outcome records cover regularly, to the last complete month
+    # the span the outcome records regularly cover; rows dated outside it are set aside and
+    # never move the window
     first_dense, last_dense = regular_coverage(ordinal[is_outcome])
+    span = f"{pd.Period(ordinal=first_dense, freq='M')} to {pd.Period(ordinal=last_dense, freq='M')}"
+    quarantine((ordinal < first_dense) | (ordinal > last_dense), "implausible_date",
+               f"outside the months the records regularly cover ({span})")
+
+    # successive extracts of one source: the newest supplies the months it covers
+    superseded, supplied, newest_first = supplying_files(rec, ordinal, code == 0)
+    owner = {m.ordinal: f for f, ranges in supplied.items() for r in ranges for m in _months(r)}
+    sup_detail = np.full(n_in, "", dtype=object)
+    sup_detail[superseded] = ["a newer extract supplies this month: " + _name(owner.get(o, "?"))
+                              for o in ordinal[superseded]]
+    quarantine(superseded, "superseded", sup_detail)
+
+    # the same outcome record in two files (a .csv beside its .gz, overlapping releases) counts
+    # once: the copy in the newest file is kept
+    n_cross = 0
+    cand = np.flatnonzero((code == 0) & rec.outcome.notna().to_numpy())
+    if len(cand) and len(rec.file.cat.categories) > 1:
+        rank = {f: i for i, f in enumerate(newest_first)}
+        file_rank = np.array([rank.get(f, len(rank)) for f in rec.file.cat.categories])[rec.file.cat.codes.to_numpy()[cand]]
+        order = cand[np.lexsort((rec.row.to_numpy()[cand], file_rank))]
+        keys = pd.Series(rec.row_key.to_numpy()[order])
+        dup = keys.duplicated().to_numpy()
+        if dup.any():
+            first_of = dict(zip(keys[~dup], order[~dup]))
+            det = np.full(n_in, "", dtype=object)
+            det[order[dup]] = [f"same record as {_name(str(rec.file.iloc[first_of[k]]))} row {rec.row.iloc[first_of[k]]}"
+                               for k in keys[dup]]
+            mask = np.zeros(n_in, bool)
+            mask[order[dup]] = True
+            n_cross = int(mask.sum())
+            quarantine(mask, "duplicate", det)
+
+    dated = rec.date[code == 0]
     lo = pd.Period(first_month, "M") if first_month is not None else pd.Period(ordinal=first_dense, freq="M")
     hi = (pd.Period(last_month, "M") if last_month is not None
           else min(last_complete_month(dated), pd.Period(ordinal=last_dense, freq="M")))
@@ -212,7 +332,12 @@ def build_panel(
     full_why[cand] = why
     quarantine(lost, "no_location", full_why)
 
+    _check_points_fit(rec, cand, lat, lon, has_point, by_point, geo)
     used = code == 0
+    if not used.any():
+        raise ValueError(f"no input row could be used (rows in {n_in:,}: "
+                         + ", ".join(f"{r} {int((code == i + 1).sum()):,}" for i, r in enumerate(REASONS)
+                                     if (code == i + 1).any()) + "): the panel would be all zeros")
     reason = pd.Series(np.array([None, *REASONS], dtype=object)[code], dtype="string")
     u = pd.DataFrame({"unit": sector[used].astype(str), "period": pd.PeriodIndex.from_ordinals(ordinal[used], freq="M"),
                       "outcome": outcome[used], "weight": rec.weight.to_numpy()[used]})
@@ -243,7 +368,7 @@ def build_panel(
     agree = both & (by_point.to_numpy() == by_id.to_numpy())
     weight = rec.weight.to_numpy()
     outside_validity = geo.months_outside_validity(months)
-    warnings = []
+    warnings = list(geo.repairs)
     if outside_validity:
         warnings.append(f"{len(outside_validity)} month(s) of the window ({outside_validity[0]} ...) fall outside the "
                         f"validity of geography {geo.version} ({geo.valid_from} to {geo.valid_to or 'open'})")
@@ -271,10 +396,14 @@ def build_panel(
         },
         "by_month": _by_month(ordinal, code),
         "window": {"first_month": str(lo), "last_month": str(hi), "months": len(months)},
+        "regular_coverage": span,
+        "months_supplied_by_file": supplied,
+        "duplicates_across_files": n_cross,
+        "cuadrantes": {"file": str(cuadrantes_path), "sha256": sha256(cuadrantes_path)} if cuadrantes_path else None,
         "geography": {"file": str(geo.path), "sha256": sha256(geo.path), "version": geo.version,
                       "valid_from": geo.valid_from, "valid_to": geo.valid_to, "sectors": len(geo.names),
                       "cuadrantes_file": str(cuadrantes_path) if cuadrantes_path else None,
-                      "months_outside_validity": len(outside_validity)},
+                      "months_outside_validity": len(outside_validity), "repaired": geo.repairs},
         "warnings": warnings,
         "inputs": infos,
         "rollout": rollout_info,
@@ -284,6 +413,33 @@ def build_panel(
     assert audit["rows_in"] == audit["rows_used"] + audit["rows_quarantined"]
     assert audit["events_used"] == int(panel[sorted(found)].to_numpy().sum())
     return PanelBuild(panel=panel, quarantine=q.reset_index(drop=True), audit=audit, adjacency=geo.adjacency())
+
+
+def _check_points_fit(rec, cand, lat, lon, has_point, by_point, geo, min_share: float = 0.5) -> None:
+    """Refuse a file whose points mostly fall outside every sector: swapped or projected
+    coordinates, or the wrong geography, would otherwise give a panel of false zeros."""
+    files = rec.file.to_numpy()[cand]
+    for f in pd.unique(files):
+        m = (files == f) & has_point
+        if m.sum() < 20:
+            continue
+        inside = by_point.notna().to_numpy()[m].mean()
+        if inside >= min_share:
+            continue
+        swapped = pd.notna(geo.locate(lat[m], lon[m])).mean()
+        hint = ("latitude and longitude look swapped: the latitude column holds longitudes"
+                if swapped >= min_share else "wrong coordinate columns, or a geography of another city?")
+        raise InputError(f"{f}: only {100 * inside:.1f}% of {int(m.sum()):,} outcome records with coordinates fall "
+                         f"in a sector of {geo.path.name}: {hint}")
+
+
+def _name(path: str) -> str:
+    return Path(path).name
+
+
+def _months(r: str) -> pd.PeriodIndex:
+    a, _, b = r.partition(" to ")
+    return pd.period_range(a, b or a, freq="M")
 
 
 def _by_month(ordinal: np.ndarray, code: np.ndarray) -> dict:

@@ -221,29 +221,87 @@ def exact_duplicates(tbl: pa.Table, columns: list[str]) -> np.ndarray:
     return out
 
 
-#: formats tried, in order, for dates that are not ISO (YYYY-MM-DD[...]); each is strict, so an
-#: impossible day (2020-02-30) or month (2020-13-01) is unparseable rather than moved
-DATE_FORMATS = ("%Y/%m/%d", "%d/%m/%Y", "%d-%m-%Y", "%Y%m%d", "%d/%m/%y")
+#: the date shapes of real releases: (name shown to users, regex on the date token with groups
+#: y, m, d, or y, a, b when the order of day and month is to be decided). Which of day-first or
+#: month-first an a/b shape is, is decided from the whole column (see ``parse_dates``).
+DATE_SHAPES = (
+    ("YYYY-MM-DD", r"^(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})$"),
+    ("YYYY/MM/DD", r"^(?P<y>\d{4})/(?P<m>\d{1,2})/(?P<d>\d{1,2})$"),
+    ("DD/MM/YYYY or MM/DD/YYYY", r"^(?P<a>\d{1,2})/(?P<b>\d{1,2})/(?P<y>\d{4})$"),
+    ("DD-MM-YYYY or MM-DD-YYYY", r"^(?P<a>\d{1,2})-(?P<b>\d{1,2})-(?P<y>\d{4})$"),
+    ("YYYYMMDD", r"^(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})$"),
+    ("DD/MM/YY or MM/DD/YY", r"^(?P<a>\d{1,2})/(?P<b>\d{1,2})/(?P<y>\d{2})$"),
+)
 
 
-def parse_dates(arr: pa.ChunkedArray, raw: pd.Series) -> pd.Series:
-    """Event dates: ISO first (fast, in Arrow), then the other formats of real releases, strictly."""
-    head = pc.utf8_slice_codeunits(arr, 0, 10)
-    iso = pc.strptime(head, format="%Y-%m-%d", unit="s", error_is_null=True)
-    # Arrow rolls impossible days over (2020-02-30 -> 2020-03-01): keep only exact round trips
-    back = pc.strftime(iso, format="%Y-%m-%d")
-    same = pc.fill_null(pc.equal(back, head), False)
-    date = pd.Series(pc.if_else(same, iso, pa.scalar(None, iso.type)).to_numpy(zero_copy_only=False),
-                     dtype="datetime64[s]")
-    todo = np.array(date.isna() & raw.ne(""), dtype=bool)
-    for fmt in DATE_FORMATS:
-        if not todo.any():
-            break
-        parsed = pd.to_datetime(raw[todo].str.slice(0, 10), format=fmt, errors="coerce")
-        ok = parsed.notna().to_numpy()
-        idx = np.flatnonzero(todo)[ok]
-        date.iloc[idx] = parsed[ok].astype("datetime64[s]").to_numpy()
-        todo[idx] = False
+def _rows(idx: np.ndarray, k: int = 3) -> str:
+    shown = ", ".join(str(int(i) + 1) for i in idx[:k])
+    return shown + (f" and {len(idx) - k:,} more" if len(idx) > k else "")
+
+
+def _ymd(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """datetime64[s] from year, month, day; NaT for an impossible date (2020-02-30, month 13):
+    strict, never rolled over into the next month."""
+    ok = (m >= 1) & (m <= 12) & (d >= 1)
+    month = np.where(ok, (y - 1970) * 12 + m - 1, 0).astype("int64").astype("datetime64[M]")
+    days_in = ((month + 1).astype("datetime64[D]") - month.astype("datetime64[D]")).astype("int64")
+    ok &= d <= days_in
+    out = month.astype("datetime64[D]") + np.where(ok, d - 1, 0).astype("timedelta64[D]")
+    return np.where(ok, out.astype("datetime64[s]"), np.datetime64("NaT", "s"))
+
+
+def parse_dates(arr: pa.ChunkedArray, raw: pd.Series, where: str = "") -> pd.Series:
+    """Event dates, with one format for the whole column.
+
+    The format is the one date shape the column's values have (a time after the date is
+    ignored). A column with values of two shapes is an error that names rows of each; so is a
+    D/M/Y-or-M/D/Y column with numbers above 12 in both places. Day-first is chosen only when
+    some value's first number is above 12, month-first only when some value's second number is;
+    a column with neither cannot be read safely and is an error too. Values of no known shape
+    (empty, 'sin dato') and impossible dates are NaT: the panel step quarantines them.
+
+    ``where`` ("<file>: column 'x': ") prefixes error messages.
+    """
+    token = pc.replace_substring_regex(pc.utf8_trim_whitespace(arr), r"[T ].*$", "")
+    n = len(raw)
+    shape = np.full(n, -1, dtype=np.int8)
+    for k, (_, rx) in enumerate(DATE_SHAPES):
+        hit = pc.fill_null(pc.match_substring_regex(token, rx), False).to_numpy(zero_copy_only=False)
+        shape[hit & (shape < 0)] = k
+    present = [k for k in range(len(DATE_SHAPES)) if (shape == k).any()]
+    if len(present) > 1:
+        parts = [f"{DATE_SHAPES[k][0]} (rows {_rows(np.flatnonzero(shape == k))}, e.g. "
+                 f"{raw.iloc[np.flatnonzero(shape == k)[0]]!r})" for k in present]
+        raise InputError(f"{where}mixes date formats: {'; '.join(parts)}. One format per column is required: "
+                         "convert the column to YYYY-MM-DD")
+    date = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[s]")
+    if not present:
+        return date
+    _, rx = DATE_SHAPES[present[0]]
+    rows = np.flatnonzero(shape == present[0])
+    sub = pc.take(token, pa.array(rows)) if len(rows) < n else token
+    groups = pc.extract_regex(sub, rx).combine_chunks() if isinstance(sub, pa.ChunkedArray) else pc.extract_regex(sub, rx)
+    num = {g: pc.cast(groups.field(g), pa.int64()).to_numpy(zero_copy_only=False)
+           for g in ("y", "m", "d", "a", "b") if f"(?P<{g}>" in rx}
+    y = num["y"]
+    if rx.endswith("(?P<y>\\d{2})$"):
+        y = np.where(y < 69, 2000 + y, 1900 + y)  # as strptime's %y
+    if "a" in num:
+        a, b = num["a"], num["b"]
+        day_first, month_first = np.flatnonzero(a > 12), np.flatnonzero(b > 12)
+        tok = lambda i: pc.take(sub, pa.array([int(i)]))[0].as_py()  # noqa: E731
+        if len(day_first) and len(month_first):
+            raise InputError(
+                f"{where}mixes day-first and month-first dates: day-first in rows {_rows(rows[day_first])} "
+                f"(e.g. {tok(day_first[0])!r}), month-first in rows {_rows(rows[month_first])} "
+                f"(e.g. {tok(month_first[0])!r}); convert the column to YYYY-MM-DD")
+        if not len(day_first) and not len(month_first):
+            raise InputError(f"{where}dates such as {tok(0)!r} could be day-first or month-first and no "
+                             "value settles it (no number above 12 in either place); convert the column to YYYY-MM-DD")
+        d, m = (a, b) if len(day_first) else (b, a)
+    else:
+        m, d = num["m"], num["d"]
+    date.iloc[rows] = _ymd(y, m, d)
     return date
 
 
@@ -323,7 +381,7 @@ def read_incidents(path: Path | str, source: str | None = None) -> tuple[pd.Data
 
     date_arr = arrow("date")
     date_raw = text(date_arr)
-    date = parse_dates(date_arr, date_raw)
+    date = parse_dates(date_arr, date_raw, where=f"{path}: column '{col['date']}': ")
     crime, n_fix_crime = repair_column(text(arrow("crime")))
     category, n_fix_cat = repair_column(text(arrow("category")))
     # classify here so the costly per-row work below runs only on rows that are study outcomes
@@ -358,6 +416,15 @@ def read_incidents(path: Path | str, source: str | None = None) -> tuple[pd.Data
     duplicate = np.zeros(n, bool)
     duplicate[keep] = exact_duplicates(sub, [c for c in tbl.schema.names if c not in skip])
 
+    # the whole record, for finding the same record in two files: a hash of every column's value
+    # (in header order, with the header itself), computed for the outcome rows only
+    row_key = np.zeros(n, dtype=np.uint64)
+    if len(keep):
+        kept = [c for c in sorted(tbl.schema.names) if c not in skip]
+        joined = pc.binary_join_element_wise(*[pc.fill_null(sub.column(c), "") for c in kept], "\x1f")
+        vals = pd.Series(joined.to_numpy(zero_copy_only=False), dtype=object)
+        row_key[keep] = pd.util.hash_array(("\x1f".join(kept) + "\x1e" + vals).to_numpy(dtype=object))
+
     records = pd.DataFrame({
         "file": pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=[str(path)]),
         "row": np.arange(1, n + 1),
@@ -372,6 +439,7 @@ def read_incidents(path: Path | str, source: str | None = None) -> tuple[pd.Data
         "weight": weight,
         "outcome": outcome.to_numpy(dtype=object, na_value=None),
         "duplicate": duplicate,
+        "row_key": row_key,
     })
     info = {"source": src.name, "encoding": encoding, "rows": n, "events": int(weight.sum()),
             "mojibake_repaired": n_fix_crime + n_fix_cat,

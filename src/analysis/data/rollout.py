@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -31,18 +32,21 @@ def read_rollout(path: Path | str, sectors: list[str] | None = None) -> pd.DataF
         raise InputError(f"{path}: missing required column(s) {', '.join(missing)}; expected sector, component, start[, end]")
     if "end" not in df:
         df["end"] = ""
+    if df.empty:
+        raise InputError(f"{path}: the rollout has a header but no rows: no sector is in the program")
     known = set(sectors) if sectors is not None else None
     out = []
     for i, r in enumerate(df.itertuples(index=False), start=1):
         sec = r.sector.strip()
         if known is not None and sec not in known:
             raise InputError(f"{path}: row {i}, column 'sector': sector {sec!r} is not in the geography")
-        start = pd.to_datetime(r.start.strip(), errors="coerce")
+        start = _iso(r.start)
         if pd.isna(start):
-            raise InputError(f"{path}: row {i}, column 'start': {r.start!r} is not a date (expected YYYY-MM-DD)")
-        end = pd.to_datetime(r.end.strip(), errors="coerce") if r.end.strip() else pd.NaT
+            raise InputError(f"{path}: row {i}, column 'start': {r.start!r} is not a date written YYYY-MM-DD "
+                             "(the rollout takes ISO dates only: 01/06/2014 could be June or January)")
+        end = _iso(r.end) if r.end.strip() else pd.NaT
         if r.end.strip() and pd.isna(end):
-            raise InputError(f"{path}: row {i}, column 'end': {r.end!r} is not a date (expected YYYY-MM-DD or empty)")
+            raise InputError(f"{path}: row {i}, column 'end': {r.end!r} is not a date written YYYY-MM-DD (or empty)")
         if pd.notna(end) and end < start:
             raise InputError(f"{path}: row {i}, column 'end': end {r.end} is before start {r.start}")
         out.append((i, sec, r.component.strip(), start, end))
@@ -57,6 +61,14 @@ def read_rollout(path: Path | str, sectors: list[str] | None = None) -> pd.DataF
                     f"of row {g.row.iloc[k - 1]}"
                 )
     return ro
+
+
+def _iso(text: str) -> pd.Timestamp:
+    """A date written exactly YYYY-MM-DD (a real calendar day), else NaT."""
+    t = text.strip()
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", t):
+        return pd.NaT
+    return pd.to_datetime(t, format="%Y-%m-%d", errors="coerce")
 
 
 def treat_start(rollout: pd.DataFrame) -> pd.Series:

@@ -1,17 +1,33 @@
-"""The quarterly build: Papermill runs the notebooks, the render makes HTML and PDF, a
-manifest records what went in. Atomic: everything is built in a staging folder and only a
-complete build replaces ``reports/<YYYYQn>/``; a failure leaves the previous report in place
-and names the notebook and cell that failed.
+"""The quarterly build: each notebook in its own process, the render makes HTML and PDF, a
+manifest records what went in.
+
+Guarantees (each tested in tests/test_build.py):
+- one build per quarter at a time: a lock file ``reports/.lock-<YYYYQn>`` held with ``flock``
+  names its holder; a second build is refused with that name;
+- the inputs (panel, audit, adjacency) are copied into the staging folder and hashed before any
+  notebook runs, and every notebook reads that snapshot: a ``make data`` during the build cannot
+  mix two panels, and the manifest's hashes are those of what was read;
+- each notebook runs in a process of its own with its own working directory and absolute paths
+  (``analysis.report.execute``); every expected results file must exist before anything is
+  published;
+- atomic: everything is built in ``reports/.staging-<YYYYQn>-<pid>`` and only a complete build
+  replaces ``reports/<YYYYQn>/``. A failure leaves the previous report in place, moves the
+  partial build to ``reports/.failed-<YYYYQn>`` and says so; a killed build's staging folder
+  is named when it is interrupted and removed by the next build;
+- published files hold no absolute machine path.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 import os
 import platform
 import shutil
+import socket
 import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,10 +44,18 @@ TITLE = "Alto al Fuego: impact on gun violence"
 SUBTITLE = "Quarterly evaluation report · Mexico City Focused Deterrence of Violence strategy"
 KEY_PACKAGES = ("numpy", "pandas", "scipy", "linearmodels", "synthdid-py", "matplotlib", "papermill",
                 "nbconvert", "pypandoc-binary", "typst", "shapely", "pyarrow")
+#: files of data/processed a build reads; each is copied into the snapshot
+SNAPSHOT_FILES = ("panel.parquet", "audit.json", "adjacency.csv")
+#: results files each notebook must write (``{stem}`` is a sector's file-name stem)
+EXPECTED_RESULTS = {
+    "program": ("program.csv", "program_event_study.csv", "calibration.csv", "spillover.csv", "power.csv",
+                "sensitivity.csv"),
+    "sector": ("sector_{stem}.csv", "sector_{stem}_event_study.csv"),
+}
 
 
 class ReportError(RuntimeError):
-    """A report step failed; the message names the notebook and the cell."""
+    """A report step failed; the message names the step (notebook and cell, file) that failed."""
 
 
 @dataclass
@@ -47,18 +71,127 @@ class BuildOptions:
     timings: dict = field(default_factory=dict)
 
 
-def _execute(nb_name: str, out: Path, params: dict, cwd: Path) -> None:
-    import jupytext
-    import papermill as pm
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
 
-    nb = jupytext.read(NOTEBOOKS / f"{nb_name}.py")
+
+def public_path(path: Path | str) -> str:
+    """A path as published: relative to the repo when inside it, else the file name only."""
+    p = Path(path).resolve()
     try:
-        pm.execute_notebook(nb, str(out), parameters=params, cwd=str(cwd), kernel_name="python3",
-                            progress_bar=False, log_output=False)
-    except pm.PapermillExecutionError as e:
-        raise ReportError(
-            f"notebook {nb_name} failed in cell {e.exec_count} (index {e.cell_index}): {e.ename}: {e.evalue}\n"
-            f"the partial notebook with the traceback is at {out}") from None
+        return p.relative_to(ROOT).as_posix()
+    except ValueError:
+        return p.name
+
+
+# -- one build per quarter -------------------------------------------------------------------
+class BuildLock:
+    """An exclusive ``flock`` on ``reports/.lock-<label>``; the file names the holder.
+
+    The operating system releases the lock when the holder dies, however it dies, so a killed
+    build never blocks the next one.
+    """
+
+    def __init__(self, reports_dir: Path, label: str):
+        self.path = reports_dir / f".lock-{label}"
+        self.label = label
+        self._fd: int | None = None
+
+    def __enter__(self) -> BuildLock:
+        import fcntl
+
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise ReportError(f"cannot create the build lock {public_path(self.path)}: {e.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "unknown holder"
+            os.close(fd)
+            if e.errno in (errno.EWOULDBLOCK, errno.EACCES):
+                raise ReportError(f"another build of {self.label} is running ({holder}); wait for it to finish "
+                                  f"or stop it, then try again") from None
+            raise
+        holder = (f"pid {os.getpid()} on {socket.gethostname()}, user {os.environ.get('USER', '?')}, "
+                  f"started {dt.datetime.now().isoformat(timespec='seconds')}")
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, holder.encode(), 0)
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            os.close(self._fd)  # closing releases the flock
+            self._fd = None
+
+
+# -- inputs ------------------------------------------------------------------------------------
+def snapshot_inputs(panel_path: Path, dest: Path, tries: int = 3) -> dict[str, str]:
+    """Copy the panel and the files written beside it into ``dest`` and return their sha256.
+
+    The panel step records the hashes of the panel and adjacency it wrote in ``audit.json``
+    (written last); a copy whose hashes disagree with its audit was taken while ``make data``
+    was replacing the files, and is taken again.
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    src = {n: panel_path.with_name(n) for n in SNAPSHOT_FILES}
+    src["panel.parquet"] = panel_path
+    for f in src.values():
+        if not f.exists():
+            raise ReportError(f"{public_path(f)} does not exist; run `make data` first")
+    for _ in range(tries):
+        for name in ("audit.json", "panel.parquet", "adjacency.csv"):
+            shutil.copyfile(src[name], dest / name)
+        hashes = {n: sha256(dest / n) for n in SNAPSHOT_FILES}
+        try:
+            recorded = json.loads((dest / "audit.json").read_text()).get("outputs_sha256")
+        except json.JSONDecodeError:
+            recorded = None
+        if recorded is None:
+            raise ReportError(f"{public_path(src['audit.json'])} records no hashes of the panel it describes "
+                              "(written by an older version): run `make data` again")
+        if all(recorded.get(n) == hashes[n] for n in ("panel.parquet", "adjacency.csv")):
+            return hashes
+        time.sleep(0.5)
+    raise ReportError(f"{public_path(panel_path.parent)} kept changing while the build read it (is `make data` "
+                      "running?); the panel, audit and adjacency files do not belong together: try again")
+
+
+# -- notebooks ---------------------------------------------------------------------------------
+def _execute(nb_name: str, out: Path, params: dict, cwd: Path) -> None:
+    """Run one notebook in a process of its own (see ``analysis.report.execute``)."""
+    spec = out.with_suffix(".spec.json")
+    spec.write_text(json.dumps({"notebook": str(NOTEBOOKS / f"{nb_name}.py"), "out": str(out), "cwd": str(cwd),
+                                "parameters": params}))
+    proc = subprocess.run([sys.executable, "-m", "analysis.report.execute", str(spec)], cwd=cwd,
+                          capture_output=True, text=True)
+    spec.unlink(missing_ok=True)
+    err = Path(str(out) + ".error.json")
+    if proc.returncode == 3 and err.exists():
+        e = json.loads(err.read_text())
+        err.unlink()
+        raise ReportError(f"notebook {nb_name} failed in cell {e['exec_count']} (index {e['cell_index']}): "
+                          f"{e['ename']}: {e['evalue']}\nthe partial notebook with the traceback is at {out}")
+    if proc.returncode != 0:
+        tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
+        raise ReportError(f"notebook {nb_name} could not be run (exit status {proc.returncode}): {tail}")
+
+
+def _relative_paths(nb_path: Path, staging: Path) -> None:
+    """Rewrite the absolute paths injected as parameters as paths relative to the notebook."""
+    text = nb_path.read_text(encoding="utf-8")
+    for absolute in {str(staging), json.dumps(str(staging))[1:-1]}:
+        text = text.replace(absolute + "/", "../")
+    nb_path.write_text(text, encoding="utf-8")
+
+
+def expected_results(sectors: list[str]) -> list[str]:
+    out = list(EXPECTED_RESULTS["program"])
+    for s in sectors:
+        out += [f.format(stem=content.file_stem(s)) for f in EXPECTED_RESULTS["sector"]]
+    return out
 
 
 def _git_commit() -> str:
@@ -81,6 +214,14 @@ def _versions() -> dict:
     return out
 
 
+def _clean_stale(reports_dir: Path, label: str) -> None:
+    """Remove staging folders left by builds of this quarter that were killed (we hold the lock,
+    so no build is using them)."""
+    for old in sorted(reports_dir.glob(f".staging-{label}-*")) + sorted(reports_dir.glob(f".old-{label}-*")):
+        shutil.rmtree(old, ignore_errors=True)
+        _say(f"removed {public_path(old)}, left by an earlier build of {label} that did not finish")
+
+
 def build_report(quarter: str, panel_path: Path | str, reports_dir: Path | str = ROOT / "reports",
                  options: BuildOptions | None = None, today: dt.date | None = None) -> dict:
     """Build ``reports/<YYYYQn>/`` and return the manifest.
@@ -88,49 +229,98 @@ def build_report(quarter: str, panel_path: Path | str, reports_dir: Path | str =
     Raises
     ------
     analysis.periods.QuarterError
-        For a malformed, incomplete or uncovered quarter (before anything is written).
+        For a malformed, incomplete or uncovered quarter (before anything is published).
     ReportError
-        When a notebook fails; the previous report is left untouched.
+        When a step fails (a notebook, a missing results file, the lock, the final swap); the
+        previous report is left untouched and the message says where the partial build is.
     """
+    from analysis.periods import QuarterError, parse_quarter, quarter_label
+
     opt = options or BuildOptions()
+    label = quarter_label(parse_quarter(quarter))  # malformed quarters fail before anything is written
     panel_path = Path(panel_path).resolve()
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    ctx = content.load_context(panel_path, quarter, today=today)  # validates the quarter first
-    label = ctx.label
     reports_dir = Path(reports_dir).resolve()
-    reports_dir.mkdir(parents=True, exist_ok=True)
-    staging = reports_dir / f".staging-{label}-{os.getpid()}"
-    if staging.exists():
-        shutil.rmtree(staging)
-    (staging / "notebooks").mkdir(parents=True)
-    (staging / "results").mkdir()
-
-    common = {"quarter": label, "outcome": opt.outcome, "panel_path": str(panel_path), "results_dir": "../results",
-              "seed": opt.seed}
     try:
-        sectors = opt.sectors if opt.sectors is not None else ctx.treated_sectors
-        jobs = [("program", "program", {**common, "n_placebo": opt.n_placebo, "n_perm": opt.n_perm,
-                                        "n_calibration": opt.n_calibration, "n_power": opt.n_power})]
-        jobs += [("sector", f"sector_{s}", {**common, "sector": s, "n_perm": opt.n_perm}) for s in sectors]
+        reports_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ReportError(f"cannot create {public_path(reports_dir)}: {e.strerror}") from None
+    if not os.access(reports_dir, os.W_OK | os.X_OK):
+        raise ReportError(f"{public_path(reports_dir)} is not writable: the report cannot be built there")
+    with BuildLock(reports_dir, label):
+        _clean_stale(reports_dir, label)
+        staging = reports_dir / f".staging-{label}-{os.getpid()}"
+        try:
+            return _build(label, panel_path, reports_dir, staging, opt, today)
+        except QuarterError:
+            shutil.rmtree(staging, ignore_errors=True)  # nothing was built: nothing to keep
+            raise
+        except KeyboardInterrupt:
+            _say(f"build interrupted: the partial build is at {public_path(staging)} (the next build removes it)")
+            raise
+        except ReportError as e:
+            raise ReportError(_fail(reports_dir, label, staging, str(e))) from None
+        except Exception as e:  # anything else: still say where the partial build is
+            if staging.exists():
+                _fail(reports_dir, label, staging, "")
+                raise ReportError(f"{type(e).__name__}: {e} (partial build moved to "
+                                  f"{public_path(reports_dir / f'.failed-{label}')})") from e
+            raise
 
-        def run(job: tuple[str, str, dict]) -> Path:
-            nb_name, stem, params = job
-            t = time.perf_counter()
-            out = staging / "notebooks" / f"{stem}.ipynb"
-            _execute(nb_name, out, params, staging / "notebooks")
-            timings[f"notebook {stem}"] = time.perf_counter() - t
-            return out
 
-        # each notebook runs in its own kernel process; two at a time suit a 2-core machine
-        with ThreadPoolExecutor(max_workers=opt.workers) as pool:
-            executed = list(pool.map(run, jobs))
-    except ReportError as e:
-        failed = reports_dir / f".failed-{label}"
+def _fail(reports_dir: Path, label: str, staging: Path, msg: str) -> str:
+    """Move a failed staging folder to ``.failed-<label>`` and return the message naming it."""
+    if not staging.exists():
+        return msg
+    failed = reports_dir / f".failed-{label}"
+    try:
         if failed.exists():
             shutil.rmtree(failed)
         staging.rename(failed)
-        raise ReportError(str(e).replace(str(staging), str(failed))) from None
+    except OSError:
+        return f"{msg}\nthe partial build is at {public_path(staging)} (the next build removes it)"
+    msg = msg.replace(str(staging), str(failed)).replace(public_path(staging), public_path(failed))
+    return msg + f"\nthe partial build is at {public_path(failed)}"
+
+
+def _build(label: str, panel_path: Path, reports_dir: Path, staging: Path, opt: BuildOptions,
+           today: dt.date | None) -> dict:
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    snap = staging / "_inputs"
+    staging.mkdir(parents=True)
+    snap_hashes = snapshot_inputs(panel_path, snap)
+    ctx = content.load_context(snap / "panel.parquet", label, today=today)  # validates the quarter
+    (staging / "notebooks").mkdir()
+    (staging / "results").mkdir()
+    outcome = opt.outcome or content.default_outcome(ctx)
+    try:
+        content.check_outcome(ctx, outcome)
+    except ValueError as e:
+        raise ReportError(str(e)) from None
+    common = {"quarter": label, "outcome": outcome, "panel_path": str(snap / "panel.parquet"),
+              "results_dir": str(staging / "results"), "seed": opt.seed}
+    sectors = list(opt.sectors) if opt.sectors is not None else ctx.treated_sectors
+    stems = [content.file_stem(s) for s in sectors]
+    jobs = [("program", "program", {**common, "n_placebo": opt.n_placebo, "n_perm": opt.n_perm,
+                                    "n_calibration": opt.n_calibration, "n_power": opt.n_power})]
+    jobs += [("sector", f"sector_{st}", {**common, "sector": s, "n_perm": opt.n_perm}) for s, st in zip(sectors, stems)]
+
+    def run(job: tuple[str, str, dict]) -> Path:
+        nb_name, stem, params = job
+        t = time.perf_counter()
+        out = staging / "notebooks" / f"{stem}.ipynb"
+        _execute(nb_name, out, params, staging / "notebooks")
+        _relative_paths(out, staging)
+        timings[f"notebook {stem}"] = time.perf_counter() - t
+        return out
+
+    # each notebook runs in a process of its own; two at a time suit a 2-core machine
+    with ThreadPoolExecutor(max_workers=opt.workers) as pool:
+        executed = list(pool.map(run, jobs))
+    missing = [f for f in expected_results(sectors) if not (staging / "results" / f).exists()]
+    if missing:
+        raise ReportError(f"the notebooks ran but did not write {', '.join(missing)} in results/: "
+                          "nothing was published")
 
     built = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     meta = ReportMeta(title=TITLE, subtitle=SUBTITLE, quarter=label, built=built,
@@ -146,12 +336,13 @@ def build_report(quarter: str, panel_path: Path | str, reports_dir: Path | str =
     timings["render pdf"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
 
-    inputs = {str(panel_path): sha256(panel_path)}
+    inputs = {f"data/processed/{n}" if panel_path.parent == ROOT / "data" / "processed" else n: h
+              for n, h in snap_hashes.items()}
     for f in (ctx.audit.get("inputs") or []):
-        inputs[f["file"]] = f["sha256"]
-    for key in ("geography", "rollout"):
-        if ctx.audit.get(key):
-            inputs[ctx.audit[key]["file"]] = ctx.audit[key]["sha256"]
+        inputs[public_path(f["file"])] = f["sha256"]
+    for key in ("geography", "cuadrantes", "rollout"):
+        if (ctx.audit.get(key) or {}).get("file"):
+            inputs[public_path(ctx.audit[key]["file"])] = ctx.audit[key]["sha256"]
     manifest = {
         "quarter": label,
         "built": built,
@@ -159,7 +350,8 @@ def build_report(quarter: str, panel_path: Path | str, reports_dir: Path | str =
         "demo": ctx.demo,
         "code_commit": _git_commit(),
         "inputs_sha256": inputs,
-        "parameters": {**common, "n_placebo": opt.n_placebo, "n_perm": opt.n_perm,
+        "parameters": {**common, "panel_path": "_inputs/panel.parquet (snapshot, removed after the build)",
+                       "results_dir": "results", "n_placebo": opt.n_placebo, "n_perm": opt.n_perm,
                        "n_calibration": opt.n_calibration, "n_power": opt.n_power, "sectors": list(sectors)},
         "packages": _versions(),
         "timings_seconds": {k: round(v, 3) for k, v in timings.items()},
@@ -168,14 +360,20 @@ def build_report(quarter: str, panel_path: Path | str, reports_dir: Path | str =
                     "results": sorted(p.name for p in (staging / "results").iterdir())},
     }
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+    shutil.rmtree(snap)  # the panel holds small counts: it is never published
 
     final = reports_dir / label
     old = reports_dir / f".old-{label}-{os.getpid()}"
-    if final.exists():
-        final.rename(old)
-    staging.rename(final)
+    try:
+        if final.exists():
+            final.rename(old)
+        staging.rename(final)
+    except OSError as e:
+        if old.exists() and not final.exists():
+            old.rename(final)
+        raise ReportError(f"the report was built but could not replace {public_path(final)} ({e.strerror}); "
+                          f"the finished build is at {public_path(staging)}") from None
     if old.exists():
-        shutil.rmtree(old)
+        shutil.rmtree(old, ignore_errors=True)
     manifest["path"] = str(final)
     return manifest
-

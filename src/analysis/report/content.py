@@ -31,6 +31,21 @@ METHOD_LABELS = {"imputation": "Imputation DiD", "sdid": "SDID", "sc": "Syntheti
 ROLE = {"imputation": " (headline)", "twfe": " (reference only)"}
 
 
+#: the outcome a report shows by default: the first of these the panel carries
+DEFAULT_OUTCOMES = ("shootings", "gun_injuries", "gun_homicides", "all_homicides")
+
+
+def file_stem(name: str) -> str:
+    """A sector id as it may appear in a file name: letters, digits, '-' and '_' are kept;
+    any other character becomes '_' and a short hash of the id is added, so two ids never share
+    a file ('A/B' -> 'A_B-1a2b3c') and no id can write outside its folder."""
+    import hashlib
+    import re
+
+    s = re.sub(r"[^A-Za-z0-9_-]+", "_", str(name))
+    return s if s == name and s else f"{s}-{hashlib.sha256(str(name).encode()).hexdigest()[:6]}"
+
+
 @dataclass
 class Context:
     """The data a report for one quarter is made from."""
@@ -74,6 +89,31 @@ def load_context(panel_path: str | Path, quarter: str, today=None) -> Context:
     audit = json.loads(audit_path.read_text()) if audit_path.exists() else {}
     demo = audit.get("demo")
     return Context(quarter=q, panel=panel.reset_index(drop=True), audit=audit, demo=demo)
+
+
+def panel_outcomes(ctx: Context) -> list[str]:
+    """The outcome columns this panel carries (recorded by the panel step in the audit)."""
+    listed = ctx.audit.get("outcomes")
+    cols = listed if listed else [c for c in DEFAULT_OUTCOMES if c in ctx.panel]
+    return [c for c in cols if c in ctx.panel]
+
+
+def default_outcome(ctx: Context) -> str:
+    """The report's outcome when none is asked for: victims of shootings where the source gives
+    both gun homicides and gun injuries, else the gun outcome it does give."""
+    have = panel_outcomes(ctx)
+    for c in DEFAULT_OUTCOMES:
+        if c in have:
+            return c
+    raise ValueError(f"the panel carries none of the outcomes {', '.join(DEFAULT_OUTCOMES)}")
+
+
+def check_outcome(ctx: Context, outcome: str) -> None:
+    """A clear error for an outcome the panel's sources cannot give."""
+    have = panel_outcomes(ctx)
+    if outcome not in have:
+        raise ValueError(f"outcome {outcome!r} is not in this panel; its sources give: {', '.join(have)} "
+                         f"(choose one with OUTCOME=...)")
 
 
 def banner(ctx: Context) -> str:

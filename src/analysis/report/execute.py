@@ -1,0 +1,43 @@
+"""Run one report notebook in a process of its own: ``python -m analysis.report.execute SPEC``.
+
+Papermill's ``cwd=`` changes the working directory of the whole Python process. Two notebooks
+run from threads of one process could therefore start their kernels in each other's folder
+(or the repo root) and write results outside the build. Each notebook is run here, in its own
+process started with its own working directory, and every path it receives is absolute.
+
+SPEC is a JSON file: ``{"notebook": path to the Jupytext .py, "out": path of the executed
+.ipynb, "cwd": folder, "parameters": {...}}``. On a failing cell the process writes
+``<out>.error.json`` (cell number, index, exception name and value) and exits with status 3.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    spec = json.loads(Path(argv[0]).read_text())
+    # the kernel's own chatter (TCP without encryption, shutdown interrupts) is not the user's business
+    for name in ("papermill", "traitlets", "nbclient", "jupyter_client"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    import jupytext
+    import papermill as pm
+
+    out = Path(spec["out"])
+    nb = jupytext.read(spec["notebook"])
+    try:
+        pm.execute_notebook(nb, str(out), parameters=spec["parameters"], cwd=spec["cwd"], kernel_name="python3",
+                            progress_bar=False, log_output=False)
+    except pm.PapermillExecutionError as e:
+        Path(str(out) + ".error.json").write_text(json.dumps(
+            {"exec_count": e.exec_count, "cell_index": e.cell_index, "ename": e.ename, "evalue": e.evalue}))
+        return 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
