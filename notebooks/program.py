@@ -31,7 +31,6 @@ from IPython.display import Markdown, display
 
 from analysis import impact
 from analysis.impact.calibration import placebo_size
-from analysis.impact.sensitivity import relative_magnitudes
 from analysis.impact.spillover import spillover
 from analysis.report import content, figures
 
@@ -57,7 +56,7 @@ display(Markdown(content.headline(main, ctx)))
 # %%
 sdid = impact.estimate(ctx.panel, outcome=outcome, method="sdid", n_placebo=n_placebo, seed=seed)
 twfe = impact.estimate(ctx.panel, outcome=outcome, method="twfe", n_perm=n_perm, seed=seed)
-display(Markdown(content.estimates_table([main, sdid, twfe])))
+display(Markdown(content.estimates_table([main, sdid, twfe], noun=content.record_noun(ctx))))
 
 # %% [markdown]
 # ## Effect over time since the start
@@ -69,7 +68,7 @@ display(Markdown(content.estimates_table([main, sdid, twfe])))
 # chosen after a rise, and part of the later fall could be a return to normal.
 
 # %%
-fig = figures.event_study(main, demo=ctx.is_demo)
+fig = figures.event_study(main, demo=ctx.is_demo, noun=content.record_noun(ctx))
 display(fig)
 
 # %% [markdown]
@@ -82,11 +81,12 @@ display(fig)
 # `analysis.impact.sensitivity.relative_magnitudes` (Rambachan and Roth 2023).
 
 # %%
-sens = relative_magnitudes(main, mbar=(0.0, 0.25, 0.5, 1.0), post_quarters=4)
-sens_text, sens_table = content.sensitivity_text(sens, 4)
+sens, sens_quarters = content.relative_magnitudes_or_none(main, mbar=(0.0, 0.25, 0.5, 1.0))
+sens_text, sens_table = content.sensitivity_text(sens, sens_quarters)
 display(Markdown(sens_text))
-display(figures.sensitivity(sens, demo=ctx.is_demo))
-display(Markdown(sens_table))
+if not sens.empty:
+    display(figures.sensitivity(sens, demo=ctx.is_demo, noun=content.record_noun(ctx)))
+    display(Markdown(sens_table))
 
 # %% [markdown]
 # ## Treated sectors and their counterfactual
@@ -96,7 +96,7 @@ display(Markdown(sens_table))
 # 1 to 4 are not drawn.
 
 # %%
-fig = figures.trends(main, demo=ctx.is_demo)
+fig = figures.trends(main, demo=ctx.is_demo, exclude=content.hidden_sectors(ctx, outcome), noun=content.record_noun(ctx))
 display(fig)
 
 # %% [markdown]
@@ -109,13 +109,10 @@ display(Markdown(content.sector_table(ctx, outcome)))
 
 # %% [markdown]
 # ## Context: the whole city
-#
-# Monthly victims in the sectors in the program and in all other sectors together (3-month
-# averages). City-wide swings, such as the 2020 dip, affect both groups; the estimates above
-# compare like with like.
 
 # %%
-fig = figures.city_series(ctx.panel, outcome, demo=ctx.is_demo)
+display(Markdown(content.city_text(ctx)))
+fig = figures.city_series(ctx.panel, outcome, demo=ctx.is_demo, noun=content.record_noun(ctx))
 display(fig)
 
 # %% [markdown]
@@ -148,7 +145,7 @@ display(fig)
 # %%
 spill = spillover(ctx.panel, content.load_adjacency(panel_path), outcome=outcome, n_perm=n_perm, seed=seed)
 display(Markdown(content.spillover_text(spill)))
-display(Markdown(content.estimates_table([spill.main, spill.exposed],
+display(Markdown(content.estimates_table([spill.main, spill.exposed], noun=content.record_noun(ctx),
                                          labels=["Sectors in the program", "Their neighbours"])))
 
 # %% [markdown]
@@ -165,12 +162,6 @@ display(Markdown(plan_md))
 
 # %% [markdown]
 # ## Data and methods
-#
-# **Data.** Victim records are classified as gun homicides or non-fatal gun injuries by the
-# crime-label table shipped with the workbook, placed in a police sector by the coordinates
-# of the event, and counted by sector and month of the event; months without events count
-# as zero. Records that could not be used are kept aside with a reason, and the counts
-# reconcile.
 #
 # **Imputation difference-in-differences** (Borusyak, Jaravel and Spiess, 2024) fits a sector
 # level and a month level to the sector-months without the program, predicts each treated
@@ -189,16 +180,12 @@ display(Markdown(plan_md))
 # **Two-way fixed effects** compares treated and other sectors with sector and month
 # effects, with randomization inference. It can be biased with staggered starts; it is shown
 # for reference.
-#
-# **Units.** Counts are victims (one record per victim), by sector and month of the event.
-# Percent effects and their intervals are relative to the predicted victims without the
-# program in the treated sector-months. A randomization p-value cannot be smaller than one
-# over the number of reassignments plus one.
 
 # %%
+display(Markdown(content.data_text(ctx)))
 display(Markdown(content.data_note(ctx)))
-saved = content.save_results([main, sdid, twfe], results_dir, "program")
+saved = content.save_results([main, sdid, twfe], results_dir, "program", ctx=ctx)
 calibration_saved = content.save_calibration(checks, results_dir)
-spill.to_frame().to_csv(f"{results_dir}/spillover.csv", index=False)
+content.save_spillover(spill, results_dir, ctx)
 plan.to_csv(f"{results_dir}/power.csv", index=False)
 sens.assign(breakdown=sens.attrs["breakdown"]).to_csv(f"{results_dir}/sensitivity.csv", index=False)

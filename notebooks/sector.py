@@ -30,7 +30,7 @@ from analysis import impact
 from analysis.report import content, figures
 
 ctx = content.load_context(panel_path, quarter)
-display(Markdown(f"## Sector {sector}"))
+display(Markdown(f"## Sector {content.md_escape(sector)}"))
 
 # %% tags=["notebook-only"]
 display(Markdown(content.banner(ctx)))
@@ -41,8 +41,8 @@ res = impact.estimate(impact.for_unit(ctx.panel, sector), outcome=outcome, metho
 display(Markdown(content.headline(res, ctx, sector=sector)))
 
 # %%
-fig = figures.trends(res, demo=ctx.is_demo)
-display(fig)
+if not content.hidden(ctx, outcome, sector):  # a sector too small to publish gets no path either
+    display(figures.trends(res, demo=ctx.is_demo, noun=content.record_noun(ctx)))
 
 # %%
-saved = content.save_results([res], results_dir, f"sector_{content.file_stem(sector)}")
+saved = content.save_results([res], results_dir, f"sector_{content.file_stem(sector)}", ctx=ctx, sector=sector)

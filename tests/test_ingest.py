@@ -72,7 +72,7 @@ def test_dates_day_first_and_bad_coordinates(tmp_path, demo_dir):
     assert rec.date.iloc[0] == pd.Timestamp("2020-05-17")
     f.write_text("fecha_hecho,delito,categoria_delito,latitud,longitud\n"
                  "2020-05-17,HOMICIDIO POR ARMA DE FUEGO,HOMICIDIO DOLOSO,2150000,480000\n")
-    with pytest.raises(InputError, match=r"v\.csv: row 1, columns 'longitud'/'latitud': .* not WGS84 degrees"):
+    with pytest.raises(InputError, match=r"v\.csv: row 1, columns 'longitud'/'latitud': .* not WGS84 degrees: projected"):
         read_incidents(f)
 
 

@@ -78,7 +78,7 @@ def test_manifest(built):
     assert m["quarter"] == QUARTER and m["data"] == "demo"
     from analysis.data.geography import sha256
 
-    assert m["inputs_sha256"][str(built["panel"].resolve())] == sha256(built["panel"])
+    assert m["inputs_sha256"]["panel.parquet"] == sha256(built["panel"])
     assert len(m["inputs_sha256"]) >= 4  # panel, incidents, geography, rollout
     assert m["parameters"]["n_placebo"] == 6 and m["parameters"]["sectors"] == ["D36"]
     assert m["packages"]["linearmodels"] and m["packages"]["synthdid-py"]

@@ -150,7 +150,7 @@ def cmd_panel(args) -> int:
 
 def cmd_report(args) -> int:
     from analysis.periods import QuarterError, latest_reportable_quarter, quarter_label
-    from analysis.report.build import BuildOptions, ReportError, build_report
+    from analysis.report.build import BuildOptions, OptionError, ReportError, build_report
 
     panel = Path(args.panel)
     if not panel.exists():
@@ -167,7 +167,7 @@ def cmd_report(args) -> int:
     t = time.perf_counter()
     try:
         m = build_report(quarter, panel, args.reports, opts)
-    except QuarterError as e:
+    except (QuarterError, OptionError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except ReportError as e:

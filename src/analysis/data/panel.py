@@ -159,16 +159,17 @@ def supplying_files(rec: pd.DataFrame, ordinal: np.ndarray, ok: np.ndarray) -> t
             if m.any():
                 spans[code] = regular_coverage(ordinal[m])
         order = sorted(spans, key=lambda k: (-spans[k][1], -int((files == k).sum()), names[k]))
-        claimed: dict[int, int] = {}
+        if not spans:
+            continue
+        base = min(lo for lo, _ in spans.values())
+        claimed = np.full(max(hi for _, hi in spans.values()) - base + 1, -1)  # month -> supplying file
         for code in order:
             lo, hi = spans[code]
-            mine = [mo for mo in range(lo, hi + 1) if mo not in claimed]
-            for mo in mine:
-                claimed[mo] = code
-            rows = ok & (files == code) & (ordinal >= lo) & (ordinal <= hi)
-            owner = np.array([claimed[o] for o in ordinal[rows]]) if rows.any() else np.zeros(0, int)
-            superseded[np.flatnonzero(rows)[owner != code]] = True
-            supplied[names[code]] = _ranges(mine)
+            free = claimed[lo - base: hi - base + 1] < 0
+            claimed[lo - base: hi - base + 1][free] = code
+            rows = np.flatnonzero(ok & (files == code) & (ordinal >= lo) & (ordinal <= hi))
+            superseded[rows[claimed[ordinal[rows] - base] != code]] = True
+            supplied[names[code]] = _ranges([int(m) for m in np.flatnonzero(claimed == code) + base])
             newest_first.append(names[code])
     return superseded, supplied, newest_first
 

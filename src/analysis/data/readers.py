@@ -18,6 +18,7 @@ and matched against each source's aliases.
 from __future__ import annotations
 
 import gzip
+import zlib
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -343,6 +344,16 @@ def read_incidents(path: Path | str, source: str | None = None) -> tuple[pd.Data
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
+    try:
+        return _read_incidents(path, source)
+    except (EOFError, OSError, zlib.error, pa.ArrowException) as e:
+        if isinstance(e, InputError):
+            raise
+        kind = "a truncated or corrupt gzip file" if _is_gzip(path) else "unreadable"
+        raise InputError(f"{path}: {kind} ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'no detail'})") from None
+
+
+def _read_incidents(path: Path, source: str | None) -> tuple[pd.DataFrame, dict]:
     head = _peek(path)
     delim, enc = _sniff(head, path)
     tbl, encoding = _read_table(path, delim, enc, head)
@@ -407,8 +418,11 @@ def read_incidents(path: Path | str, source: str | None = None) -> tuple[pd.Data
     lon = number("lon")
     if np.nanmax(np.abs(lon), initial=0) > 180 or np.nanmax(np.abs(lat), initial=0) > 90:
         i = int(np.flatnonzero((np.abs(lon) > 180) | (np.abs(lat) > 90))[0])
+        hint = ("latitude and longitude look swapped (the latitude column holds longitudes)"
+                if abs(lat[i]) <= 180 and abs(lon[i]) <= 90 else
+                "projected coordinates (UTM?) are not supported: convert them to longitude/latitude")
         raise InputError(f"{path}: row {i + 1}, columns '{col['lon']}'/'{col['lat']}': coordinates "
-                         f"({lon[i]}, {lat[i]}) are not WGS84 degrees (projected coordinates are not supported)")
+                         f"({lon[i]}, {lat[i]}) are not WGS84 degrees: {hint}")
     loc = text(arrow("location_id")).replace({"": None, "NA": None}).astype("string")
 
     # exact duplicates among the outcome rows (a repeated victim record would be counted twice)

@@ -58,6 +58,10 @@ class ReportError(RuntimeError):
     """A report step failed; the message names the step (notebook and cell, file) that failed."""
 
 
+class OptionError(ReportError):
+    """An option the data cannot serve (an outcome the sources do not give); nothing is kept."""
+
+
 @dataclass
 class BuildOptions:
     outcome: str = "shootings"
@@ -84,6 +88,15 @@ def public_path(path: Path | str) -> str:
         return p.name
 
 
+def _shown(path: Path | str) -> str:
+    """A path in a message to the user: relative to the repo when inside it, else absolute."""
+    p = Path(path).resolve()
+    try:
+        return p.relative_to(ROOT).as_posix()
+    except ValueError:
+        return str(p)
+
+
 # -- one build per quarter -------------------------------------------------------------------
 class BuildLock:
     """An exclusive ``flock`` on ``reports/.lock-<label>``; the file names the holder.
@@ -103,7 +116,7 @@ class BuildLock:
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as e:
-            raise ReportError(f"cannot create the build lock {public_path(self.path)}: {e.strerror}") from None
+            raise ReportError(f"cannot create the build lock {_shown(self.path)}: {e.strerror}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:
@@ -140,7 +153,7 @@ def snapshot_inputs(panel_path: Path, dest: Path, tries: int = 3) -> dict[str, s
     src["panel.parquet"] = panel_path
     for f in src.values():
         if not f.exists():
-            raise ReportError(f"{public_path(f)} does not exist; run `make data` first")
+            raise ReportError(f"{_shown(f)} does not exist; run `make data` first")
     for _ in range(tries):
         for name in ("audit.json", "panel.parquet", "adjacency.csv"):
             shutil.copyfile(src[name], dest / name)
@@ -150,23 +163,32 @@ def snapshot_inputs(panel_path: Path, dest: Path, tries: int = 3) -> dict[str, s
         except json.JSONDecodeError:
             recorded = None
         if recorded is None:
-            raise ReportError(f"{public_path(src['audit.json'])} records no hashes of the panel it describes "
+            raise ReportError(f"{_shown(src['audit.json'])} records no hashes of the panel it describes "
                               "(written by an older version): run `make data` again")
         if all(recorded.get(n) == hashes[n] for n in ("panel.parquet", "adjacency.csv")):
             return hashes
         time.sleep(0.5)
-    raise ReportError(f"{public_path(panel_path.parent)} kept changing while the build read it (is `make data` "
+    raise ReportError(f"{_shown(panel_path.parent)} kept changing while the build read it (is `make data` "
                       "running?); the panel, audit and adjacency files do not belong together: try again")
 
 
 # -- notebooks ---------------------------------------------------------------------------------
+#: notebook processes running now, so that a failed or interrupted build can stop the others
+_RUNNING: set[subprocess.Popen] = set()
+
+
 def _execute(nb_name: str, out: Path, params: dict, cwd: Path) -> None:
     """Run one notebook in a process of its own (see ``analysis.report.execute``)."""
     spec = out.with_suffix(".spec.json")
     spec.write_text(json.dumps({"notebook": str(NOTEBOOKS / f"{nb_name}.py"), "out": str(out), "cwd": str(cwd),
                                 "parameters": params}))
-    proc = subprocess.run([sys.executable, "-m", "analysis.report.execute", str(spec)], cwd=cwd,
-                          capture_output=True, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "analysis.report.execute", str(spec)], cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _RUNNING.add(proc)
+    try:
+        _, stderr = proc.communicate()
+    finally:
+        _RUNNING.discard(proc)
     spec.unlink(missing_ok=True)
     err = Path(str(out) + ".error.json")
     if proc.returncode == 3 and err.exists():
@@ -175,7 +197,7 @@ def _execute(nb_name: str, out: Path, params: dict, cwd: Path) -> None:
         raise ReportError(f"notebook {nb_name} failed in cell {e['exec_count']} (index {e['cell_index']}): "
                           f"{e['ename']}: {e['evalue']}\nthe partial notebook with the traceback is at {out}")
     if proc.returncode != 0:
-        tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
+        tail = " | ".join(stderr.strip().splitlines()[-3:])
         raise ReportError(f"notebook {nb_name} could not be run (exit status {proc.returncode}): {tail}")
 
 
@@ -219,7 +241,7 @@ def _clean_stale(reports_dir: Path, label: str) -> None:
     so no build is using them)."""
     for old in sorted(reports_dir.glob(f".staging-{label}-*")) + sorted(reports_dir.glob(f".old-{label}-*")):
         shutil.rmtree(old, ignore_errors=True)
-        _say(f"removed {public_path(old)}, left by an earlier build of {label} that did not finish")
+        _say(f"removed {_shown(old)}, left by an earlier build of {label} that did not finish")
 
 
 def build_report(quarter: str, panel_path: Path | str, reports_dir: Path | str = ROOT / "reports",
@@ -243,27 +265,29 @@ def build_report(quarter: str, panel_path: Path | str, reports_dir: Path | str =
     try:
         reports_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise ReportError(f"cannot create {public_path(reports_dir)}: {e.strerror}") from None
+        raise ReportError(f"cannot create {_shown(reports_dir)}: {e.strerror}") from None
     if not os.access(reports_dir, os.W_OK | os.X_OK):
-        raise ReportError(f"{public_path(reports_dir)} is not writable: the report cannot be built there")
+        raise ReportError(f"{_shown(reports_dir)} is not writable: the report cannot be built there")
     with BuildLock(reports_dir, label):
         _clean_stale(reports_dir, label)
         staging = reports_dir / f".staging-{label}-{os.getpid()}"
         try:
             return _build(label, panel_path, reports_dir, staging, opt, today)
-        except QuarterError:
+        except (QuarterError, OptionError):
             shutil.rmtree(staging, ignore_errors=True)  # nothing was built: nothing to keep
             raise
         except KeyboardInterrupt:
-            _say(f"build interrupted: the partial build is at {public_path(staging)} (the next build removes it)")
+            _say(f"build interrupted: the partial build is at {_shown(staging)} (the next build removes it)")
             raise
         except ReportError as e:
+            if "the finished build is at" in str(e):
+                raise  # a complete build that could not be swapped in stays where the message says
             raise ReportError(_fail(reports_dir, label, staging, str(e))) from None
         except Exception as e:  # anything else: still say where the partial build is
             if staging.exists():
                 _fail(reports_dir, label, staging, "")
                 raise ReportError(f"{type(e).__name__}: {e} (partial build moved to "
-                                  f"{public_path(reports_dir / f'.failed-{label}')})") from e
+                                  f"{_shown(reports_dir / f'.failed-{label}')})") from e
             raise
 
 
@@ -277,9 +301,9 @@ def _fail(reports_dir: Path, label: str, staging: Path, msg: str) -> str:
             shutil.rmtree(failed)
         staging.rename(failed)
     except OSError:
-        return f"{msg}\nthe partial build is at {public_path(staging)} (the next build removes it)"
-    msg = msg.replace(str(staging), str(failed)).replace(public_path(staging), public_path(failed))
-    return msg + f"\nthe partial build is at {public_path(failed)}"
+        return f"{msg}\nthe partial build is at {_shown(staging)} (the next build removes it)"
+    msg = msg.replace(str(staging), str(failed)).replace(_shown(staging), _shown(failed))
+    return msg + f"\nthe partial build is at {_shown(failed)}"
 
 
 def _build(label: str, panel_path: Path, reports_dir: Path, staging: Path, opt: BuildOptions,
@@ -296,7 +320,7 @@ def _build(label: str, panel_path: Path, reports_dir: Path, staging: Path, opt: 
     try:
         content.check_outcome(ctx, outcome)
     except ValueError as e:
-        raise ReportError(str(e)) from None
+        raise OptionError(str(e)) from None
     common = {"quarter": label, "outcome": outcome, "panel_path": str(snap / "panel.parquet"),
               "results_dir": str(staging / "results"), "seed": opt.seed}
     sectors = list(opt.sectors) if opt.sectors is not None else ctx.treated_sectors
@@ -315,12 +339,29 @@ def _build(label: str, panel_path: Path, reports_dir: Path, staging: Path, opt: 
         return out
 
     # each notebook runs in a process of its own; two at a time suit a 2-core machine
-    with ThreadPoolExecutor(max_workers=opt.workers) as pool:
+    pool = ThreadPoolExecutor(max_workers=opt.workers)
+    try:
         executed = list(pool.map(run, jobs))
+    except BaseException:
+        # one notebook failed, or the build was interrupted: stop the others now
+        pool.shutdown(wait=False, cancel_futures=True)
+        for p in list(_RUNNING):
+            p.kill()
+        pool.shutdown(wait=True)
+        raise
+    pool.shutdown()
     missing = [f for f in expected_results(sectors) if not (staging / "results" / f).exists()]
     if missing:
         raise ReportError(f"the notebooks ran but did not write {', '.join(missing)} in results/: "
                           "nothing was published")
+
+    # the last line of defence: what a reader could recover from the results files
+    from analysis.report import disclosure
+
+    leaks = disclosure.check_published(staging / "results", ctx.panel, sectors, dict(zip(sectors, stems)))
+    if leaks:
+        raise ReportError("disclosure check failed, nothing was published: a reader could work out a count "
+                          f"from 1 to 4 from the results files ({'; '.join(leaks[:3])})")
 
     built = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     meta = ReportMeta(title=TITLE, subtitle=SUBTITLE, quarter=label, built=built,
@@ -362,8 +403,15 @@ def _build(label: str, panel_path: Path, reports_dir: Path, staging: Path, opt: 
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
     shutil.rmtree(snap)  # the panel holds small counts: it is never published
 
-    final = reports_dir / label
-    old = reports_dir / f".old-{label}-{os.getpid()}"
+    manifest["path"] = str(publish(staging, reports_dir / label))
+    return manifest
+
+
+def publish(staging: Path, final: Path) -> Path:
+    """Swap a finished build in: ``final`` is replaced by ``staging`` or, when the old report
+    cannot be moved (a file open in another program, a folder it may not change), left as it
+    was, with an error that says where the finished build is."""
+    old = final.with_name(f".old-{final.name}-{os.getpid()}")
     try:
         if final.exists():
             final.rename(old)
@@ -371,9 +419,9 @@ def _build(label: str, panel_path: Path, reports_dir: Path, staging: Path, opt: 
     except OSError as e:
         if old.exists() and not final.exists():
             old.rename(final)
-        raise ReportError(f"the report was built but could not replace {public_path(final)} ({e.strerror}); "
-                          f"the finished build is at {public_path(staging)}") from None
+        raise ReportError(f"the report was built but could not replace {_shown(final)} ({e.strerror}); "
+                          f"the finished build is at {_shown(staging)}: close what holds the old report "
+                          "and move it in by hand, or build again") from None
     if old.exists():
         shutil.rmtree(old, ignore_errors=True)
-    manifest["path"] = str(final)
-    return manifest
+    return final

@@ -25,6 +25,19 @@ OUTCOME_NAMES = {
     "gun_homicides": ("victims of gun homicide", "víctimas de homicidio por arma de fuego"),
     "gun_injuries": ("victims of non-fatal gun injuries", "víctimas de lesiones por arma de fuego"),
 }
+#: the same outcomes counted as incidents (SSC sources: one record per incident, not per victim)
+INCIDENT_OUTCOME_NAMES = {
+    "shootings": ("shooting incidents (gun homicides and non-fatal gun injuries)",
+                  "incidentes de disparos (homicidios y lesiones dolosas por arma de fuego)"),
+    "gun_homicides": ("gun homicide incidents", "incidentes de homicidio doloso por arma de fuego"),
+    "gun_injuries": ("incidents of non-fatal gun injury", "incidentes de lesiones dolosas por arma de fuego"),
+    "all_homicides": ("intentional homicide incidents (any weapon)", "incidentes de homicidio doloso (cualquier arma)"),
+}
+SOURCE_DESCRIPTIONS = {
+    "fgj": "victim records of the FGJ-CDMX (one record per victim)",
+    "ssc": "incident points of the SSC (one record per incident, whatever the number of victims)",
+    "ssc_counts": "monthly counts of incidents by cuadrante from the SSC",
+}
 #: short names of the inference methods, by the first word of ``ImpactResult.inference``
 SHORT_INFERENCE = {"placebo": "Placebo", "randomization": "Randomization", "wild": "Wild bootstrap"}
 METHOD_LABELS = {"imputation": "Imputation DiD", "sdid": "SDID", "sc": "Synthetic control", "twfe": "TWFE"}
@@ -33,6 +46,17 @@ ROLE = {"imputation": " (headline)", "twfe": " (reference only)"}
 
 #: the outcome a report shows by default: the first of these the panel carries
 DEFAULT_OUTCOMES = ("shootings", "gun_injuries", "gun_homicides", "all_homicides")
+
+
+def md_escape(text) -> str:
+    """A string from the data, safe inside Markdown that becomes HTML and Typst: HTML's special
+    characters become entities (a sector named ``<img onerror=...>`` shows as text and runs
+    nothing) and Markdown's punctuation is backslash-escaped (no stray emphasis, link or table
+    cell)."""
+    import html as _html
+
+    s = _html.escape(str(text), quote=True)
+    return "".join("\\" + c if c in "\\`*_{}[]()#+!|~" else c for c in s)
 
 
 def file_stem(name: str) -> str:
@@ -116,6 +140,73 @@ def check_outcome(ctx: Context, outcome: str) -> None:
                          f"(choose one with OUTCOME=...)")
 
 
+def record_noun(ctx: Context) -> str:
+    """'victims' when every record is a victim (FGJ files), else 'incidents'."""
+    sources = {i.get("source") for i in ctx.audit.get("inputs") or []}
+    return "victims" if not sources or sources == {"fgj"} else "incidents"
+
+
+def outcome_name(ctx: Context, outcome: str) -> tuple[str, str]:
+    """(English, Spanish) name of an outcome as this panel counts it."""
+    table = OUTCOME_NAMES if record_noun(ctx) == "victims" else INCIDENT_OUTCOME_NAMES
+    return table.get(outcome, (outcome.replace("_", " "), outcome.replace("_", " ")))
+
+
+def data_text(ctx: Context) -> str:
+    """The 'Data' and 'Units' paragraphs of the methods note, from what the panel step did: the
+    sources read, how records were located, the period covered."""
+    a, p = ctx.audit, ctx.panel
+    noun = record_noun(ctx)
+    sources = sorted({i.get("source") for i in a.get("inputs") or []} - {None})
+    what = "; ".join(SOURCE_DESCRIPTIONS.get(x, x) for x in sources) or "incident records"
+    loc = a.get("location") or {}
+    by_point, by_id = loc.get("by_point", 0), loc.get("by_id", 0)
+    if by_id and by_point:
+        where = (f"placed in a police sector by the coordinates of the event ({by_point:,} records) or, where the "
+                 f"coordinates were missing or fell in no sector, by the cuadrante or sector recorded with it "
+                 f"({by_id:,} records)")
+    elif by_id:
+        where = "placed in a police sector by the cuadrante or sector recorded with them"
+    else:
+        where = "placed in a police sector by the coordinates of the event"
+    kinds = [outcome_name(ctx, o)[0] for o in panel_outcomes(ctx) if o != "shootings"]
+    unit_text = ("Counts are victims (one record per victim), by sector and month of the event." if noun == "victims"
+                 else "Counts are incidents (one record per incident: an incident with several victims counts "
+                      "once), by sector and month of the event.")
+    return (f"**Data.** {what[0].upper() + what[1:]}, {p.period.min()} to {p.period.max()}. Records are classified "
+            f"as {' or '.join(kinds)} by the crime-label table shipped with the workbook, {where}, and counted by "
+            f"sector and month of the event; months without events count as zero. Records that could not be used "
+            f"are kept aside with a reason, and the counts reconcile.\n\n"
+            f"**Units.** {unit_text} Percent effects and their intervals are relative to the predicted "
+            f"{noun} without the program in the treated sector-months. A randomization p-value cannot be smaller "
+            f"than one over the number of reassignments plus one.")
+
+
+def city_text(ctx: Context) -> str:
+    """The sentence under the city-wide context figure; the 2020 dip only when the data cover it."""
+    covers_2020 = ctx.panel.period.min() <= pd.Period("2020-03", "M") and ctx.panel.period.max() >= pd.Period("2020-06", "M")
+    swings = "City-wide swings, such as the 2020 dip, affect" if covers_2020 else "City-wide swings affect"
+    return (f"Monthly {record_noun(ctx)} in the sectors in the program and in all other sectors together (3-month "
+            f"averages). {swings} both groups; the estimates above compare like with like.")
+
+
+def hidden_sectors(ctx: Context, outcome: str) -> list[str]:
+    """Treated sectors whose estimates are not published (``disclosure.hidden_sectors``)."""
+    from analysis.report import disclosure
+
+    return sorted(disclosure.hidden_sectors(ctx.panel, outcome))
+
+
+def hidden(ctx: Context, outcome: str, sector: str | None = None) -> bool:
+    """True when the estimate of ``sector`` (or of the whole program) may not be published: it
+    would reveal a count from 1 to 4 (``analysis.report.disclosure``)."""
+    from analysis.report import disclosure
+
+    if sector is None:
+        return disclosure.is_small(disclosure.sector_totals(ctx.panel, outcome).sum())
+    return sector in disclosure.hidden_sectors(ctx.panel, outcome)
+
+
 def banner(ctx: Context) -> str:
     """Markdown banner that opens every section of a demo report."""
     if not ctx.is_demo:
@@ -150,7 +241,7 @@ def cohorts_text(ctx: Context) -> str:
     ts = ctx.panel.drop_duplicates("unit").set_index("unit").treat_start.dropna()
     parts = []
     for start, units in ts.groupby(ts).groups.items():
-        units = sorted(units)
+        units = [md_escape(u) for u in sorted(units)]
         who = (" and ".join([", ".join(units[:-1]), units[-1]]) if len(units) > 1 else units[0]) if len(units) <= 3 \
             else f"{len(units)} sectors"
         parts.append(f"{who} from {start}")
@@ -162,27 +253,46 @@ def headline(result, ctx: Context, sector: str | None = None) -> str:
 
     ``sector`` names the one treated sector of a per-sector estimate.
     """
-    en, es = OUTCOME_NAMES.get(result.outcome, (result.outcome, result.outcome))
+    en, es = outcome_name(ctx, result.outcome)
+    noun = record_noun(ctx)
+    if hidden(ctx, result.outcome, sector):
+        who = f"sector {md_escape(sector)}" if sector else "the sectors in the program"
+        return (f"**No estimate is published for {who}.** Too few {en} were recorded there since the start for "
+                f"an estimate to be shown without revealing a count below {SUPPRESS_BELOW} (directly, or from the "
+                f"other figures of this report).\n\n*Resumen.* No se publica una estimación para "
+                f"{'el sector ' + md_escape(sector) if sector else 'los sectores del programa'}: hay muy pocos casos registrados.")
     lo, hi = result.ci_percent
     level = f"{100 * (1 - result.alpha):.0f}%"
     lower = result.att < 0
     first = ctx.panel.treat_start.min() if sector is None else ctx.panel.loc[ctx.panel.unit == sector, "treat_start"].iloc[0]
     span = f"{first} to {ctx.quarter.asfreq('M', 'end')}"
-    where_en = f"In sector {sector}" if sector else f"In the {result.n_treated} sectors where Alto al Fuego operates"
-    where_es = f"En el sector {sector}" if sector else f"En los {result.n_treated} sectores con Alto al Fuego"
+    where_en = f"In sector {md_escape(sector)}" if sector else f"In the {result.n_treated} sectors where Alto al Fuego operates"
+    where_es = f"En el sector {md_escape(sector)}" if sector else f"En los {result.n_treated} sectores con Alto al Fuego"
     cells = result.n_treated_periods
     total = result.att * cells
     total_lo, total_hi = sorted((result.ci_low * cells, result.ci_high * cells))
     chance = lo < 0 < hi
+    if not np.isfinite(result.att_percent):
+        # a counterfactual mean at or below zero has no percent change; say so instead of "nan%"
+        change_en = (f"{'lower' if lower else 'higher'} than the counterfactual by {abs(result.att):.2f} {noun} per "
+                     f"sector per month (the counterfactual mean, {fmt_num(result.counterfactual_mean)}, is not "
+                     f"positive, so no percent change is defined)")
+        change_es = f"{abs(result.att):.2f} {'menos' if lower else 'más'} {es} por sector y mes que en el contrafactual"
+        interval = f"{level} interval: {fmt_num(result.ci_low)} to {fmt_num(result.ci_high)} per sector-month"
+        interval_es = f"intervalo de {level}: {fmt_num(result.ci_low)} a {fmt_num(result.ci_high)} por sector y mes"
+    else:
+        change_en = f"**{abs(result.att_percent):.1f}% {'lower' if lower else 'higher'}** than the counterfactual"
+        change_es = f"**{abs(result.att_percent):.1f}% {'menos' if lower else 'más'}** {es} que en el contrafactual estimado"
+        interval = f"{level} interval: {fmt_pct(lo)} to {fmt_pct(hi)}"
+        interval_es = f"intervalo de {level}: {fmt_pct(lo)} a {fmt_pct(hi)}"
     text = (
         f"**Cumulative estimate through {ctx.label}** (every month since "
         f"{'the' if sector else 'each'} sector's start, {span}). "
-        f"{where_en}, recorded {en} were **{abs(result.att_percent):.1f}% {'lower' if lower else 'higher'}** "
-        f"than the counterfactual — the estimate of what would have been recorded without the program, built from "
-        f"the months before the start and from sectors not (yet) in it ({level} interval: {fmt_pct(lo)} to "
-        f"{fmt_pct(hi)}; {_p(result)}). "
-        f"That is {abs(result.att):.2f} {'fewer' if lower else 'more'} victims per sector per month against "
-        f"{result.counterfactual_mean:.2f} expected, or about **{abs(total):,.0f} {'fewer' if lower else 'more'} victims** "
+        f"{where_en}, recorded {en} were {change_en} — the estimate of what would have been recorded without the "
+        f"program, built from the months before the start and from sectors not (yet) in it ({interval}; "
+        f"{_p(result)}). "
+        f"That is {abs(result.att):.2f} {'fewer' if lower else 'more'} {noun} per sector per month against "
+        f"{result.counterfactual_mean:.2f} expected, or about **{abs(total):,.0f} {'fewer' if lower else 'more'} {noun}** "
         f"over {cells:,} treated sector-months (interval {fmt_num(total_lo, 0)} to {fmt_num(total_hi, 0)})."
     )
     if sector is None:
@@ -190,8 +300,8 @@ def headline(result, ctx: Context, sector: str | None = None) -> str:
     if chance:
         text += " *The interval includes zero: this change cannot be distinguished from chance.*"
     text += (
-        f"\n\n*Resumen.* {where_es} hubo **{abs(result.att_percent):.1f}% {'menos' if lower else 'más'}** {es} "
-        f"que en el contrafactual estimado (intervalo de {level}: {fmt_pct(lo)} a {fmt_pct(hi)}; {_p(result)})"
+        f"\n\n*Resumen.* {where_es} hubo {change_es} "
+        f"({interval_es}; {_p(result)})"
         + (", un cambio que no se distingue del azar." if chance else ".")
     )
     return text
@@ -208,19 +318,27 @@ def pipe_table(df: pd.DataFrame, align: str | None = None) -> str:
     return "\n".join(lines)
 
 
-def estimates_table(results, labels: list[str] | None = None) -> str:
+def estimates_table(results, labels: list[str] | None = None, noun: str = "victims") -> str:
     """One row per result: effect in victims and in percent, interval, p-value, inference.
 
     ``labels`` replaces the method names in the first column (for groups of sectors)."""
+    from analysis.report.disclosure import is_small
+
     rows = []
     for i, r in enumerate(results):
         lo, hi = r.ci_percent
         n = r.extra.get("n_draws", 0)
         kind = SHORT_INFERENCE.get(r.inference.split()[0])
+        if is_small(r.treated_mean * r.n_treated_periods):  # the row would give a count of 1-4 away
+            rows.append({"Method" if labels is None else "Group": labels[i] if labels else METHOD_LABELS.get(r.method, r.method),
+                         f"{noun.capitalize()} per sector-month": "n/p", "Effect": "n/p", f"{100 * (1 - r.alpha):.0f}% interval": "n/p",
+                         "p-value": "n/p", "Treated / comparison sectors": f"{r.n_treated} / {r.n_control}",
+                         "Inference": f"not published: fewer than 5 {noun} recorded"})
+            continue
         rows.append({
             "Method" if labels is None else "Group": labels[i] if labels else
             METHOD_LABELS.get(r.method, r.method) + ROLE.get(r.method, ""),
-            "Victims per sector-month": fmt_num(r.att), "Effect": fmt_pct(r.att_percent),
+            f"{noun.capitalize()} per sector-month": fmt_num(r.att), "Effect": fmt_pct(r.att_percent),
             f"{100 * (1 - r.alpha):.0f}% interval": f"{fmt_pct(lo)} to {fmt_pct(hi)}",
             "p-value": _p(r).removeprefix("p = ").replace("p ", ""),
             "Treated / comparison sectors": f"{r.n_treated} / {r.n_control}",
@@ -254,23 +372,38 @@ def suppress(values: pd.Series, below: int = SUPPRESS_BELOW) -> pd.Series:
 
 
 def sector_table(ctx: Context, outcome: str) -> str:
-    """Treated sectors: start month and counts before and after, with small counts suppressed."""
+    """Treated sectors: start month and counts before and after.
+
+    Counts from 1 to 4 read '<5'; a count that, set against another count of the same sector
+    published in this report (its first 12 months against its whole time in the program, its
+    quarter against either), would give away 1 to 4 victims reads 'n/p' (not published).
+    """
+    from analysis.report import disclosure
+
     p = ctx.panel
+    hid = disclosure.hidden_sectors(p, outcome)
+    end = ctx.quarter.asfreq("M", "end")
+    q0 = ctx.quarter.asfreq("M", "start")
     rows = []
     for u in ctx.treated_sectors:
         g = p[p.unit == u]
         s = g.treat_start.iloc[0]
-        pre = g[(g.period < s) & (g.period >= s - 12)][outcome].sum()
-        post = g[(g.period >= s) & (g.period < s + 12)][outcome].sum()
-        last = g[g.period.dt.qyear.eq(ctx.quarter.year) & g.period.dt.quarter.eq(ctx.quarter.quarter)][outcome].sum()
-        rows.append({"Sector": u, "Program start": str(s), "Victims, 12 months before start": pre,
-                     "Victims, first 12 months": post if (s + 11) <= ctx.quarter.asfreq("M", "end") else np.nan,
-                     f"Victims in {ctx.label}": last})
-    df = pd.DataFrame(rows)
-    for c in df.columns[2:]:
-        df[c] = [("n/a" if pd.isna(x) else x) for x in df[c]]
-        df[c] = df[c].where(df[c].eq("n/a"), suppress(pd.to_numeric(df[c], errors="coerce").fillna(0)))
-    return pipe_table(df)
+        vals = {"pre": g[(g.period < s) & (g.period >= s - 12)][outcome].sum(),
+                "quarter": g[(g.period >= q0) & (g.period <= end)][outcome].sum()}
+        if (s + 11) <= end:
+            vals["first12"] = g[(g.period >= s) & (g.period < s + 12)][outcome].sum()
+        if u not in hid:  # its whole time in the program is published through its estimate
+            vals["total"] = g[g.period >= s][outcome].sum()
+        nested = [("first12", "total")]
+        if q0 >= s:  # the quarter lies inside the sector's time in the program
+            nested += [("quarter", "total")] + ([("quarter", "first12")] if q0 <= s + 11 and end <= s + 11 else [])
+        hide = disclosure.protect(vals, nested, keep_first="total")
+        show = {k: hide.get(k, str(int(v))) for k, v in vals.items()}
+        n = record_noun(ctx).capitalize()
+        rows.append({"Sector": md_escape(u), "Program start": str(s), f"{n}, 12 months before start": show["pre"],
+                     f"{n}, first 12 months": show.get("first12", "n/a"),
+                     f"{n} in {ctx.label}": show["quarter"]})
+    return pipe_table(pd.DataFrame(rows))
 
 
 def data_note(ctx: Context) -> str:
@@ -287,26 +420,78 @@ def data_note(ctx: Context) -> str:
         lines.append(f"- Input records: {a['rows_in']:,}; used: {a['rows_used']:,}; set aside: "
                      f"{a['rows_quarantined']:,} ({', '.join(f'{k.replace(chr(95), chr(32))} {v:,}' for k, v in q.items())}).")
         g = a.get("geography", {})
-        lines.append(f"- Police geography: version {g.get('version')} ({g.get('sectors')} sectors); "
-                     f"located by coordinates: {a['location']['by_point']:,}.")
+        loc = a.get("location", {})
+        lines.append(f"- Police geography: version {md_escape(g.get('version'))} ({g.get('sectors')} sectors); "
+                     f"located by coordinates: {loc.get('by_point', 0):,}"
+                     + (f"; by recorded cuadrante or sector: {loc['by_id']:,}" if loc.get("by_id") else "") + ".")
     return "\n".join(lines)
 
 
-def save_results(results, out_dir: str | Path, name: str) -> Path:
-    """Write estimates as data: ``<name>.csv`` (one row per result) and event studies."""
+#: columns of a results row that reveal the recorded victims (alone or with the others)
+HIDDEN_COLUMNS = ("att", "se", "ci_low", "ci_high", "p_value", "treated_mean", "att_percent", "ci_percent_low",
+                  "ci_percent_high", "counterfactual_mean")
+
+
+def save_results(results, out_dir: str | Path, name: str, ctx: Context | None = None,
+                 sector: str | None = None) -> Path:
+    """Write estimates as data: ``<name>.csv`` (one row per result) and event studies.
+
+    With ``ctx``, an estimate that may not be published (``hidden``) keeps its design columns
+    but not its numbers, and the column ``suppressed`` says so."""
     from analysis.impact import stack
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    stack(results).to_csv(out / f"{name}.csv", index=False)
+    table = stack(results)
     es = pd.concat([r.event_study.assign(method=r.method, outcome=r.outcome) for r in results], ignore_index=True)
+    if ctx is not None:
+        hide = [hidden(ctx, r.outcome, sector) for r in results]
+        table["suppressed"] = hide
+        table.loc[table.suppressed, [c for c in HIDDEN_COLUMNS if c in table]] = np.nan
+        if any(hide):
+            es.loc[es.method.isin([r.method for r, h in zip(results, hide) if h]),
+                   [c for c in es.columns if c not in ("rel_period", "method", "outcome")]] = np.nan
+    table.to_csv(out / f"{name}.csv", index=False)
     es.to_csv(out / f"{name}_event_study.csv", index=False)
     return out / f"{name}.csv"
+
+
+SENSITIVITY_COLUMNS = ["mbar", "estimate", "set_low", "set_high", "ci_low", "ci_high"]
+
+
+def sensitivity_horizon(result, most: int = 4) -> tuple[int, int]:
+    """(pre, post) whole quarters of the event study the sensitivity analysis can use, at most
+    ``most`` each: a program in its first quarters gets as long an analysis as the data allow."""
+    es = set(result.event_study.rel_period)
+    draws = set(result.extra.get("event_rels", []))
+
+    def whole(q: int) -> bool:
+        return all(m in es and m in draws for m in range(3 * q, 3 * q + 3))
+
+    post = next((k for k in range(most) if not whole(k)), most)
+    pre = next((k for k in range(1, most + 1) if not whole(-k)), most + 1) - 1
+    return pre, post
+
+
+def relative_magnitudes_or_none(result, mbar, seed: int = 0) -> tuple[pd.DataFrame, int]:
+    """The relative-magnitudes table over as many quarters as the data allow (at most four),
+    or an empty table when there is not yet a whole quarter after the start or two before it."""
+    from analysis.impact.sensitivity import relative_magnitudes
+
+    pre, post = sensitivity_horizon(result)
+    if post < 1 or pre < 2:
+        t = pd.DataFrame(columns=SENSITIVITY_COLUMNS)
+        t.attrs["breakdown"] = np.nan
+        return t, post
+    return relative_magnitudes(result, mbar=mbar, pre_quarters=pre, post_quarters=post, seed=seed), post
 
 
 def sensitivity_text(table: pd.DataFrame, horizon_quarters: int) -> tuple[str, str]:
     """Plain words and a table for the relative-magnitudes sensitivity analysis
     (``analysis.impact.sensitivity.relative_magnitudes``)."""
+    if table.empty:
+        return ("Not yet possible: the analysis needs at least one whole quarter after the first start and two "
+                "before it in the event study.", "")
     b = table.attrs["breakdown"]
     est = table.estimate.iloc[0]
     direction = "fell" if est < 0 else "rose"
@@ -319,7 +504,8 @@ def sensitivity_text(table: pd.DataFrame, horizon_quarters: int) -> tuple[str, s
                    f"**{b:.2f} times** the largest quarter-to-quarter departure seen before the start. "
                    + ("That is a fragile margin: read the headline together with the event study above."
                       if b < 0.5 else "That is a comfortable margin." if b >= 1 else "That is a moderate margin."))
-    text = (f"Averaged over the first {horizon_quarters} quarters after the start, and measured against the last "
+    first = "the first quarter" if horizon_quarters == 1 else f"the first {horizon_quarters} quarters"
+    text = (f"Averaged over {first} after the start, and measured against the last "
             f"quarter before it, the change is {fmt_num(est)} victims per sector-month. {verdict} "
             f"(Relative magnitudes, Rambachan and Roth 2023: the identified range is what the estimates allow "
             f"if they were exact; the 95% interval also carries their sampling error.)")
@@ -329,6 +515,19 @@ def sensitivity_text(table: pd.DataFrame, horizon_quarters: int) -> tuple[str, s
         "95% robust interval": [f"{fmt_num(lo)} to {fmt_num(hi)}" for lo, hi in zip(table.ci_low, table.ci_high)],
     })
     return text, pipe_table(t, align="lrr")
+
+
+def save_spillover(spill, out_dir: str | Path, ctx: Context) -> Path:
+    """Write the spillover estimates as data (``spillover.csv``); a group with 1 to 4 recorded
+    victims keeps its design columns but not its numbers."""
+    from analysis.report import disclosure
+
+    t = spill.to_frame()
+    t["suppressed"] = [disclosure.is_small(m * n) for m, n in zip(t.treated_mean, t.n_treated_periods)]
+    t.loc[t.suppressed, [c for c in HIDDEN_COLUMNS if c in t]] = np.nan
+    path = Path(out_dir) / "spillover.csv"
+    t.to_csv(path, index=False)
+    return path
 
 
 def load_adjacency(panel_path: str | Path) -> pd.DataFrame:
@@ -341,9 +540,13 @@ def load_adjacency(panel_path: str | Path) -> pd.DataFrame:
 
 def spillover_text(s) -> str:
     """What the neighbours' estimate says, in words."""
+    from analysis.report.disclosure import is_small
+
     lo, hi = s.exposed.ci_percent
     n = len(s.exposed_units)
-    if lo < 0 < hi:
+    if is_small(s.exposed.treated_mean * s.exposed.n_treated_periods):
+        verdict = "too few victims were recorded in them for their change to be published"
+    elif lo < 0 < hi:
         verdict = ("no displacement into neighbouring sectors can be distinguished from chance "
                    f"(their change: {fmt_pct(s.exposed.att_percent)}, interval {fmt_pct(lo)} to {fmt_pct(hi)})")
     elif s.exposed.att > 0:

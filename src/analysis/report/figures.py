@@ -30,7 +30,7 @@ def _label(outcome: str) -> str:
             "gun_injuries": "Non-fatal gun injuries", "all_homicides": "Intentional homicides (all weapons)"}.get(outcome, outcome)
 
 
-def event_study(result, title: str | None = None, demo: bool = False):
+def event_study(result, title: str | None = None, demo: bool = False, noun: str = "victims"):
     """Effect by month relative to the start, with its interval; the reference month is -1."""
     with plt.rc_context(STYLE):
         es = result.event_study
@@ -41,7 +41,7 @@ def event_study(result, title: str | None = None, demo: bool = False):
                         label=f"{100 * (1 - result.alpha):.0f}% interval")
         ax.plot(es.rel_period, es.estimate, color=TREATED, marker="o", ms=2.5, lw=1.2, label="estimate")
         ax.set_xlabel("Months since the program started in the sector")
-        ax.set_ylabel("Effect (victims per sector-month)")
+        ax.set_ylabel(f"Effect ({noun} per sector-month)")
         ax.set_title(title or f"Event study: {_label(result.outcome)} ({METHOD_NAMES.get(result.method, result.method)})",
                      loc="left")
         ax.legend(loc="upper right", fontsize=8)
@@ -51,15 +51,20 @@ def event_study(result, title: str | None = None, demo: bool = False):
         return fig
 
 
-def trends(result, demo: bool = False, max_panels: int = 12, window: int = 12, suppress_below: int = 5):
+def trends(result, demo: bool = False, max_panels: int = 12, window: int = 12, suppress_below: int = 5,
+           exclude=(), noun: str = "victims"):
     """Observed vs counterfactual path of each treated sector, as rolling 12-month totals.
 
     Rolling totals read better than noisy monthly counts and rarely fall below the
-    small-count threshold; any observed total from 1 to ``suppress_below - 1`` is not drawn.
+    small-count threshold; any observed total from 1 to ``suppress_below - 1`` is not drawn, and
+    sectors in ``exclude`` (those whose estimates are not published) are not drawn at all.
     """
     cf = result.counterfactual.copy()
     if cf.empty:
         raise ValueError(f"method {result.method} gives no counterfactual paths")
+    cf = cf[~cf.unit.isin(list(exclude))]
+    if cf.empty:
+        return None
     cf = cf.sort_values(["unit", "period"])
     for c in ("observed", "counterfactual"):
         cf[c] = cf.groupby("unit")[c].transform(lambda s: s.rolling(window, min_periods=window).sum())
@@ -83,7 +88,7 @@ def trends(result, demo: bool = False, max_panels: int = 12, window: int = 12, s
             ax.set_title(f"Sector {u} (program from {s})", loc="left", fontsize=9)
             ax.xaxis.set_major_locator(mdates.YearLocator(2 if n > 1 else 1))
             ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
-            ax.set_ylabel(f"victims, last {window} months")
+            ax.set_ylabel(f"{noun}, last {window} months")
             ax.set_ylim(bottom=0)
         for ax in axes.ravel()[n:]:
             ax.set_visible(False)
@@ -99,7 +104,7 @@ def trends(result, demo: bool = False, max_panels: int = 12, window: int = 12, s
         return fig
 
 
-def city_series(panel: pd.DataFrame, outcome: str, demo: bool = False):
+def city_series(panel: pd.DataFrame, outcome: str, demo: bool = False, noun: str = "victims"):
     """Monthly city-wide counts, treated and untreated sectors apart, for context."""
     p = panel.copy()
     p["group"] = np.where(p.treat_start.notna(), "sectors in the program", "other sectors")
@@ -107,8 +112,11 @@ def city_series(panel: pd.DataFrame, outcome: str, demo: bool = False):
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(7.2, 2.8))
         for col, c in zip(s.columns, (GREY, TREATED)):
-            ax.plot(s.index.to_timestamp(), s[col].rolling(3, min_periods=1).mean(), color=c, lw=1.3, label=col)
-        ax.set_ylabel("victims per month (3-month mean)")
+            total3 = s[col].rolling(3, min_periods=1).sum()
+            # a 3-month total of 1 to 4 victims is not drawn (the mean times 3 would give it away)
+            shown = (total3 / s[col].rolling(3, min_periods=1).count()).where(~total3.between(1, 4))
+            ax.plot(s.index.to_timestamp(), shown, color=c, lw=1.3, label=col)
+        ax.set_ylabel(f"{noun} per month (3-month mean)")
         ax.set_title(f"{_label(outcome)} across the city: totals by group", loc="left")
         ax.legend(fontsize=8)
         _demo_mark(ax, demo)
@@ -140,7 +148,7 @@ def calibration(checks, demo: bool = False):
         return fig
 
 
-def sensitivity(table: pd.DataFrame, demo: bool = False):
+def sensitivity(table: pd.DataFrame, demo: bool = False, noun: str = "victims"):
     """Robust interval (thin) and identified range (thick) of the post-start average by Mbar,
     from ``analysis.impact.sensitivity.relative_magnitudes``; the dotted line is the breakdown value."""
     with plt.rc_context(STYLE):
@@ -159,7 +167,7 @@ def sensitivity(table: pd.DataFrame, demo: bool = False):
         ax.set_xticks(x, [f"{m:g}" for m in x])
         ax.set_xlim(x.min() - 2 * width, x.max() + 2 * width)
         ax.set_xlabel("Allowed post-start departure from parallel trends (times the largest before the start)")
-        ax.set_ylabel("Effect (victims per sector-month)")
+        ax.set_ylabel(f"Effect ({noun} per sector-month)")
         ax.set_title("Sensitivity of the first-year effect to departures from parallel trends", loc="left")
         ax.legend(loc="best", fontsize=8)
         _demo_mark(ax, demo)

@@ -1,0 +1,183 @@
+"""Statistical disclosure control: no count from 1 to 4 can be worked out from a public output.
+
+A published number discloses a small count when a reader can get from it, alone or with
+other published numbers, the number of victims (1 to 4) in some set of sector-months. The
+ways a reader does it, and so the rules here:
+
+- *primary*: a published total, or a mean times the number of sector-months it averages over
+  (an estimate's recorded mean, its effect plus its counterfactual), of 1 to 4;
+- *differences*: two published totals over nested sets of sector-months whose difference is 1
+  to 4 (a sector's first 12 months against its whole time in the program);
+- *complements*: published totals over disjoint sets inside a larger published total, whose
+  remainder is 1 to 4 (the program's total less every sector shown but one).
+
+``find_disclosures`` plays that reader over a list of published aggregates; the report's
+tables and texts are built so that it finds nothing (``hidden_sectors``, ``protect``), the
+build refuses to publish when it finds something (``analysis.report.build``), and the tests
+run it on the files a build publishes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+#: counts from SMALL_MIN to SMALL_MAX are never published, nor anything they can be worked out from
+SMALL_MIN, SMALL_MAX = 1, 4
+
+
+def is_small(total: float) -> bool:
+    """True for a count of 1 to 4 (totals recovered as mean x cells carry float error)."""
+    t = float(np.round(total, 6))
+    return SMALL_MIN - 1e-6 <= t <= SMALL_MAX + 1e-6
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """A published number that is (or reveals) a total of victims over a set of sector-months."""
+
+    label: str
+    cells: frozenset  # of (unit, month ordinal)
+    total: float
+
+
+def cells_of(panel: pd.DataFrame, units, first=None, last=None, from_start: bool = False) -> frozenset:
+    """The (unit, month) cells of ``units`` between ``first`` and ``last`` (Periods, inclusive);
+    with ``from_start`` each unit's cells begin at its own ``treat_start``."""
+    p = panel[panel.unit.isin(list(units))]
+    keep = np.ones(len(p), bool)
+    if first is not None:
+        keep &= (p.period >= first).to_numpy()
+    if last is not None:
+        keep &= (p.period <= last).to_numpy()
+    if from_start:
+        keep &= (p.treat_start.notna() & (p.period >= p.treat_start)).to_numpy()
+    p = p[keep]
+    return frozenset(zip(p.unit, p.period.map(lambda x: x.ordinal) if len(p) else []))
+
+
+def total_of(panel: pd.DataFrame, outcome: str, cells: frozenset) -> float:
+    if not cells:
+        return 0.0
+    key = pd.MultiIndex.from_arrays([panel.unit, panel.period.map(lambda x: x.ordinal)])
+    return float(panel[outcome].to_numpy()[key.isin(list(cells))].sum())
+
+
+def find_disclosures(aggs: list[Aggregate]) -> list[str]:
+    """Every way a reader recovers a count from 1 to 4 from ``aggs``: one line each."""
+    out = []
+    for a in aggs:
+        if is_small(a.total):
+            out.append(f"{a.label}: total {a.total:g}")
+    for b in aggs:
+        subs = [a for a in aggs if a is not b and a.cells < b.cells]
+        for a in subs:
+            if is_small(b.total - a.total):
+                out.append(f"{b.label} minus {a.label}: {b.total - a.total:g}")
+        # the remainder after every published disjoint part inside b (largest parts first)
+        parts, used = [], set()
+        for a in sorted(subs, key=lambda x: -len(x.cells)):
+            if not (a.cells & used):
+                parts.append(a)
+                used |= a.cells
+        if len(parts) > 1 and used != b.cells:
+            rest = b.total - sum(a.total for a in parts)
+            if is_small(rest):
+                out.append(f"{b.label} minus {', '.join(a.label for a in parts)}: {rest:g}")
+    return out
+
+
+def sector_totals(panel: pd.DataFrame, outcome: str) -> pd.Series:
+    """Victims in each treated sector over its months in the program (as the panel is cut)."""
+    t = panel[panel.treat_start.notna() & (panel.period >= panel.treat_start)]
+    return t.groupby("unit")[outcome].sum().astype(float)
+
+
+def hidden_sectors(panel: pd.DataFrame, outcome: str) -> dict[str, str]:
+    """Treated sectors whose estimates may not be published, with the reason.
+
+    Primary: 1 to 4 victims over the sector's months in the program. Secondary: while the
+    hidden sectors together hold 1 to 4 victims (the program's total less the sectors shown
+    would give it away), the shown sector with the fewest victims (more than zero) is hidden too.
+    Every notebook computes this from the same panel, so they all hide the same sectors.
+    """
+    tot = sector_totals(panel, outcome)
+    hidden = {u: "primary" for u, v in tot.items() if is_small(v)}
+    while hidden and is_small(sum(tot[u] for u in hidden)):
+        rest = tot[[u for u in tot.index if u not in hidden and tot[u] > 0]].sort_values(kind="stable")
+        if rest.empty:
+            break
+        hidden[rest.index[0]] = "secondary"
+    return hidden
+
+
+def protect(values: dict[str, float], nested: list[tuple[str, str]], keep_first: str | None = None) -> dict[str, str]:
+    """Which of a row's published counts to hide, and how.
+
+    ``values`` maps a name to its count; ``nested`` lists pairs (inner, outer) whose cell sets
+    are nested. Counts of 1 to 4 are hidden as '<5'; then, while a nested pair shown differs by
+    1 to 4, the one of the pair that is not ``keep_first`` is hidden as 'n/p' (not published: it
+    would give a small count away). Returns {name: '<5' or 'n/p'} for the hidden ones.
+    """
+    hide = {k: "<5" for k, v in values.items() if is_small(v)}
+    changed = True
+    while changed:
+        changed = False
+        for inner, outer in nested:
+            if inner in hide or outer in hide or inner not in values or outer not in values:
+                continue
+            if is_small(values[outer] - values[inner]):
+                hide[inner if inner != keep_first else outer] = "n/p"
+                changed = True
+    return hide
+
+
+def published_aggregates(results_dir, panel: pd.DataFrame, sectors: list[str], stems: dict[str, str]) -> tuple[list[Aggregate], list[str]]:
+    """What a reader recovers from the results files of a build: for each published estimate,
+    its recorded victims (mean times sector-months) with the cells they cover. Returns the
+    aggregates whose cells are known and labels of primary-only totals (cells not rebuilt here)
+    that are already small."""
+    from pathlib import Path
+
+    results_dir = Path(results_dir)
+    aggs: list[Aggregate] = []
+    small_only: list[str] = []
+    program_cells = cells_of(panel, panel.loc[panel.treat_start.notna(), "unit"].unique(), from_start=True)
+
+    def rows(name):
+        f = results_dir / name
+        if not f.exists():
+            return pd.DataFrame()
+        t = pd.read_csv(f)
+        if "suppressed" in t:
+            t = t[~t.suppressed.astype(bool)]
+        return t[t.treated_mean.notna()] if "treated_mean" in t else t.iloc[0:0]
+
+    for r in rows("program.csv").itertuples():
+        aggs.append(Aggregate(f"program.csv {r.method}", program_cells, r.treated_mean * r.n_treated_periods))
+    for s in sectors:
+        for r in rows(f"sector_{stems[s]}.csv").itertuples():
+            aggs.append(Aggregate(f"sector_{stems[s]}.csv", cells_of(panel, [s], from_start=True),
+                                  r.treated_mean * r.n_treated_periods))
+    for r in rows("spillover.csv").itertuples():
+        total = r.treated_mean * r.n_treated_periods
+        if str(getattr(r, "group", "")).startswith("treated"):
+            aggs.append(Aggregate("spillover.csv (program sectors)", program_cells, total))
+        elif is_small(total):
+            small_only.append(f"spillover.csv row {r.Index + 1}: total {total:g}")
+    return aggs, small_only
+
+
+def check_published(results_dir, panel: pd.DataFrame, sectors: list[str], stems: dict[str, str]) -> list[str]:
+    """Every small count a reader can recover from the results files of a build (empty: none)."""
+    aggs, small = published_aggregates(results_dir, panel, sectors, stems)
+    # one aggregate per distinct cell set and total (the same total in several files adds nothing)
+    seen, uniq = set(), []
+    for a in aggs:
+        k = (a.cells, round(a.total, 6))
+        if k not in seen:
+            seen.add(k)
+            uniq.append(a)
+    return small + find_disclosures(uniq)

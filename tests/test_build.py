@@ -1,0 +1,183 @@
+"""Builds that cannot lose results or publish a wrong one (issue 8): the lock, the input
+snapshot, the hash-based panel rebuild, clean failures, checked Makefile variables, clear
+one-line errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from analysis.cli import main as cli
+from analysis.report.build import BuildLock, BuildOptions, ReportError, build_report, publish, snapshot_inputs
+
+ROOT = Path(__file__).resolve().parents[1]
+QUARTER = "2021Q4"
+TINY = BuildOptions(n_placebo=4, n_perm=19, n_calibration=5, n_power=4, sectors=[])
+
+
+@pytest.fixture(scope="module")
+def processed(tmp_path_factory, demo_build):
+    d = tmp_path_factory.mktemp("processed")
+    demo_build.write(d)
+    return d
+
+
+def test_a_second_build_of_the_quarter_is_refused_naming_the_first(processed, tmp_path):
+    with BuildLock(tmp_path, QUARTER):
+        with pytest.raises(ReportError, match=rf"another build of {QUARTER} is running \(pid {os.getpid()} on .*started"):
+            build_report(QUARTER, processed / "panel.parquet", tmp_path, TINY)
+    assert not list(tmp_path.glob(".staging-*"))
+
+
+def test_a_killed_builds_staging_folder_is_removed_by_the_next(processed, tmp_path, capsys):
+    stale = tmp_path / f".staging-{QUARTER}-999999"
+    (stale / "results").mkdir(parents=True)
+    # the next build (stopped early here by an outcome the panel lacks) cleans it first and says so
+    with pytest.raises(ReportError, match="outcome 'robos' is not in this panel; its sources give: gun_homicides, "
+                                          "gun_injuries, shootings"):
+        build_report(QUARTER, processed / "panel.parquet", tmp_path, dataclasses.replace(TINY, outcome="robos"))
+    assert not stale.exists()
+    assert f"removed {stale}, left by an earlier build" in capsys.readouterr().err
+
+
+def test_reports_folder_that_cannot_be_created(processed, tmp_path):
+    blocker = tmp_path / "reports"
+    blocker.write_text("a file where the reports folder should be")
+    with pytest.raises(ReportError, match=r"cannot create /.*/reports: "):
+        build_report(QUARTER, processed / "panel.parquet", blocker, TINY)
+
+
+def test_snapshot_refuses_files_that_do_not_belong_together(processed, tmp_path):
+    """A `make data` between the copy of the audit and of the panel: the hashes in the audit
+    name another panel, and the build stops instead of mixing them."""
+    d = tmp_path / "p"
+    shutil.copytree(processed, d)
+    snap = snapshot_inputs(d / "panel.parquet", tmp_path / "snap")
+    assert set(snap) == {"panel.parquet", "audit.json", "adjacency.csv"}
+    (d / "panel.parquet").write_bytes((d / "panel.parquet").read_bytes() + b"\0")
+    with pytest.raises(ReportError, match="kept changing while the build read it"):
+        snapshot_inputs(d / "panel.parquet", tmp_path / "snap2", tries=2)
+
+
+def test_a_report_that_cannot_be_replaced_stays_in_place(tmp_path, monkeypatch):
+    final, staging = tmp_path / QUARTER, tmp_path / f".staging-{QUARTER}-1"
+    final.mkdir()
+    (final / "manifest.json").write_text("old")
+    staging.mkdir()
+    (staging / "manifest.json").write_text("new")
+    real = Path.rename
+
+    def locked(self, target):
+        if Path(target).name.startswith(".old-"):
+            raise OSError(16, "Device or resource busy")
+        return real(self, target)
+
+    monkeypatch.setattr(Path, "rename", locked)
+    with pytest.raises(ReportError, match=rf"could not replace .*{QUARTER} \(Device or resource busy\); the finished "
+                                          rf"build is at .*\.staging-{QUARTER}-1"):
+        publish(staging, final)
+    assert (final / "manifest.json").read_text() == "old" and (staging / "manifest.json").read_text() == "new"
+
+
+# -- the panel is rebuilt when, and only when, its inputs change -------------------------------
+def test_panel_follows_its_inputs_by_content_not_time(tmp_path, demo_dir, capsys):
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    shutil.copytree(demo_dir, raw, ignore=shutil.ignore_patterns("truth.parquet", "demo.json"))
+    args = ["data", "--raw", str(raw), "--out", str(out), "--last-month", "2023-12"]
+
+    def run() -> str:
+        assert cli(args) == 0
+        return capsys.readouterr().out
+
+    assert "Real data: 1 incident file(s)" in run()
+    assert "Panel up to date" in run()
+    extra = raw / "incidents" / "copy.csv"
+    shutil.copy(raw / "incidents" / "victimas_fgj_demo.csv", extra)
+    assert "Real data: 2 incident file(s)" in run()
+    a = json.loads((out / "audit.json").read_text())
+    assert a["quarantined_by_reason"]["superseded"] > 0  # the copy is not counted twice
+    extra.unlink()  # a deletion leaves no newer file time behind: only the hashes see it
+    assert "Real data: 1 incident file(s)" in run()
+    ro = raw / "program" / "rollout.csv"
+    stat = ro.stat()
+    ro.write_text(ro.read_text().replace("2019-07-01", "2019-08-01"))
+    os.utime(ro, (stat.st_atime, stat.st_mtime))  # same time, other content
+    assert "Real data: 1 incident file(s)" in run()
+    assert json.loads((out / "audit.json").read_text())["rollout"]["treated_sectors"]["D36"] == "2019-08"
+
+
+# -- errors: one line, no traceback ---------------------------------------------------------------
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "analysis", *args], capture_output=True, text=True, cwd=ROOT,
+                          env={k: v for k, v in os.environ.items() if k != "ANALYSIS_DEBUG"})
+
+
+@pytest.mark.parametrize("case", ["gzip", "geometry", "space in the name"])
+def test_cli_errors_are_one_line(tmp_path, demo_dir, case):
+    inc = demo_dir / "incidents" / "victimas_fgj_demo.csv"
+    geo = demo_dir / "geography" / "sectores_demo.geojson"
+    if case == "gzip":
+        bad = tmp_path / "cut.csv.gz"
+        import gzip
+
+        bad.write_bytes(gzip.compress(inc.read_bytes())[:5000])
+        inc, want = bad, "cut.csv.gz: a truncated or corrupt gzip file"
+    elif case == "geometry":
+        fc = json.loads(geo.read_text())
+        fc["features"][0]["geometry"] = None
+        geo = tmp_path / "sectores.geojson"
+        geo.write_text(json.dumps(fc))
+        want = "sectores.geojson: feature 0 (sector 'D01') has no geometry"
+    else:
+        spaced = tmp_path / "víctimas 2024 (copia).csv"
+        shutil.copy(inc, spaced)
+        inc, want = spaced, None
+    r = _cli("panel", "--incidents", str(inc), "--geography", str(geo), "--out", str(tmp_path / "o"))
+    if want is None:
+        assert r.returncode == 0, r.stderr
+        return
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and want in lines[0], r.stderr
+
+
+def test_make_variables_are_checked_before_a_shell_sees_them(tmp_path):
+    for bad in ("x; touch owned #", "$(shell touch owned)", "`touch owned`", "2024Q1 'q"):
+        r = subprocess.run(["make", "-n", "report", f"QUARTER={bad}"], cwd=ROOT, capture_output=True, text=True)
+        assert r.returncode != 0 and "is not valid" in r.stderr, (bad, r.stderr)
+        assert not (ROOT / "owned").exists()
+    r = subprocess.run(["make", "-n", "report", "QUARTER=2024Q1", "OUTCOME=gun_injuries"], cwd=ROOT,
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and "--quarter '2024Q1' --outcome 'gun_injuries'" in r.stdout
+
+
+@pytest.mark.slow
+def test_a_terminated_build_says_where_it_stopped_and_the_next_cleans_up(processed, tmp_path):
+    import signal
+    import time
+
+    reports = tmp_path / "reports"
+    cmd = [sys.executable, "-m", "analysis", "report", "--quarter", QUARTER, "--panel", str(processed / "panel.parquet"),
+           "--reports", str(reports), "--n-perm", "19", "--n-placebo", "4", "--n-calibration", "5", "--n-power", "4"]
+    p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not list(reports.glob(f".staging-{QUARTER}-*/notebooks/*.spec.json")):
+        time.sleep(0.2)
+    time.sleep(1.0)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    staging = list(reports.glob(f".staging-{QUARTER}-*"))
+    assert len(staging) == 1 and f"the partial build is at {staging[0]} (the next build removes it)" in err
+    assert not (reports / QUARTER).exists()
+    r = subprocess.run(cmd[:-8] + ["--outcome", "robos"], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 2 and f"removed {staging[0]}" in r.stderr
+    assert not staging[0].exists()
