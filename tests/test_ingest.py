@@ -202,6 +202,10 @@ def test_real_location_counts():
     assert loc["unassigned"] == 247 + 13
     a = b.audit
     assert a["rows_in"] == a["rows_used"] + a["rows_quarantined"] == 9312
+    # the cuadrante file is an input like the others: hashed, so the manifest names it
+    from analysis.data.geography import sha256
+
+    assert a["cuadrantes"]["sha256"] == sha256(SHARED / "cuadrantes.geojson")
 
 
 def test_stray_dates_do_not_stretch_the_window(tmp_path, demo_dir):

@@ -149,6 +149,31 @@ def test_results_are_complete(small):
     assert set(expected_results(sectors)) <= set(small["manifest"]["outputs"]["results"])
 
 
+def test_figures_draw_no_count_from_1_to_4(small):
+    """The city context figure drew treated-sector totals of 1-4 (3-month means x 3); the
+    sectors' paths drew the hidden sectors."""
+    from analysis.report import figures
+
+    ctx = small["ctx"]
+    p = ctx.panel.copy()
+    treated = p.treat_start.notna()
+    p.loc[treated, "shootings"] = 0
+    p.loc[p.index[treated][[40, 41]], "shootings"] = [2, 1]  # 3-month totals of 2 and 3
+    fig = figures.city_series(p, "shootings")
+    drawn = [np.asarray(line.get_ydata(), float) for line in fig.axes[0].lines]
+    assert len(drawn) == 2
+    for y in drawn:
+        totals = np.round(y[2:] * 3, 6)  # full 3-month means from the third month on
+        assert not np.any(np.isfinite(totals) & (totals >= 1) & (totals <= 4)), totals[(totals >= 1) & (totals <= 4)]
+    from analysis import impact
+
+    hidden = content.hidden_sectors(ctx, "shootings")
+    main = impact.estimate(ctx.panel, outcome="shootings", method="imputation", n_perm=19, seed=0)
+    titles = " ".join(ax.get_title(loc="left") for ax in figures.trends(main, exclude=hidden).axes)
+    shown = set(ctx.treated_sectors) - set(hidden)
+    assert shown and all(f"Sector {s} " in titles for s in shown) and not any(h in titles for h in hidden)
+
+
 def test_headline_without_a_positive_counterfactual(small):
     """The issue's 'nan% higher': a counterfactual at or below zero has no percent."""
     from analysis.impact.result import ImpactResult
