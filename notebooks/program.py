@@ -102,7 +102,8 @@ display(fig)
 # %% [markdown]
 # ## Counts in the treated sectors
 #
-# Counts from 1 to 4 are shown as "<5" to protect the people involved.
+# Counts from 1 to 4 are shown as "<5" to protect the people involved, and a count that would
+# give one away when set against another figure of this report as "n/p" (not published).
 
 # %%
 display(Markdown(content.sector_table(ctx, outcome)))
