@@ -15,7 +15,12 @@ OUTCOME ?=
 # digits, '.', '_' and '-' pass (QUARTER='x; touch owned' stops with an error, nothing runs).
 _ALLOWED := A B C D E F G H I J K L M N O P Q R S T U V W X Y Z a b c d e f g h i j k l m n o p q r s t u v w x y z 0 1 2 3 4 5 6 7 8 9 . _ -
 _strip = $(if $(2),$(call _strip,$(subst $(firstword $(2)),,$(1)),$(wordlist 2,999,$(2))),$(1))
-_check = $(if $(strip $(call _strip,$(subst $(eval) ,!,$(value $(1))),$(_ALLOWED))),$(error $(1)='$(value $(1))' is not valid: only letters, digits, '.', '_' and '-' are allowed))
+define _NL
+
+
+endef
+_TAB := $(shell printf '\t')
+_check = $(if $(or $(findstring $(_NL),$(value $(1))),$(findstring $(_TAB),$(value $(1)))),$(error $(1) holds a tab or a line break: only letters, digits, '.', '_' and '-' are allowed))$(if $(strip $(call _strip,$(subst $(eval) ,!,$(value $(1))),$(_ALLOWED))),$(error $(1)='$(value $(1))' is not valid: only letters, digits, '.', '_' and '-' are allowed))
 $(call _check,QUARTER)
 $(call _check,OUTCOME)
 

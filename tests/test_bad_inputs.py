@@ -263,6 +263,122 @@ def self_intersecting_polygon(i: Inputs) -> None:
     _set_geo(i, fc)
 
 
+def older_release_with_other_column_names(i: Inputs) -> None:
+    """The previous release, to 2022, in the older spelling of the columns (FechaHecho, Delito,
+    Categoria): a new release of the same period all the same, and superseded."""
+    v = _victims(i)
+    old = v[pd.to_datetime(v.fecha_hecho) < "2023-01-01"].rename(
+        columns={"fecha_hecho": "FechaHecho", "delito": "Delito", "categoria_delito": "Categoria"})
+    old.to_csv(i.incidents[0].with_name("victimas_2022_old_names.csv"), index=False)
+    i.incidents.append(i.incidents[0].with_name("victimas_2022_old_names.csv"))
+
+
+def revised_release(i: Inputs) -> None:
+    """The new release revised one record in ten (its place moved) in the months the old one
+    covers: the old one is still superseded, and the revised places count."""
+    v = _victims(i)
+    old = v[pd.to_datetime(v.fecha_hecho) < "2023-01-01"].copy()
+    f = i.incidents[0].with_name("victimas_2022_before_revision.csv")
+    keep = old.copy()
+    gun = _gun(keep).index[::10]
+    keep.loc[gun, "edad"] = "77"  # the old release had another age on these records
+    keep.to_csv(f, index=False)
+    i.incidents.append(f)
+
+
+def two_sources_same_months(i: Inputs) -> None:
+    """FGJ victims beside SSC incident points of the same events (the reviewer's SSC points +
+    SSC counts case): adding them would double every month."""
+    v = _victims(i)
+    crime = v.delito.map({"HOMICIDIO POR ARMA DE FUEGO": "HOMICIDIO DOLOSO",
+                          "LESIONES DOLOSAS POR DISPARO DE ARMA DE FUEGO": "LESIONES POR ARMA DE FUEGO"}).fillna("ROBO")
+    d = pd.to_datetime(v.fecha_hecho)
+    pts = pd.DataFrame({"cuadrante": "C-0", "crime": crime, "date": v.fecha_hecho, "hour": "12:00", "year": d.dt.year,
+                        "month": d.dt.month, "lat": v.latitud.replace("", "NA"), "long": v.longitud.replace("", "NA"),
+                        "id": range(1, len(v) + 1)})
+    f = i.incidents[0].with_name("ssc_points.csv")
+    pts.to_csv(f, index=False)
+    i.incidents.append(f)
+
+
+def yearly_files_by_filing_year(i: Inputs) -> None:
+    """One file per year of filing: 30 % of each December's cases are filed in January and sit in
+    the next year's file (the reviewer's case: they superseded 70 % of each December)."""
+    v = _victims(i)
+    d = pd.to_datetime(v.fecha_hecho)
+    year = d.dt.year.copy()
+    late = (d.dt.month == 12) & (pd.Series(range(len(v))) % 10 < 3).to_numpy()
+    year[late] += 1
+    i.incidents[0].unlink()
+    i.incidents[:] = []
+    for y, part in v.groupby(year.to_numpy()):
+        f = i.geography.parent.parent / "incidents" / f"victimas_inicio_{y}.csv"
+        part.to_csv(f, index=False)
+        i.incidents.append(f)
+
+
+def cut_four_days_early_with_a_stray_last_day(i: Inputs) -> None:
+    v = _victims(i)
+    d = pd.to_datetime(v.fecha_hecho)
+    v = v[d <= "2023-12-27"].copy()
+    late = _gun(v).head(1).copy()
+    late["fecha_hecho"] = "2023-12-31"
+    late["edad"] = "99"
+    pd.concat([v, late]).to_csv(i.incidents[0], index=False)
+    i.kwargs["last_month"] = None
+
+
+def one_typo_decides_day_first(i: Inputs) -> None:
+    v = _victims(i)
+    d = pd.to_datetime(v.fecha_hecho)
+    v = v[d.dt.day <= 12].copy()
+    v["fecha_hecho"] = pd.to_datetime(v.fecha_hecho).dt.strftime("%m/%d/%Y")
+    v.iloc[5, v.columns.get_loc("fecha_hecho")] = "13/05/2019"
+    v.to_csv(i.incidents[0], index=False)
+
+
+def excel_serial_dates(i: Inputs) -> None:
+    v = _victims(i)
+    v["fecha_hecho"] = (pd.to_datetime(v.fecha_hecho) - pd.Timestamp("1899-12-30")).dt.days.astype(str)
+    v.to_csv(i.incidents[0], index=False)
+
+
+def ragged_row(i: Inputs) -> None:
+    lines = i.incidents[0].read_text().splitlines()
+    lines[2000] += ",EXTRA"
+    i.incidents[0].write_text("\n".join(lines) + "\n")
+
+
+def repeated_sector_id(i: Inputs) -> None:
+    fc = _geo(i)
+    fc["features"][1]["properties"]["sector"] = fc["features"][0]["properties"]["sector"]
+    _set_geo(i, fc)
+
+
+def population_not_a_number(i: Inputs) -> None:
+    fc = _geo(i)
+    fc["features"][2]["properties"]["population"] = "n/d"
+    _set_geo(i, fc)
+
+
+def single_feature_not_a_collection(i: Inputs) -> None:
+    _set_geo(i, _geo(i)["features"][0])
+
+
+def window_beyond_the_records(i: Inputs) -> None:
+    i.kwargs["last_month"] = "2024-06"
+    i.kwargs["build_date"] = "2024-12-31"
+
+
+def empty_window(i: Inputs) -> None:
+    i.kwargs["first_month"] = "2023-12"
+    i.kwargs["last_month"] = "2023-01"
+
+
+def month_option_not_a_month(i: Inputs) -> None:
+    i.kwargs["last_month"] = "2020-13"
+
+
 CASES = {
     # name: (make, outcome, expectation)
     "mixed_iso_and_day_first": (mixed_iso_and_day_first, "error",
@@ -295,6 +411,22 @@ CASES = {
     "cumulative_release_beside_the_old_one": (cumulative_release_beside_the_old_one, "same_panel", "superseded"),
     "same_record_in_two_files_outside_their_spans": (same_record_in_two_files_outside_their_spans, "same_panel", "duplicate"),
     "self_intersecting_polygon": (self_intersecting_polygon, "repaired", r"sector '\w+' \(feature 7\): invalid polygon \(Self-intersection"),
+    "two_sources_same_months": (two_sources_same_months, "error",
+                                r"(ssc_points\.csv \(ssc\) and \S*victimas_fgj_demo\.csv \(fgj\)|victimas_fgj_demo\.csv \(fgj\) and \S*ssc_points\.csv \(ssc\)) are different sources covering the same months"),
+    "yearly_files_by_filing_year": (yearly_files_by_filing_year, "same_panel", None),
+    "older_release_with_other_column_names": (older_release_with_other_column_names, "same_panel", "superseded"),
+    "revised_release": (revised_release, "same_panel", "superseded"),
+    "cut_four_days_early_with_a_stray_last_day": (cut_four_days_early_with_a_stray_last_day, "window", "2023-11"),
+    "one_typo_decides_day_first": (one_typo_decides_day_first, "error",
+                                   r"column 'fecha_hecho': dates could be day-first or month-first: only rows 6 have a number above 12 in the first place"),
+    "excel_serial_dates": (excel_serial_dates, "error", r"column 'fecha_hecho': no value is a date in a known format \(e\.g\. row 1: '42\d\d\d'\)"),
+    "ragged_row": (ragged_row, "error", r"victimas_fgj_demo\.csv: not a readable table: row 2000 has 23 fields, the header 22"),
+    "repeated_sector_id": (repeated_sector_id, "error", r"sectores_demo\.geojson: sector id\(s\) repeated: 'D01' in features 0, 1"),
+    "population_not_a_number": (population_not_a_number, "error", r"feature 2 \(sector 'D03'\): population 'n/d' is not a number"),
+    "single_feature_not_a_collection": (single_feature_not_a_collection, "error", r"a GeoJSON FeatureCollection of sector polygons is expected, not a Feature"),
+    "window_beyond_the_records": (window_beyond_the_records, "warning", r"reaches beyond the months the records cover completely \(2016-01 to 2023-12\): its counts in 2024-01 to 2024-06 are zeros that were not observed"),
+    "empty_window": (empty_window, "error", r"the study window is empty: its first month 2023-12 is after its last month 2023-01"),
+    "month_option_not_a_month": (month_option_not_a_month, "error", r"last_month '2020-13' is not a month written YYYY-MM"),
 }
 
 
@@ -329,9 +461,14 @@ def test_bad_input(name, tmp_path, demo_dir, clean):
         pd.testing.assert_frame_equal(b.panel, clean.panel)
     elif outcome == "window":
         assert a["window"]["last_month"] == expect
+    elif outcome == "warning":
+        assert any(pd.Series(a["warnings"]).str.contains(expect, regex=True)), a["warnings"]
     elif outcome == "same_panel":
-        # nothing counted twice: the panel is the one the single clean file gives
+        # nothing counted twice, nothing lost: the panel is the one the single clean file gives
         pd.testing.assert_frame_equal(b.panel, clean.panel)
+        if expect is None:
+            assert "superseded" not in a["quarantined_by_reason"]
+            return
         assert a["quarantined_by_reason"].get(expect, 0) > clean.audit["quarantined_by_reason"].get(expect, 0)
         if expect == "duplicate":
             assert a["duplicates_across_files"] == 2
@@ -345,4 +482,4 @@ def test_bad_input(name, tmp_path, demo_dir, clean):
 def test_every_case_is_checked():
     """The corpus covers each kind of outcome."""
     kinds = {v[1] for v in CASES.values()}
-    assert {"error", "quarantine", "repaired", "same_panel", "window"} <= kinds
+    assert {"error", "quarantine", "repaired", "same_panel", "window", "warning"} <= kinds

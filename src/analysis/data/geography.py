@@ -140,6 +140,9 @@ def read_geography(path: Path | str, id_field: str = "sector", version: str | No
         raise InputError(f"{path}: no such geography file") from None
     except json.JSONDecodeError as e:
         raise InputError(f"{path}: not GeoJSON ({e})") from e
+    if not isinstance(fc, dict) or fc.get("type") not in (None, "FeatureCollection"):
+        kind = fc.get("type") if isinstance(fc, dict) else type(fc).__name__
+        raise InputError(f"{path}: a GeoJSON FeatureCollection of sector polygons is expected, not a {kind}")
     feats = fc.get("features") if isinstance(fc, dict) else None
     if feats is not None and not isinstance(feats, list):
         raise InputError(f"{path}: 'features' is not a list")
@@ -166,11 +169,25 @@ def read_geography(path: Path | str, id_field: str = "sector", version: str | No
             fixed = _polygonal(shapely.make_valid(g))
             if fixed is None or fixed.is_empty:
                 raise InputError(f"{path}: feature {i} (sector {name!r}): invalid polygon ({why}) that cannot be repaired")
-            repaired.append(f"sector {name!r} (feature {i}): invalid polygon ({why}) repaired; area "
-                            f"{_km2(g):.3f} -> {_km2(fixed):.3f} km2")
+            repaired.append(f"sector {name!r} (feature {i}): invalid polygon ({why}) repaired; "
+                            f"{_km2(fixed):.3f} km2 after repair: check it against the source")
             g = fixed
-        rows.append((name, props.get("population"), g))
+        pop = props.get("population")
+        if pop is not None and pop != "":
+            try:
+                pop = float(pop)
+            except (TypeError, ValueError):
+                raise InputError(f"{path}: feature {i} (sector {name!r}): population {pop!r} is not a number "
+                                 "(leave it out, or null, when unknown)") from None
+        else:
+            pop = None
+        rows.append((name, pop, g))
     sectors = pd.DataFrame(rows, columns=["sector", "population", "geometry"])
+    dup = sectors.sector[sectors.sector.duplicated()]
+    if len(dup):
+        feats_of = {d: [i for i, r in enumerate(rows) if r[0] == d] for d in dup.unique()[:5]}
+        raise InputError(f"{path}: sector id(s) repeated: "
+                         + "; ".join(f"{d!r} in features {', '.join(map(str, ix))}" for d, ix in feats_of.items()))
     _check_lonlat(sectors, path)
     _check_overlaps(sectors, path)
     # version and validity: arguments, else the file's top-level "geography" member, else the file name

@@ -100,15 +100,24 @@ def last_complete_month(dates: pd.Series) -> pd.Period:
     return m if end.normalize() == m.end_time.normalize() else m - 1
 
 
-def extract_end(dates: pd.Series, days: int = 7, share: float = 0.25) -> pd.Timestamp:
-    """The latest date D such that the ``days`` days ending at D hold at least ``share`` of the
-    usual number of records in that many days (median over the year before): where the
-    records stop arriving regularly, whatever stray dates come after."""
+def extract_end(dates: pd.Series, share: float = 0.5, base: float = 30.0) -> pd.Timestamp:
+    """The latest date D such that the days ending at D hold at least ``share`` of the usual
+    number of records in that many days: where the records stop arriving regularly, whatever
+    stray dates come after.
+
+    The window is as many days as usually hold ``base`` records (one day for a full FGJ release,
+    about six for the demo's gun records), so ordinary day-to-day noise does not cut a complete
+    month, while an extract cut a window's length before the month's end leaves that month
+    partial even with a stray record dated its last day (data/raw/README.md).
+    """
     day = dates.to_numpy().astype("datetime64[D]").astype("int64")
     lo, hi = day.min(), day.max()
     c = np.bincount(day - lo, minlength=hi - lo + 1).astype(float)
+    recent = c[max(0, len(c) - 365):]
+    days = int(np.clip(np.ceil(base / max(recent.mean(), 1e-9)), 1, 14))
     window = np.convolve(c, np.ones(days))[: len(c)]  # records in the `days` days ending at each date
-    usual = np.median(window[max(0, len(c) - 365 - days): max(len(c) - days, 1)]) if len(c) > days else window.max()
+    past = window[max(0, len(c) - 365 - days): max(len(c) - days, 1)]
+    usual = np.median(past) if len(c) > days else window.max()
     ok = np.flatnonzero(window >= share * max(usual, 1.0))
     end = int(ok[-1]) if len(ok) else len(c) - 1
     return pd.Timestamp(np.datetime64(int(lo + end), "D"))
@@ -137,39 +146,82 @@ def regular_coverage(months: np.ndarray, share: float = 0.1, max_gap: int = 3) -
     return int(full[dense[starts[k]]]), int(full[dense[ends[k]]])
 
 
+#: an older extract is superseded in the months a newer one covers only when at least this share
+#: of its records there are also in the newer one (same day, outcome and place): a new release of
+#: the same period repeats most records (revising some); files that split time, or add late
+#: reports, share none, and both are kept (identical records are then caught one by one)
+SUPERSEDE_SHARED = 0.5
+
+
+def record_identity(rec: pd.DataFrame) -> np.ndarray:
+    """A key per row from what any release of a record keeps: event day, outcome, coordinates
+    (to about a metre) and recorded location id, whatever the column names or extra fields."""
+    day = rec.date.to_numpy().astype("datetime64[D]").astype("int64")
+    frame = pd.DataFrame({"day": day, "outcome": rec.outcome.astype("string").fillna(""),
+                          "lat": np.round(rec.lat.to_numpy(), 5), "lon": np.round(rec.lon.to_numpy(), 5),
+                          "loc": rec.location_id.astype("string").fillna("")})
+    return pd.util.hash_pandas_object(frame, index=False).to_numpy()
+
+
 def supplying_files(rec: pd.DataFrame, ordinal: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, dict, list[str]]:
     """Successive extracts of one source: which file supplies which months.
 
     Each file's own regularly covered span (``regular_coverage`` of its outcome rows) is where it
-    claims months; the newest extract (latest span end, then more rows, then file name) supplies
-    every month of its span, an older one the months of its span no newer one covers. Returns a
-    boolean array, True for rows of a file dated in a month of its own span that a newer file
-    supplies (they are superseded), ``{file: ['2013-01 to 2015-12', ...]}`` (the months each file
-    supplies, for the audit) and the files from newest to oldest.
+    claims months. Files are ordered newest first (latest span end, then more rows, then name).
+    An older file's rows in the months a newer file of the same source also covers are
+    superseded when at least ``SUPERSEDE_SHARED`` of them are in the newer file too (a new
+    release of the same period). Files of *different* sources whose spans overlap are refused:
+    an SSC count file and SSC points, or FGJ victims and SSC incidents, describe the same events
+    and would be added together.
+
+    Returns a boolean array (True for superseded rows), ``{file: ['2013-01 to 2015-12', ...]}``
+    (the months each file supplies, for the audit) and the files from newest to oldest.
     """
     superseded = np.zeros(len(rec), bool)
     files = rec.file.cat.codes.to_numpy()
     names = list(rec.file.cat.categories)
+    source = rec.source.astype(str).to_numpy()
+    is_outcome = rec.outcome.notna().to_numpy()
+    ident = record_identity(rec) if len(names) > 1 else None
     supplied: dict = {}
     newest_first: list[str] = []
-    for src in pd.unique(rec.source.astype(str)):
+    by_source: dict[str, tuple[int, int, str]] = {}
+    for src in pd.unique(source):
         spans = {}
-        for code in np.unique(files[rec.source.astype(str).to_numpy() == src]):
-            m = ok & (files == code) & rec.outcome.notna().to_numpy()
+        for code in np.unique(files[source == src]):
+            m = ok & (files == code) & is_outcome
             if m.any():
                 spans[code] = regular_coverage(ordinal[m])
-        order = sorted(spans, key=lambda k: (-spans[k][1], -int((files == k).sum()), names[k]))
         if not spans:
             continue
-        base = min(lo for lo, _ in spans.values())
-        claimed = np.full(max(hi for _, hi in spans.values()) - base + 1, -1)  # month -> supplying file
-        for code in order:
+        lo_all, hi_all = min(lo for lo, _ in spans.values()), max(hi for _, hi in spans.values())
+        for other, (olo, ohi, ofile) in by_source.items():
+            if lo_all <= ohi and olo <= hi_all:
+                first = next(names[c] for c in spans)
+                raise InputError(
+                    f"{first} ({src}) and {ofile} ({other}) are different sources covering the same months "
+                    f"({pd.Period(ordinal=max(lo_all, olo), freq='M')} to {pd.Period(ordinal=min(hi_all, ohi), freq='M')}): "
+                    "they describe the same events and would be added together; build the panel from one source")
+        by_source[src] = (lo_all, hi_all, names[next(iter(spans))])
+        order = sorted(spans, key=lambda k: (-spans[k][1], -int((files == k).sum()), names[k]))
+        for i, code in enumerate(order):
             lo, hi = spans[code]
-            free = claimed[lo - base: hi - base + 1] < 0
-            claimed[lo - base: hi - base + 1][free] = code
+            months = np.arange(lo, hi + 1)
+            gone = np.zeros(len(months), bool)
+            mine = ok & (files == code) & is_outcome
+            for newer in order[:i]:
+                nlo, nhi = spans[newer]
+                both = (months >= nlo) & (months <= nhi) & ~gone
+                if not both.any():
+                    continue
+                m0, m1 = months[both].min(), months[both].max()
+                a = mine & (ordinal >= m0) & (ordinal <= m1)
+                b = ok & (files == newer) & is_outcome & (ordinal >= m0) & (ordinal <= m1)
+                if a.any() and np.isin(ident[a], ident[b]).mean() >= SUPERSEDE_SHARED:
+                    gone |= both
             rows = np.flatnonzero(ok & (files == code) & (ordinal >= lo) & (ordinal <= hi))
-            superseded[rows[claimed[ordinal[rows] - base] != code]] = True
-            supplied[names[code]] = _ranges([int(m) for m in np.flatnonzero(claimed == code) + base])
+            superseded[rows[gone[ordinal[rows] - lo]]] = True
+            supplied[names[code]] = _ranges([int(m) for m in months[~gone]])
             newest_first.append(names[code])
     return superseded, supplied, newest_first
 
@@ -304,9 +356,20 @@ def build_panel(
             quarantine(mask, "duplicate", det)
 
     dated = rec.date[code == 0]
-    lo = pd.Period(first_month, "M") if first_month is not None else pd.Period(ordinal=first_dense, freq="M")
-    hi = (pd.Period(last_month, "M") if last_month is not None
-          else min(last_complete_month(dated), pd.Period(ordinal=last_dense, freq="M")))
+    covered_lo = pd.Period(ordinal=first_dense, freq="M")
+    covered_hi = min(last_complete_month(dated), pd.Period(ordinal=last_dense, freq="M"))
+    lo = _month(first_month, "first_month") if first_month is not None else covered_lo
+    hi = _month(last_month, "last_month") if last_month is not None else covered_hi
+    if lo > hi:
+        raise InputError(f"the study window is empty: its first month {lo} is after its last month {hi}")
+    window_warnings = []
+    if lo < covered_lo or hi > covered_hi:
+        window_warnings.append(
+            f"the window {lo} to {hi} reaches beyond the months the records cover completely ({covered_lo} to "
+            f"{covered_hi}): its counts in " + " and ".join(
+                x for x in (f"{lo} to {covered_lo - 1}" if lo < covered_lo else "",
+                            f"{covered_hi + 1} to {hi}" if hi > covered_hi else "") if x)
+            + " are zeros that were not observed")
     quarantine((ordinal < lo.ordinal) | (ordinal > hi.ordinal), "outside_window", f"study window {lo} to {hi}")
 
     outcome = rec.outcome.to_numpy(dtype=object)  # classified by the reader from outcome_map.csv
@@ -325,7 +388,7 @@ def build_panel(
     method = np.select([first.notna(), second.notna()], list(names), "unassigned")
     sector = np.full(n_in, None, dtype=object)
     sector[cand] = first.where(first.notna(), second).to_numpy()
-    why = np.where(has_point, "coordinates outside every sector polygon", "no coordinates") + \
+    why = np.where(has_point, "coordinates outside every sector polygon", "no usable coordinates") + \
         " and no known location id (id: " + loc_id.fillna("none").to_numpy(dtype=object) + ")"
     lost = np.zeros(n_in, bool)
     lost[cand] = pd.isna(sector[cand])
@@ -369,7 +432,7 @@ def build_panel(
     agree = both & (by_point.to_numpy() == by_id.to_numpy())
     weight = rec.weight.to_numpy()
     outside_validity = geo.months_outside_validity(months)
-    warnings = list(geo.repairs)
+    warnings = list(geo.repairs) + window_warnings
     if outside_validity:
         warnings.append(f"{len(outside_validity)} month(s) of the window ({outside_validity[0]} ...) fall outside the "
                         f"validity of geography {geo.version} ({geo.valid_from} to {geo.valid_to or 'open'})")
@@ -432,6 +495,13 @@ def _check_points_fit(rec, cand, lat, lon, has_point, by_point, geo, min_share: 
                 if swapped >= min_share else "wrong coordinate columns, or a geography of another city?")
         raise InputError(f"{f}: only {100 * inside:.1f}% of {int(m.sum()):,} outcome records with coordinates fall "
                          f"in a sector of {geo.path.name}: {hint}")
+
+
+def _month(value, option: str) -> pd.Period:
+    try:
+        return pd.Period(value, "M")
+    except (ValueError, TypeError):
+        raise InputError(f"{option} {value!r} is not a month written YYYY-MM") from None
 
 
 def _name(path: str) -> str:

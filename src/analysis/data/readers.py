@@ -194,8 +194,26 @@ def _read_table(path: Path, delim: str, enc: str, head: bytes) -> tuple[pa.Table
                 continue
             m = re.search(r"row (\d+)", msg)
             where = f"row {m.group(1)}: " if m else ""
+            if not m and "Expected" in msg and "columns" in msg:
+                where = _ragged_row(path, delim, e)
             raise InputError(f"{path}: not a readable table: {where}{msg.splitlines()[0]}") from None
     raise InputError(f"{path}: cannot decode as UTF-8 or cp1252")
+
+
+def _ragged_row(path: Path, delim: str, encoding: str) -> str:
+    """'row N: ' for the first data row whose number of fields differs from the header's."""
+    import csv
+    import io
+
+    opener = gzip.open if _is_gzip(path) else open
+    with opener(path, "rb") as f:
+        text = io.TextIOWrapper(f, encoding=encoding, errors="replace", newline="")
+        reader = csv.reader(text, delimiter=delim)
+        width = len(next(reader, []))
+        for i, row in enumerate(reader, start=1):
+            if len(row) != width:
+                return f"row {i} has {len(row)} fields, the header {width}: "
+    return ""
 
 
 def exact_duplicates(tbl: pa.Table, columns: list[str]) -> np.ndarray:
@@ -277,6 +295,10 @@ def parse_dates(arr: pa.ChunkedArray, raw: pd.Series, where: str = "") -> pd.Ser
                          "convert the column to YYYY-MM-DD")
     date = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[s]")
     if not present:
+        filled = np.flatnonzero(raw.ne("").to_numpy())
+        if len(filled):
+            raise InputError(f"{where}no value is a date in a known format (e.g. row {filled[0] + 1}: "
+                             f"{raw.iloc[filled[0]]!r}); accepted: " + ", ".join(n for n, _ in DATE_SHAPES))
         return date
     _, rx = DATE_SHAPES[present[0]]
     rows = np.flatnonzero(shape == present[0])
@@ -299,6 +321,15 @@ def parse_dates(arr: pa.ChunkedArray, raw: pd.Series, where: str = "") -> pd.Ser
         if not len(day_first) and not len(month_first):
             raise InputError(f"{where}dates such as {tok(0)!r} could be day-first or month-first and no "
                              "value settles it (no number above 12 in either place); convert the column to YYYY-MM-DD")
+        # a real day-first (month-first) column has a number above 12 first (second) in about 60 %
+        # of its rows; one typo is no evidence
+        evidence = max(len(day_first), len(month_first))
+        if evidence < 0.1 * len(a):
+            which = "first" if len(day_first) else "second"
+            raise InputError(f"{where}dates could be day-first or month-first: only rows "
+                             f"{_rows(rows[day_first if len(day_first) else month_first])} have a number above 12 "
+                             f"in the {which} place (e.g. {tok((day_first if len(day_first) else month_first)[0])!r}), "
+                             "too few to settle it; convert the column to YYYY-MM-DD")
         d, m = (a, b) if len(day_first) else (b, a)
     else:
         m, d = num["m"], num["d"]

@@ -358,10 +358,12 @@ def _build(label: str, panel_path: Path, reports_dir: Path, staging: Path, opt: 
     # the last line of defence: what a reader could recover from the results files
     from analysis.report import disclosure
 
-    leaks = disclosure.check_published(staging / "results", ctx.panel, sectors, dict(zip(sectors, stems)))
+    _, table_cells, table_hide = content.sector_table_cells(ctx, outcome)
+    shown = [c for c in table_cells if c.label not in table_hide]
+    leaks = disclosure.check_published(staging / "results", ctx.panel, sectors, dict(zip(sectors, stems)), shown)
     if leaks:
         raise ReportError("disclosure check failed, nothing was published: a reader could work out a count "
-                          f"from 1 to 4 from the results files ({'; '.join(leaks[:3])})")
+                          f"from 1 to 4 from the results files and tables ({'; '.join(leaks[:3])})")
 
     built = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     meta = ReportMeta(title=TITLE, subtitle=SUBTITLE, quarter=label, built=built,

@@ -56,7 +56,8 @@ def md_escape(text) -> str:
     import html as _html
 
     s = _html.escape(str(text), quote=True)
-    return "".join("\\" + c if c in "\\`*_{}[]()#+!|~" else c for c in s)
+    # '@' would start a pandoc citation (the PDF then fails), '$' maths, '^' a superscript
+    return "".join("\\" + c if c in "\\`*_{}[]()#+!|~@$^" else c for c in s)
 
 
 def file_stem(name: str) -> str:
@@ -371,39 +372,61 @@ def suppress(values: pd.Series, below: int = SUPPRESS_BELOW) -> pd.Series:
     return v.astype(str).where(~((v > 0) & (v < below)), f"<{below}")
 
 
+def sector_table_cells(ctx: Context, outcome: str):
+    """The counts of the sector table as a reader can use them, and which to hide.
+
+    Returns ``(rows, cells, hide)``: one dict per treated sector (sector, start and the
+    Aggregate behind each count), every count as a ``disclosure.Aggregate`` and
+    ``{label: '<5' or 'n/p'}`` from ``disclosure.suppress_cells``, set against what the report
+    publishes elsewhere: the program's total and each shown sector's total through their
+    estimates.
+    """
+    from analysis.report import disclosure as dc
+
+    p = ctx.panel
+    end, q0 = ctx.quarter.asfreq("M", "end"), ctx.quarter.asfreq("M", "start")
+    hid = dc.hidden_sectors(p, outcome)
+    fixed = []
+    treated = ctx.treated_sectors
+    if treated and not hidden(ctx, outcome):
+        prog = dc.cells_of(p, treated, from_start=True)
+        fixed.append(dc.Aggregate("program", prog, dc.total_of(p, outcome, prog)))
+    rows, cells = [], []
+    for u in treated:
+        s = p.loc[p.unit == u, "treat_start"].iloc[0]
+        if u not in hid:
+            c = dc.cells_of(p, [u], from_start=True)
+            fixed.append(dc.Aggregate(f"{u} total", c, dc.total_of(p, outcome, c)))
+        spans = {"pre": (s - 12, s - 1), "quarter": (q0, end)}
+        if (s + 11) <= end:
+            spans["first12"] = (s, s + 11)
+        row = {"sector": u, "start": s}
+        for k, (a, b) in spans.items():
+            c = dc.cells_of(p, [u], a, b)
+            row[k] = dc.Aggregate(f"{u} {k}", c, dc.total_of(p, outcome, c))
+            cells.append(row[k])
+        rows.append(row)
+    return rows, cells, dc.suppress_cells(fixed, cells)
+
+
 def sector_table(ctx: Context, outcome: str) -> str:
     """Treated sectors: start month and counts before and after.
 
-    Counts from 1 to 4 read '<5'; a count that, set against another count of the same sector
-    published in this report (its first 12 months against its whole time in the program, its
-    quarter against either), would give away 1 to 4 victims reads 'n/p' (not published).
+    Counts from 1 to 4 read '<5'; a count that, set against the report's other figures (a
+    sector's total through its estimate, the program's total, the other counts of the table),
+    would give away 1 to 4 victims reads 'n/p' (not published): ``sector_table_cells``.
     """
-    from analysis.report import disclosure
+    rows, _, hide = sector_table_cells(ctx, outcome)
+    n = record_noun(ctx).capitalize()
 
-    p = ctx.panel
-    hid = disclosure.hidden_sectors(p, outcome)
-    end = ctx.quarter.asfreq("M", "end")
-    q0 = ctx.quarter.asfreq("M", "start")
-    rows = []
-    for u in ctx.treated_sectors:
-        g = p[p.unit == u]
-        s = g.treat_start.iloc[0]
-        vals = {"pre": g[(g.period < s) & (g.period >= s - 12)][outcome].sum(),
-                "quarter": g[(g.period >= q0) & (g.period <= end)][outcome].sum()}
-        if (s + 11) <= end:
-            vals["first12"] = g[(g.period >= s) & (g.period < s + 12)][outcome].sum()
-        if u not in hid:  # its whole time in the program is published through its estimate
-            vals["total"] = g[g.period >= s][outcome].sum()
-        nested = [("first12", "total")]
-        if q0 >= s:  # the quarter lies inside the sector's time in the program
-            nested += [("quarter", "total")] + ([("quarter", "first12")] if q0 <= s + 11 and end <= s + 11 else [])
-        hide = disclosure.protect(vals, nested, keep_first="total")
-        show = {k: hide.get(k, str(int(v))) for k, v in vals.items()}
-        n = record_noun(ctx).capitalize()
-        rows.append({"Sector": md_escape(u), "Program start": str(s), f"{n}, 12 months before start": show["pre"],
-                     f"{n}, first 12 months": show.get("first12", "n/a"),
-                     f"{n} in {ctx.label}": show["quarter"]})
-    return pipe_table(pd.DataFrame(rows))
+    def show(agg) -> str:
+        return "n/a" if agg is None else hide.get(agg.label, str(int(agg.total)))
+
+    table = pd.DataFrame([{"Sector": md_escape(r["sector"]), "Program start": str(r["start"]),
+                           f"{n}, 12 months before start": show(r["pre"]),
+                           f"{n}, first 12 months": show(r.get("first12")),
+                           f"{n} in {ctx.label}": show(r["quarter"])} for r in rows])
+    return pipe_table(table)
 
 
 def data_note(ctx: Context) -> str:

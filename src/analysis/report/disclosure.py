@@ -65,28 +65,63 @@ def total_of(panel: pd.DataFrame, outcome: str, cells: frozenset) -> float:
     return float(panel[outcome].to_numpy()[key.isin(list(cells))].sum())
 
 
-def find_disclosures(aggs: list[Aggregate]) -> list[str]:
-    """Every way a reader recovers a count from 1 to 4 from ``aggs``: one line each."""
+def find_leaks(aggs: list[Aggregate]) -> list[tuple[str, list[Aggregate]]]:
+    """Every way a reader recovers a count from 1 to 4 from ``aggs``: (what, the aggregates used)."""
     out = []
     for a in aggs:
         if is_small(a.total):
-            out.append(f"{a.label}: total {a.total:g}")
+            out.append((f"{a.label}: total {a.total:g}", [a]))
     for b in aggs:
         subs = [a for a in aggs if a is not b and a.cells < b.cells]
         for a in subs:
             if is_small(b.total - a.total):
-                out.append(f"{b.label} minus {a.label}: {b.total - a.total:g}")
-        # the remainder after every published disjoint part inside b (largest parts first)
-        parts, used = [], set()
+                out.append((f"{b.label} minus {a.label}: {b.total - a.total:g}", [b, a]))
+        # the remainder after published disjoint parts inside b: every part that fits, largest
+        # first, and also the family without each one of them (a reader tries those too)
+        families = []
+        base, used = [], frozenset()
         for a in sorted(subs, key=lambda x: -len(x.cells)):
             if not (a.cells & used):
-                parts.append(a)
+                base.append(a)
                 used |= a.cells
-        if len(parts) > 1 and used != b.cells:
-            rest = b.total - sum(a.total for a in parts)
-            if is_small(rest):
-                out.append(f"{b.label} minus {', '.join(a.label for a in parts)}: {rest:g}")
+        families.append(base)
+        for drop in base:
+            fam, used = [], frozenset()
+            for a in sorted((x for x in subs if x is not drop), key=lambda x: -len(x.cells)):
+                if not (a.cells & used):
+                    fam.append(a)
+                    used |= a.cells
+            families.append(fam)
+        for fam in families:
+            covered = frozenset().union(*(a.cells for a in fam)) if fam else frozenset()
+            if len(fam) > 1 and covered != b.cells:
+                rest = b.total - sum(a.total for a in fam)
+                if is_small(rest):
+                    out.append((f"{b.label} minus {', '.join(a.label for a in fam)}: {rest:g}", [b, *fam]))
     return out
+
+
+def find_disclosures(aggs: list[Aggregate]) -> list[str]:
+    """Every way a reader recovers a count from 1 to 4 from ``aggs``: one line each."""
+    return [what for what, _ in find_leaks(aggs)]
+
+
+def suppress_cells(fixed: list[Aggregate], cells: list[Aggregate]) -> dict[str, str]:
+    """Which of ``cells`` (table counts) to hide so that nothing in ``fixed`` + the cells shown
+    gives a count from 1 to 4 away: counts of 1 to 4 read '<5', then, while a reader still finds
+    one, a table count used to find it reads 'n/p' (the smallest such count first). ``fixed``
+    (published estimates) are never hidden here. Returns {label: '<5' or 'n/p'}."""
+    hide = {c.label: "<5" for c in cells if is_small(c.total)}
+    while True:
+        shown = [c for c in cells if c.label not in hide]
+        leaks = find_leaks(fixed + shown)
+        if not leaks:
+            return hide
+        movable = [a for _, used in leaks for a in used if a in shown]
+        if not movable:
+            return hide  # only published estimates are involved: hidden_sectors deals with those
+        pick = min(movable, key=lambda a: (len(a.cells), a.label))
+        hide[pick.label] = "n/p"
 
 
 def sector_totals(panel: pd.DataFrame, outcome: str) -> pd.Series:
@@ -111,27 +146,6 @@ def hidden_sectors(panel: pd.DataFrame, outcome: str) -> dict[str, str]:
             break
         hidden[rest.index[0]] = "secondary"
     return hidden
-
-
-def protect(values: dict[str, float], nested: list[tuple[str, str]], keep_first: str | None = None) -> dict[str, str]:
-    """Which of a row's published counts to hide, and how.
-
-    ``values`` maps a name to its count; ``nested`` lists pairs (inner, outer) whose cell sets
-    are nested. Counts of 1 to 4 are hidden as '<5'; then, while a nested pair shown differs by
-    1 to 4, the one of the pair that is not ``keep_first`` is hidden as 'n/p' (not published: it
-    would give a small count away). Returns {name: '<5' or 'n/p'} for the hidden ones.
-    """
-    hide = {k: "<5" for k, v in values.items() if is_small(v)}
-    changed = True
-    while changed:
-        changed = False
-        for inner, outer in nested:
-            if inner in hide or outer in hide or inner not in values or outer not in values:
-                continue
-            if is_small(values[outer] - values[inner]):
-                hide[inner if inner != keep_first else outer] = "n/p"
-                changed = True
-    return hide
 
 
 def published_aggregates(results_dir, panel: pd.DataFrame, sectors: list[str], stems: dict[str, str]) -> tuple[list[Aggregate], list[str]]:
@@ -170,9 +184,12 @@ def published_aggregates(results_dir, panel: pd.DataFrame, sectors: list[str], s
     return aggs, small_only
 
 
-def check_published(results_dir, panel: pd.DataFrame, sectors: list[str], stems: dict[str, str]) -> list[str]:
-    """Every small count a reader can recover from the results files of a build (empty: none)."""
+def check_published(results_dir, panel: pd.DataFrame, sectors: list[str], stems: dict[str, str],
+                    tables: list[Aggregate] = ()) -> list[str]:
+    """Every small count a reader can recover from the results files of a build and the counts
+    its tables show (``tables``; empty: none)."""
     aggs, small = published_aggregates(results_dir, panel, sectors, stems)
+    aggs = aggs + list(tables)
     # one aggregate per distinct cell set and total (the same total in several files adds nothing)
     seen, uniq = set(), []
     for a in aggs:
