@@ -341,6 +341,30 @@ def test_ppml_is_exact_for_a_multiplicative_effect():
     assert r.extra["cohort_period"].effect_percent.to_numpy() == pytest.approx(-30.0, abs=1e-6)
 
 
+def test_ppml_event_study_is_exact_on_its_scale_and_keeps_its_draws():
+    """On a multiplicative design whose effect grows with time since the start, each event-study
+    point is that month's percent effect; before the start, zero. The reassignment draws are on
+    the log scale, one row per reassignment, for the sensitivity analysis."""
+    rng = np.random.default_rng(4)
+    N, T = 30, 30
+    mu = np.exp(rng.normal(1, 0.5, N))[:, None] * np.exp(rng.normal(0, 0.2, T))[None, :]
+    start = np.full(N, -1)
+    start[:5] = 15
+    rel = np.arange(T)[None, :] - np.where(start >= 0, start, 10**6)[:, None]
+    effect = np.where(rel >= 0, 1 - 0.02 * np.maximum(rel, 0), 1.0)
+    Y = mu * effect
+    p = pd.DataFrame({"unit": np.repeat(np.arange(N), T), "period": np.tile(np.arange(T), N), "y": Y.ravel()})
+    p["treat_start"] = p.unit.map({i: (s if s >= 0 else np.nan) for i, s in enumerate(start)})
+    r = impact.estimate(p, outcome="y", method="ppml", n_perm=19, ci=False, event_window=(-6, 10))
+    es = r.event_study.set_index("rel_period")
+    for k in range(0, 11):
+        assert es.estimate[k] == pytest.approx(-2.0 * k, abs=1e-6)
+    for k in range(-6, 0):
+        assert es.estimate[k] == pytest.approx(0.0, abs=1e-6)
+    assert r.extra["event_draws"].shape == (19, 17) and r.extra["event_scale"] == "log"
+    assert (es.ci_low <= es.estimate).all() and (es.estimate <= es.ci_high).all()
+
+
 def test_ppml_recovers_the_demo_truth(demo_panel, demo_truth):
     truth = demo.true_effect(demo_truth, "shootings")
     r = impact.estimate(demo_panel, outcome="shootings", method="ppml", n_perm=99)
