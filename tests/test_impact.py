@@ -405,6 +405,22 @@ def test_relative_magnitudes_sensitivity(demo_panel):
         relative_magnitudes(impact.estimate(demo_panel, method="twfe", inference="cluster"))
 
 
+def test_relative_magnitudes_on_the_ppml_scale(demo_panel):
+    """The sensitivity analysis runs on the Poisson estimator's own scale (log of recorded over
+    expected): its plain-parallel-trends point is the average of the quarterly log ratios after
+    the start less the last quarter before it."""
+    from analysis.impact.sensitivity import quarterly_event_study, relative_magnitudes
+
+    r = impact.estimate(demo_panel, method="ppml", n_perm=99, ci=False)
+    t = relative_magnitudes(r, mbar=(0.0, 0.5), post_quarters=4)
+    beta, cov, qs = quarterly_event_study(r, 4, 4)
+    lr = pd.Series(r.extra["event_estimate"])
+    quarter = {q: lr[[3 * q, 3 * q + 1, 3 * q + 2]].mean() for q in range(-4, 4)}
+    assert t.estimate[0] == pytest.approx(np.mean([quarter[q] - quarter[-1] for q in range(4)]), abs=1e-12)
+    assert t.attrs["scale"] == "log" and -0.6 < t.estimate[0] < -0.2  # the demo's -30 % is -0.36 in logs
+    assert t.ci_low[0] < t.estimate[0] < t.ci_high[0] and t.ci_high[1] > t.ci_high[0]
+
+
 def test_relative_magnitudes_without_pre_trends():
     """Noise-free parallel trends: no pre-start change, so the identified set stays a point."""
     from analysis.impact.sensitivity import relative_magnitudes
