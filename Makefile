@@ -24,7 +24,7 @@ _check = $(if $(or $(findstring $(_NL),$(value $(1))),$(findstring $(_TAB),$(val
 $(call _check,QUARTER)
 $(call _check,OUTCOME)
 
-.PHONY: setup data report test test-fast bench lab clean help
+.PHONY: setup data report test test-fast bench validate lab clean help
 
 help:
 	@echo "make report [QUARTER=2024Q2] [OUTCOME=gun_injuries]"
@@ -34,6 +34,7 @@ help:
 	@echo "make data                      build data/processed/panel.parquet only"
 	@echo "make lab                       open JupyterLab on notebooks/ (installs the 'lab' extra)"
 	@echo "make bench                     speed and memory benchmarks"
+	@echo "make validate                  methods on 800 realistic simulated cities (needs ../shared; ~40 min)"
 
 setup: $(SETUP)
 
@@ -62,6 +63,11 @@ bench: $(SETUP)
 	$(PY) benchmarks/bench_panel.py
 	$(PY) benchmarks/bench_size.py
 	$(PY) benchmarks/bench_estimators.py
+
+# The realistic-city validation study (not part of `make test`; needs ../shared): about 40 min
+# with 2 workers for 200 cities in each of 4 scenarios. Writes reports/validation/.
+validate: $(SETUP)
+	$(PY) -m analysis validate
 
 lab: $(SETUP)
 	$(PY) -m pip install --quiet -e '.[lab]'

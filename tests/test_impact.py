@@ -341,6 +341,30 @@ def test_ppml_is_exact_for_a_multiplicative_effect():
     assert r.extra["cohort_period"].effect_percent.to_numpy() == pytest.approx(-30.0, abs=1e-6)
 
 
+def test_ppml_event_study_is_exact_on_its_scale_and_keeps_its_draws():
+    """On a multiplicative design whose effect grows with time since the start, each event-study
+    point is that month's percent effect; before the start, zero. The reassignment draws are on
+    the log scale, one row per reassignment, for the sensitivity analysis."""
+    rng = np.random.default_rng(4)
+    N, T = 30, 30
+    mu = np.exp(rng.normal(1, 0.5, N))[:, None] * np.exp(rng.normal(0, 0.2, T))[None, :]
+    start = np.full(N, -1)
+    start[:5] = 15
+    rel = np.arange(T)[None, :] - np.where(start >= 0, start, 10**6)[:, None]
+    effect = np.where(rel >= 0, 1 - 0.02 * np.maximum(rel, 0), 1.0)
+    Y = mu * effect
+    p = pd.DataFrame({"unit": np.repeat(np.arange(N), T), "period": np.tile(np.arange(T), N), "y": Y.ravel()})
+    p["treat_start"] = p.unit.map({i: (s if s >= 0 else np.nan) for i, s in enumerate(start)})
+    r = impact.estimate(p, outcome="y", method="ppml", n_perm=19, ci=False, event_window=(-6, 10))
+    es = r.event_study.set_index("rel_period")
+    for k in range(0, 11):
+        assert es.estimate[k] == pytest.approx(-2.0 * k, abs=1e-6)
+    for k in range(-6, 0):
+        assert es.estimate[k] == pytest.approx(0.0, abs=1e-6)
+    assert r.extra["event_draws"].shape == (19, 17) and r.extra["event_scale"] == "log"
+    assert (es.ci_low <= es.estimate).all() and (es.estimate <= es.ci_high).all()
+
+
 def test_ppml_recovers_the_demo_truth(demo_panel, demo_truth):
     truth = demo.true_effect(demo_truth, "shootings")
     r = impact.estimate(demo_panel, outcome="shootings", method="ppml", n_perm=99)
@@ -379,6 +403,22 @@ def test_relative_magnitudes_sensitivity(demo_panel):
     assert np.sign(below[edge][0]) == np.sign(t.estimate[0]) != np.sign(above[edge][0])
     with pytest.raises(ValueError, match="no event-study draws"):
         relative_magnitudes(impact.estimate(demo_panel, method="twfe", inference="cluster"))
+
+
+def test_relative_magnitudes_on_the_ppml_scale(demo_panel):
+    """The sensitivity analysis runs on the Poisson estimator's own scale (log of recorded over
+    expected): its plain-parallel-trends point is the average of the quarterly log ratios after
+    the start less the last quarter before it."""
+    from analysis.impact.sensitivity import quarterly_event_study, relative_magnitudes
+
+    r = impact.estimate(demo_panel, method="ppml", n_perm=99, ci=False)
+    t = relative_magnitudes(r, mbar=(0.0, 0.5), post_quarters=4)
+    beta, cov, qs = quarterly_event_study(r, 4, 4)
+    lr = pd.Series(r.extra["event_estimate"])
+    quarter = {q: lr[[3 * q, 3 * q + 1, 3 * q + 2]].mean() for q in range(-4, 4)}
+    assert t.estimate[0] == pytest.approx(np.mean([quarter[q] - quarter[-1] for q in range(4)]), abs=1e-12)
+    assert t.attrs["scale"] == "log" and -0.6 < t.estimate[0] < -0.2  # the demo's -30 % is -0.36 in logs
+    assert t.ci_low[0] < t.estimate[0] < t.ci_high[0] and t.ci_high[1] > t.ci_high[0]
 
 
 def test_relative_magnitudes_without_pre_trends():

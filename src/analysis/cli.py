@@ -181,6 +181,38 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_validate(args) -> int:
+    """The realistic-city validation study (``analysis.validation``) -> reports/validation/."""
+    import platform
+
+    from analysis import validation as v
+
+    shared = Path(args.shared)
+    if not (shared / "cuadrante_month_2013_2015.csv.gz").exists():
+        print(f"error: {shared} lacks cuadrante_month_2013_2015.csv.gz: the study's cities are built from the "
+              "real sector counts in ../shared (set --shared)", file=sys.stderr)
+        return 2
+    t = time.perf_counter()
+    rates = v.real_sector_rates(shared)
+    scenarios = args.scenarios.split(",")
+    methods = args.methods.split(",")
+
+    def progress(done: int, total: int) -> None:
+        print(f"  {done}/{total} cities ({time.perf_counter() - t:.0f} s)", flush=True)
+
+    print(f"Validation: {args.cities} cities x {len(scenarios)} scenarios, methods {', '.join(methods)}, "
+          f"{args.workers} worker(s)", flush=True)
+    runs = v.run(rates, n_cities=args.cities, scenarios=scenarios, methods=methods, workers=args.workers,
+                 progress=progress)
+    secs = time.perf_counter() - t
+    files = v.write(runs, args.out, {"cities_per_scenario": args.cities, "scenarios": scenarios, "methods": methods,
+                                    "options": {m: v.METHODS[m] for m in methods}, "seconds": round(secs, 1),
+                                    "workers": args.workers, "machine": f"{platform.machine()}, {os.cpu_count()} cores"})
+    print(files["table"].read_text())
+    print(f"Done in {secs / 60:.1f} min -> {files['summary']}")
+    return 0
+
+
 def cmd_latest_quarter(args) -> int:
     from analysis.periods import latest_complete_quarter, quarter_label
 
@@ -226,6 +258,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-power", type=int, default=60, help="simulated rollouts per cell of the planning table")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("validate", help="validation study on realistic simulated cities -> reports/validation/")
+    p.add_argument("--cities", type=int, default=200, help="cities per scenario")
+    p.add_argument("--scenarios", default="zero,constant,cohort,growing")
+    p.add_argument("--methods", default="ppml,imputation,sdid,sc")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--shared", default=str(ROOT.parent / "shared" / "data" / "cdmx-hoyodecrimen"))
+    p.add_argument("--out", default=str(ROOT / "reports" / "validation"))
+    p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("latest-quarter", help="print the latest complete quarter")
     p.set_defaults(func=cmd_latest_quarter)

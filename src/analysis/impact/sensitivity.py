@@ -32,7 +32,12 @@ def quarterly_event_study(result, pre_quarters: int, post_quarters: int) -> tupl
         raise ValueError(f"method {result.method!r} keeps no event-study draws; use method='imputation'")
     if pre_quarters < 2:
         raise ValueError("relative magnitudes need at least two pre-start quarters (one besides the reference)")
-    es = result.event_study.set_index("rel_period").estimate
+    # an estimator whose event study lives on another scale (PPML: the log of recorded / expected)
+    # gives its draws and points on that scale; the analysis runs there
+    if result.extra.get("event_scale") == "log":
+        es = pd.Series(result.extra["event_estimate"], dtype=float)
+    else:
+        es = result.event_study.set_index("rel_period").estimate
     draws = pd.DataFrame(result.extra["event_draws"], columns=result.extra["event_rels"])
     qs = np.arange(-pre_quarters, post_quarters)
     est, dr = [], []
@@ -85,5 +90,6 @@ def relative_magnitudes(result, mbar=(0.0, 0.5, 1.0, 1.5, 2.0), alpha: float = 0
     out.attrs.update(
         largest_pre_change=float(np.abs(np.diff(pre)).max()),
         method="Rambachan-Roth relative magnitudes, conditional-least-favourable hybrid confidence set",
+        scale=result.extra.get("event_scale", "level"),
     )
     return out
