@@ -41,10 +41,11 @@ MONTHS = pd.period_range("2016-01", "2026-09", freq="M")
 START_GROUPS = (("2019-07", 3), ("2020-02", 4), ("2022-04", 4), ("2024-01", 4))
 SCENARIOS = ("zero", "constant", "cohort", "growing")
 #: methods and the options of their default inference used here (draws kept modest: the
-#: Monte Carlo error of a 5 % test with 199 draws is small next to that of 200 cities)
+#: Monte Carlo error of a 5 % test with 99-199 draws is small next to that of 200 cities; PPML's
+#: interval costs a Poisson fit per draw at each step of its bisection)
 METHODS = {
     "imputation": {"n_perm": 199},
-    "ppml": {"n_perm": 199},
+    "ppml": {"n_perm": 99},
     "sdid": {"n_placebo": 50},
     "sc": {"n_placebo": 50},
     "twfe": {"n_perm": 199},
