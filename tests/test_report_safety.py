@@ -120,6 +120,10 @@ def test_hidden_sectors_publish_no_numbers(small):
         assert es.estimate.isna().all()
     html = (small["dir"] / f"alto-al-fuego_{QUARTER}.html").read_text()
     assert html.count("No estimate is published for sector") == 2
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+    primary = [s for s, why in hidden.items() if why == "primary"]
+    assert len(primary) == 1 and "were recorded there since the start" in text
+    assert "Another sector recorded too few" in text  # the secondary one says why, truthfully
 
 
 def test_names_from_the_data_are_escaped(small):

@@ -257,11 +257,20 @@ def headline(result, ctx: Context, sector: str | None = None) -> str:
     en, es = outcome_name(ctx, result.outcome)
     noun = record_noun(ctx)
     if hidden(ctx, result.outcome, sector):
+        from analysis.report.disclosure import hidden_sectors
+
         who = f"sector {md_escape(sector)}" if sector else "the sectors in the program"
+        quien = f"el sector {md_escape(sector)}" if sector else "los sectores del programa"
+        if sector and hidden_sectors(ctx.panel, result.outcome).get(sector) == "secondary":
+            return (f"**No estimate is published for {who}.** Another sector recorded too few {en} for its "
+                    f"estimate to be shown, and the program's total less this sector's would give that small "
+                    f"count away; this sector's estimate is therefore withheld too.\n\n*Resumen.* No se publica "
+                    f"una estimación para {quien}: con ella y el total del programa podría deducirse el conteo "
+                    f"pequeño de otro sector.")
         return (f"**No estimate is published for {who}.** Too few {en} were recorded there since the start for "
                 f"an estimate to be shown without revealing a count below {SUPPRESS_BELOW} (directly, or from the "
-                f"other figures of this report).\n\n*Resumen.* No se publica una estimación para "
-                f"{'el sector ' + md_escape(sector) if sector else 'los sectores del programa'}: hay muy pocos casos registrados.")
+                f"other figures of this report).\n\n*Resumen.* No se publica una estimación para {quien}: hay muy "
+                f"pocos casos registrados.")
     lo, hi = result.ci_percent
     level = f"{100 * (1 - result.alpha):.0f}%"
     lower = result.att < 0
