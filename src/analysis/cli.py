@@ -9,7 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from analysis.paths import ROOT, repo_relative
+
 RAW = ROOT / "data" / "raw"
 PROCESSED = ROOT / "data" / "processed"
 DEMO_RAW = ROOT / "data" / "demo" / "raw"
@@ -37,15 +38,8 @@ def _fingerprint(kind: str, files: list[Path], options: dict) -> dict:
     both count, whatever the file times say), the code, and the options."""
     from analysis.data.geography import sha256
 
-    return {"kind": kind, "files": {_rel(f): sha256(f) for f in sorted(files)}, "code": code_hash(),
+    return {"kind": kind, "files": {repo_relative(f): sha256(f) for f in sorted(files)}, "code": code_hash(),
             "options": options}
-
-
-def _rel(p: Path) -> str:
-    try:
-        return Path(p).resolve().relative_to(ROOT).as_posix()
-    except ValueError:
-        return str(p)
 
 
 def _up_to_date(out: Path, fingerprint: dict) -> bool:

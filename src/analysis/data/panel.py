@@ -163,7 +163,7 @@ def record_identity(rec: pd.DataFrame) -> np.ndarray:
     return pd.util.hash_pandas_object(frame, index=False).to_numpy()
 
 
-def supplying_files(rec: pd.DataFrame, ordinal: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, dict, list[str]]:
+def supplying_files(rec: pd.DataFrame, ordinal: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, dict, list[str], dict]:
     """Successive extracts of one source: which file supplies which months.
 
     Each file's own regularly covered span (``regular_coverage`` of its outcome rows) is where it
@@ -175,7 +175,8 @@ def supplying_files(rec: pd.DataFrame, ordinal: np.ndarray, ok: np.ndarray) -> t
     and would be added together.
 
     Returns a boolean array (True for superseded rows), ``{file: ['2013-01 to 2015-12', ...]}``
-    (the months each file supplies, for the audit) and the files from newest to oldest.
+    (the months each file supplies, for the audit), the files from newest to oldest and
+    ``{month ordinal: file}`` (the file that supplies each month some file covers).
     """
     superseded = np.zeros(len(rec), bool)
     files = rec.file.cat.codes.to_numpy()
@@ -185,6 +186,7 @@ def supplying_files(rec: pd.DataFrame, ordinal: np.ndarray, ok: np.ndarray) -> t
     ident = record_identity(rec) if len(names) > 1 else None
     supplied: dict = {}
     newest_first: list[str] = []
+    owner: dict[int, str] = {}
     by_source: dict[str, tuple[int, int, str]] = {}
     for src in pd.unique(source):
         spans = {}
@@ -221,9 +223,11 @@ def supplying_files(rec: pd.DataFrame, ordinal: np.ndarray, ok: np.ndarray) -> t
                     gone |= both
             rows = np.flatnonzero(ok & (files == code) & (ordinal >= lo) & (ordinal <= hi))
             superseded[rows[gone[ordinal[rows] - lo]]] = True
-            supplied[names[code]] = _ranges([int(m) for m in months[~gone]])
+            kept = [int(m) for m in months[~gone]]
+            supplied[names[code]] = _ranges(kept)
+            owner.update(dict.fromkeys(kept, names[code]))
             newest_first.append(names[code])
-    return superseded, supplied, newest_first
+    return superseded, supplied, newest_first, owner
 
 
 def _ranges(months: list[int]) -> list[str]:
@@ -328,8 +332,7 @@ def build_panel(
                f"outside the months the records regularly cover ({span})")
 
     # successive extracts of one source: the newest supplies the months it covers
-    superseded, supplied, newest_first = supplying_files(rec, ordinal, code == 0)
-    owner = {m.ordinal: f for f, ranges in supplied.items() for r in ranges for m in _months(r)}
+    superseded, supplied, newest_first, owner = supplying_files(rec, ordinal, code == 0)
     sup_detail = np.full(n_in, "", dtype=object)
     sup_detail[superseded] = ["a newer extract supplies this month: " + _name(owner.get(o, "?"))
                               for o in ordinal[superseded]]
@@ -506,11 +509,6 @@ def _month(value, option: str) -> pd.Period:
 
 def _name(path: str) -> str:
     return Path(path).name
-
-
-def _months(r: str) -> pd.PeriodIndex:
-    a, _, b = r.partition(" to ")
-    return pd.period_range(a, b or a, freq="M")
 
 
 def _by_month(ordinal: np.ndarray, code: np.ndarray) -> dict:

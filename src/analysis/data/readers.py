@@ -323,12 +323,10 @@ def parse_dates(arr: pa.ChunkedArray, raw: pd.Series, where: str = "") -> pd.Ser
                              "value settles it (no number above 12 in either place); convert the column to YYYY-MM-DD")
         # a real day-first (month-first) column has a number above 12 first (second) in about 60 %
         # of its rows; one typo is no evidence
-        evidence = max(len(day_first), len(month_first))
-        if evidence < 0.1 * len(a):
-            which = "first" if len(day_first) else "second"
-            raise InputError(f"{where}dates could be day-first or month-first: only rows "
-                             f"{_rows(rows[day_first if len(day_first) else month_first])} have a number above 12 "
-                             f"in the {which} place (e.g. {tok((day_first if len(day_first) else month_first)[0])!r}), "
+        evidence, which = (day_first, "first") if len(day_first) else (month_first, "second")
+        if len(evidence) < 0.1 * len(a):
+            raise InputError(f"{where}dates could be day-first or month-first: only rows {_rows(rows[evidence])} "
+                             f"have a number above 12 in the {which} place (e.g. {tok(evidence[0])!r}), "
                              "too few to settle it; convert the column to YYYY-MM-DD")
         d, m = (a, b) if len(day_first) else (b, a)
     else:

@@ -20,14 +20,13 @@ randomization over the adoption calendar with the exact test inversion used for 
 
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pandas as pd
 
 from analysis.impact.design import Design
 from analysis.impact.result import ImpactResult
-from analysis.impact.randomization import invert, permuted_starts
+from analysis.impact.randomization import draw_spread, invert, permuted_starts
 
 
 def _cells(Y: np.ndarray, start: np.ndarray, control: str, base_period: str = "varying"
@@ -152,9 +151,7 @@ def estimate_cs(design: Design, outcome: str, *, inference: str = "randomization
     from scipy.stats import norm
 
     z = norm.ppf(1 - alpha / 2)
-    with warnings.catch_warnings():  # event times no reassignment reaches have no spread
-        warnings.simplefilter("ignore", RuntimeWarning)
-        sd = pd.Series(np.nanstd(curves, axis=0), index=np.arange(-T, T)).reindex(curve.index)
+    sd = pd.Series(draw_spread(curves), index=np.arange(-T, T)).reindex(curve.index)
     es = pd.DataFrame({"rel_period": curve.index.astype(int), "estimate": curve.to_numpy(), "se": sd.to_numpy()})
     es = es[(es.rel_period >= event_window[0]) & (es.rel_period <= event_window[1])].reset_index(drop=True)
     es["ci_low"], es["ci_high"] = es.estimate - z * es.se, es.estimate + z * es.se

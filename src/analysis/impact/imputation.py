@@ -12,14 +12,13 @@ linear in the outcome for a fixed assignment, so the confidence set comes from o
 
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pandas as pd
 
 from analysis.impact.design import Design, treatment_matrix
 from analysis.impact.result import ImpactResult
-from analysis.impact.randomization import invert, permuted_starts
+from analysis.impact.randomization import draw_spread, invert, permuted_starts
 
 
 def fit_untreated(Y: np.ndarray, untreated: np.ndarray, tol: float = 1e-10, max_iter: int = 5000) -> tuple[np.ndarray, np.ndarray]:
@@ -102,9 +101,7 @@ def estimate_imputation(design: Design, outcome: str, *, inference: str = "rando
     # Intervals: estimate +- z times the spread of the same point over the reassignments.
     from scipy.stats import norm
 
-    with warnings.catch_warnings():  # relative periods no reassignment reaches have no spread
-        warnings.simplefilter("ignore", RuntimeWarning)
-        spread_by_rel = np.nanstd(curves, axis=0)
+    spread_by_rel = draw_spread(curves)
     es = pd.DataFrame({"rel_period": rels, "estimate": curve, "se": spread_by_rel})
     es = es[np.isfinite(es.estimate)].reset_index(drop=True)
     z = norm.ppf(1 - alpha / 2)

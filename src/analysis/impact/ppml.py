@@ -19,7 +19,7 @@ import pandas as pd
 
 from analysis.impact.design import Design, treatment_matrix
 from analysis.impact.result import ImpactResult
-from analysis.impact.randomization import permuted_starts
+from analysis.impact.randomization import draw_spread, permuted_starts
 
 
 def fit_poisson_untreated(Y: np.ndarray, untreated: np.ndarray, tol: float = 1e-10,
@@ -84,6 +84,13 @@ def log_curve(Y: np.ndarray, mu0: np.ndarray, start: np.ndarray, rels: list[int]
         return np.where((m > 0) & (y > 0), np.log(y / np.where(m > 0, m, 1)), np.nan)
 
 
+def _perm_p(stats: np.ndarray, obs: float) -> float:
+    """Randomization p-value of ``obs`` among the reassignments' statistics, leaving out the
+    reassignments whose treated units cannot be imputed (NaN or inf)."""
+    stats = stats[np.isfinite(stats)]
+    return float((1 + np.sum(stats >= obs - 1e-12)) / (len(stats) + 1))
+
+
 def estimate_ppml(design: Design, outcome: str, *, inference: str = "randomization", alpha: float = 0.05,
                   n_perm: int = 199, seed: int = 0, event_window: tuple[int, int] = (-12, 24),
                   ci: bool = True) -> ImpactResult:
@@ -110,8 +117,7 @@ def estimate_ppml(design: Design, outcome: str, *, inference: str = "randomizati
         obs = abs(_ratio(Yr, start, b_full))
         with np.errstate(invalid="ignore", divide="ignore"):
             stats = np.array([abs(_ratio(Yr, s, b_full)) for s in perms])
-        stats = stats[np.isfinite(stats)]  # reassignments whose treated units cannot be imputed
-        return float((1 + np.sum(stats >= obs - 1e-12)) / (len(stats) + 1))
+        return _perm_p(stats, obs)
 
     # the test of no effect, and the event study's spread under the same reassignments
     curves = np.full((n_perm, len(rels)), np.nan)
@@ -122,8 +128,7 @@ def estimate_ppml(design: Design, outcome: str, *, inference: str = "randomizati
             mu_p = expected_untreated(Y, s, b_full)
             null_stats[k] = abs(Y[Dp].sum() / mu_p[Dp].sum() - 1)
             curves[k] = log_curve(Y, mu_p, s, rels)
-    finite = null_stats[np.isfinite(null_stats)]
-    p0 = float((1 + np.sum(finite >= abs(ratio) - 1e-12)) / (len(finite) + 1))
+    p0 = _perm_p(null_stats, abs(ratio))
     lo_r = hi_r = float("nan")
     if ci:
         def edge(inside: float, outside: float, step: float) -> float:
@@ -153,12 +158,7 @@ def estimate_ppml(design: Design, outcome: str, *, inference: str = "randomizati
     from scipy.stats import norm
 
     lc = log_curve(Y, mu0, start, rels)
-    with np.errstate(invalid="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            spread = np.nanstd(curves, axis=0)
+    spread = draw_spread(curves)
     z = norm.ppf(1 - alpha / 2)
     es = pd.DataFrame({"rel_period": rels, "log_ratio": lc, "log_se": spread})
     es = es[np.isfinite(es.log_ratio)].reset_index(drop=True)

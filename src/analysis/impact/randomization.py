@@ -19,6 +19,16 @@ def permuted_starts(start: np.ndarray, n_perm: int, seed: int) -> np.ndarray:
     return np.stack([rng.permutation(start) for _ in range(n_perm)])
 
 
+def draw_spread(curves: np.ndarray) -> np.ndarray:
+    """Standard deviation of each column of ``curves`` (draws x points) over the draws that
+    reach it; a point no draw reaches has none (NaN, without a warning)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanstd(curves, axis=0)
+
+
 def invert(estimate: float, a_p: np.ndarray, b_p: np.ndarray, alpha: float) -> dict:
     """p-value of tau = 0 and the (1 - alpha) confidence set by test inversion.
 

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.impact.design import Design
+from analysis.impact.randomization import draw_spread
 from analysis.impact.result import ImpactResult, z_interval
 
 
@@ -180,9 +181,7 @@ def _estimate(design: Design, outcome: str, *, estimator: str, inference: str = 
         curves[b] = _curve_array(f.gaps, s[s >= 0], event_window)
     se = float(np.sqrt(np.mean((atts - atts.mean()) ** 2)))
     lo, hi, p = z_interval(fit.att, se, alpha)
-    with warnings.catch_warnings():  # periods no placebo reaches have no spread
-        warnings.simplefilter("ignore", RuntimeWarning)
-        spread = np.nanstd(curves, axis=0)
+    spread = draw_spread(curves)
     es_se = pd.Series(spread, index=np.arange(event_window[0], event_window[1] + 1)).reindex(curve.index).to_numpy()
     from scipy.stats import norm
 

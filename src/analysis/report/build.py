@@ -35,10 +35,10 @@ from importlib import metadata
 from pathlib import Path
 
 from analysis.data.geography import sha256
+from analysis.paths import ROOT, repo_relative
 from analysis.report import content
 from analysis.report.render import ReportMeta, combine, render_html, render_pdf
 
-ROOT = Path(__file__).resolve().parents[3]
 NOTEBOOKS = ROOT / "notebooks"
 TITLE = "Alto al Fuego: impact on gun violence"
 SUBTITLE = "Quarterly evaluation report · Mexico City Focused Deterrence of Violence strategy"
@@ -79,24 +79,6 @@ def _say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def public_path(path: Path | str) -> str:
-    """A path as published: relative to the repo when inside it, else the file name only."""
-    p = Path(path).resolve()
-    try:
-        return p.relative_to(ROOT).as_posix()
-    except ValueError:
-        return p.name
-
-
-def _shown(path: Path | str) -> str:
-    """A path in a message to the user: relative to the repo when inside it, else absolute."""
-    p = Path(path).resolve()
-    try:
-        return p.relative_to(ROOT).as_posix()
-    except ValueError:
-        return str(p)
-
-
 # -- one build per quarter -------------------------------------------------------------------
 class BuildLock:
     """An exclusive ``flock`` on ``reports/.lock-<label>``; the file names the holder.
@@ -116,7 +98,7 @@ class BuildLock:
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as e:
-            raise ReportError(f"cannot create the build lock {_shown(self.path)}: {e.strerror}") from None
+            raise ReportError(f"cannot create the build lock {repo_relative(self.path)}: {e.strerror}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:
@@ -153,7 +135,7 @@ def snapshot_inputs(panel_path: Path, dest: Path, tries: int = 3) -> dict[str, s
     src["panel.parquet"] = panel_path
     for f in src.values():
         if not f.exists():
-            raise ReportError(f"{_shown(f)} does not exist; run `make data` first")
+            raise ReportError(f"{repo_relative(f)} does not exist; run `make data` first")
     for _ in range(tries):
         for name in ("audit.json", "panel.parquet", "adjacency.csv"):
             shutil.copyfile(src[name], dest / name)
@@ -163,12 +145,12 @@ def snapshot_inputs(panel_path: Path, dest: Path, tries: int = 3) -> dict[str, s
         except json.JSONDecodeError:
             recorded = None
         if recorded is None:
-            raise ReportError(f"{_shown(src['audit.json'])} records no hashes of the panel it describes "
+            raise ReportError(f"{repo_relative(src['audit.json'])} records no hashes of the panel it describes "
                               "(written by an older version): run `make data` again")
         if all(recorded.get(n) == hashes[n] for n in ("panel.parquet", "adjacency.csv")):
             return hashes
         time.sleep(0.5)
-    raise ReportError(f"{_shown(panel_path.parent)} kept changing while the build read it (is `make data` "
+    raise ReportError(f"{repo_relative(panel_path.parent)} kept changing while the build read it (is `make data` "
                       "running?); the panel, audit and adjacency files do not belong together: try again")
 
 
@@ -180,8 +162,7 @@ _RUNNING: set[subprocess.Popen] = set()
 def _execute(nb_name: str, out: Path, params: dict, cwd: Path) -> None:
     """Run one notebook in a process of its own (see ``analysis.report.execute``)."""
     spec = out.with_suffix(".spec.json")
-    spec.write_text(json.dumps({"notebook": str(NOTEBOOKS / f"{nb_name}.py"), "out": str(out), "cwd": str(cwd),
-                                "parameters": params}))
+    spec.write_text(json.dumps({"notebook": str(NOTEBOOKS / f"{nb_name}.py"), "out": str(out), "parameters": params}))
     proc = subprocess.Popen([sys.executable, "-m", "analysis.report.execute", str(spec)], cwd=cwd,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _RUNNING.add(proc)
@@ -241,7 +222,7 @@ def _clean_stale(reports_dir: Path, label: str) -> None:
     so no build is using them)."""
     for old in sorted(reports_dir.glob(f".staging-{label}-*")) + sorted(reports_dir.glob(f".old-{label}-*")):
         shutil.rmtree(old, ignore_errors=True)
-        _say(f"removed {_shown(old)}, left by an earlier build of {label} that did not finish")
+        _say(f"removed {repo_relative(old)}, left by an earlier build of {label} that did not finish")
 
 
 def build_report(quarter: str, panel_path: Path | str, reports_dir: Path | str = ROOT / "reports",
@@ -265,9 +246,9 @@ def build_report(quarter: str, panel_path: Path | str, reports_dir: Path | str =
     try:
         reports_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise ReportError(f"cannot create {_shown(reports_dir)}: {e.strerror}") from None
+        raise ReportError(f"cannot create {repo_relative(reports_dir)}: {e.strerror}") from None
     if not os.access(reports_dir, os.W_OK | os.X_OK):
-        raise ReportError(f"{_shown(reports_dir)} is not writable: the report cannot be built there")
+        raise ReportError(f"{repo_relative(reports_dir)} is not writable: the report cannot be built there")
     with BuildLock(reports_dir, label):
         _clean_stale(reports_dir, label)
         staging = reports_dir / f".staging-{label}-{os.getpid()}"
@@ -277,7 +258,7 @@ def build_report(quarter: str, panel_path: Path | str, reports_dir: Path | str =
             shutil.rmtree(staging, ignore_errors=True)  # nothing was built: nothing to keep
             raise
         except KeyboardInterrupt:
-            _say(f"build interrupted: the partial build is at {_shown(staging)} (the next build removes it)")
+            _say(f"build interrupted: the partial build is at {repo_relative(staging)} (the next build removes it)")
             raise
         except ReportError as e:
             if "the finished build is at" in str(e):
@@ -287,7 +268,7 @@ def build_report(quarter: str, panel_path: Path | str, reports_dir: Path | str =
             if staging.exists():
                 _fail(reports_dir, label, staging, "")
                 raise ReportError(f"{type(e).__name__}: {e} (partial build moved to "
-                                  f"{_shown(reports_dir / f'.failed-{label}')})") from e
+                                  f"{repo_relative(reports_dir / f'.failed-{label}')})") from e
             raise
 
 
@@ -301,9 +282,9 @@ def _fail(reports_dir: Path, label: str, staging: Path, msg: str) -> str:
             shutil.rmtree(failed)
         staging.rename(failed)
     except OSError:
-        return f"{msg}\nthe partial build is at {_shown(staging)} (the next build removes it)"
-    msg = msg.replace(str(staging), str(failed)).replace(_shown(staging), _shown(failed))
-    return msg + f"\nthe partial build is at {_shown(failed)}"
+        return f"{msg}\nthe partial build is at {repo_relative(staging)} (the next build removes it)"
+    msg = msg.replace(str(staging), str(failed)).replace(repo_relative(staging), repo_relative(failed))
+    return msg + f"\nthe partial build is at {repo_relative(failed)}"
 
 
 def _build(label: str, panel_path: Path, reports_dir: Path, staging: Path, opt: BuildOptions,
@@ -325,8 +306,9 @@ def _build(label: str, panel_path: Path, reports_dir: Path, staging: Path, opt: 
               "results_dir": str(staging / "results"), "seed": opt.seed}
     sectors = list(opt.sectors) if opt.sectors is not None else ctx.treated_sectors
     stems = [content.file_stem(s) for s in sectors]
-    jobs = [("program", "program", {**common, "n_placebo": opt.n_placebo, "n_perm": opt.n_perm,
-                                    "n_calibration": opt.n_calibration, "n_power": opt.n_power})]
+    draws = {"n_placebo": opt.n_placebo, "n_perm": opt.n_perm, "n_calibration": opt.n_calibration,
+             "n_power": opt.n_power}
+    jobs = [("program", "program", {**common, **draws})]
     jobs += [("sector", f"sector_{st}", {**common, "sector": s, "n_perm": opt.n_perm}) for s, st in zip(sectors, stems)]
 
     def run(job: tuple[str, str, dict]) -> Path:
@@ -382,10 +364,10 @@ def _build(label: str, panel_path: Path, reports_dir: Path, staging: Path, opt: 
     inputs = {f"data/processed/{n}" if panel_path.parent == ROOT / "data" / "processed" else n: h
               for n, h in snap_hashes.items()}
     for f in (ctx.audit.get("inputs") or []):
-        inputs[public_path(f["file"])] = f["sha256"]
+        inputs[repo_relative(f["file"], "name")] = f["sha256"]
     for key in ("geography", "cuadrantes", "rollout"):
         if (ctx.audit.get(key) or {}).get("file"):
-            inputs[public_path(ctx.audit[key]["file"])] = ctx.audit[key]["sha256"]
+            inputs[repo_relative(ctx.audit[key]["file"], "name")] = ctx.audit[key]["sha256"]
     manifest = {
         "quarter": label,
         "built": built,
@@ -394,8 +376,7 @@ def _build(label: str, panel_path: Path, reports_dir: Path, staging: Path, opt: 
         "code_commit": _git_commit(),
         "inputs_sha256": inputs,
         "parameters": {**common, "panel_path": "_inputs/panel.parquet (snapshot, removed after the build)",
-                       "results_dir": "results", "n_placebo": opt.n_placebo, "n_perm": opt.n_perm,
-                       "n_calibration": opt.n_calibration, "n_power": opt.n_power, "sectors": list(sectors)},
+                       "results_dir": "results", **draws, "sectors": list(sectors)},
         "packages": _versions(),
         "timings_seconds": {k: round(v, 3) for k, v in timings.items()},
         "outputs": {"html": f"{stem}.html", "pdf": f"{stem}.pdf",
@@ -421,8 +402,8 @@ def publish(staging: Path, final: Path) -> Path:
     except OSError as e:
         if old.exists() and not final.exists():
             old.rename(final)
-        raise ReportError(f"the report was built but could not replace {_shown(final)} ({e.strerror}); "
-                          f"the finished build is at {_shown(staging)}: close what holds the old report "
+        raise ReportError(f"the report was built but could not replace {repo_relative(final)} ({e.strerror}); "
+                          f"the finished build is at {repo_relative(staging)}: close what holds the old report "
                           "and move it in by hand, or build again") from None
     if old.exists():
         shutil.rmtree(old, ignore_errors=True)

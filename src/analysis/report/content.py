@@ -14,10 +14,11 @@ import numpy as np
 import pandas as pd
 
 from analysis.periods import check_reportable, parse_quarter, quarter_label
+from analysis.report import disclosure
 
 DEMO_LABEL = "DEMO DATA (synthetic)"
-#: Counts from 1 to SUPPRESS_BELOW - 1 are hidden in public tables.
-SUPPRESS_BELOW = 5
+#: Counts from 1 to SUPPRESS_BELOW - 1 are hidden in public tables (``disclosure.SMALL_MAX``).
+SUPPRESS_BELOW = disclosure.SMALL_MAX + 1
 
 OUTCOME_NAMES = {
     "shootings": ("victims of shootings (gun homicides and non-fatal gun injuries)",
@@ -193,19 +194,22 @@ def city_text(ctx: Context) -> str:
 
 def hidden_sectors(ctx: Context, outcome: str) -> list[str]:
     """Treated sectors whose estimates are not published (``disclosure.hidden_sectors``)."""
-    from analysis.report import disclosure
-
     return sorted(disclosure.hidden_sectors(ctx.panel, outcome))
+
+
+def hidden_reason(ctx: Context, outcome: str, sector: str | None = None) -> str | None:
+    """Why the estimate of ``sector`` (or of the whole program) may not be published:
+    'primary' or 'secondary' (``disclosure.hidden_sectors``), 'program' when the program's total
+    is itself 1 to 4; None when it may be published."""
+    if sector is None:
+        return "program" if disclosure.is_small(disclosure.sector_totals(ctx.panel, outcome).sum()) else None
+    return disclosure.hidden_sectors(ctx.panel, outcome).get(sector)
 
 
 def hidden(ctx: Context, outcome: str, sector: str | None = None) -> bool:
     """True when the estimate of ``sector`` (or of the whole program) may not be published: it
     would reveal a count from 1 to 4 (``analysis.report.disclosure``)."""
-    from analysis.report import disclosure
-
-    if sector is None:
-        return disclosure.is_small(disclosure.sector_totals(ctx.panel, outcome).sum())
-    return sector in disclosure.hidden_sectors(ctx.panel, outcome)
+    return hidden_reason(ctx, outcome, sector) is not None
 
 
 def banner(ctx: Context) -> str:
@@ -256,12 +260,11 @@ def headline(result, ctx: Context, sector: str | None = None) -> str:
     """
     en, es = outcome_name(ctx, result.outcome)
     noun = record_noun(ctx)
-    if hidden(ctx, result.outcome, sector):
-        from analysis.report.disclosure import hidden_sectors
-
+    why = hidden_reason(ctx, result.outcome, sector)
+    if why:
         who = f"sector {md_escape(sector)}" if sector else "the sectors in the program"
         quien = f"el sector {md_escape(sector)}" if sector else "los sectores del programa"
-        if sector and hidden_sectors(ctx.panel, result.outcome).get(sector) == "secondary":
+        if why == "secondary":
             return (f"**No estimate is published for {who}.** Another sector recorded too few {en} for its "
                     f"estimate to be shown, and the program's total less this sector's would give that small "
                     f"count away; this sector's estimate is therefore withheld too.\n\n*Resumen.* No se publica "
@@ -332,14 +335,12 @@ def estimates_table(results, labels: list[str] | None = None, noun: str = "victi
     """One row per result: effect in victims and in percent, interval, p-value, inference.
 
     ``labels`` replaces the method names in the first column (for groups of sectors)."""
-    from analysis.report.disclosure import is_small
-
     rows = []
     for i, r in enumerate(results):
         lo, hi = r.ci_percent
         n = r.extra.get("n_draws", 0)
         kind = SHORT_INFERENCE.get(r.inference.split()[0])
-        if is_small(r.treated_mean * r.n_treated_periods):  # the row would give a count of 1-4 away
+        if disclosure.is_small(disclosure.recorded_total(r)):  # the row would give a count of 1-4 away
             rows.append({"Method" if labels is None else "Group": labels[i] if labels else METHOD_LABELS.get(r.method, r.method),
                          f"{noun.capitalize()} per sector-month": "n/p", "Effect": "n/p", f"{100 * (1 - r.alpha):.0f}% interval": "n/p",
                          "p-value": "n/p", "Treated / comparison sectors": f"{r.n_treated} / {r.n_control}",
@@ -375,12 +376,6 @@ def calibration_text(checks) -> str:
     return "\n".join(lines)
 
 
-def suppress(values: pd.Series, below: int = SUPPRESS_BELOW) -> pd.Series:
-    """Hide small counts (1 to below-1) as '<below'; zeros and larger counts are shown."""
-    v = values.astype(int)
-    return v.astype(str).where(~((v > 0) & (v < below)), f"<{below}")
-
-
 def sector_table_cells(ctx: Context, outcome: str):
     """The counts of the sector table as a reader can use them, and which to hide.
 
@@ -390,32 +385,30 @@ def sector_table_cells(ctx: Context, outcome: str):
     publishes elsewhere: the program's total and each shown sector's total through their
     estimates.
     """
-    from analysis.report import disclosure as dc
-
     p = ctx.panel
     end, q0 = ctx.quarter.asfreq("M", "end"), ctx.quarter.asfreq("M", "start")
-    hid = dc.hidden_sectors(p, outcome)
+    hid = disclosure.hidden_sectors(p, outcome)
     fixed = []
     treated = ctx.treated_sectors
     if treated and not hidden(ctx, outcome):
-        prog = dc.cells_of(p, treated, from_start=True)
-        fixed.append(dc.Aggregate("program", prog, dc.total_of(p, outcome, prog)))
+        prog = disclosure.cells_of(p, treated, from_start=True)
+        fixed.append(disclosure.Aggregate("program", prog, disclosure.total_of(p, outcome, prog)))
     rows, cells = [], []
     for u in treated:
         s = p.loc[p.unit == u, "treat_start"].iloc[0]
         if u not in hid:
-            c = dc.cells_of(p, [u], from_start=True)
-            fixed.append(dc.Aggregate(f"{u} total", c, dc.total_of(p, outcome, c)))
+            c = disclosure.cells_of(p, [u], from_start=True)
+            fixed.append(disclosure.Aggregate(f"{u} total", c, disclosure.total_of(p, outcome, c)))
         spans = {"pre": (s - 12, s - 1), "quarter": (q0, end)}
         if (s + 11) <= end:
             spans["first12"] = (s, s + 11)
         row = {"sector": u, "start": s}
         for k, (a, b) in spans.items():
-            c = dc.cells_of(p, [u], a, b)
-            row[k] = dc.Aggregate(f"{u} {k}", c, dc.total_of(p, outcome, c))
+            c = disclosure.cells_of(p, [u], a, b)
+            row[k] = disclosure.Aggregate(f"{u} {k}", c, disclosure.total_of(p, outcome, c))
             cells.append(row[k])
         rows.append(row)
-    return rows, cells, dc.suppress_cells(fixed, cells)
+    return rows, cells, disclosure.suppress_cells(fixed, cells)
 
 
 def sector_table(ctx: Context, outcome: str) -> str:
@@ -464,6 +457,12 @@ HIDDEN_COLUMNS = ("att", "se", "ci_low", "ci_high", "p_value", "treated_mean", "
                   "ci_percent_high", "counterfactual_mean")
 
 
+def _withhold(table: pd.DataFrame, hide) -> None:
+    """Mark rows ``suppressed`` and blank the columns that reveal their recorded victims."""
+    table["suppressed"] = list(hide)
+    table.loc[table.suppressed, [c for c in HIDDEN_COLUMNS if c in table]] = np.nan
+
+
 def save_results(results, out_dir: str | Path, name: str, ctx: Context | None = None,
                  sector: str | None = None) -> Path:
     """Write estimates as data: ``<name>.csv`` (one row per result) and event studies.
@@ -478,8 +477,7 @@ def save_results(results, out_dir: str | Path, name: str, ctx: Context | None = 
     es = pd.concat([r.event_study.assign(method=r.method, outcome=r.outcome) for r in results], ignore_index=True)
     if ctx is not None:
         hide = [hidden(ctx, r.outcome, sector) for r in results]
-        table["suppressed"] = hide
-        table.loc[table.suppressed, [c for c in HIDDEN_COLUMNS if c in table]] = np.nan
+        _withhold(table, hide)
         if any(hide):
             es.loc[es.method.isin([r.method for r, h in zip(results, hide) if h]),
                    [c for c in es.columns if c not in ("rel_period", "method", "outcome")]] = np.nan
@@ -552,11 +550,8 @@ def sensitivity_text(table: pd.DataFrame, horizon_quarters: int) -> tuple[str, s
 def save_spillover(spill, out_dir: str | Path, ctx: Context) -> Path:
     """Write the spillover estimates as data (``spillover.csv``); a group with 1 to 4 recorded
     victims keeps its design columns but not its numbers."""
-    from analysis.report import disclosure
-
     t = spill.to_frame()
-    t["suppressed"] = [disclosure.is_small(m * n) for m, n in zip(t.treated_mean, t.n_treated_periods)]
-    t.loc[t.suppressed, [c for c in HIDDEN_COLUMNS if c in t]] = np.nan
+    _withhold(t, [disclosure.is_small(disclosure.recorded_total(r)) for r in t.itertuples()])
     path = Path(out_dir) / "spillover.csv"
     t.to_csv(path, index=False)
     return path
@@ -572,11 +567,9 @@ def load_adjacency(panel_path: str | Path) -> pd.DataFrame:
 
 def spillover_text(s) -> str:
     """What the neighbours' estimate says, in words."""
-    from analysis.report.disclosure import is_small
-
     lo, hi = s.exposed.ci_percent
     n = len(s.exposed_units)
-    if is_small(s.exposed.treated_mean * s.exposed.n_treated_periods):
+    if disclosure.is_small(disclosure.recorded_total(s.exposed)):
         verdict = "too few victims were recorded in them for their change to be published"
     elif lo < 0 < hi:
         verdict = ("no displacement into neighbouring sectors can be distinguished from chance "

@@ -12,7 +12,7 @@ ways a reader does it, and so the rules here:
   remainder is 1 to 4 (the program's total less every sector shown but one).
 
 ``find_disclosures`` plays that reader over a list of published aggregates; the report's
-tables and texts are built so that it finds nothing (``hidden_sectors``, ``protect``), the
+tables and texts are built so that it finds nothing (``hidden_sectors``, ``suppress_cells``), the
 build refuses to publish when it finds something (``analysis.report.build``), and the tests
 run it on the files a build publishes.
 """
@@ -32,6 +32,12 @@ def is_small(total: float) -> bool:
     """True for a count of 1 to 4 (totals recovered as mean x cells carry float error)."""
     t = float(np.round(total, 6))
     return SMALL_MIN - 1e-6 <= t <= SMALL_MAX + 1e-6
+
+
+def recorded_total(estimate) -> float:
+    """The recorded victims an estimate reveals: its recorded mean times the sector-months it
+    averages over (an ImpactResult or a row of a results file)."""
+    return estimate.treated_mean * estimate.n_treated_periods
 
 
 @dataclass(frozen=True)
@@ -170,13 +176,12 @@ def published_aggregates(results_dir, panel: pd.DataFrame, sectors: list[str], s
         return t[t.treated_mean.notna()] if "treated_mean" in t else t.iloc[0:0]
 
     for r in rows("program.csv").itertuples():
-        aggs.append(Aggregate(f"program.csv {r.method}", program_cells, r.treated_mean * r.n_treated_periods))
+        aggs.append(Aggregate(f"program.csv {r.method}", program_cells, recorded_total(r)))
     for s in sectors:
         for r in rows(f"sector_{stems[s]}.csv").itertuples():
-            aggs.append(Aggregate(f"sector_{stems[s]}.csv", cells_of(panel, [s], from_start=True),
-                                  r.treated_mean * r.n_treated_periods))
+            aggs.append(Aggregate(f"sector_{stems[s]}.csv", cells_of(panel, [s], from_start=True), recorded_total(r)))
     for r in rows("spillover.csv").itertuples():
-        total = r.treated_mean * r.n_treated_periods
+        total = recorded_total(r)
         if str(getattr(r, "group", "")).startswith("treated"):
             aggs.append(Aggregate("spillover.csv (program sectors)", program_cells, total))
         elif is_small(total):

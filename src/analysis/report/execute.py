@@ -6,7 +6,7 @@ run from threads of one process could therefore start their kernels in each othe
 process started with its own working directory, and every path it receives is absolute.
 
 SPEC is a JSON file: ``{"notebook": path to the Jupytext .py, "out": path of the executed
-.ipynb, "cwd": folder, "parameters": {...}}``. On a failing cell the process writes
+.ipynb, "parameters": {...}}``; the kernel starts in this process's working directory. On a failing cell the process writes
 ``<out>.error.json`` (cell number, index, exception name and value) and exits with status 3.
 """
 
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(spec["out"])
     nb = jupytext.read(spec["notebook"])
     try:
-        pm.execute_notebook(nb, str(out), parameters=spec["parameters"], cwd=spec["cwd"], kernel_name="python3",
+        pm.execute_notebook(nb, str(out), parameters=spec["parameters"], kernel_name="python3",
                             progress_bar=False, log_output=False)
     except pm.PapermillExecutionError as e:
         Path(str(out) + ".error.json").write_text(json.dumps(

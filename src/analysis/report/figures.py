@@ -11,6 +11,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from analysis.report.disclosure import SMALL_MAX, is_small
+
 TREATED = "#0072B2"
 COUNTERFACTUAL = "#D55E00"
 GREY = "#6b6b6b"
@@ -51,8 +53,8 @@ def event_study(result, title: str | None = None, demo: bool = False, noun: str 
         return fig
 
 
-def trends(result, demo: bool = False, max_panels: int = 12, window: int = 12, suppress_below: int = 5,
-           exclude=(), noun: str = "victims"):
+def trends(result, demo: bool = False, max_panels: int = 12, window: int = 12,
+           suppress_below: int = SMALL_MAX + 1, exclude=(), noun: str = "victims"):
     """Observed vs counterfactual path of each treated sector, as rolling 12-month totals.
 
     Rolling totals read better than noisy monthly counts and rarely fall below the
@@ -114,7 +116,7 @@ def city_series(panel: pd.DataFrame, outcome: str, demo: bool = False, noun: str
         for col, c in zip(s.columns, (GREY, TREATED)):
             total3 = s[col].rolling(3, min_periods=1).sum()
             # a 3-month total of 1 to 4 victims is not drawn (the mean times 3 would give it away)
-            shown = (total3 / s[col].rolling(3, min_periods=1).count()).where(~total3.between(1, 4))
+            shown = (total3 / s[col].rolling(3, min_periods=1).count()).where(~total3.map(is_small))
             ax.plot(s.index.to_timestamp(), shown, color=c, lw=1.3, label=col)
         ax.set_ylabel(f"{noun} per month (3-month mean)")
         ax.set_title(f"{_label(outcome)} across the city: totals by group", loc="left")
