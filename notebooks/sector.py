@@ -12,7 +12,7 @@
 # # Sector report
 #
 # The effect of Alto al Fuego in one sector, against sectors never in the program
-# (imputation difference-in-differences, randomization inference).
+# (Poisson imputation, randomization inference).
 
 # %% tags=["parameters"]
 sector = "D36"  # police sector id, as in the panel's `unit` column
@@ -36,7 +36,7 @@ display(Markdown(f"## Sector {content.md_escape(sector)}"))
 display(Markdown(content.banner(ctx)))
 
 # %%
-res = impact.estimate(impact.for_unit(ctx.panel, sector), outcome=outcome, method="imputation",
+res = impact.estimate(impact.for_unit(ctx.panel, sector), outcome=outcome, method="ppml",
                       n_perm=n_perm, seed=seed)
 display(Markdown(content.headline(res, ctx, sector=sector)))
 

@@ -12,10 +12,21 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("ALTO_SHARED", ROOT.parent / "shared")) / "data" / "cdmx-hoyodecrimen"
 DEMO_LAST_MONTH = "2023-12"
 
+HAVE_SHARED = (SHARED / "incidents_gun_2013_2016.csv.gz").exists()
+#: in CI (the CI variable set, as .ci/run does) the real-data tests must run: a missing ../shared
+#: is then an error, not a quiet skip that would leave the real-data checks out of a green run
+REQUIRE_SHARED = os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
 needs_shared = pytest.mark.skipif(
-    not (SHARED / "incidents_gun_2013_2016.csv.gz").exists(),
+    not HAVE_SHARED and not REQUIRE_SHARED,
     reason=f"real data not found at {SHARED} (the read-only ../shared folder beside the repo; set ALTO_SHARED to move it)",
 )
+
+
+def pytest_collection_modifyitems(config, items):
+    if REQUIRE_SHARED and not HAVE_SHARED and any(m.kwargs.get("reason", "").startswith("real data not found")
+                                                  for i in items for m in i.iter_markers("skipif")):
+        raise pytest.UsageError(f"CI is set but the real data are not at {SHARED}: the real-data tests cannot run "
+                                "(mount ../shared or set ALTO_SHARED)")
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -38,14 +39,20 @@ def test_html_shows_the_estimate_in_the_results_file(built):
     res = pd.read_csv(d / "results" / "program.csv").set_index("method")
     html = (d / f"alto-al-fuego_{QUARTER}.html").read_text()
     text = _text(html)
-    sdid = res.loc["imputation"]  # the headline method
+    head = res.loc["ppml"]  # the headline method
     m = re.search(r"Cumulative estimate through 2021Q4 .{0,300}? were ([\d.]+)% lower", text)
     assert m, text[:2000]
-    assert float(m.group(1)) == pytest.approx(abs(sdid.att_percent), abs=0.051)
-    assert f"{fmt_pct(sdid.ci_percent_low)} to {fmt_pct(sdid.ci_percent_high)}" in text
+    assert float(m.group(1)) == pytest.approx(abs(head.att_percent), abs=0.051)
+    assert f"{fmt_pct(head.ci_percent_low)} to {fmt_pct(head.ci_percent_high)}" in text
     assert fmt_num(res.loc["twfe"].att) in text  # the comparison table
-    total = abs(sdid.att * sdid.n_treated_periods)
+    total = abs(head.att * head.n_treated_periods)
     assert f"about {total:,.0f} fewer victims" in text
+    # the assumptions paragraph gives the headline under both readings of parallel trends
+    add = res.loc["imputation"]
+    m = re.search(r"Under parallel trends in proportions \(the headline\) the change is (\S+) .{0,200}?under parallel "
+                  r"trends in levels \(the additive imputation\) it is (\S+) ", text)
+    assert m, text
+    assert (m.group(1), m.group(2)) == (fmt_pct(head.att_percent), fmt_pct(add.att_percent))
 
 
 def test_html_is_self_contained_with_embedded_figures(built):
@@ -68,7 +75,7 @@ def test_pdf_has_the_headline_and_demo_label_on_every_page(built):
     assert len(pages) >= 3
     assert all("DEMO DATA (synthetic)" in p for p in pages), [i for i, p in enumerate(pages) if "DEMO" not in p]
     alltext = re.sub(r"\s+", " ", " ".join(pages))
-    assert f"{abs(res.loc['imputation'].att_percent):.1f}% lower" in alltext
+    assert f"{abs(res.loc['ppml'].att_percent):.1f}% lower" in alltext
     n_images = sum(len(p.images) for p in pdf.pages)
     assert n_images >= 4
 
@@ -91,16 +98,22 @@ def test_manifest(built):
 
 def test_results_are_data(built):
     res = pd.read_csv(built["dir"] / "results" / "program.csv")
-    assert set(res.method) == {"imputation", "sdid", "twfe"}
+    assert set(res.method) == {"ppml", "imputation", "sdid", "twfe"}
     cal = pd.read_csv(built["dir"] / "results" / "calibration.csv")
-    assert set(cal.method) == {"imputation", "twfe"} and (cal.runs == 20).all()
+    assert set(cal.method) == {"ppml", "twfe"} and (cal.runs == 20).all()
     html = (built["dir"] / f"alto-al-fuego_{QUARTER}.html").read_text()
-    rate = cal.set_index("method").rejection_rate["imputation"]
+    rate = cal.set_index("method").rejection_rate["ppml"]
     assert f"{100 * rate:.1f}%</strong> of 20 placebo runs" in html
     spill = pd.read_csv(built["dir"] / "results" / "spillover.csv")
     assert len(spill) == 2 and f"{spill.att_percent.iloc[1]:+.1f}%".replace("-", "−") in html
     sens = pd.read_csv(built["dir"] / "results" / "sensitivity.csv")
-    assert len(sens) == 4 and f"**{sens.breakdown[0]:.2f} times**".replace("**", "") in _text(html)
+    assert len(sens) == 4 and (sens.scale == "log").all()  # on the headline's (PPML) scale
+    if sens.breakdown[0] > 0:
+        assert f"{sens.breakdown[0]:.2f} times" in _text(html)
+    else:
+        assert "the robust interval includes zero" in _text(html)
+    # the change it reports is the log-scale estimate shown in percent
+    assert f"the change is {fmt_pct(100 * np.expm1(sens.estimate[0]))} against what the comparison predicts" in _text(html)
     power = pd.read_csv(built["dir"] / "results" / "power.csv")
     assert len(power) == 8 and "Planning the expansion" in html
     es = pd.read_csv(built["dir"] / "results" / "program_event_study.csv")
@@ -136,7 +149,7 @@ def test_estimates_table_names_inference_and_draws_from_the_results(demo_panel):
     from analysis import impact
     from analysis.report.content import estimates_table
 
-    rs = [impact.estimate(demo_panel, n_perm=99),
+    rs = [impact.estimate(demo_panel, method="imputation", n_perm=99),
           impact.estimate(demo_panel, method="twfe", inference="wild", n_boot=1999),
           impact.estimate(demo_panel, method="twfe", inference="cluster")]
     assert [r.extra["n_draws"] for r in rs] == [99, 1999, 0]

@@ -43,7 +43,7 @@ def test_imputation_randomization_holds_its_size():
         p = pd.DataFrame({"unit": np.repeat(np.arange(30), 24), "period": np.tile(np.arange(24), 30), "y": Y.ravel().astype(float)})
         p["treat_start"] = p.unit.map({i: (s if s >= 0 else np.nan) for i, s in enumerate(start)})
         rej.append(impact.estimate(p, outcome="y", method="imputation", n_perm=99, seed=int(rng.integers(1e9))).p_value <= 0.05)
-    assert 0.0 <= np.mean(rej) <= 0.10, np.mean(rej)
+    assert 0.01 <= np.mean(rej) <= 0.10, np.mean(rej)  # neither over-rejecting nor a test that never rejects
 
 
 def test_cs_is_unbiased_on_simulated_staggered_panels():
@@ -114,7 +114,20 @@ def test_wild_bootstrap_does_not_over_reject_with_three_treated():
     rng = np.random.default_rng(5)
     rej = [wild_bootstrap(*_sim_panel(rng), B=399, seed=int(rng.integers(1e9)), ci=False)["p_value"] <= 0.05
            for _ in range(150)]
+    # with three treated clusters the restricted wild bootstrap is known to be very conservative
+    # (MacKinnon and Webb 2018): here it rejects about never, which is why it is not the default
     assert np.mean(rej) <= 0.08, np.mean(rej)
+
+
+def test_wild_bootstrap_holds_its_size_with_many_treated():
+    """Where its theory applies (half of 30 clusters treated) the wild bootstrap rejects a true
+    null at about its level: a bug that made it never reject (or always) fails here."""
+    from analysis.impact.wild import wild_bootstrap
+
+    rng = np.random.default_rng(6)
+    rej = [wild_bootstrap(*_sim_panel(rng, n=30, n_treated=15), B=199, seed=int(rng.integers(1e9)), ci=False)["p_value"]
+           <= 0.05 for _ in range(150)]
+    assert 0.015 <= np.mean(rej) <= 0.10, np.mean(rej)
 
 
 @needs_shared
@@ -127,7 +140,8 @@ def test_default_method_holds_its_size_on_real_sector_counts():
     b = build_panel([SHARED / "incidents_gun_2013_2016.csv.gz"], SHARED / "sectores.geojson",
                     cuadrantes_path=SHARED / "cuadrantes.geojson", last_month="2015-12")
     p = b.panel.assign(shootings=b.panel.all_homicides + b.panel.gun_injuries)
-    chk = placebo_size(p, outcome="shootings", method=impact.DEFAULT_METHOD, n_runs=120, n_perm=99, seed=5)
+    assert impact.DEFAULT_METHOD == "ppml"
+    chk = placebo_size(p, outcome="shootings", method="ppml", n_runs=120, n_perm=99, ci=False, seed=5)
     assert 0.01 <= chk.rejection_rate <= 0.12, chk.to_frame()
     # the clustered regression over-rejects on the same data: the check can tell them apart
     bad = placebo_size(p, outcome="shootings", method="twfe", inference="cluster", n_runs=120, seed=5,
@@ -150,7 +164,7 @@ def test_placebo_size_on_real_sector_counts():
         start = np.full(Y.shape[0], -1)
         start[rng.choice(Y.shape[0], 3, replace=False)] = rng.integers(6, Y.shape[1] - 3)
         rej.append(randomization_test(Y, start, n_perm=199, seed=int(rng.integers(1e9)))["p_value"] <= 0.05)
-    assert np.mean(rej) <= 0.10, np.mean(rej)
+    assert 0.01 <= np.mean(rej) <= 0.10, np.mean(rej)
 
 
 def test_sc_placebo_coverage():
@@ -181,7 +195,7 @@ def test_relative_magnitudes_cover_the_first_year_effect_under_parallel_trends()
         by_rel = {m: effect[rel == m].mean() for m in range(-3, 12)}
         quarter = [np.mean([by_rel[m] for m in range(3 * q, 3 * q + 3)]) for q in range(-1, 4)]
         truth = np.mean(quarter[1:]) - quarter[0]
-        r = impact.estimate(p, outcome="y", n_perm=199, seed=int(rng.integers(1e9)))
+        r = impact.estimate(p, outcome="y", method="imputation", n_perm=199, seed=int(rng.integers(1e9)))
         t = relative_magnitudes(r, mbar=(0.0, 0.5), post_quarters=4)
         cover.append(((t.ci_low <= truth) & (truth <= t.ci_high)).to_numpy())
     cover = np.mean(cover, axis=0)

@@ -41,11 +41,10 @@ MONTHS = pd.period_range("2016-01", "2026-09", freq="M")
 START_GROUPS = (("2019-07", 3), ("2020-02", 4), ("2022-04", 4), ("2024-01", 4))
 SCENARIOS = ("zero", "constant", "cohort", "growing")
 #: methods and the options of their default inference used here (draws kept modest: the
-#: Monte Carlo error of a 5 % test with 99-199 draws is small next to that of 200 cities; PPML's
-#: interval costs a Poisson fit per draw at each step of its bisection)
+#: Monte Carlo error of a 5 % test with 99-199 draws is small next to that of 200 cities)
 METHODS = {
     "imputation": {"n_perm": 199},
-    "ppml": {"n_perm": 99},
+    "ppml": {"n_perm": 199},
     "sdid": {"n_placebo": 50},
     "sc": {"n_placebo": 50},
     "twfe": {"n_perm": 199},
@@ -69,10 +68,7 @@ def real_sector_rates(shared: Path | str) -> pd.DataFrame:
 
 def city_factor(months: pd.PeriodIndex = MONTHS) -> np.ndarray:
     """The city-wide multiplier of every sector's rate, by month (see the module docstring)."""
-    t = np.asarray(months.year + (months.month - 1) / 12, float)
-    knots_t = [2016.0, 2019.5, 2026.75]
-    knots_v = np.log([1.0, 1.45, 0.60])
-    trend = np.exp(np.interp(t, knots_t, knots_v))
+    trend = cal.city_trend(months)
     season = np.array(cal.SEASONALITY)[np.asarray(months.month) - 1]
     covid = np.where((months >= pd.Period("2020-04", "M")) & (months <= pd.Period("2020-06", "M")), 0.8, 1.0)
     return trend * season * covid

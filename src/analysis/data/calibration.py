@@ -29,3 +29,21 @@ SECTOR_LOG_POPULATION = (11.532, 0.636)
 #: Assumption, not a measurement from the file above: the share of intentional homicides
 #: committed with a firearm, used to turn the all-homicide rate into a gun-homicide rate.
 GUN_SHARE_OF_HOMICIDES = 0.65
+
+#: Assumption, not a measurement from the file above (it ends in 2016): the city-wide
+#: multiplier of every sector's rate over the program's years, as (decimal year, factor) knots
+#: joined log-linearly and flat outside them. A rise of 45 % from 2016 to mid-2019 and a decline
+#: to 60 % of the 2016 level by late 2026: a swing of the size Mexico City's homicides went
+#: through. Because it multiplies every sector's rate, the most violent sectors (the program's)
+#: rise and fall most in numbers of victims; the demo city and the validation study
+#: (``analysis.validation``) both carry it, so they show what additive comparisons do with it.
+CITY_TREND = ((2016.0, 1.0), (2019.5, 1.45), (2026.75, 0.60))
+
+
+def city_trend(months) -> "np.ndarray":
+    """``CITY_TREND`` at each month of a monthly PeriodIndex."""
+    import numpy as np
+
+    t = np.asarray(months.year + (months.month - 1) / 12, float)
+    knots_t, knots_v = zip(*CITY_TREND)
+    return np.exp(np.interp(t, knots_t, np.log(knots_v)))

@@ -140,7 +140,9 @@ def simulate_city(design: DemoDesign = DemoDesign()) -> dict:
     season = np.array(cal.SEASONALITY)[months.month - 1]
     shock = np.where((months >= pd.Period(d.shock_months[0], "M")) & (months <= pd.Period(d.shock_months[1], "M")),
                      d.shock_factor, 1.0)
-    common = season * shock
+    # the city-wide trend multiplies every sector's rate, as in the real city: the most violent
+    # sectors (the program's) swing most in numbers of victims (calibration.CITY_TREND)
+    common = cal.city_trend(months) * season * shock
 
     # the program goes where shootings are highest, as Alto al Fuego did
     order = np.argsort(-(base_hom + base_inj), kind="stable")

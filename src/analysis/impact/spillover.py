@@ -74,7 +74,12 @@ def spillover(panel: pd.DataFrame, adjacency: pd.DataFrame, *, outcome: str, met
     treated = panel.drop_duplicates(unit).set_index(unit)[treat_start].dropna().index
     ex_panel = panel[~panel[unit].isin(treated)].copy()
     ex_panel[treat_start] = ex_panel[unit].map(exp).astype(panel[treat_start].dtype)
-    exposed = estimate(ex_panel, outcome=outcome, method=method, unit=unit, treat_start=treat_start, **options)
+    ex_opts = dict(options)
+    if method == "ppml" and "inference" not in ex_opts:
+        # neighbours usually outnumber the sectors touching none: too few never-exposed units for
+        # placebo calendars, so the exposed group gets the exact reassignment test
+        ex_opts["inference"] = "randomization"
+    exposed = estimate(ex_panel, outcome=outcome, method=method, unit=unit, treat_start=treat_start, **ex_opts)
     exposed.notes = ["Effect on never-treated sectors that touch a treated sector, from their first treated "
                      "neighbour's start, against sectors touching none: positive means displacement."] + exposed.notes
     return SpilloverResult(main=main, exposed=exposed, exposed_units=sorted(exp.index),

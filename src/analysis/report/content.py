@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis.paths import ROOT
+
 from analysis.periods import check_reportable, parse_quarter, quarter_label
 from analysis.report import disclosure
 
@@ -41,8 +43,11 @@ SOURCE_DESCRIPTIONS = {
 }
 #: short names of the inference methods, by the first word of ``ImpactResult.inference``
 SHORT_INFERENCE = {"placebo": "Placebo", "randomization": "Randomization", "wild": "Wild bootstrap"}
-METHOD_LABELS = {"imputation": "Imputation DiD", "sdid": "SDID", "sc": "Synthetic control", "twfe": "TWFE"}
-ROLE = {"imputation": " (headline)", "twfe": " (reference only)"}
+METHOD_LABELS = {"ppml": "Poisson imputation (PPML)", "imputation": "Imputation DiD (additive)", "sdid": "SDID",
+                 "sc": "Synthetic control", "twfe": "TWFE", "cs": "Callaway-Sant'Anna", "sa": "Sun-Abraham"}
+ROLE = {"ppml": " (headline)", "imputation": " (comparison)", "sdid": " (comparison)", "twfe": " (reference only)"}
+#: the validation study's table (``make validate``), read by the report's assumptions paragraph
+VALIDATION_SUMMARY = ROOT / "reports" / "validation" / "summary.csv"
 
 
 #: the outcome a report shows by default: the first of these the panel carries
@@ -518,31 +523,42 @@ def relative_magnitudes_or_none(result, mbar, seed: int = 0) -> tuple[pd.DataFra
 
 def sensitivity_text(table: pd.DataFrame, horizon_quarters: int) -> tuple[str, str]:
     """Plain words and a table for the relative-magnitudes sensitivity analysis
-    (``analysis.impact.sensitivity.relative_magnitudes``)."""
+    (``analysis.impact.sensitivity.relative_magnitudes``), on the estimate's own scale: victims
+    per sector-month for an additive estimate, percent for one on the log scale (PPML)."""
     if table.empty:
         return ("Not yet possible: the analysis needs at least one whole quarter after the first start and two "
                 "before it in the event study.", "")
     b = table.attrs["breakdown"]
     est = table.estimate.iloc[0]
+    if table.attrs.get("scale") == "log":
+        def show(x: float) -> str:
+            return fmt_pct(100 * np.expm1(x)) if np.isfinite(x) else ("-100%" if x < 0 else "unbounded")
+        change = f"{show(est)} against what the comparison predicts (recorded / expected - 1)"
+        departures = "proportional departures from parallel trends"
+    else:
+        def show(x: float) -> str:
+            return fmt_num(x)
+        change = f"{fmt_num(est)} victims per sector-month"
+        departures = "departures from parallel trends"
     direction = "fell" if est < 0 else "rose"
     if b <= 0:
         verdict = (f"Even with parallel trends holding exactly after the start, the robust interval includes zero: "
                    f"this event study alone does not show that victims {direction}.")
     else:
-        verdict = (f"The conclusion that victims {direction} survives departures from parallel trends as long as, "
+        verdict = (f"The conclusion that victims {direction} survives {departures} as long as, "
                    f"after the start, those departures grow from one quarter to the next by less than "
                    f"**{b:.2f} times** the largest quarter-to-quarter departure seen before the start. "
                    + ("That is a fragile margin: read the headline together with the event study above."
                       if b < 0.5 else "That is a comfortable margin." if b >= 1 else "That is a moderate margin."))
     first = "the first quarter" if horizon_quarters == 1 else f"the first {horizon_quarters} quarters"
     text = (f"Averaged over {first} after the start, and measured against the last "
-            f"quarter before it, the change is {fmt_num(est)} victims per sector-month. {verdict} "
+            f"quarter before it, the change is {change}. {verdict} "
             f"(Relative magnitudes, Rambachan and Roth 2023: the identified range is what the estimates allow "
             f"if they were exact; the 95% interval also carries their sampling error.)")
     t = pd.DataFrame({
         "Allowed departure (times the largest before the start)": [f"{m:g}" for m in table.mbar],
-        "Identified range": [f"{fmt_num(lo)} to {fmt_num(hi)}" for lo, hi in zip(table.set_low, table.set_high)],
-        "95% robust interval": [f"{fmt_num(lo)} to {fmt_num(hi)}" for lo, hi in zip(table.ci_low, table.ci_high)],
+        "Identified range": [f"{show(lo)} to {show(hi)}" for lo, hi in zip(table.set_low, table.set_high)],
+        "95% robust interval": [f"{show(lo)} to {show(hi)}" for lo, hi in zip(table.ci_low, table.ci_high)],
     })
     return text, pipe_table(t, align="lrr")
 
@@ -610,3 +626,69 @@ def save_calibration(checks, out_dir: str | Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     pd.concat([c.to_frame() for c in checks], ignore_index=True).to_csv(out / "calibration.csv", index=False)
     return out / "calibration.csv"
+
+
+def validation_figures(path: str | Path = VALIDATION_SUMMARY) -> pd.DataFrame | None:
+    """The validation study's table (one row per scenario and method), or None when it has not
+    been run (``make validate`` writes it; the repository ships the measured one)."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    return pd.read_csv(path).set_index(["scenario", "method"])
+
+
+def pre_start_levels(ctx: Context, outcome: str) -> tuple[float, float]:
+    """Mean recorded per sector-month before the first start: in the program's sectors and in
+    the others. The gap is why the two readings of parallel trends disagree."""
+    p = ctx.panel
+    before = p[p.period < p.treat_start.min()]
+    treated = before.treat_start.notna()
+    return float(before.loc[treated, outcome].mean()), float(before.loc[~treated, outcome].mean())
+
+
+def assumptions_text(main, additive, ctx: Context, validation: pd.DataFrame | None = None) -> str:
+    """What the comparison assumes: parallel trends in proportions (the headline, ``main``) or in
+    levels (``additive``), the headline under both, and what the validation study measured."""
+    noun = record_noun(ctx)
+    hi_level, lo_level = pre_start_levels(ctx, main.outcome)
+    level = f"{100 * (1 - main.alpha):.0f}%"
+
+    def under(r) -> str:
+        lo, hi = r.ci_percent
+        return f"**{fmt_pct(r.att_percent)}** ({level} interval {fmt_pct(lo)} to {fmt_pct(hi)}; {_p(r)})"
+
+    text = (
+        "Every estimate here compares the program's sectors with a prediction of what they would have "
+        "recorded without it, built from the sectors not (yet) in it. The headline assumes that, without the "
+        f"program, each sector's {noun} would have risen or fallen in the same *proportion* as the others' "
+        "(parallel trends in proportions: a city-wide fall of 10% is a fall of 10% in every sector). The "
+        "additive comparisons (imputation DiD, SDID, TWFE) assume instead that they would have changed by the "
+        f"same *number* of {noun}. Both cannot hold when the program's sectors are much more violent than the "
+        f"rest (Roth and Sant'Anna 2023), as they are here: before the first start they recorded "
+        f"{fmt_num(hi_level)} {noun} per sector-month against {fmt_num(lo_level)} elsewhere. A city-wide change "
+        f"then moves them by more {noun} than the average sector, and an additive comparison counts the "
+        f"difference as the program's doing.\n\n"
+        f"Under parallel trends in proportions (the headline) the change is {under(main)}; under parallel "
+        f"trends in levels (the additive imputation) it is {under(additive)}."
+    )
+    if validation is not None:
+        try:
+            z_p, z_a = validation.loc[("zero", "ppml")], validation.loc[("zero", "imputation")]
+            c_p, c_a = validation.loc[("constant", "ppml")], validation.loc[("constant", "imputation")]
+        except KeyError:
+            return text
+        sd = validation.loc[("constant", "sdid")] if ("constant", "sdid") in validation.index else None
+        text += (
+            f" Which reading to trust was measured (`make validate`, reports/validation/): on "
+            f"{int(c_p.cities):,} simulated cities built from the real 2013-2015 sector counts, with city-wide "
+            f"swings that multiply every sector's rate as Mexico City's did and the program in the most violent "
+            f"sectors, a true fall of {abs(c_p.truth_percent):.0f}% was estimated by the headline method at "
+            f"{fmt_pct(c_p.mean_estimate)} on average (its 95% interval held the truth in "
+            f"{100 * c_p.coverage:.1f}% of cities) and by the additive imputation at {fmt_pct(c_a.mean_estimate)}"
+            + (f" (SDID: {fmt_pct(sd.mean_estimate)})" if sd is not None else "")
+            + f". Where the program had no effect, the headline's 5% test found one in {100 * z_p.rejects:.1f}% "
+            f"of cities and the additive imputation's in {100 * z_a.rejects:.0f}%. The additive rows of the "
+            "table above are therefore shown as comparisons, not as conclusions: where they say more than the "
+            "headline, the difference is what proportional city-wide trends alone would produce."
+        )
+    return text

@@ -24,7 +24,8 @@ STYLE = {
 }
 
 
-METHOD_NAMES = {"imputation": "imputation DiD", "sdid": "SDID", "sc": "synthetic control", "twfe": "TWFE"}
+METHOD_NAMES = {"ppml": "Poisson imputation", "imputation": "imputation DiD", "sdid": "SDID", "sc": "synthetic control",
+                "twfe": "TWFE"}
 
 
 def _label(outcome: str) -> str:
@@ -43,7 +44,9 @@ def event_study(result, title: str | None = None, demo: bool = False, noun: str 
                         label=f"{100 * (1 - result.alpha):.0f}% interval")
         ax.plot(es.rel_period, es.estimate, color=TREATED, marker="o", ms=2.5, lw=1.2, label="estimate")
         ax.set_xlabel("Months since the program started in the sector")
-        ax.set_ylabel(f"Effect ({noun} per sector-month)")
+        # PPML's event study is in percent (recorded / expected - 1); the additive ones in counts
+        ax.set_ylabel("Effect (% of expected)" if result.extra.get("event_scale") == "log"
+                      else f"Effect ({noun} per sector-month)")
         ax.set_title(title or f"Event study: {_label(result.outcome)} ({METHOD_NAMES.get(result.method, result.method)})",
                      loc="left")
         ax.legend(loc="upper right", fontsize=8)
@@ -153,6 +156,13 @@ def calibration(checks, demo: bool = False):
 def sensitivity(table: pd.DataFrame, demo: bool = False, noun: str = "victims"):
     """Robust interval (thin) and identified range (thick) of the post-start average by Mbar,
     from ``analysis.impact.sensitivity.relative_magnitudes``; the dotted line is the breakdown value."""
+    log = table.attrs.get("scale") == "log"
+    if log:  # an analysis on the log scale (PPML) is drawn in percent: 100 (exp(x) - 1)
+        attrs = dict(table.attrs)
+        table = table.copy()
+        for c in ("estimate", "set_low", "set_high", "ci_low", "ci_high"):
+            table[c] = 100 * np.expm1(table[c].astype(float))
+        table.attrs = attrs
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(7.2, 3.0))
         x = table.mbar.to_numpy()
@@ -169,7 +179,7 @@ def sensitivity(table: pd.DataFrame, demo: bool = False, noun: str = "victims"):
         ax.set_xticks(x, [f"{m:g}" for m in x])
         ax.set_xlim(x.min() - 2 * width, x.max() + 2 * width)
         ax.set_xlabel("Allowed post-start departure from parallel trends (times the largest before the start)")
-        ax.set_ylabel(f"Effect ({noun} per sector-month)")
+        ax.set_ylabel("Effect (% of expected)" if log else f"Effect ({noun} per sector-month)")
         ax.set_title("Sensitivity of the first-year effect to departures from parallel trends", loc="left")
         ax.legend(loc="best", fontsize=8)
         _demo_mark(ax, demo)
