@@ -24,7 +24,7 @@ _check = $(if $(or $(findstring $(_NL),$(value $(1))),$(findstring $(_TAB),$(val
 $(call _check,QUARTER)
 $(call _check,OUTCOME)
 
-.PHONY: setup data report test test-fast bench validate lab clean help
+.PHONY: setup data report test test-fast bench validate mutate lab clean help
 
 help:
 	@echo "make report [QUARTER=2024Q2] [OUTCOME=gun_injuries]"
@@ -35,6 +35,7 @@ help:
 	@echo "make lab                       open JupyterLab on notebooks/ (installs the 'lab' extra)"
 	@echo "make bench                     speed and memory benchmarks"
 	@echo "make validate                  methods on 800 realistic simulated cities (needs ../shared; ~40 min)"
+	@echo "make mutate [MODULES=src/...]  mutation testing of the rules that decide numbers (prints survivors)"
 
 setup: $(SETUP)
 
@@ -75,3 +76,8 @@ lab: $(SETUP)
 
 clean:
 	rm -rf data/processed/*.parquet data/processed/*.csv data/processed/*.json data/demo reports/*/ reports/.staging-*
+
+# Mutation testing (not part of `make test`): one-token bugs in the modules of tools/mutate.py's
+# TARGETS, each run against that module's tests; prints the survivors and writes build/mutation.json.
+mutate: $(SETUP)
+	$(PY) tools/mutate.py $(MODULES)

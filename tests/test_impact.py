@@ -497,6 +497,22 @@ def test_reassignment_pool_holds_the_sectors_that_could_have_been_chosen():
     start[[3, 7, 30]] = [12, 12, 18]  # least violent treated: unit 30
     pool = comparable_pool(Y, start)
     assert pool.sum() == 31 and pool[:31].all() and not pool[31:].any()
+    # a unit exactly as violent as the least violent treated one is comparable
+    Y2 = Y.copy()
+    Y2[40] = Y[30]
+    assert comparable_pool(Y2, start)[40]
+    # the level is the mean before the *first* start: later months (here a surge in unit 50 from
+    # month 12, when the program is under way) do not make a unit comparable
+    Y3 = Y.copy()
+    Y3[50, 12:] = 100.0
+    assert not comparable_pool(Y3, start)[50]
+    Y4 = Y.copy()
+    Y4[50, 1:12] = 100.0  # violent before the first start, though not in its very first month
+    assert comparable_pool(Y4, start)[50]
+    # many treated: the pool is at least twice their number
+    many = np.full(N, -1)
+    many[:12] = 12
+    assert comparable_pool(Y, many).sum() == 24
     # a single very violent treated unit: the pool is filled up with the next most violent
     one = np.full(N, -1)
     one[0] = 12
@@ -508,6 +524,11 @@ def test_reassignment_pool_holds_the_sectors_that_could_have_been_chosen():
     assert len({tuple(np.flatnonzero(p >= 0)) for p in perms}) > 100
     with pytest.raises(ValueError, match="every treated unit"):
         permuted_starts(start, 5, 1, ~pool)
+    missing_one = pool.copy()
+    missing_one[30] = False
+    with pytest.raises(ValueError, match="every treated unit"):
+        permuted_starts(start, 5, 1, missing_one)
+    assert MIN_POOL == 20  # one sector among 20 reaches p = 0.05 (the documented floor)
 
 
 def test_ppml_smallest_p_value_counts_distinct_reassignments():

@@ -53,6 +53,16 @@ def test_rule_labels_of_another_source_do_not_apply():
     assert pd.isna(got.iloc[0])
 
 
+def test_rule_shootings_exist_only_when_both_gun_outcomes_do():
+    """shootings = gun homicides + gun injuries, and only when a source gives both."""
+    assert outcomes.outcome_columns({"gun_homicides", "gun_injuries"}) == ["gun_homicides", "gun_injuries", "shootings"]
+    assert outcomes.outcome_columns({"gun_injuries", "all_homicides"}) == ["all_homicides", "gun_injuries"]
+    both = outcomes.add_derived(pd.DataFrame({"gun_homicides": [1, 0, 2], "gun_injuries": [3, 1, 0]}))
+    assert both.shootings.tolist() == [4, 1, 2]
+    one = outcomes.add_derived(pd.DataFrame({"gun_injuries": [3, 1, 0]}))
+    assert "shootings" not in one
+
+
 # --- treat_start from the rollout -------------------------------------------------------------
 
 def _rollout(tmp_path, rows: str):
@@ -71,16 +81,53 @@ def test_rule_a_sector_is_treated_from_its_earliest_component(tmp_path):
     assert ts["S2"] == pd.Period("2022-04", "M")  # an end date does not end treatment (intention to treat)
 
 
+def test_rule_the_end_column_is_optional(tmp_path):
+    p = tmp_path / "rollout.csv"
+    p.write_text("sector,component,start\nS1,Justicia,2020-03-02\n")
+    ro = read_rollout(p)
+    assert ro.end.isna().all() and treat_start(ro)["S1"] == pd.Period("2020-03", "M")
+
+
+def test_rule_a_one_day_component_is_valid_but_an_end_before_its_start_is_not(tmp_path):
+    from analysis.data.readers import InputError
+
+    ro = _rollout(tmp_path, "S1,Justicia,2020-03-02,2020-03-02\n")  # starts and ends the same day
+    assert len(ro) == 1
+    with pytest.raises(InputError, match=r"row 1, column 'end': end 2020-03-01 is before start 2020-03-02"):
+        _rollout(tmp_path, "S1,Justicia,2020-03-02,2020-03-01\n")
+
+
+@pytest.mark.parametrize("rows,bad_row", [
+    # a component still running (no end) cannot start again
+    ("S1,Justicia,2020-01-01,\nS1,Justicia,2021-01-01,\n", 2),
+    # a restart on the very day the previous period ended overlaps it
+    ("S1,Justicia,2020-01-01,2020-06-30\nS1,Justicia,2020-06-30,\n", 2),
+    # the third period overlaps the second, not the first
+    ("S1,Justicia,2020-01-01,2020-02-01\nS1,Justicia,2020-03-01,2020-06-30\nS1,Justicia,2020-05-01,\n", 3),
+])
+def test_rule_periods_of_one_component_in_one_sector_may_not_overlap(tmp_path, rows, bad_row):
+    from analysis.data.readers import InputError
+
+    with pytest.raises(InputError, match=rf"row {bad_row}, column 'start': Justicia in sector S1 overlaps the period "
+                                         rf"of row {bad_row - 1}"):
+        _rollout(tmp_path, rows)
+
+
+def test_rule_a_component_may_restart_after_it_ended(tmp_path):
+    ro = _rollout(tmp_path, "S1,Justicia,2020-01-01,2020-06-30\nS1,Justicia,2020-07-01,\nS1,Comunidad,2020-02-01,\n")
+    assert len(ro) == 3 and treat_start(ro)["S1"] == pd.Period("2020-01", "M")
+
+
 # --- p-values and intervals -------------------------------------------------------------------
 
 def test_rule_randomization_p_value_is_two_sided_with_the_plus_one():
     """p = (1 + #{|a_p| >= |estimate|}) / (n + 1): a reassignment as extreme on the other side counts."""
     from analysis.impact.randomization import invert
 
-    a_p = np.array([-3.0, -2.0, 2.5, 0.1, -0.2, 0.3, 0.0, 0.5, -0.5, 0.4, 0.2, -0.1, 0.05, -0.05, 0.15, -0.15, 0.25,
+    a_p = np.array([-3.0, -2.0, 2.0, 1.5, -0.2, 0.3, 0.0, 0.5, -0.5, 0.4, 0.2, -0.1, 0.05, -0.05, 0.15, -0.15, 0.25,
                     -0.25, 0.35])
     out = invert(2.0, a_p, np.ones_like(a_p), alpha=0.05)
-    assert out["p_value"] == pytest.approx((1 + 3) / 20)
+    assert out["p_value"] == pytest.approx((1 + 3) / 20)  # -3, -2 and the tie 2.0; not 1.5
     out = invert(-2.0, a_p, np.ones_like(a_p), alpha=0.05)
     assert out["p_value"] == pytest.approx((1 + 3) / 20)
 
@@ -103,6 +150,71 @@ def test_rule_randomization_interval_is_the_set_not_rejected_at_its_level():
     wide = invert(est, a_p, b_p, alpha=0.05)["ci"]
     narrow = invert(est, a_p, b_p, alpha=0.10)["ci"]
     assert wide[0] < narrow[0] and narrow[1] < wide[1]
+
+
+def _brute_interval(est, a_p, b_p, alpha, lo, hi, n=400001):
+    grid = np.linspace(lo, hi, n)
+    p = (1 + (np.abs(a_p[:, None] - grid[None, :] * b_p[:, None]) >= np.abs(est - grid)[None, :] - 1e-12).sum(0)) \
+        / (len(a_p) + 1)
+    inside = grid[p > alpha]
+    return inside.min(), inside.max()
+
+
+def test_rule_randomization_interval_follows_the_scale_of_the_draws():
+    """The search grid is in units of the draws' spread: an effect measured in hundredths gets
+    an interval as precise as one measured in units."""
+    from analysis.impact.randomization import invert
+
+    rng = np.random.default_rng(4)
+    a_p, b_p = rng.normal(0, 0.01, 39), rng.uniform(-0.3, 0.3, 39)
+    lo, hi = invert(0.004, a_p, b_p, alpha=0.05)["ci"]
+    blo, bhi = _brute_interval(0.004, a_p, b_p, 0.05, -1, 1)
+    assert lo == pytest.approx(blo, abs=1e-4) and hi == pytest.approx(bhi, abs=1e-4)
+
+
+def test_rule_randomization_interval_widens_its_search_until_both_ends_are_rejected():
+    """Draws whose treatment estimate is close to the observed one's (b near 1) push the
+    interval's ends far out: beyond the first grid of 10 spreads, which must widen on both sides."""
+    from analysis.impact.randomization import invert
+
+    rng = np.random.default_rng(5)
+    a_p, b_p = rng.normal(0, 1, 39), rng.uniform(-0.2, 0.2, 39)
+    b_p[:3] = [0.97, 0.96, 0.95]
+    out = invert(0.5, a_p, b_p, alpha=0.05)
+    lo, hi = out["ci"]
+    assert np.isfinite(lo) and np.isfinite(hi) and hi - lo > 20 * out["se"]
+    blo, bhi = _brute_interval(0.5, a_p, b_p, 0.05, -400, 400, 800001)
+    step = 2 * 100 * out["se"] / 4000  # the grid's resolution once widened to 100 spreads
+    assert lo == pytest.approx(blo, abs=1.5 * step) and hi == pytest.approx(bhi, abs=1.5 * step)
+
+
+@pytest.mark.parametrize("side", ["upper", "lower"])
+@pytest.mark.parametrize("n_always", [1, 2])
+def test_rule_randomization_interval_says_which_side_it_cannot_bound(n_always, side):
+    """Draws with b = 1 and a below the estimate beat the observed statistic for every large tau
+    and never for very negative ones. Two such draws among 39 keep p above 0.05 on the upper side
+    only: that side is unbounded, the lower one is not. One keeps p at exactly 2/40 = 0.05 there,
+    which rejects (p <= alpha): both sides bounded, as brute force finds."""
+    from analysis.impact.randomization import invert
+
+    rng = np.random.default_rng(6)
+    a_p, b_p = rng.normal(0, 1, 39), rng.uniform(-0.2, 0.2, 39)
+    a_p[:n_always], b_p[:n_always] = -1.0, 1.0
+    if side == "lower":  # the mirror image: the lower side is the one never rejected
+        a_p, b_p = -a_p, b_p
+    est = 0.5 if side == "upper" else -0.5
+    out = invert(est, a_p, b_p, alpha=0.05)
+    lo, hi = out["ci"] if side == "upper" else (-out["ci"][1], -out["ci"][0])
+    a_p = a_p if side == "upper" else -a_p
+    assert np.isfinite(lo)
+    blo, bhi = _brute_interval(0.5, a_p, b_p, 0.05, -50, 50, 1000001)
+    # the grid's resolution: 10 spreads when both ends reject at once, 1000 when one never does
+    step = 2 * (1000 if n_always == 2 else 10) * out["se"] / 4000
+    assert lo == pytest.approx(blo, abs=1.5 * step)
+    if n_always == 2:
+        assert hi == np.inf
+    else:
+        assert hi == pytest.approx(bhi, abs=1.5 * step)
 
 
 def test_rule_ppml_p_value_has_the_plus_one_and_drops_unimputable_draws():
@@ -207,3 +319,32 @@ def test_rule_headline_sets_the_effect_against_the_counterfactual():
     assert "2.00 fewer victims per sector per month against 11.00 expected" in text
     assert "18.2% lower" in text  # -2 / 11
     assert "about **48 fewer victims** over 24 treated sector-months (interval −72 to −24)" in text
+
+
+def test_rule_assumptions_paragraph_takes_its_figures_from_the_validation_table():
+    """The paragraph on parallel trends prints the headline under both readings and the
+    validation study's figures as they are in its table, never typed by hand."""
+    from analysis.impact.result import ImpactResult
+    from analysis.report import content
+
+    ctx = _city(6)
+
+    def res(method, att):
+        return ImpactResult(method=method, outcome="shootings", inference="placebo inference (99 draws)", att=att,
+                            se=np.nan, ci_low=att - 1, ci_high=att + 0.5, p_value=0.02, treated_mean=9.0, n_treated=1,
+                            n_control=6, n_pre=12, n_post=24, alpha=0.05)
+
+    rows = []
+    for sc, m, est, cov, rej in [("zero", "ppml", 0.3, 0.951, 0.043), ("zero", "imputation", -12.0, 0.4, 0.61),
+                                 ("constant", "ppml", -24.6, 0.947, 1.0), ("constant", "imputation", -36.2, 0.7, 1.0),
+                                 ("constant", "sdid", -33.3, 0.6, 1.0), ("constant", "sc", -21.9, 0.8, 1.0)]:
+        rows.append({"scenario": sc, "method": m, "cities": 321, "truth_percent": 0.0 if sc == "zero" else -25.0,
+                     "mean_estimate": est, "coverage": cov, "rejects": rej})
+    table = pd.DataFrame(rows).set_index(["scenario", "method"])
+    text = content.assumptions_text(res("ppml", -2.0), res("imputation", -3.0), ctx, table)
+    assert "the change is **−18.2%**" in text and "it is **−25.0%**" in text  # -2/11 and -3/12
+    for piece in ["on 321 simulated cities", "a true fall of 25%", "at −24.6% on average", "in 94.7% of cities",
+                  "additive imputation at −36.2%", "SDID: −33.3%", "errs the other way: −21.9%",
+                  "found one in 4.3% of cities", "additive imputation's in 61%"]:
+        assert piece in text, piece
+    assert "simulated cities" not in content.assumptions_text(res("ppml", -2.0), res("imputation", -3.0), ctx, None)

@@ -678,6 +678,7 @@ def assumptions_text(main, additive, ctx: Context, validation: pd.DataFrame | No
         except KeyError:
             return text
         sd = validation.loc[("constant", "sdid")] if ("constant", "sdid") in validation.index else None
+        sc = validation.loc[("constant", "sc")] if ("constant", "sc") in validation.index else None
         text += (
             f" Which reading to trust was measured (`make validate`, reports/validation/): on "
             f"{int(c_p.cities):,} simulated cities built from the real 2013-2015 sector counts, with city-wide "
@@ -685,7 +686,9 @@ def assumptions_text(main, additive, ctx: Context, validation: pd.DataFrame | No
             f"sectors, a true fall of {abs(c_p.truth_percent):.0f}% was estimated by the headline method at "
             f"{fmt_pct(c_p.mean_estimate)} on average (its 95% interval held the truth in "
             f"{100 * c_p.coverage:.1f}% of cities) and by the additive imputation at {fmt_pct(c_a.mean_estimate)}"
-            + (f" (SDID: {fmt_pct(sd.mean_estimate)})" if sd is not None else "")
+            + (f" (SDID: {fmt_pct(sd.mean_estimate)}" if sd is not None else "")
+            + (f"; synthetic control, which errs the other way: {fmt_pct(sc.mean_estimate)}" if sc is not None and sd is not None else "")
+            + (")" if sd is not None else "")
             + f". Where the program had no effect, the headline's 5% test found one in {100 * z_p.rejects:.1f}% "
             f"of cities and the additive imputation's in {100 * z_a.rejects:.0f}%. The additive rows of the "
             "table above are therefore shown as comparisons, not as conclusions: where they say more than the "
