@@ -176,6 +176,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     os.chdir(ROOT)
     sys.path.insert(0, str(SRC))
+    # a kill must not leave a mutant in the source: SIGTERM unwinds like Ctrl-C (the finally restores)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     import numpy  # noqa: F401  (imported once, shared by every forked child)
     import pandas  # noqa: F401
     import scipy.stats  # noqa: F401
@@ -204,7 +206,7 @@ def main(argv=None) -> int:
                 _drop_pyc(path)
                 outcome = _run_child(tests, args.timeout)
                 results.append({"line": line, "mutation": what, "outcome": outcome})
-        finally:
+        finally:  # also on Ctrl-C (SIGINT); SIGTERM is turned into the same below
             path.write_text(original)
             _drop_pyc(path)
         killed = sum(r["outcome"] != "survived" for r in results)
@@ -212,9 +214,9 @@ def main(argv=None) -> int:
         report[mod] = {"mutants": len(results), "killed": killed, "score": round(score, 1),
                        "seconds": round(time.time() - t0, 1),
                        "survivors": [r for r in results if r["outcome"] == "survived"]}
-        print(f"{mod}: {killed}/{len(results)} killed ({score:.1f} %) in {time.time() - t0:.0f} s")
+        print(f"{mod}: {killed}/{len(results)} killed ({score:.1f} %) in {time.time() - t0:.0f} s", flush=True)
         for r in report[mod]["survivors"]:
-            print(f"  survived  line {r['line']}: {r['mutation']}")
+            print(f"  survived  line {r['line']}: {r['mutation']}", flush=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
