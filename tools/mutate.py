@@ -162,6 +162,10 @@ def _run_child(tests: list[str], timeout: float) -> str:
         time.sleep(0.05)
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def _drop_pyc(path: Path) -> None:
     for p in (path.parent / "__pycache__").glob(path.stem + ".*.pyc"):
         p.unlink(missing_ok=True)
@@ -177,7 +181,7 @@ def main(argv=None) -> int:
     os.chdir(ROOT)
     sys.path.insert(0, str(SRC))
     # a kill must not leave a mutant in the source: SIGTERM unwinds like Ctrl-C (the finally restores)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, _interrupt)
     import numpy  # noqa: F401  (imported once, shared by every forked child)
     import pandas  # noqa: F401
     import scipy.stats  # noqa: F401
