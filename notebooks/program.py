@@ -184,8 +184,8 @@ display(Markdown(plan_md))
 # observed calendar of starts is given many times to sectors never in the program that were at
 # least as violent before it as the least violent of its sectors (the program chose among the
 # most violent). The gap between recorded and predicted victims of the program's sectors, in
-# Poisson standard deviations, is set against the placebos' gaps; the interval collects the
-# percent effects that comparison does not reject.
+# standard deviations (Poisson, plus the placebos' variance beyond it), is set against the
+# placebos' gaps; the interval collects the percent effects that comparison does not reject.
 #
 # **Imputation difference-in-differences** (Borusyak, Jaravel and Spiess, 2024) does the same
 # with an additive sector level and month level, and averages recorded minus predicted, with
