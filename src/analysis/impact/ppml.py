@@ -10,12 +10,14 @@ overdispersed are modelled on their own scale, and a multiplicative effect is it
 Inference (default, ``inference="placebo"``): the observed calendar of starts is given many times
 to never-treated units that could have been chosen (those at least as violent before the
 program as the least violent treated unit; ``randomization.comparable_pool``), and each
-placebo's recorded minus expected count, in Poisson standard deviations, is the reference for
-the observed one. Studentizing makes a placebo in a quieter sector no noisier than one in the
-program's; drawing placebos among never-treated units keeps the program's own effects, which
-may differ by cohort or grow with time, out of the reference distribution. The p-value tests no
-effect and the interval is the pivot of ``pivot_interval``. On 200 realistic cities per
-scenario (``analysis.validation``) this held its size (3-4 % at 5 %) and covered 94.5-97 %.
+placebo's recorded minus expected count, in standard deviations (variance m + e m^2: Poisson
+plus the placebos' variance beyond it, ``extra_variance``), is the reference for the observed
+one. Studentizing makes a placebo in a quieter sector no noisier than one in the program's;
+drawing placebos among never-treated units keeps the program's own effects, which may differ by
+cohort or grow with time, out of the reference distribution. The p-value tests no effect and the
+interval is the pivot of ``pivot_interval``. On 1,000 realistic cities per scenario
+(``analysis.validation``) this rejected a true null 3.8 % of the time at 5 % and covered
+94.5-95.5 %.
 
 ``inference="randomization"`` is the exact test over reassignments of the calendar among the
 comparable units, treated ones included, with the interval by test inversion (the treated cells
@@ -219,8 +221,8 @@ def estimate_ppml(design: Design, outcome: str, *, inference: str = "placebo", a
     rec_obs, exp_obs = float(Y[D].sum()), float(mu0[D].sum())
 
     def deviation(rec: float, exp_: float) -> float:
-        # recorded - expected in Poisson standard deviations: a draw in a quieter sector is then
-        # no noisier than one in the program's
+        # recorded - expected in Poisson standard deviations (the exact test's statistic; the
+        # placebo path below adds the draws' extra variance): a quieter sector is no noisier
         return abs(rec / exp_ - 1) if statistic == "ratio" else abs(rec - exp_) / np.sqrt(exp_)
 
     # one pass of draws: their deviations give the test of no effect (and, for the placebo, the
