@@ -7,6 +7,7 @@ check that the parts agree; these check that each part is right.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 import numpy as np
@@ -245,6 +246,52 @@ def test_rule_percent_is_effect_over_the_counterfactual_mean():
     assert r.counterfactual_mean == pytest.approx(8.0)
     assert r.att_percent == pytest.approx(-25.0)
     assert r.ci_percent == pytest.approx((-37.5, -12.5))
+    r2 = dataclasses.replace(r, ci_high=-2.0, ci_low=-4.0)
+    assert r2.ci_percent == pytest.approx((-50.0, -25.0))
+    assert r.alpha == 0.05  # 95 % intervals unless asked otherwise
+
+
+@pytest.mark.parametrize("treated_mean,att", [(2.0, 2.0), (1.0, 2.0)])
+def test_rule_no_percent_without_a_positive_counterfactual(treated_mean, att):
+    """A counterfactual mean of zero or below has no percent change: NaN, never inf or a sign flip."""
+    from analysis.impact.result import ImpactResult
+
+    r = ImpactResult(method="m", outcome="y", inference="x", att=att, se=np.nan, ci_low=att - 1, ci_high=att + 1,
+                     p_value=0.5, treated_mean=treated_mean, n_treated=1, n_control=1, n_pre=1, n_post=1)
+    assert np.isnan(r.att_percent) and all(np.isnan(v) for v in r.ci_percent)
+    assert np.isnan(r.to_frame().att_percent.iloc[0])
+
+
+def test_rule_normal_interval_and_p_value():
+    """z_interval: att -/+ z(1 - alpha/2) se and the two-sided normal p-value; none without an s.e."""
+    from scipy.stats import norm
+
+    from analysis.impact.result import z_interval
+
+    lo, hi, p = z_interval(-2.0, 0.5, 0.05)
+    assert (lo, hi) == pytest.approx((-2.0 - 1.959964 * 0.5, -2.0 + 1.959964 * 0.5), abs=1e-6)
+    assert p == pytest.approx(2 * norm.sf(4.0))
+    lo, hi, p = z_interval(1.0, 2.0, 0.10)
+    assert (lo, hi) == pytest.approx((1.0 - 1.644854 * 2.0, 1.0 + 1.644854 * 2.0), abs=1e-6)
+    assert p == pytest.approx(2 * norm.sf(0.5))
+    assert np.isnan(z_interval(1.0, 0.0, 0.05)[2])
+
+
+def test_rule_treated_sector_months_come_from_the_paths_when_present():
+    from analysis.impact.result import ImpactResult
+
+    cf = pd.DataFrame({"unit": ["A"] * 4, "period": range(4), "observed": 1, "counterfactual": 1.0,
+                       "treated": [False, True, True, True]})
+    base = dict(method="m", outcome="y", inference="x", att=-1.0, se=0.2, ci_low=-1.4, ci_high=-0.6, p_value=0.01,
+                treated_mean=3.0, n_treated=1, n_control=1, n_pre=1, n_post=3, extra={"n_treated_periods": 7})
+    assert ImpactResult(**base, counterfactual=cf).n_treated_periods == 3
+    assert ImpactResult(**base).n_treated_periods == 7
+    assert ImpactResult(**base, counterfactual=cf.drop(columns="treated")).n_treated_periods == 7
+    row = ImpactResult(**base, counterfactual=cf, notes=["first", "second"]).to_frame().iloc[0]
+    assert row.n_treated_periods == 3 and row.notes == "first | second" and row.att_percent == pytest.approx(-25.0)
+    assert "event_study" not in row.index and "counterfactual" not in row.index and row.method == "m"
+    text = ImpactResult(**base, notes=["first", "second"]).summary()
+    assert text.splitlines()[-2:] == ["  note: first", "  note: second"]
 
 
 # --- disclosure ------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ TARGETS: dict[str, list[str]] = {
                                              "tests/test_impact.py -k distinct"],
     "src/analysis/impact/wild.py": ["tests/test_rules.py", "tests/test_simulation.py::test_wild_bootstrap_holds_its_size_with_many_treated",
                                     "tests/test_impact.py -k wild"],
-    "src/analysis/impact/result.py": ["tests/test_rules.py", "tests/test_impact.py -k frame"],
+    "src/analysis/impact/result.py": ["tests/test_rules.py"],
     "src/analysis/report/disclosure.py": ["tests/test_rules.py", "tests/test_disclosure.py"],
 }
 
