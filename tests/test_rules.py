@@ -251,6 +251,18 @@ def test_rule_percent_is_effect_over_the_counterfactual_mean():
     assert r.alpha == 0.05  # 95 % intervals unless asked otherwise
 
 
+def test_rule_small_positive_counterfactuals_still_give_a_percent():
+    """A counterfactual mean below one victim per sector-month (a quiet sector) is still positive:
+    its percent change is defined; and the level is 95 % unless asked otherwise."""
+    from analysis.impact.result import ImpactResult
+
+    r = ImpactResult(method="m", outcome="y", inference="x", att=-0.25, se=np.nan, ci_low=-0.4, ci_high=-0.1,
+                     p_value=0.01, treated_mean=0.25, n_treated=1, n_control=1, n_pre=1, n_post=1)
+    assert r.counterfactual_mean == pytest.approx(0.5)
+    assert r.att_percent == pytest.approx(-50.0) and r.ci_percent == pytest.approx((-80.0, -20.0))
+    assert r.alpha == 0.05 and r.n_treated_periods == 0
+
+
 @pytest.mark.parametrize("treated_mean,att", [(2.0, 2.0), (1.0, 2.0)])
 def test_rule_no_percent_without_a_positive_counterfactual(treated_mean, att):
     """A counterfactual mean of zero or below has no percent change: NaN, never inf or a sign flip."""
