@@ -77,7 +77,9 @@ lab: $(SETUP)
 clean:
 	rm -rf data/processed/*.parquet data/processed/*.csv data/processed/*.json data/demo reports/*/ reports/.staging-*
 
-# Mutation testing (not part of `make test`): one-token bugs in the modules of tools/mutate.py's
-# TARGETS, each run against that module's tests; prints the survivors and writes build/mutation.json.
+# Mutation testing (not part of `make test`): one-token bugs in src/analysis/data, impact and the
+# report's suppression, each run against the tests that execute its line (a coverage pass picks
+# them); prints the survivors and writes build/mutation.json. MUTATE_ARGS='--jobs 1' and so on.
 mutate: $(SETUP)
-	$(PY) tools/mutate.py $(MODULES)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[mutate]'
+	$(PY) tools/mutate.py $(MODULES) $(MUTATE_ARGS)

@@ -83,3 +83,26 @@ def test_calibration_figures_match_the_real_data():
         assert lm.mean() == pytest.approx(m, abs=0.01) and lm.std() == pytest.approx(s, abs=0.01)
         E = np.outer(Y.mean(1), Y.sum(0) / Y.sum(0).mean())
         assert (E ** 2).sum() / (((Y - E) ** 2 - E).sum()) == pytest.approx(k, rel=0.01)
+
+
+#: The demo city the published demo reports are built from (2016-01 to 2023-12 here). Rule: the
+#: demo's numbers never move unless an issue asks for it. A change to demo.py or calibration.py
+#: that alters any record fails here; when the change is intended, update these hashes in the
+#: same commit and say in its message that the demo report's numbers move.
+DEMO_FINGERPRINT = {
+    "incidents/victimas_fgj_demo.csv": "10985a7b9f45bf040bced67a267dc0304dff8ab6e73318d56e29c0c8f037e4ea",
+    "geography/sectores_demo.geojson": "1dec1cacc38e4b930e133412115878e59c37ef9e7dbe508918d352b760414ea1",
+    "program/rollout.csv": "e14f5ea813dfa316a781a4b1be5073a73e1a8e94cabe099f4a5ca196839a4071",
+    "truth.parquet (rounded to 6 decimals)": "31fa5ea27a01824a55abc21684d023fe44c1ef3314f85a6a2cb2d804af112830",
+}
+
+
+def test_demo_city_is_the_one_the_demo_reports_were_built_from(demo_dir):
+    got = {rel: hashlib.sha256((demo_dir / rel).read_bytes()).hexdigest() for rel in list(DEMO_FINGERPRINT)[:3]}
+    truth = pd.read_parquet(demo_dir / "truth.parquet")
+    num = truth.select_dtypes("number").columns
+    truth[num] = truth[num].round(6)
+    got["truth.parquet (rounded to 6 decimals)"] = hashlib.sha256(truth.to_csv(index=False).encode()).hexdigest()
+    changed = [k for k in DEMO_FINGERPRINT if got[k] != DEMO_FINGERPRINT[k]]
+    assert not changed, (f"the demo city changed ({', '.join(changed)}): the demo report's numbers move. If intended, "
+                         f"update DEMO_FINGERPRINT to {got} and say so in the commit")

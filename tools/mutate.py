@@ -1,46 +1,75 @@
 """Mutation testing: does a one-token bug in a rule that decides a number fail the tests?
 
-``make mutate`` (never part of ``make test``). For each target module, every mutable node is
+``make mutate`` (never part of ``make test``). Every mutable node of the target modules is
 changed one at a time (comparison, arithmetic and boolean operators, ``&=``/``|=``, small
-integer and float constants, ``min``/``max`` and ``any``/``all``, a dropped ``not``), the mutant
-is written over the module, and only that module's tests run (``TARGETS``). A mutant the tests
-fail on is *killed*; one they pass is a *survivor*, printed with its line so it can be killed by a
-new test or listed as equivalent in the README. The source is restored after every mutant, also
-on Ctrl-C.
+integer and float constants, ``min``/``max`` and ``any``/``all``, a dropped ``not``). A mutant the
+tests fail on is *killed*; one they pass is a *survivor*, printed with its place so it can be
+killed by a new test or listed as equivalent in the README (table "Equivalent mutants", read
+back here: a listed survivor counts as *explained*).
 
-Speed: the heavy libraries are imported once; each mutant runs in a forked child that re-imports
-only ``analysis`` from the mutated file, so a mutant costs about its tests' own time.
+Which tests run for a mutant: those that execute its line. A first pass runs the fast suite
+(``-m "not slow"``) once under coverage with one context per test (``pytest-cov``), kept in
+``build/`` and redone only when a source or test file changes. A mutant then runs the tests that
+covered its statement (for a default argument: its function's body; for a module- or
+class-level constant: every test that covered the module), fastest first, stopping at the first
+failure, plus the module's ``ALWAYS`` tests (those that read results a session fixture built
+before them, which coverage attributes to one test only). A line no test executes is a survivor
+without a run ("not covered").
 
-Usage: python tools/mutate.py [module ...] [--max N] [--timeout S]
+Isolation and speed: the source tree is never touched. Each worker (``--jobs``, default 2) has
+its own copy of ``src/`` under a temporary folder, first on ``sys.path`` and ``PYTHONPATH`` (so
+subprocesses and notebook kernels import the mutant too); each mutant runs in a child forked
+from a process that already imported numpy, pandas, scipy and pytest, which re-imports only
+``analysis``.
+
+Usage: python tools/mutate.py [module ...] [--jobs N] [--max N] [--remap]
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import hashlib
 import json
+import multiprocessing as mp
 import os
+import re
+import shutil
 import signal
+import subprocess
 import sys
+import tempfile
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
+BUILD = ROOT / "build"
+COVERAGE_FILE = BUILD / "mutation-coverage"
+JUNIT = BUILD / "mutation-junit.xml"
+MAP = BUILD / "mutation-map.json"
 
-#: module -> the tests that guard it (fast ones: each runs once per mutant); each string is one
-#: pytest invocation (its own -k applies to it alone)
-TARGETS: dict[str, list[str]] = {
-    "src/analysis/data/outcomes.py": ["tests/test_rules.py", "tests/test_ingest.py"],
-    "src/analysis/data/rollout.py": ["tests/test_rules.py", "tests/test_bad_inputs.py -k rollout"],
-    "src/analysis/impact/randomization.py": ["tests/test_rules.py", "tests/test_impact.py::test_reassignment_pool_holds_the_sectors_that_could_have_been_chosen",
-                                             "tests/test_impact.py::test_randomization_interval_is_unbounded_when_the_test_cannot_bound_it",
-                                             "tests/test_impact.py -k distinct"],
-    "src/analysis/impact/wild.py": ["tests/test_rules.py", "tests/test_simulation.py::test_wild_bootstrap_holds_its_size_with_many_treated",
-                                    "tests/test_impact.py -k wild"],
-    "src/analysis/impact/result.py": ["tests/test_rules.py"],
-    "src/analysis/report/disclosure.py": ["tests/test_rules.py", "tests/test_disclosure.py"],
+#: the modules measured by default: every module that decides a number
+DEFAULT_TARGETS = sorted(str(p.relative_to(ROOT)) for d in ("data", "impact")
+                         for p in (SRC / "analysis" / d).glob("*.py") if p.name != "__init__.py") + [
+    "src/analysis/report/disclosure.py"]
+
+#: tests always run for a module's mutants, beside those coverage selects (session fixtures are
+#: built in one test's setup, so coverage credits that test alone with the lines they ran)
+_DEMO_PINNED = "tests/test_demo.py::test_demo_city_is_the_one_the_demo_reports_were_built_from"
+ALWAYS: dict[str, list[str]] = {
+    "src/analysis/data/panel.py": ["tests/test_panel.py"],
+    "src/analysis/data/demo.py": [_DEMO_PINNED],
+    "src/analysis/data/calibration.py": [_DEMO_PINNED],
 }
+
+#: a test slower than this (seconds, in the coverage pass) is not run for mutants
+MAX_TEST_SECONDS = 60.0
+#: a mutant runs its covering tests, fastest first, until their coverage-pass times add up to
+#: this many seconds (at least one test): a full pass stays within the hour, and a survivor
+#: names the tests that ran, so a test that would catch it can be written or listed
+BUDGET_SECONDS = 20.0
 
 SWAP_OPS = {
     ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq, ast.NotEq: ast.Eq,
@@ -52,8 +81,12 @@ SWAP_NAMES = {"min": "max", "max": "min", "any": "all", "all": "any", "floor": "
               "nanmin": "nanmax", "nanmax": "nanmin"}
 
 
-def _in_docstring_or_fstring(tree: ast.AST) -> set[int]:
-    """ids of nodes not worth mutating: docstrings, f-strings and the messages of raises."""
+# --------------------------------------------------------------------------------------------
+# mutants
+
+
+def _skipped(tree: ast.AST) -> set[int]:
+    """ids of nodes not worth mutating: docstrings, f-strings, the messages of raises, annotations."""
     skip: set[int] = set()
     for node in ast.walk(tree):
         if isinstance(node, (ast.JoinedStr, ast.Raise)):
@@ -71,7 +104,7 @@ def _in_docstring_or_fstring(tree: ast.AST) -> set[int]:
 
 def _sites(tree: ast.AST) -> list[tuple[ast.AST, tuple]]:
     """Every mutable node of ``tree`` with the kind of mutation, in a fixed walk order."""
-    skip = _in_docstring_or_fstring(tree)
+    skip = _skipped(tree)
     sites: list[tuple[ast.AST, tuple]] = []
     for node in ast.walk(tree):
         if id(node) in skip:
@@ -94,11 +127,54 @@ def _sites(tree: ast.AST) -> list[tuple[ast.AST, tuple]]:
     return sites
 
 
+def _places(tree: ast.AST) -> dict[int, tuple[str, list[int], str]]:
+    """id(node) -> (qualified name of the enclosing def/class, the lines whose coverage selects
+    its tests, and how: 'stmt' (the node's own lines and its statement's first line), 'body' (a
+    default argument: its function's body) or 'module' (run at import: the module's tests))."""
+    out: dict[int, tuple[str, list[int], str]] = {}
+
+    def span(n):
+        return list(range(n.lineno, n.end_lineno + 1))
+
+    def visit(node, qual, scope, stmt):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            name = f"{qual}.{node.name}" if qual else node.name
+            outer = "stmt" if scope == "def" else "module"
+            for d in [*node.decorator_list, *getattr(node, "bases", [])]:
+                for n in ast.walk(d):
+                    out[id(n)] = (qual, span(d), outer)
+            if isinstance(node, ast.ClassDef):
+                for s in node.body:
+                    visit(s, name, "class", s)
+                return
+            body = list(range(node.body[0].lineno, node.body[-1].end_lineno + 1))
+            for d in [*node.args.defaults, *node.args.kw_defaults]:
+                for n in ast.walk(d) if d is not None else ():
+                    out[id(n)] = (name, body, "body")
+            for s in node.body:
+                visit(s, name, "def", s)
+            return
+        if id(node) not in out:
+            lines = sorted({stmt.lineno, *(span(node) if hasattr(node, "lineno") else [])})
+            out[id(node)] = (qual, lines, "stmt" if scope == "def" else "module")
+        for child in ast.iter_child_nodes(node):
+            visit(child, qual, scope, child if isinstance(child, ast.stmt) else stmt)
+
+    for s in tree.body:
+        visit(s, "", "module", s)
+    return out
+
+
 def mutants(source: str):
-    """Yield (line, description, mutated source) for every single-node mutation."""
-    for k in range(len(_sites(ast.parse(source)))):
+    """Yield dicts (line, where, mutation, lines, select, text) for every single-node mutation;
+    ``where`` is the enclosing def or class, ``select`` how its tests are chosen."""
+    n = len(_sites(ast.parse(source)))
+    seen: dict[tuple[str, str], int] = {}
+    for k in range(n):
         tree = ast.parse(source)  # a fresh tree per mutant: one change at a time
+        places = _places(tree)
         node, kind = _sites(tree)[k]
+        where, lines, select = places.get(id(node), ("", [node.lineno], "module"))
         before = ast.unparse(node)
         if kind[0] == "cmp":
             node.ops[kind[1]] = SWAP_OPS[type(node.ops[kind[1]])]()
@@ -126,28 +202,171 @@ def mutants(source: str):
             else:
                 f.attr = SWAP_NAMES[f.attr]
         after = ast.unparse(node) if kind[0] != "not" else ast.unparse(node.operand)
-        yield node.lineno, f"{before} -> {after}", ast.unparse(tree)
+        what = f"{before} -> {after}"
+        # the same change can occur twice in one function: number the repeats so an explanation
+        # in the README names exactly one mutant
+        key = (where, what)
+        seen[key] = seen.get(key, 0) + 1
+        if seen[key] > 1:
+            what += f" (#{seen[key]})"
+        yield {"line": node.lineno, "where": where or "<module>", "mutation": what, "lines": lines,
+               "select": select, "text": ast.unparse(tree)}
 
 
-def _run_child(tests: list[str], timeout: float) -> str:
-    """'killed', 'survived' or 'timeout': the tests in a forked child that re-imports analysis."""
+# --------------------------------------------------------------------------------------------
+# which tests cover which lines
+
+
+def _hash(paths) -> str:
+    h = hashlib.sha256()
+    for p in sorted(paths):
+        h.update(str(p.relative_to(ROOT)).encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def _covered_run(jobs: int, files: list[str], deselect: list[str]) -> tuple[dict, dict]:
+    """Run ``files`` once under coverage, one context per test: ({module: {line: [test ids]}},
+    {test id: seconds})."""
+    for f in (COVERAGE_FILE, JUNIT):
+        f.unlink(missing_ok=True)
+    env = {**os.environ, "COVERAGE_FILE": str(COVERAGE_FILE)}
+    cmd = [sys.executable, "-m", "pytest", "-q", "-m", "not slow", "-p", "no:cacheprovider", "--cov=analysis",
+           "--cov-context=test", "--cov-report=", f"--junitxml={JUNIT}", *files,
+           *[a for t in deselect for a in ("--deselect", t)]] + (["-n", str(jobs)] if jobs > 1 else [])
+    code = subprocess.run(cmd, cwd=ROOT, env=env).returncode
+    if code not in (0, 5):  # 5: every test of these files deselected
+        raise SystemExit(f"the fast suite fails without any mutation (pytest exit {code}); fix it first")
+    return _read_pass()
+
+
+def _read_pass() -> tuple[dict, dict]:
+    from coverage import CoverageData
+
+    files_map: dict[str, dict[str, list[str]]] = {}
+    if COVERAGE_FILE.exists():
+        data = CoverageData(basename=str(COVERAGE_FILE))
+        data.read()
+        for f in data.measured_files():
+            path = Path(f).resolve()
+            if not path.is_relative_to(ROOT):
+                continue
+            by_line = data.contexts_by_lineno(f)
+            files_map[str(path.relative_to(ROOT))] = {
+                str(ln): sorted({c.rsplit("|", 1)[0] for c in ctx if c}) for ln, ctx in by_line.items()}
+    seconds: dict[str, float] = {}
+    if JUNIT.exists():
+        for case in ET.parse(JUNIT).getroot().iter("testcase"):
+            nodeid = case.get("classname", "").replace(".", "/") + ".py::" + case.get("name", "")
+            seconds[nodeid] = float(case.get("time", 0) or 0)
+    return files_map, seconds
+
+
+def coverage_map(jobs: int, remap: bool) -> dict:
+    """{'files': {module: {line: [test ids]}}, 'seconds': {test id: duration}}: which tests run
+    which lines, from the fast suite run under coverage. Kept in build/; when only some test
+    files changed, only those are run again (a change to src/ or to the shared test helpers
+    redoes the whole pass, since lines move). Tests slower than ``MAX_TEST_SECONDS`` last time
+    are left out of later passes (they never run for mutants)."""
+    tests_dir = ROOT / "tests"
+    base_fp = _hash([*SRC.rglob("*.py"), *[p for p in tests_dir.rglob("*.py") if not p.name.startswith("test_")]])
+    test_files = {str(p.relative_to(ROOT)): _hash([p]) for p in tests_dir.glob("test_*.py")}
+    old = json.loads(MAP.read_text()) if MAP.exists() else {}
+    BUILD.mkdir(exist_ok=True)
+    t0 = time.time()
+    slow = [t for t, sec in old.get("seconds", {}).items() if sec > MAX_TEST_SECONDS]
+    if remap or old.get("base") != base_fp:
+        todo, files, seconds = sorted(test_files), {}, {}
+    else:
+        todo = sorted(f for f, h in test_files.items() if old.get("test_files", {}).get(f) != h)
+        keep = lambda t: t.split("::")[0] in test_files and t.split("::")[0] not in todo  # noqa: E731
+        files = {m: {ln: [t for t in ts if keep(t)] for ln, ts in lines.items()} for m, lines in old["files"].items()}
+        seconds = {t: s for t, s in old["seconds"].items() if keep(t)}
+        if not todo and set(old.get("test_files", {})) == set(test_files):
+            return old
+    if todo:
+        print(f"coverage pass over {len(todo)} test file(s), one context per test ({jobs} workers) ...", flush=True)
+        new_files, new_seconds = _covered_run(jobs, todo, [t for t in slow if t.split("::")[0] in todo])
+        for m, lines in new_files.items():
+            for ln, ts in lines.items():
+                files.setdefault(m, {}).setdefault(ln, [])
+                files[m][ln] = sorted(set(files[m][ln]) | set(ts))
+        seconds.update(new_seconds)
+        # the slow ones left out keep their old time, so they stay left out
+        seconds.update({t: sec for t, sec in old.get("seconds", {}).items() if t in slow and t.split("::")[0] in todo})
+        print(f"coverage pass: {len(new_seconds)} tests in {time.time() - t0:.0f} s", flush=True)
+    out = {"base": base_fp, "test_files": test_files, "files": files, "seconds": seconds}
+    MAP.write_text(json.dumps(out))
+    return out
+
+
+def select_tests(module: str, m: dict, cmap: dict) -> list[str]:
+    """The tests a mutant runs, fastest first."""
+    lines = cmap["files"].get(module, {})
+    if m["select"] == "module":
+        chosen = {t for ts in lines.values() for t in ts}
+    else:
+        chosen = {t for ln in m["lines"] for t in lines.get(str(ln), [])}
+    sec = cmap["seconds"]
+    chosen = {t for t in chosen if sec.get(t, 0.0) <= MAX_TEST_SECONDS}
+    always = sorted(ALWAYS.get(module, [])) if chosen else []  # only where the mutant's code runs at all
+    out, total = [], 0.0
+    for t in sorted(chosen - set(always), key=lambda t: (sec.get(t, 1.0), t)):
+        if out and total + sec.get(t, 1.0) > BUDGET_SECONDS:
+            break
+        out.append(t)
+        total += sec.get(t, 1.0)
+    return out + always
+
+
+# --------------------------------------------------------------------------------------------
+# running
+
+
+_WORK: Path | None = None
+
+
+def _worker_init() -> None:
+    global _WORK
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and terminates us
+    _WORK = Path(tempfile.mkdtemp(prefix="mutate-"))
+    shutil.copytree(SRC, _WORK / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+
+
+def _run(task: tuple[str, dict, list[str], float]) -> tuple[dict, str, float]:
+    """Write one mutant into this worker's copy, run its tests in a forked child, restore."""
+    module, m, tests, timeout = task
+    assert _WORK is not None
+    target = _WORK / module
+    original = (ROOT / module).read_text()
+    target.write_text(m["text"])
+    t0 = time.time()
+    try:
+        outcome = _child(tests, timeout) if tests else "not covered"
+    finally:
+        target.write_text(original)
+    return m, outcome, time.time() - t0
+
+
+def _child(tests: list[str], timeout: float) -> str:
+    """'killed', 'survived' or 'timeout' (counted as killed): the tests in a forked child."""
     pid = os.fork()
     if pid == 0:  # child
         try:
             sys.dont_write_bytecode = True
-            for name in [m for m in sys.modules if m == "analysis" or m.startswith("analysis.")]:
+            src = str(_WORK / "src")
+            sys.path.insert(0, src)
+            os.environ["PYTHONPATH"] = src + os.pathsep + os.environ.get("PYTHONPATH", "")
+            os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
+            for name in [k for k in sys.modules if k == "analysis" or k.startswith("analysis.")]:
                 del sys.modules[name]
             import pytest
 
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, 1)
             os.dup2(devnull, 2)
-            # each entry is its own pytest run, so a -k in one never filters another's tests
-            for group in tests:
-                code = pytest.main(["-x", "-q", "-p", "no:cacheprovider", "-m", "not slow", *group.split()])
-                if code != 0:
-                    os._exit(1)
-            os._exit(0)
+            code = pytest.main(["-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", *tests])
+            os._exit(0 if code == 0 else 1)
         except BaseException:
             os._exit(1)
     t0 = time.time()
@@ -162,71 +381,105 @@ def _run_child(tests: list[str], timeout: float) -> str:
         time.sleep(0.05)
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
-def _drop_pyc(path: Path) -> None:
-    for p in (path.parent / "__pycache__").glob(path.stem + ".*.pyc"):
-        p.unlink(missing_ok=True)
+def explained() -> dict[tuple[str, str, str], str]:
+    """The README's table of equivalent mutants: (module, where, mutation) -> why."""
+    text = (ROOT / "README.md").read_text()
+    part = text.split("### Equivalent mutants", 1)
+    out = {}
+    if len(part) < 2:
+        return out
+    for line in part[1].splitlines()[1:]:
+        if line.startswith("#"):
+            break
+        cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("|") else []
+        if len(cells) >= 4 and cells[0].startswith("`"):
+            mod, where, what, why = (c.strip("`") for c in cells[:4])
+            out[("src/analysis/" + mod, where, what.replace("\\|", "|"))] = why
+    return out
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("modules", nargs="*", help="repo-relative module paths (default: every target)")
+    ap.add_argument("modules", nargs="*", help="repo-relative module paths (default: data, impact, disclosure)")
+    ap.add_argument("--jobs", type=int, default=2, help="workers, each with its own copy of src/ (default 2)")
     ap.add_argument("--max", type=int, default=0, help="at most this many mutants per module (0: all)")
-    ap.add_argument("--timeout", type=float, default=120.0, help="seconds per mutant before it counts as killed")
-    ap.add_argument("--out", default=str(ROOT / "build" / "mutation.json"))
+    ap.add_argument("--remap", action="store_true", help="redo the coverage pass even if nothing changed")
+    ap.add_argument("--out", default=str(BUILD / "mutation.json"))
     args = ap.parse_args(argv)
     os.chdir(ROOT)
-    sys.path.insert(0, str(SRC))
-    # a kill must not leave a mutant in the source: SIGTERM unwinds like Ctrl-C (the finally restores)
-    signal.signal(signal.SIGTERM, _interrupt)
+    modules = args.modules or DEFAULT_TARGETS
+    for mod in modules:
+        if not (ROOT / mod).is_file():
+            print(f"{mod}: no such module", file=sys.stderr)
+            return 2
+    cmap = coverage_map(args.jobs, args.remap)
+    known = explained()
+
     import numpy  # noqa: F401  (imported once, shared by every forked child)
     import pandas  # noqa: F401
+    import pytest  # noqa: F401
     import scipy.stats  # noqa: F401
 
-    modules = args.modules or list(TARGETS)
-    report = {}
-    t_all = time.time()
+    tasks = []
     for mod in modules:
-        path = ROOT / mod
-        tests = TARGETS.get(mod)
-        if tests is None:
-            print(f"{mod}: no tests listed in TARGETS", file=sys.stderr)
-            return 2
-        original = path.read_text()
-        base = _run_child(tests, args.timeout)
-        if base != "survived":
-            print(f"{mod}: its tests fail without any mutation ({base}); fix them first", file=sys.stderr)
-            return 2
-        results = []
-        t0 = time.time()
-        try:
-            for k, (line, what, text) in enumerate(mutants(original)):
-                if args.max and k >= args.max:
-                    break
-                path.write_text(text)
-                _drop_pyc(path)
-                outcome = _run_child(tests, args.timeout)
-                results.append({"line": line, "mutation": what, "outcome": outcome})
-        finally:  # also on Ctrl-C (SIGINT); SIGTERM is turned into the same below
-            path.write_text(original)
-            _drop_pyc(path)
-        killed = sum(r["outcome"] != "survived" for r in results)
-        score = 100 * killed / max(len(results), 1)
-        report[mod] = {"mutants": len(results), "killed": killed, "score": round(score, 1),
-                       "seconds": round(time.time() - t0, 1),
-                       "survivors": [r for r in results if r["outcome"] == "survived"]}
-        print(f"{mod}: {killed}/{len(results)} killed ({score:.1f} %) in {time.time() - t0:.0f} s", flush=True)
-        for r in report[mod]["survivors"]:
-            print(f"  survived  line {r['line']}: {r['mutation']}", flush=True)
+        for k, m in enumerate(mutants((ROOT / mod).read_text())):
+            if args.max and k >= args.max:
+                break
+            tests = select_tests(mod, m, cmap)
+            base = sum(cmap["seconds"].get(t, 1.0) for t in tests)
+            tasks.append((mod, {**m, "module": mod, "tests": tests}, tests, 3 * base + 60))
+    # longest first so the two workers finish together
+    tasks.sort(key=lambda t: -t[3])
+    print(f"{len(tasks)} mutants in {len(modules)} modules, {args.jobs} workers", flush=True)
+    t_all = time.time()
+    results: dict[str, list[dict]] = {m: [] for m in modules}
+    pool = mp.get_context("fork").Pool(args.jobs, initializer=_worker_init)
+    try:
+        for i, (m, outcome, secs) in enumerate(pool.imap_unordered(_run, tasks), 1):
+            mod = m["module"]
+            why = known.get((mod, m["where"], m["mutation"]))
+            if outcome == "survived" and why:
+                outcome = "explained"
+            results[mod].append({"line": m["line"], "where": m["where"], "mutation": m["mutation"],
+                                 "outcome": outcome, "seconds": round(secs, 1), "tests": m["tests"]})
+            if i % 50 == 0 or outcome == "survived":
+                print(f"  {i}/{len(tasks)} in {time.time() - t_all:.0f} s: {outcome} {mod}:{m['line']} "
+                      f"{m['mutation']}", flush=True)
+    except KeyboardInterrupt:
+        pool.terminate()
+        print("interrupted: the source was never touched", file=sys.stderr)
+        return 130
+    finally:
+        pool.close()
+        pool.join()
+
+    report = {}
+    for mod in modules:
+        rs = sorted(results[mod], key=lambda r: r["line"])
+        killed = sum(r["outcome"] in ("killed", "timeout") for r in rs)
+        expl = sum(r["outcome"] == "explained" for r in rs)
+        surv = [r for r in rs if r["outcome"] in ("survived", "not covered")]
+        report[mod] = {"mutants": len(rs), "killed": killed, "explained": expl,
+                       "score": round(100 * killed / max(len(rs), 1), 1),
+                       "score_with_explained": round(100 * (killed + expl) / max(len(rs), 1), 1),
+                       "seconds": round(sum(r["seconds"] for r in rs), 1), "survivors": surv}
+        print(f"{mod}: {killed}/{len(rs)} killed ({report[mod]['score']:.1f} %), {expl} explained, "
+              f"{len(surv)} survive", flush=True)
+        for r in surv:
+            print(f"  {r['outcome']:<11} line {r['line']:>4} {r['where']}: {r['mutation']}", flush=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
     total = sum(r["mutants"] for r in report.values())
     killed = sum(r["killed"] for r in report.values())
-    print(f"total: {killed}/{total} killed ({100 * killed / max(total, 1):.1f} %) in {time.time() - t_all:.0f} s -> {out}")
+    expl = sum(r["explained"] for r in report.values())
+    for label, prefix in (("data", "src/analysis/data/"), ("impact", "src/analysis/impact/")):
+        sub = [r for m, r in report.items() if m.startswith(prefix)]
+        if sub:
+            n, k = sum(r["mutants"] for r in sub), sum(r["killed"] for r in sub)
+            print(f"{label}: {k}/{n} killed ({100 * k / max(n, 1):.1f} %)")
+    print(f"total: {killed}/{total} killed ({100 * killed / max(total, 1):.1f} %), {expl} explained, "
+          f"in {time.time() - t_all:.0f} s -> {out}")
     return 0
 
 
