@@ -33,6 +33,11 @@ def pytest_collection_modifyitems(config, items):
 def demo_dir(tmp_path_factory) -> Path:
     from analysis.data import demo
 
+    # tools/mutate.py builds the demo city once and points here, except for mutants of the
+    # modules that draw it (read-only: tests copy it before changing anything)
+    ready = os.environ.get("ALTO_TEST_DEMO_DIR")
+    if ready:
+        return Path(ready)
     d = tmp_path_factory.mktemp("demo")
     demo.write_demo_city(d, DEMO_LAST_MONTH)
     return d
@@ -41,6 +46,13 @@ def demo_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def demo_build(demo_dir):
     from analysis.data.panel import build_panel
+
+    # tools/mutate.py builds the demo panel once for the mutants of modules that cannot change it
+    ready = os.environ.get("ALTO_TEST_DEMO_BUILD")
+    if ready:
+        import pickle
+
+        return pickle.loads(Path(ready).read_bytes())
 
     return build_panel(
         [demo_dir / "incidents" / "victimas_fgj_demo.csv"],

@@ -64,12 +64,19 @@ ALWAYS: dict[str, list[str]] = {
     "src/analysis/data/calibration.py": [_DEMO_PINNED],
 }
 
+#: modules whose mutants change the demo city itself: their tests draw it afresh; every other
+#: mutant's tests read one demo city drawn before the run (``ALTO_TEST_DEMO_DIR``, see conftest)
+DRAWS_DEMO = {"src/analysis/data/demo.py", "src/analysis/data/calibration.py"}
+DEMO_DIR = BUILD / "mutation-demo"
+#: likewise the demo panel (``ALTO_TEST_DEMO_BUILD``), for mutants outside the data layer
+DEMO_BUILD = BUILD / "mutation-demo-build.pickle"
+
 #: a test slower than this (seconds, in the coverage pass) is not run for mutants
-MAX_TEST_SECONDS = 60.0
+MAX_TEST_SECONDS = 30.0
 #: a mutant runs its covering tests, fastest first, until their coverage-pass times add up to
 #: this many seconds (at least one test): a full pass stays within the hour, and a survivor
 #: names the tests that ran, so a test that would catch it can be written or listed
-BUDGET_SECONDS = 20.0
+BUDGET_SECONDS = 10.0
 
 SWAP_OPS = {
     ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq, ast.NotEq: ast.Eq,
@@ -168,13 +175,14 @@ def _places(tree: ast.AST) -> dict[int, tuple[str, list[int], str]]:
 def mutants(source: str):
     """Yield dicts (line, where, mutation, lines, select, text) for every single-node mutation;
     ``where`` is the enclosing def or class, ``select`` how its tests are chosen."""
-    n = len(_sites(ast.parse(source)))
+    first = ast.parse(source)
+    places = _places(first)
+    meta = [places.get(id(node), ("", [node.lineno], "module")) for node, _ in _sites(first)]
     seen: dict[tuple[str, str], int] = {}
-    for k in range(n):
+    for k in range(len(meta)):
         tree = ast.parse(source)  # a fresh tree per mutant: one change at a time
-        places = _places(tree)
         node, kind = _sites(tree)[k]
-        where, lines, select = places.get(id(node), ("", [node.lineno], "module"))
+        where, lines, select = meta[k]
         before = ast.unparse(node)
         if kind[0] == "cmp":
             node.ops[kind[1]] = SWAP_OPS[type(node.ops[kind[1]])]()
@@ -265,11 +273,13 @@ def _read_pass() -> tuple[dict, dict]:
 def coverage_map(jobs: int, remap: bool) -> dict:
     """{'files': {module: {line: [test ids]}}, 'seconds': {test id: duration}}: which tests run
     which lines, from the fast suite run under coverage. Kept in build/; when only some test
-    files changed, only those are run again (a change to src/ or to the shared test helpers
-    redoes the whole pass, since lines move). Tests slower than ``MAX_TEST_SECONDS`` last time
+    files changed, only those are run again (a change to src/ redoes the whole pass, since lines
+    move). Tests slower than ``MAX_TEST_SECONDS`` last time
     are left out of later passes (they never run for mutants)."""
     tests_dir = ROOT / "tests"
-    base_fp = _hash([*SRC.rglob("*.py"), *[p for p in tests_dir.rglob("*.py") if not p.name.startswith("test_")]])
+    # lines move only when src/ changes; a change to conftest.py or to a test helper can change
+    # which lines a test covers, but rarely: --remap redoes the whole pass then
+    base_fp = _hash(list(SRC.rglob("*.py")))
     test_files = {str(p.relative_to(ROOT)): _hash([p]) for p in tests_dir.glob("test_*.py")}
     old = json.loads(MAP.read_text()) if MAP.exists() else {}
     BUILD.mkdir(exist_ok=True)
@@ -342,13 +352,13 @@ def _run(task: tuple[str, dict, list[str], float]) -> tuple[dict, str, float]:
     target.write_text(m["text"])
     t0 = time.time()
     try:
-        outcome = _child(tests, timeout) if tests else "not covered"
+        outcome = _child(tests, timeout, module) if tests else "not covered"
     finally:
         target.write_text(original)
     return m, outcome, time.time() - t0
 
 
-def _child(tests: list[str], timeout: float) -> str:
+def _child(tests: list[str], timeout: float, module: str = "") -> str:
     """'killed', 'survived' or 'timeout' (counted as killed): the tests in a forked child."""
     pid = os.fork()
     if pid == 0:  # child
@@ -358,6 +368,10 @@ def _child(tests: list[str], timeout: float) -> str:
             sys.path.insert(0, src)
             os.environ["PYTHONPATH"] = src + os.pathsep + os.environ.get("PYTHONPATH", "")
             os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
+            if module not in DRAWS_DEMO:
+                os.environ["ALTO_TEST_DEMO_DIR"] = str(DEMO_DIR)
+            if not module.startswith("src/analysis/data/"):
+                os.environ["ALTO_TEST_DEMO_BUILD"] = str(DEMO_BUILD)
             for name in [k for k in sys.modules if k == "analysis" or k.startswith("analysis.")]:
                 del sys.modules[name]
             import pytest
@@ -413,6 +427,15 @@ def main(argv=None) -> int:
             print(f"{mod}: no such module", file=sys.stderr)
             return 2
     cmap = coverage_map(args.jobs, args.remap)
+    # the demo city drawn once by the unmutated code (a subprocess, so this process imports no analysis)
+    shutil.rmtree(DEMO_DIR, ignore_errors=True)
+    subprocess.run([sys.executable, "-c", "import sys, pickle, pathlib; from analysis.data import demo; "
+                    "from analysis.data.panel import build_panel; d = pathlib.Path(sys.argv[1]); "
+                    "demo.write_demo_city(d, '2023-12'); "
+                    "b = build_panel([d / 'incidents' / 'victimas_fgj_demo.csv'], d / 'geography' / 'sectores_demo.geojson', "
+                    "d / 'program' / 'rollout.csv', last_month='2023-12'); "
+                    "pathlib.Path(sys.argv[2]).write_bytes(pickle.dumps(b))", str(DEMO_DIR), str(DEMO_BUILD)],
+                   check=True, cwd=ROOT)
     known = explained()
 
     import numpy  # noqa: F401  (imported once, shared by every forked child)
