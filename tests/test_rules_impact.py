@@ -86,3 +86,124 @@ def test_rule_rejection_rate_and_its_wilson_interval(k, n):
     assert chk.interval == pytest.approx((lo, hi), abs=1e-6)
     row = chk.to_frame().iloc[0]
     assert (row.runs, row.rate_ci_low, row.rate_ci_high) == (n, pytest.approx(lo, abs=1e-6), pytest.approx(hi, abs=1e-6))
+
+
+# -- the headline's interval: the pivot of the studentized deviation -----------------------------
+def _brute_pivot(recorded, expected, null_t, alpha, extra):
+    """Effects r on a fine grid whose deviation |recorded - u| / sqrt(u + extra u^2), u = (1 + r)
+    expected, at most floor(alpha (n + 1)) - 1 draws reach (the rule of the +1 p-value)."""
+    r = np.linspace(-0.999, 6.0, 700_001)
+    u = (1 + r) * expected
+    dev = np.abs(recorded - u) / np.sqrt(u + extra * u * u)
+    t = np.sort(null_t)[::-1]
+    p = (1 + np.searchsorted(-t, -dev, side="right")) / (len(t) + 1)  # draws at least as large, +1
+    keep = r[p > alpha]
+    return keep.min(), keep.max()
+
+
+@pytest.mark.parametrize("recorded,expected,extra", [(70.0, 100.0, 0.0), (70.0, 100.0, 0.01), (140.0, 100.0, 0.02),
+                                                     (30.0, 50.0, 0.3)])
+def test_rule_ppml_interval_is_the_set_its_test_does_not_reject(recorded, expected, extra):
+    from analysis.impact.ppml import pivot_interval
+
+    null_t = np.random.default_rng(7).gamma(2.0, 0.8, size=199)
+    lo, hi = pivot_interval(recorded, expected, null_t, 0.05, extra)
+    blo, bhi = _brute_pivot(recorded, expected, null_t, 0.05, extra)
+    assert lo == pytest.approx(max(blo, -1.0), abs=2e-5)
+    if np.isfinite(hi):
+        assert hi == pytest.approx(bhi, abs=2e-5)
+    else:  # no upper bound: the grid's end is still inside
+        assert bhi == pytest.approx(6.0)
+
+
+def test_rule_ppml_interval_has_no_upper_bound_when_the_extra_variance_outgrows_the_critical_value():
+    from analysis.impact.ppml import pivot_interval
+
+    null_t = np.linspace(0.1, 3.0, 199)  # critical value c = the 10th largest = 2.85...
+    c = np.sort(null_t)[::-1][int(np.floor(0.05 * 200 - 1 + 1e-9))]
+    extra = 1.5 / c**2  # c^2 extra > 1
+    lo, hi = pivot_interval(70.0, 100.0, null_t, 0.05, extra)
+    assert hi == np.inf
+    blo, _ = _brute_pivot(70.0, 100.0, null_t, 0.05, extra)
+    assert lo == pytest.approx(max(blo, -1.0), abs=2e-5)
+    # at c^2 extra = 1 exactly the quadratic is linear: the lower bound is recorded^2 / (2 recorded + c^2) / expected - 1
+    lo1, hi1 = pivot_interval(70.0, 100.0, null_t, 0.05, 1.0 / c**2)
+    assert hi1 == np.inf and lo1 == pytest.approx(70.0**2 / (2 * 70.0 + c**2) / 100.0 - 1)
+
+
+@pytest.mark.parametrize("n_draws,bounded", [(18, False), (19, True)])
+def test_rule_ppml_interval_needs_enough_draws_to_reject_at_all(n_draws, bounded):
+    """At alpha 0.05 the +1 p-value reaches 0.05 only with 19 draws or more: fewer give (-1, inf)."""
+    from analysis.impact.ppml import pivot_interval
+
+    lo, hi = pivot_interval(70.0, 100.0, np.linspace(0.5, 2.0, n_draws), 0.05, 0.0)
+    assert bool(lo > -1.0 and np.isfinite(hi)) is bounded
+    if not bounded:
+        assert (lo, hi) == (-1.0, np.inf)
+    assert pivot_interval(70.0, 0.0, np.linspace(0.5, 2.0, 99), 0.05, 0.0) == (-1.0, np.inf)
+
+
+def test_rule_extra_variance_is_the_mean_excess_over_poisson_and_never_negative():
+    from analysis.impact.ppml import extra_variance
+
+    m = np.array([100.0, 50.0, 200.0])
+    r = np.array([120.0, 40.0, 170.0])
+    assert extra_variance(r, m) == pytest.approx(np.mean(((r - m) ** 2 - m) / m**2))
+    assert extra_variance(np.array([100.0, 50.0]), np.array([100.0, 50.0])) == 0.0  # under-dispersed: 0
+    assert extra_variance(np.array([np.nan, 5.0]), np.array([3.0, 0.0])) == 0.0  # nothing usable
+
+
+# -- placebo stand-ins of SDID and SC, and the DID weights ---------------------------------------
+def test_rule_did_weights_are_uniform_over_controls_and_pre_periods():
+    from analysis.impact.sdid import block_weights
+
+    Y = np.random.default_rng(0).normal(size=(7, 10))
+    omega, lam = block_weights(Y, N0=5, T0=6, estimator="did")
+    assert np.allclose(omega, 1 / 5) and len(omega) == 5
+    assert np.allclose(lam, 1 / 6) and len(lam) == 6
+
+
+def test_rule_placebo_pool_of_a_treated_unit_is_the_never_treated_closest_in_pre_start_level():
+    from analysis.impact.sdid import _placebo_pools
+
+    level = np.array([10.0, 1.0, 2.0, 3.0, 9.0, 12.0, 30.0])  # rows 0 and 6 treated
+    Y = np.repeat(level[:, None], 4, axis=1)
+    ctrl = np.array([1, 2, 3, 4, 5])
+    pools = _placebo_pools(Y, np.array([0, 6]), ctrl, n_pre=3, size=2)
+    assert [sorted(p) for p in pools] == [[4, 5], [4, 5]]  # 9 and 12 are nearest to 10; 12 and 9 to 30
+    pools = _placebo_pools(Y, np.array([0]), ctrl, n_pre=3, size=3)
+    assert sorted(pools[0]) == [3, 4, 5]
+    assert [list(p) for p in _placebo_pools(Y, np.array([0, 6]), ctrl, n_pre=3, size=None)] == [list(ctrl)] * 2
+    assert [list(p) for p in _placebo_pools(Y, np.array([0]), ctrl, n_pre=3, size=5)] == [list(ctrl)]
+
+
+def test_rule_placebo_stand_ins_are_distinct_and_fall_back_to_any_unused_control():
+    from analysis.impact.sdid import _draw
+
+    ctrl = np.array([1, 2, 3, 4, 5])
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        # three treated units share a pool of two: the third takes an unused control outside it
+        out = _draw([np.array([4, 5])] * 3, ctrl, rng)
+        assert len(set(out)) == 3
+        assert sum(o in (4, 5) for o in out) == 2 and set(out) <= set(ctrl)
+    seen = {tuple(_draw([np.array([1, 2, 3])], ctrl, rng)) for _ in range(200)}
+    assert seen == {(1,), (2,), (3,)}  # a unit's stand-in is drawn from its pool, each member reachable
+
+
+def test_rule_rademacher_weights_are_plus_and_minus_one_equally_often():
+    from analysis.impact.wild import draw_weights
+
+    w = draw_weights("rademacher", 4000, 5, np.random.default_rng(0))
+    assert set(np.unique(w)) == {-1.0, 1.0}
+    assert abs(np.mean(w == 1.0) - 0.5) < 0.02
+    with pytest.raises(ValueError, match="'webb' or 'rademacher'"):
+        draw_weights("mammen", 10, 5, np.random.default_rng(0))
+
+
+def test_rule_group_time_of_a_panel_without_cohorts_is_empty_and_typed():
+    from analysis.impact.cs import group_time
+
+    gt = group_time(np.ones((4, 6)), np.full(4, -1))
+    assert len(gt) == 0 and list(gt.columns) == ["g", "t", "att", "n_g"]
+    assert [str(gt[c].dtype) for c in gt.columns] == ["int64", "int64", "float64", "int64"]

@@ -405,7 +405,8 @@ def explained() -> dict[tuple[str, str, str], str]:
     for line in part[1].splitlines()[1:]:
         if line.startswith("#"):
             break
-        cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("|") else []
+        # cells split on the pipes that are not escaped (a mutation may hold ``|`` written ``\|``)
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]] if line.startswith("|") else []
         if len(cells) >= 4 and cells[0].startswith("`"):
             mod, where, what, why = (c.strip("`") for c in cells[:4])
             out[("src/analysis/" + mod, where, what.replace("\\|", "|"))] = why
@@ -418,6 +419,8 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", type=int, default=2, help="workers, each with its own copy of src/ (default 2)")
     ap.add_argument("--max", type=int, default=0, help="at most this many mutants per module (0: all)")
     ap.add_argument("--remap", action="store_true", help="redo the coverage pass even if nothing changed")
+    ap.add_argument("--survivors", metavar="JSON", help="run again only the survivors listed in an earlier "
+                    "build/mutation.json (tests added since can only kill more); its killed count is carried over")
     ap.add_argument("--out", default=str(BUILD / "mutation.json"))
     args = ap.parse_args(argv)
     os.chdir(ROOT)
@@ -443,11 +446,17 @@ def main(argv=None) -> int:
     import pytest  # noqa: F401
     import scipy.stats  # noqa: F401
 
+    earlier = json.loads(Path(args.survivors).read_text()) if args.survivors else None
+    if earlier is not None:
+        modules = [m for m in modules if m in earlier]
     tasks = []
     for mod in modules:
+        again = {(r["where"], r["mutation"]) for r in earlier[mod]["survivors"]} if earlier is not None else None
         for k, m in enumerate(mutants((ROOT / mod).read_text())):
             if args.max and k >= args.max:
                 break
+            if again is not None and (m["where"], m["mutation"]) not in again:
+                continue
             tests = select_tests(mod, m, cmap)
             base = sum(cmap["seconds"].get(t, 1.0) for t in tests)
             tasks.append((mod, {**m, "module": mod, "tests": tests}, tests, 3 * base + 60))
@@ -481,14 +490,19 @@ def main(argv=None) -> int:
         rs = sorted(results[mod], key=lambda r: r["line"])
         killed = sum(r["outcome"] in ("killed", "timeout") for r in rs)
         expl = sum(r["outcome"] == "explained" for r in rs)
-        surv = [r for r in rs if r["outcome"] in ("survived", "not covered")]
-        report[mod] = {"mutants": len(rs), "killed": killed, "explained": expl,
-                       "score": round(100 * killed / max(len(rs), 1), 1),
-                       "score_with_explained": round(100 * (killed + expl) / max(len(rs), 1), 1),
-                       "seconds": round(sum(r["seconds"] for r in rs), 1), "survivors": surv}
-        print(f"{mod}: {killed}/{len(rs)} killed ({report[mod]['score']:.1f} %), {expl} explained, "
-              f"{len(surv)} survive", flush=True)
-        for r in surv:
+        # explained ones are kept in the list (a later --survivors run checks them again)
+        surv = [r for r in rs if r["outcome"] in ("survived", "not covered", "explained")]
+        n, secs = len(rs), sum(r["seconds"] for r in rs)
+        if earlier is not None:  # the mutants killed earlier are still killed
+            n, killed = earlier[mod]["mutants"], killed + earlier[mod]["killed"]
+            secs += earlier[mod]["seconds"]
+        report[mod] = {"mutants": n, "killed": killed, "explained": expl,
+                       "score": round(100 * killed / max(n, 1), 1),
+                       "score_with_explained": round(100 * (killed + expl) / max(n, 1), 1),
+                       "seconds": round(secs, 1), "survivors": surv}
+        print(f"{mod}: {killed}/{n} killed ({report[mod]['score']:.1f} %), {expl} explained, "
+              f"{len(surv) - expl} survive", flush=True)
+        for r in (r for r in surv if r["outcome"] != "explained"):
             print(f"  {r['outcome']:<11} line {r['line']:>4} {r['where']}: {r['mutation']}", flush=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

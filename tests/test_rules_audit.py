@@ -1,0 +1,190 @@
+"""Rules of the panel's audit and its refusals, one small input per rule (issue 14)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from test_rules_panel import SQUARES, _fgj, _geography, _monthly
+
+
+def test_rule_the_audit_counts_rows_by_month_and_fate(tmp_path):
+    from analysis.data.panel import build_panel
+
+    rows = _monthly("2020-01", "2020-12") + [("2020-02-30", "A"), ("2020-05-02", "A")]  # a bad day, a repeat
+    b = build_panel([_fgj(tmp_path / "v.csv", rows)], _geography(tmp_path), first_month="2020-03", last_month="2020-12")
+    by = b.audit["by_month"]
+    assert by["2020-01"] == {"outside_window": 3} and by["2020-02"] == {"outside_window": 3}
+    assert by["2020-05"] == {"used": 3, "duplicate": 1}
+    assert by["2020-12"] == {"used": 3}
+    assert by["unparseable"] == {"unparseable_date": 1}
+    assert sum(n for d in by.values() for n in d.values()) == b.audit["rows_in"] == len(rows)
+
+
+def test_rule_the_ssc_homicide_note_appears_only_for_that_source(tmp_path):
+    from analysis.data.panel import build_panel
+
+    xa, ya = SQUARES["A"]
+    f = tmp_path / "ssc.csv"
+    f.write_text('"cuadrante","crime","date","hour","year","month","lat","long","id"\n'
+                 + "".join(f'"A","{c}",2020-01-0{k + 1},"10:00",2020,1,{ya + 0.005},{xa + 0.005},{k}\n'
+                           for k, c in enumerate(["HOMICIDIO DOLOSO", "LESIONES POR ARMA DE FUEGO"])))
+    ssc = build_panel([f], _geography(tmp_path), last_month="2020-01").audit["notes"]
+    fgj = build_panel([_fgj(tmp_path / "v.csv", _monthly("2020-01", "2020-03"))], _geography(tmp_path),
+                      last_month="2020-03").audit["notes"]
+    assert len(ssc) == 2 and "all_homicides" in ssc[1]
+    assert len(fgj) == 1 and "duplicates" in fgj[0]
+
+
+@pytest.mark.parametrize("inside,ok", [(10, True), (9, False)])
+def test_rule_a_file_needs_half_its_points_in_a_sector(tmp_path, inside, ok):
+    """20 points with coordinates: half inside passes, fewer is refused (points far outside
+    every sector mean swapped columns or another city's geography)."""
+    from analysis.data.panel import build_panel
+    from analysis.data.readers import InputError
+
+    xa, ya = SQUARES["A"]
+    lines = ["fecha_hecho,delito,categoria_delito,latitud,longitud"]
+    for k in range(20):
+        lat, lon = (ya + 0.005, xa + 0.005) if k < inside else (19.30, -99.10)
+        lines.append(f"2020-01-{k + 1:02d},HOMICIDIO POR ARMA DE FUEGO,HOMICIDIO DOLOSO,{lat},{lon}")
+    f = tmp_path / "v.csv"
+    f.write_text("\n".join(lines) + "\n")
+    if ok:
+        b = build_panel([f], _geography(tmp_path), last_month="2020-01")
+        assert b.audit["quarantined_by_reason"] == {"no_location": 20 - inside}
+    else:
+        with pytest.raises(InputError, match=r"v\.csv: only 45\.0% of 20 outcome records"):
+            build_panel([f], _geography(tmp_path), last_month="2020-01")
+
+
+def test_rule_fewer_than_twenty_points_are_not_judged(tmp_path):
+    from analysis.data.panel import build_panel
+
+    lines = ["fecha_hecho,delito,categoria_delito,latitud,longitud"]
+    xa, ya = SQUARES["A"]
+    lines += [f"2020-01-{k + 1:02d},HOMICIDIO POR ARMA DE FUEGO,HOMICIDIO DOLOSO,{ya + 0.005},{xa + 0.005}" for k in range(1)]
+    lines += [f"2020-01-{k + 2:02d},HOMICIDIO POR ARMA DE FUEGO,HOMICIDIO DOLOSO,19.30,-99.10" for k in range(18)]
+    f = tmp_path / "v.csv"
+    f.write_text("\n".join(lines) + "\n")
+    b = build_panel([f], _geography(tmp_path), last_month="2020-01")
+    assert b.audit["quarantined_by_reason"] == {"no_location": 18}
+
+
+def test_rule_swapped_columns_are_named_in_the_refusal(tmp_path):
+    from analysis.data.panel import build_panel
+    from analysis.data.readers import InputError
+
+    xa, ya = SQUARES["A"]
+    lines = ["fecha_hecho,delito,categoria_delito,latitud,longitud"]
+    lines += [f"2020-01-{k + 1:02d},HOMICIDIO POR ARMA DE FUEGO,HOMICIDIO DOLOSO,{xa + 0.005},{ya + 0.005}" for k in range(20)]
+    f = tmp_path / "v.csv"
+    f.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match="look swapped"):
+        build_panel([f], _geography(tmp_path), last_month="2020-01")
+
+
+def test_rule_the_audit_counts_events_and_locations_of_the_rows_it_used(tmp_path):
+    from analysis.data.panel import build_panel
+
+    xa, ya = SQUARES["A"]
+    f = tmp_path / "ssc.csv"
+    rows = ['"cuadrante","crime","date","hour","year","month","lat","long","id"']
+    spec = [("A", ya + 0.005, xa + 0.005),   # point and id agree
+            ("B", ya + 0.005, xa + 0.005),   # disagree: point A wins
+            ("B", "NA", "NA"),               # id only
+            ("ZZZ", 19.30, -99.10),          # a point outside every sector, unknown id: unassigned
+            ("A", ya + 0.005, "NA")]         # latitude without longitude: no usable point, by id
+    for k, (sec, lat, lon) in enumerate(spec):
+        rows.append(f'"{sec}","LESIONES POR ARMA DE FUEGO",2020-01-0{k + 1},"10:00",2020,1,{lat},{lon},{k}')
+    f.write_text("\n".join(rows) + "\n")
+    b = build_panel([f], _geography(tmp_path), last_month="2020-01")
+    a = b.audit
+    assert a["events_quarantined_by_reason"] == a["quarantined_by_reason"] == {"no_location": 1}
+    loc = a["location"]
+    assert (loc["by_point"], loc["by_id"], loc["unassigned"]) == (2, 2, 1)
+    assert (loc["point_and_id_agree"], loc["point_and_id_disagree"]) == (1, 1)
+    assert loc["points_with_coordinates"] == 3 and loc["points_inside_a_polygon"] == 2
+    assert loc["point_match_rate"] == pytest.approx(2 / 3)
+    q = b.quarantine
+    assert q.detail.iloc[0].startswith("coordinates outside every sector polygon")
+    assert a["used_by_outcome"] == {"gun_injuries": 4}
+
+
+def _extract(path, days_by_month: dict[str, list[int]], shift: float = 0.0):
+    xa, ya = SQUARES["A"]
+    lines = ["fecha_hecho,delito,categoria_delito,latitud,longitud"]
+    for month, days in days_by_month.items():
+        lines += [f"{month}-{d:02d},HOMICIDIO POR ARMA DE FUEGO,HOMICIDIO DOLOSO,{ya + 0.005 + shift:.6f},{xa + 0.005:.6f}"
+                  for d in days]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("shared,superseded", [(2, True), (1, False)])
+def test_rule_an_older_extract_is_superseded_when_half_its_records_are_in_the_newer(tmp_path, shared, superseded):
+    from analysis.data.panel import build_panel
+
+    months = [str(p) for p in pd.period_range("2020-01", "2020-06", freq="M")]
+    old = _extract(tmp_path / "old.csv", {m: [1, 2, 3, 4] for m in months})
+    newer_days = [1, 2, 10, 11] if shared == 2 else [1, 10, 11, 12]
+    new = _extract(tmp_path / "new.csv", {**{m: newer_days for m in months}, "2020-07": [1, 2, 3, 4]})
+    b = build_panel([old, new], _geography(tmp_path), last_month="2020-07")
+    reasons = b.audit["quarantined_by_reason"]
+    jan = int(b.panel.loc[(b.panel.unit == "A") & (b.panel.period == pd.Period("2020-01", "M")), "gun_homicides"].iloc[0])
+    if superseded:  # the newer release alone supplies 2020-01 to 2020-06
+        assert reasons == {"superseded": 24} and jan == 4
+        assert b.audit["months_supplied_by_file"][str(new)] == ["2020-01 to 2020-07"]
+    else:  # files that add records: both kept, the shared record counted once
+        assert reasons == {"duplicate": 6} and jan == 7
+
+
+def test_rule_a_record_moved_by_less_than_a_metre_is_the_same_record(tmp_path):
+    """Releases write coordinates with different precision: 0.000003 degrees (about 30 cm)
+    apart is the same record for the supersede rule (rounded to 5 decimals)."""
+    from analysis.data.panel import build_panel
+
+    months = [str(p) for p in pd.period_range("2020-01", "2020-06", freq="M")]
+    old = _extract(tmp_path / "old.csv", {m: [1, 2, 3, 4] for m in months}, shift=0.000003)
+    new = _extract(tmp_path / "new.csv", {**{m: [1, 2, 3, 4] for m in months}, "2020-07": [1, 2, 3, 4]})
+    b = build_panel([old, new], _geography(tmp_path), last_month="2020-07")
+    assert b.audit["quarantined_by_reason"] == {"superseded": 24}
+
+
+# -- the pace rule of extract_end, at its edges ---------------------------------------------------
+def test_rule_a_day_at_exactly_half_the_usual_pace_still_counts():
+    from analysis.data.panel import extract_end
+    from test_rules_panel import _daily
+
+    d = pd.concat([_daily("2019-01-01", "2019-12-31", 40), _daily("2020-01-01", "2020-01-07", 20),
+                   _daily("2020-01-08", "2020-01-14", 19)])
+    assert extract_end(d) == pd.Timestamp("2020-01-07")
+
+
+def test_rule_the_pace_window_holds_thirty_records_not_more():
+    """About 10.1 records a day: thirty records fill 3 days (31 would need 4). With a 3-day
+    window the tail of 4 a day falls below half the usual pace one day earlier than with 4."""
+    import numpy as np
+
+    from analysis.data.panel import extract_end
+    from test_rules_panel import _daily
+
+    days = pd.date_range("2019-01-01", "2019-12-31")
+    n = np.where(np.arange(len(days)) % 6 == 0, 11, 10)
+    d = pd.concat([pd.Series(np.repeat(days.to_numpy(), n)), _daily("2020-01-01", "2020-01-04", 4)])
+    assert extract_end(d) == pd.Timestamp("2020-01-02")
+    assert extract_end(d, base=31.0) == pd.Timestamp("2020-01-03")
+
+
+@pytest.mark.parametrize("raw,expected", [("17/05/20", "2020-05-17"), ("17/05/68", "2068-05-17"),
+                                          ("17/05/69", "1969-05-17"), ("17/05/99", "1999-05-17"),
+                                          ("17/05/00", "2000-05-17")])
+def test_rule_two_digit_years_pivot_at_69_as_strptime(tmp_path, raw, expected):
+    from analysis.data.readers import read_incidents
+
+    xa, ya = SQUARES["A"]
+    f = tmp_path / "v.csv"
+    f.write_text("fecha_hecho,delito,categoria_delito,latitud,longitud\n"
+                 f"{raw},HOMICIDIO POR ARMA DE FUEGO,HOMICIDIO DOLOSO,{ya},{xa}\n")
+    rec, _ = read_incidents(f)
+    assert rec.date.iloc[0].strftime("%Y-%m-%d") == expected
