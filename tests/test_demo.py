@@ -75,10 +75,14 @@ def test_calibration_figures_match_the_real_data():
     inc = inc[inc.m <= pd.Period("2016-08", "M")]
     sectors = sorted(set(c2s.values()))
     months = pd.period_range("2013-01", "2016-08", freq="M")
-    for crime, (m, s), k in (("HOMICIDIO DOLOSO", cal.HOMICIDE_LOG_RATE, cal.HOMICIDE_NB_SHAPE),
-                             ("LESIONES POR ARMA DE FUEGO", cal.FIREARM_INJURY_LOG_RATE, cal.FIREARM_INJURY_NB_SHAPE)):
+    for crime, (m, s), k, city in (
+            ("HOMICIDIO DOLOSO", cal.HOMICIDE_LOG_RATE, cal.HOMICIDE_NB_SHAPE, cal.CITY_MONTHLY_HOMICIDES),
+            ("LESIONES POR ARMA DE FUEGO", cal.FIREARM_INJURY_LOG_RATE, cal.FIREARM_INJURY_NB_SHAPE,
+             cal.CITY_MONTHLY_FIREARM_INJURIES)):
         Y = (inc[inc.crime == crime].groupby(["sector", "m"]).size().unstack(fill_value=0)
              .reindex(index=sectors, columns=months, fill_value=0).to_numpy(float))
+        # the located records' city-wide monthly mean, to the figure's one decimal
+        assert Y.sum(0).mean() == pytest.approx(city, abs=0.05)
         lm = np.log(Y.mean(1) + 0.05)
         assert lm.mean() == pytest.approx(m, abs=0.01) and lm.std() == pytest.approx(s, abs=0.01)
         E = np.outer(Y.mean(1), Y.sum(0) / Y.sum(0).mean())

@@ -115,7 +115,7 @@ def _extract(path, days_by_month: dict[str, list[int]], shift: float = 0.0):
     xa, ya = SQUARES["A"]
     lines = ["fecha_hecho,delito,categoria_delito,latitud,longitud"]
     for month, days in days_by_month.items():
-        lines += [f"{month}-{d:02d},HOMICIDIO POR ARMA DE FUEGO,HOMICIDIO DOLOSO,{ya + 0.005 + shift:.6f},{xa + 0.005:.6f}"
+        lines += [f"{month}-{d:02d},HOMICIDIO POR ARMA DE FUEGO,HOMICIDIO DOLOSO,{ya + 0.005 + shift:.6f},{xa + 0.005 + shift:.6f}"
                   for d in days]
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -134,6 +134,7 @@ def test_rule_an_older_extract_is_superseded_when_half_its_records_are_in_the_ne
     jan = int(b.panel.loc[(b.panel.unit == "A") & (b.panel.period == pd.Period("2020-01", "M")), "gun_homicides"].iloc[0])
     if superseded:  # the newer release alone supplies 2020-01 to 2020-06
         assert reasons == {"superseded": 24} and jan == 4
+        assert b.audit["duplicates_across_files"] == 0
         assert b.audit["months_supplied_by_file"][str(new)] == ["2020-01 to 2020-07"]
     else:  # files that add records: both kept, the shared record counted once
         assert reasons == {"duplicate": 6} and jan == 7
@@ -188,3 +189,92 @@ def test_rule_two_digit_years_pivot_at_69_as_strptime(tmp_path, raw, expected):
                  f"{raw},HOMICIDIO POR ARMA DE FUEGO,HOMICIDIO DOLOSO,{ya},{xa}\n")
     rec, _ = read_incidents(f)
     assert rec.date.iloc[0].strftime("%Y-%m-%d") == expected
+
+
+def test_rule_the_usual_pace_is_the_last_years():
+    """Four years at 2 records a day, then a year at 40: the pace window is one day (from the
+    last year's mean), so a tail of 15 a day (below half of 40) is past the extract's end. Over
+    all five years the window would be 4 days and the tail would count."""
+    from analysis.data.panel import extract_end
+    from test_rules_panel import _daily
+
+    d = pd.concat([_daily("2015-01-01", "2018-12-31", 2), _daily("2019-01-01", "2019-12-31", 40),
+                   _daily("2020-01-01", "2020-01-03", 15)])
+    assert extract_end(d) == pd.Timestamp("2019-12-31")
+
+
+def test_rule_the_covered_span_is_chosen_by_all_its_records():
+    """The early span holds 1,600 records, 500 of them in its last month; the later one 1,400:
+    the early span wins only when its last month is counted."""
+    from analysis.data.panel import regular_coverage
+    from test_rules_panel import _months, _run, _span
+
+    m = _months({**_run("2010-01", "2010-11", 100), "2010-12": 500, **_run("2016-01", "2017-02", 100)})
+    assert _span(regular_coverage(m)) == ("2010-01", "2010-12")
+
+
+def test_rule_months_supplied_are_written_as_ranges():
+    from analysis.data.panel import _ranges
+
+    o = [pd.Period(m, "M").ordinal for m in ("2020-05", "2020-01", "2020-02", "2020-03", "2020-09")]
+    assert _ranges(o) == ["2020-01 to 2020-03", "2020-05", "2020-09"]
+    assert _ranges([]) == []
+
+
+def test_rule_a_record_dated_on_the_build_date_is_kept(tmp_path):
+    from analysis.data.panel import build_panel
+
+    f = _fgj(tmp_path / "v.csv", _monthly("2020-01", "2020-12") + [("2021-01-31", "B"), ("2021-02-01", "B")])
+    b = build_panel([f], _geography(tmp_path), last_month="2021-01", build_date="2021-01-31")
+    assert b.audit["quarantined_by_reason"] == {"implausible_date": 1}
+    assert _count_b(b, "2021-01") == 1
+
+
+def _count_b(build, month):
+    p = build.panel
+    return int(p.loc[(p.unit == "B") & (p.period == pd.Period(month, "M")), "gun_homicides"].iloc[0])
+
+
+def test_rule_months_outside_the_geographys_validity_are_those_before_its_first_or_after_its_last_month(tmp_path):
+    from analysis.data.geography import read_geography
+
+    geo = read_geography(_geography(tmp_path), version="t", valid_from="2020-03-15", valid_to="2020-06-30")
+    months = pd.period_range("2020-01", "2020-08", freq="M")
+    assert geo.months_outside_validity(months) == ["2020-01", "2020-02", "2020-07", "2020-08"]
+
+
+@pytest.mark.parametrize("x,y,inside", [(-99.20, 19.40, True), (-99.20, 19.905, False), (-99.705, 19.40, False),
+                                        (-98.595, 19.40, False), (-99.20, 18.79, False)])
+def test_rule_sector_polygons_must_lie_in_mexico_city(tmp_path, x, y, inside):
+    import json
+
+    from analysis.data.geography import read_geography
+    from analysis.data.readers import InputError
+
+    ring = [[x, y], [x + 0.004, y], [x + 0.004, y + 0.004], [x, y + 0.004], [x, y]]
+    if x + 0.004 > -98.6:  # the east edge: the polygon reaches beyond the bound from inside
+        ring = [[x - 0.004, y], [x, y], [x, y + 0.004], [x - 0.004, y + 0.004], [x - 0.004, y]]
+    if y < 18.8:
+        ring = [[x, y], [x + 0.004, y], [x + 0.004, y + 0.02], [x, y + 0.02], [x, y]]
+    p = tmp_path / "g.geojson"
+    p.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"sector": "S"}, "geometry": {"type": "Polygon", "coordinates": [ring]}}]}))
+    if inside:
+        assert read_geography(p).names == ["S"]
+    else:
+        with pytest.raises(InputError, match="not in Mexico City"):
+            read_geography(p)
+
+
+def test_rule_a_two_column_file_is_a_table_missing_columns_not_a_non_table(tmp_path):
+    from analysis.data.readers import InputError, read_incidents
+
+    f = tmp_path / "v.csv"
+    f.write_text("fecha_hecho,delito\n2020-01-01,HOMICIDIO POR ARMA DE FUEGO\n")
+    with pytest.raises(InputError) as e:
+        read_incidents(f)
+    assert "not a table" not in str(e.value)
+    g = tmp_path / "w.csv"
+    g.write_text("fecha_hecho\n2020-01-01\n")
+    with pytest.raises(InputError, match="not a table"):
+        read_incidents(g)
