@@ -278,3 +278,84 @@ def test_rule_a_two_column_file_is_a_table_missing_columns_not_a_non_table(tmp_p
     g.write_text("fecha_hecho\n2020-01-01\n")
     with pytest.raises(InputError, match="not a table"):
         read_incidents(g)
+
+
+def test_rule_repairs_in_crime_and_category_both_count(tmp_path):
+    from analysis.data.readers import read_incidents
+
+    xa, ya = SQUARES["A"]
+    f = tmp_path / "v.csv"
+    f.write_text("fecha_hecho,delito,categoria_delito,latitud,longitud\n"
+                 f"2020-01-05,VIOLACIàN,DELITO DE ALTO IMPACTO,{ya},{xa}\n"
+                 f"2020-01-06,ROBO,DELITO DE ALTO IMPACTO CON VIOLACIàN,{ya},{xa}\n"
+                 f"2020-01-07,VIOLACIàN,CATEGORÃ\u0153A,{ya},{xa}\n")
+    _, info = read_incidents(f)
+    assert info["mojibake_repaired"] == 4
+    assert info["columns"] == {"date": "fecha_hecho", "crime": "delito", "category": "categoria_delito",
+                               "lat": "latitud", "lon": "longitud"}
+
+
+@pytest.mark.parametrize("props,error", [({"type": "Feature"}, "expected, not a Feature"),
+                                         ({"type": "FeatureCollection", "features": {"a": 1}}, "'features' is not a list"),
+                                         ({"type": "FeatureCollection", "features": []}, "no features")])
+def test_rule_the_geography_must_be_a_feature_collection_with_a_list_of_features(tmp_path, props, error):
+    import json
+
+    from analysis.data.geography import read_geography
+    from analysis.data.readers import InputError
+
+    p = tmp_path / "g.geojson"
+    p.write_text(json.dumps(props))
+    with pytest.raises(InputError, match=error):
+        read_geography(p)
+
+
+@pytest.mark.parametrize("pop,expected", [("", None), (None, None), ("1200", 1200.0)])
+def test_rule_an_empty_population_is_unknown(tmp_path, pop, expected):
+    import json
+
+    from analysis.data.geography import read_geography
+
+    x, y = SQUARES["A"]
+    ring = [[x, y], [x + 0.01, y], [x + 0.01, y + 0.01], [x, y + 0.01], [x, y]]
+    p = tmp_path / "g.geojson"
+    p.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"sector": "S", "population": pop},
+         "geometry": {"type": "Polygon", "coordinates": [ring]}}]}))
+    got = read_geography(p).sectors.population.iloc[0]
+    assert (pd.isna(got) if expected is None else got == expected)
+
+
+@pytest.mark.parametrize("bound", ["west", "south", "east", "north"])
+def test_rule_a_polygon_on_the_mexico_city_bound_is_inside(tmp_path, bound):
+    import json
+
+    from analysis.data.geography import CDMX_BOUNDS, read_geography
+
+    x0, y0, x1, y1 = CDMX_BOUNDS
+    x, y = {"west": (x0, 19.4), "south": (-99.2, y0), "east": (x1 - 0.01, 19.4), "north": (-99.2, y1 - 0.01)}[bound]
+    ring = [[x, y], [x + 0.01, y], [x + 0.01, y + 0.01], [x, y + 0.01], [x, y]]
+    p = tmp_path / "g.geojson"
+    p.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"sector": "S"}, "geometry": {"type": "Polygon", "coordinates": [ring]}}]}))
+    assert read_geography(p).names == ["S"]
+
+
+def test_rule_overlap_is_judged_against_the_smaller_sector(tmp_path):
+    """A small sector half inside a large one overlaps by 50 % of the smaller (refused), though
+    by far less than 0.1 % of the larger."""
+    import json
+
+    from analysis.data.geography import read_geography
+    from analysis.data.readers import InputError
+
+    def sq(x, y, s):
+        return [[[x, y], [x + s, y], [x + s, y + s], [x, y + s], [x, y]]]
+
+    p = tmp_path / "g.geojson"
+    p.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"sector": "BIG"}, "geometry": {"type": "Polygon", "coordinates": sq(-99.3, 19.3, 0.2)}},
+        {"type": "Feature", "properties": {"sector": "SMALL"},
+         "geometry": {"type": "Polygon", "coordinates": sq(-99.1 - 0.001, 19.35, 0.002)}}]}))
+    with pytest.raises(InputError, match="overlap"):
+        read_geography(p)
