@@ -359,3 +359,34 @@ def test_rule_overlap_is_judged_against_the_smaller_sector(tmp_path):
          "geometry": {"type": "Polygon", "coordinates": sq(-99.1 - 0.001, 19.35, 0.002)}}]}))
     with pytest.raises(InputError, match="overlap"):
         read_geography(p)
+
+
+@pytest.mark.parametrize("raw", ["2020-00-05", "2020-03-00", "2020-13-01", "2020-02-30"])
+def test_rule_a_month_or_day_out_of_range_is_unparseable_never_rolled(tmp_path, raw):
+    from analysis.data.readers import read_incidents
+
+    xa, ya = SQUARES["A"]
+    f = tmp_path / "v.csv"
+    f.write_text("fecha_hecho,delito,categoria_delito,latitud,longitud\n"
+                 f"2020-03-05,HOMICIDIO POR ARMA DE FUEGO,HOMICIDIO DOLOSO,{ya},{xa}\n"
+                 f"{raw},HOMICIDIO POR ARMA DE FUEGO,HOMICIDIO DOLOSO,{ya},{xa}\n")
+    rec, _ = read_incidents(f)
+    assert rec.date.iloc[0] == pd.Timestamp("2020-03-05") and pd.isna(rec.date.iloc[1])
+
+
+@pytest.mark.parametrize("lat,lon,ok", [(90.0, -99.1, True), (90.5, -99.1, False), (19.4, -180.0, True),
+                                        (19.4, 180.5, False), (19.4, -181.0, False)])
+def test_rule_coordinates_must_be_degrees_on_every_row(tmp_path, lat, lon, ok):
+    """One bad row among good ones stops the file (latitude within 90, longitude within 180)."""
+    from analysis.data.readers import InputError, read_incidents
+
+    xa, ya = SQUARES["A"]
+    f = tmp_path / "v.csv"
+    f.write_text("fecha_hecho,delito,categoria_delito,latitud,longitud\n"
+                 f"2020-03-05,HOMICIDIO POR ARMA DE FUEGO,HOMICIDIO DOLOSO,{ya},{xa}\n"
+                 f"2020-03-06,HOMICIDIO POR ARMA DE FUEGO,HOMICIDIO DOLOSO,{lat},{lon}\n")
+    if ok:
+        assert len(read_incidents(f)[0]) == 2
+    else:
+        with pytest.raises(InputError, match="row 2"):
+            read_incidents(f)

@@ -207,3 +207,45 @@ def test_rule_group_time_of_a_panel_without_cohorts_is_empty_and_typed():
     gt = group_time(np.ones((4, 6)), np.full(4, -1))
     assert len(gt) == 0 and list(gt.columns) == ["g", "t", "att", "n_g"]
     assert [str(gt[c].dtype) for c in gt.columns] == ["int64", "int64", "float64", "int64"]
+
+
+# -- the design's checks: each refusal on the smallest panel that needs it -----------------------
+def _tiny(n_units=4, n_periods=6, treated=("U0",), start_pos=3):
+    units = [f"U{i}" for i in range(n_units)]
+    periods = pd.period_range("2020-01", periods=n_periods, freq="M")
+    p = pd.MultiIndex.from_product([units, periods], names=["unit", "period"]).to_frame(index=False)
+    p["y"] = np.arange(len(p), dtype=float) % 5
+    p["treat_start"] = pd.Series([periods[start_pos] if u in treated else pd.NaT for u in p.unit], dtype="period[M]")
+    return p
+
+
+@pytest.mark.parametrize("break_it,error", [
+    (lambda p: p.assign(y=p.y.where(p.index != 7)), "1 missing values"),
+    (lambda p: pd.concat([p, p.iloc[[5]]], ignore_index=True), "repeated"),
+    (lambda p: p.drop(index=[9]), "not balanced"),
+    (lambda p: p.assign(treat_start=p.treat_start.where(~((p.unit == "U0") & (p.index == 2)), pd.Period("2020-05", "M"))),
+     "constant within a unit"),
+    (lambda p: p.assign(treat_start=pd.Series([pd.Period("2020-01", "M") if u == "U0" else pd.NaT for u in p.unit],
+                                              dtype="period[M]")), "from the first period"),
+    (lambda p: p.assign(treat_start=pd.Series([pd.Period("2021-01", "M") if u == "U0" else pd.NaT for u in p.unit],
+                                              dtype="period[M]")), "no unit is treated within"),
+    (lambda p: p.assign(treat_start=pd.Series([pd.Period("2020-04", "M")] * len(p), dtype="period[M]")),
+     "no never-treated"),
+])
+def test_rule_the_design_refuses_a_panel_it_cannot_use(break_it, error):
+    from analysis.impact.design import make_design
+
+    make_design(_tiny(), "y")  # the unbroken panel is fine
+    with pytest.raises(ValueError, match=error):
+        make_design(break_it(_tiny()), "y")
+
+
+def test_rule_a_start_after_the_panel_leaves_the_unit_untreated_and_others_keep_theirs():
+    from analysis.impact.design import make_design
+
+    p = _tiny(treated=("U0", "U1"))
+    p.loc[p.unit == "U1", "treat_start"] = pd.Period("2022-01", "M")
+    d = make_design(p, "y")
+    assert list(d.start) == [3, -1, -1, -1]
+    assert list(d.treated) == [True, False, False, False]
+    assert d.D.sum() == 3 and d.D[0, 3:].tolist() == [1.0, 1.0, 1.0]
