@@ -147,3 +147,41 @@ def re_text(html: str) -> str:
     import re
 
     return re.sub(r"<[^>]+>", "", html)
+
+
+def test_rule_published_results_files_are_read_as_the_totals_they_reveal(tmp_path):
+    """program.csv, sector_*.csv and spillover.csv each reveal mean x sector-months; suppressed
+    rows reveal nothing; the same total over the same cells counts once; a small neighbours'
+    total is flagged as it stands, and a difference of published totals is found."""
+    ctx = _ctx({"A": lambda m: 1 if m >= pd.Period("2022-10", "M") else 6, "B": lambda m: 6},
+               {"A": "2022-10", "B": "2022-10"})
+    d = tmp_path
+    pd.DataFrame([{"method": "ppml", "treated_mean": 21 / 6, "n_treated_periods": 6},
+                  {"method": "sdid", "treated_mean": 21 / 6, "n_treated_periods": 6}]).to_csv(d / "program.csv", index=False)
+    pd.DataFrame([{"treated_mean": 6.0, "n_treated_periods": 3, "suppressed": False}]).to_csv(d / "sector_b.csv", index=False)
+    pd.DataFrame([{"treated_mean": 1.0, "n_treated_periods": 3, "suppressed": True}]).to_csv(d / "sector_a.csv", index=False)
+    pd.DataFrame([{"group": "treated (neighbours not used as controls)", "treated_mean": 21 / 6, "n_treated_periods": 6},
+                  {"group": "neighbours of treated sectors", "treated_mean": 2 / 4, "n_treated_periods": 4}]
+                 ).to_csv(d / "spillover.csv", index=False)
+    stems = {"A": "a", "B": "b"}
+    aggs, small = dc.published_aggregates(d, ctx.panel, ["A", "B"], stems)
+    assert [a.label for a in aggs] == ["program.csv ppml", "program.csv sdid", "sector_b.csv",
+                                       "spillover.csv (program sectors)"]
+    assert [a.total for a in aggs] == [21.0, 21.0, 18.0, 21.0]
+    assert len(aggs[0].cells) == 6 and len(aggs[2].cells) == 3
+    assert small == ["spillover.csv row 2: total 2"]
+    found = dc.check_published(d, ctx.panel, ["A", "B"], stems)
+    assert found == ["spillover.csv row 2: total 2", "program.csv ppml minus sector_b.csv: 3"]
+    # a table count given with the results adds its own way in; a missing file adds nothing
+    extra = [dc.Aggregate("table A 2022-10", frozenset({("A", pd.Period("2022-10", "M").ordinal)}), 1.0)]
+    assert "table A 2022-10" in " ".join(dc.check_published(d, ctx.panel, ["A", "B"], stems, extra))
+    (d / "spillover.csv").unlink()
+    assert dc.check_published(d, ctx.panel, ["A", "B"], stems) == ["program.csv ppml minus sector_b.csv: 3"]
+
+
+def test_rule_total_of_no_cells_is_zero_and_recorded_total_is_mean_times_months():
+    from types import SimpleNamespace
+
+    p = _ctx({"A": lambda m: 2}, {"A": "2022-10"}).panel
+    assert dc.total_of(p, "shootings", frozenset()) == 0.0
+    assert dc.recorded_total(SimpleNamespace(treated_mean=2.5, n_treated_periods=4)) == 10.0

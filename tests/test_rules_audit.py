@@ -390,3 +390,23 @@ def test_rule_coordinates_must_be_degrees_on_every_row(tmp_path, lat, lon, ok):
     else:
         with pytest.raises(InputError, match="row 2"):
             read_incidents(f)
+
+
+@pytest.mark.parametrize("last,ok", [("2015-12", False), ("2016-01", True), ("2036-01", False)])
+def test_rule_the_demo_city_runs_from_2016_to_its_horizon(tmp_path, last, ok):
+    from analysis.data import demo
+
+    if ok:
+        assert demo.write_demo_city(tmp_path, last)["last_month"] == last
+    else:
+        with pytest.raises(ValueError, match="demo months run from 2016-01 to 2035-12"):
+            demo.write_demo_city(tmp_path, last)
+
+
+def test_rule_the_true_effect_counts_treated_months_up_to_and_including_the_last(demo_truth):
+    from analysis.data import demo
+
+    t = demo_truth[demo_truth.treated]
+    last = t.period.min() + 2
+    got = demo.true_effect(demo_truth, last_month=last)
+    assert got["n_cells"] == int((t.period <= last).sum()) and got["n_cells"] > int((t.period < last).sum())
