@@ -249,3 +249,11 @@ def test_rule_a_start_after_the_panel_leaves_the_unit_untreated_and_others_keep_
     assert list(d.start) == [3, -1, -1, -1]
     assert list(d.treated) == [True, False, False, False]
     assert d.D.sum() == 3 and d.D[0, 3:].tolist() == [1.0, 1.0, 1.0]
+
+
+def test_rule_ppml_p_value_counts_a_draw_tied_with_the_observed_statistic():
+    from analysis.impact.ppml import _perm_p
+
+    obs = 2.0
+    assert _perm_p(np.array([2.0, 1.0, 3.0, 0.5]), obs) == pytest.approx((1 + 2) / 5)
+    assert _perm_p(np.array([2.0 - 1e-13, 1.0]), obs) == pytest.approx((1 + 1) / 3)  # within the tolerance
