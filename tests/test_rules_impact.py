@@ -257,3 +257,19 @@ def test_rule_ppml_p_value_counts_a_draw_tied_with_the_observed_statistic():
     obs = 2.0
     assert _perm_p(np.array([2.0, 1.0, 3.0, 0.5]), obs) == pytest.approx((1 + 2) / 5)
     assert _perm_p(np.array([2.0 - 1e-13, 1.0]), obs) == pytest.approx((1 + 1) / 3)  # within the tolerance
+
+
+def test_rule_ppml_event_study_is_the_log_ratio_where_both_totals_are_positive():
+    from analysis.impact.ppml import log_curve
+
+    # two units, five months; unit 0 starts at month 2, unit 1 never
+    Y = np.array([[4.0, 2.0, 0.0, 3.0, 6.0], [9.0, 9.0, 9.0, 9.0, 9.0]])
+    mu0 = np.array([[2.0, 0.0, 5.0, 3.0, 2.0], [1.0, 1.0, 1.0, 1.0, 1.0]])
+    got = log_curve(Y, mu0, np.array([2, -1]), [-2, -1, 0, 1, 2])
+    assert got[0] == pytest.approx(np.log(2.0))       # 4 recorded against 2 expected
+    assert np.isnan(got[1])                           # nothing expected: no ratio
+    assert np.isnan(got[2])                           # nothing recorded: no log
+    assert got[3] == pytest.approx(0.0) and got[4] == pytest.approx(np.log(3.0))
+    # the untreated unit never enters, however long the window
+    long = log_curve(Y, mu0, np.array([2, -1]), list(range(-2, 80)))
+    assert np.allclose(long[:5], got, equal_nan=True) and np.isnan(long[5:]).all()

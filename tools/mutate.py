@@ -421,8 +421,11 @@ def main(argv=None) -> int:
     ap.add_argument("--remap", action="store_true", help="redo the coverage pass even if nothing changed")
     ap.add_argument("--survivors", metavar="JSON", help="run again only the survivors listed in an earlier "
                     "build/mutation.json (tests added since can only kill more); its killed count is carried over")
+    ap.add_argument("--budget", type=float, default=BUDGET_SECONDS,
+                    help=f"seconds of (coverage-pass) test time per mutant (default {BUDGET_SECONDS:g})")
     ap.add_argument("--out", default=str(BUILD / "mutation.json"))
     args = ap.parse_args(argv)
+    globals()["BUDGET_SECONDS"] = args.budget  # read by select_tests
     os.chdir(ROOT)
     modules = args.modules or DEFAULT_TARGETS
     for mod in modules:
@@ -450,12 +453,19 @@ def main(argv=None) -> int:
     if earlier is not None:
         modules = [m for m in modules if m in earlier]
     tasks = []
+    results_pre: dict[str, list[dict]] = {}
     for mod in modules:
         again = {(r["where"], r["mutation"]) for r in earlier[mod]["survivors"]} if earlier is not None else None
         for k, m in enumerate(mutants((ROOT / mod).read_text())):
             if args.max and k >= args.max:
                 break
             if again is not None and (m["where"], m["mutation"]) not in again:
+                continue
+            if again is not None and (mod, m["where"], m["mutation"]) in known:
+                # listed as equivalent: nothing to run again (a full run still runs them)
+                results_pre.setdefault(mod, []).append({"line": m["line"], "where": m["where"],
+                                                        "mutation": m["mutation"], "outcome": "explained",
+                                                        "seconds": 0.0, "tests": []})
                 continue
             tests = select_tests(mod, m, cmap)
             base = sum(cmap["seconds"].get(t, 1.0) for t in tests)
@@ -464,7 +474,7 @@ def main(argv=None) -> int:
     tasks.sort(key=lambda t: -t[3])
     print(f"{len(tasks)} mutants in {len(modules)} modules, {args.jobs} workers", flush=True)
     t_all = time.time()
-    results: dict[str, list[dict]] = {m: [] for m in modules}
+    results: dict[str, list[dict]] = {m: list(results_pre.get(m, [])) for m in modules}
     pool = mp.get_context("fork").Pool(args.jobs, initializer=_worker_init)
     try:
         for i, (m, outcome, secs) in enumerate(pool.imap_unordered(_run, tasks), 1):
