@@ -273,3 +273,39 @@ def test_rule_ppml_event_study_is_the_log_ratio_where_both_totals_are_positive()
     # the untreated unit never enters, however long the window
     long = log_curve(Y, mu0, np.array([2, -1]), list(range(-2, 80)))
     assert np.allclose(long[:5], got, equal_nan=True) and np.isnan(long[5:]).all()
+
+
+@pytest.mark.parametrize("inference", ["placebo", "randomization"])
+def test_rule_ppml_smallest_p_value_of_one_sector_among_nineteen_comparable(inference):
+    """One treated sector; the comparable pool holds 20 sectors (MIN_POOL), 19 of them never
+    treated: each placebo is used once (19 draws), and no p-value can go below 1/20."""
+    from analysis import impact
+
+    rng = np.random.default_rng(1)
+    units = [f"U{i:02d}" for i in range(25)]
+    periods = pd.period_range("2019-01", periods=24, freq="M")
+    p = pd.MultiIndex.from_product([units, periods], names=["unit", "period"]).to_frame(index=False)
+    p["y"] = rng.poisson(5.0, len(p)).astype(float)
+    p["treat_start"] = pd.Series([periods[12] if u == "U00" else pd.NaT for u in p.unit], dtype="period[M]")
+    r = impact.estimate(p, outcome="y", method="ppml", inference=inference, seed=1)
+    assert len(r.extra["pool"]) == 20
+    assert r.extra["min_p_value"] == pytest.approx(1 / 20)
+    assert r.p_value >= 1 / 20
+    if inference == "placebo":
+        assert r.extra["n_draws"] == 19
+        assert (r.p_value * 20) == pytest.approx(round(r.p_value * 20))  # an exact p: k / 20
+
+
+@pytest.mark.parametrize("where", ["period", "unit"])
+def test_rule_imputation_needs_an_untreated_cell_in_every_unit_and_period(where):
+    from analysis.impact.imputation import fit_untreated
+
+    Y = np.arange(20, dtype=float).reshape(4, 5)
+    untreated = np.ones((4, 5), bool)
+    fit_untreated(Y, untreated)
+    if where == "period":
+        untreated[:, 4] = False
+    else:
+        untreated[2, :] = False
+    with pytest.raises(ValueError, match="untreated cell in every unit and every period"):
+        fit_untreated(Y, untreated)
