@@ -309,3 +309,12 @@ def test_rule_imputation_needs_an_untreated_cell_in_every_unit_and_period(where)
         untreated[2, :] = False
     with pytest.raises(ValueError, match="untreated cell in every unit and every period"):
         fit_untreated(Y, untreated)
+
+
+@pytest.mark.parametrize("num_pre,num_post", [(0, 3), (3, 0)])
+def test_rule_relative_magnitudes_need_a_pre_and_a_post_coefficient(num_pre, num_post):
+    from analysis.impact.honest import sensitivity_rm
+
+    n = num_pre + num_post
+    with pytest.raises(ValueError, match="at least one pre-start and one post-start"):
+        sensitivity_rm(np.zeros(n), np.eye(n), num_pre, num_post, mbar=(1.0,))

@@ -62,6 +62,9 @@ ALWAYS: dict[str, list[str]] = {
     "src/analysis/data/panel.py": ["tests/test_panel.py"],
     "src/analysis/data/demo.py": [_DEMO_PINNED],
     "src/analysis/data/calibration.py": [_DEMO_PINNED],
+    # the independent implementation (moderndid's polyhedra) is the test that sees the internals;
+    # it is slower than the budget, so it is named here
+    "src/analysis/impact/honest.py": ["tests/test_honest.py::test_polyhedra_match_moderndid"],
 }
 
 #: modules whose mutants change the demo city itself: their tests draw it afresh; every other
