@@ -11,7 +11,7 @@ Which tests run for a mutant: those that execute its line. A first pass runs the
 (``-m "not slow"``) once under coverage with one context per test (``pytest-cov``), kept in
 ``build/`` and redone only when a source or test file changes. A mutant then runs the tests that
 covered its statement (for a default argument: its function's body; for a module- or
-class-level constant: every test that covered the module), fastest first, stopping at the first
+class-level constant: every test that covered the module), rule tests (RULE_FILES) first, then fastest first, stopping at the first
 failure, plus the module's ``ALWAYS`` tests (those that read results a session fixture built
 before them, which coverage attributes to one test only). A line no test executes is a survivor
 without a run ("not covered").
@@ -73,6 +73,10 @@ DRAWS_DEMO = {"src/analysis/data/demo.py", "src/analysis/data/calibration.py"}
 DEMO_DIR = BUILD / "mutation-demo"
 #: likewise the demo panel (``ALTO_TEST_DEMO_BUILD``), for mutants outside the data layer
 DEMO_BUILD = BUILD / "mutation-demo-build.pickle"
+
+#: test files written to name and guard one rule each (run first for a mutant)
+RULE_FILES = {"tests/test_rules.py", "tests/test_rules_panel.py", "tests/test_rules_audit.py",
+              "tests/test_rules_impact.py", "tests/test_demo_numbers.py", "tests/test_disclosure.py"}
 
 #: a test slower than this (seconds, in the coverage pass) is not run for mutants
 MAX_TEST_SECONDS = 30.0
@@ -314,7 +318,7 @@ def coverage_map(jobs: int, remap: bool) -> dict:
 
 
 def select_tests(module: str, m: dict, cmap: dict) -> list[str]:
-    """The tests a mutant runs, fastest first."""
+    """The tests a mutant runs, rule tests first, then fastest first."""
     lines = cmap["files"].get(module, {})
     if m["select"] == "module":
         chosen = {t for ts in lines.values() for t in ts}
@@ -324,7 +328,10 @@ def select_tests(module: str, m: dict, cmap: dict) -> list[str]:
     chosen = {t for t in chosen if sec.get(t, 0.0) <= MAX_TEST_SECONDS}
     always = sorted(ALWAYS.get(module, [])) if chosen else []  # only where the mutant's code runs at all
     out, total = [], 0.0
-    for t in sorted(chosen - set(always), key=lambda t: (sec.get(t, 1.0), t)):
+    # the rule tests and the pinned demo numbers first: built to fail on a broken rule, they kill
+    # most mutants in their first seconds; then the others, fastest first
+    first = lambda t: 0 if t.split("::")[0] in RULE_FILES else 1  # noqa: E731
+    for t in sorted(chosen - set(always), key=lambda t: (first(t), sec.get(t, 1.0), t)):
         if out and total + sec.get(t, 1.0) > BUDGET_SECONDS:
             break
         out.append(t)
