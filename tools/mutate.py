@@ -423,6 +423,10 @@ def explained() -> dict[tuple[str, str, str], str]:
     return out
 
 
+def _quiet(*args, **kwargs) -> None:
+    pass
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("modules", nargs="*", help="repo-relative module paths (default: data, impact, disclosure)")
@@ -494,6 +498,9 @@ def main(argv=None) -> int:
                 outcome = "explained"
             results[mod].append({"line": m["line"], "where": m["where"], "mutation": m["mutation"],
                                  "outcome": outcome, "seconds": round(secs, 1), "tests": m["tests"]})
+            if i % 25 == 0:  # a partial summary on disk, usable if the run is stopped
+                Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+                Path(args.out).write_text(json.dumps({"partial": f"{i}/{len(tasks)}", **summarise(False)}, indent=2))
             if i % 50 == 0 or outcome == "survived":
                 print(f"  {i}/{len(tasks)} in {time.time() - t_all:.0f} s: {outcome} {mod}:{m['line']} "
                       f"{m['mutation']}", flush=True)
@@ -505,25 +512,33 @@ def main(argv=None) -> int:
         pool.close()
         pool.join()
 
-    report = {}
-    for mod in modules:
-        rs = sorted(results[mod], key=lambda r: r["line"])
-        killed = sum(r["outcome"] in ("killed", "timeout") for r in rs)
-        expl = sum(r["outcome"] == "explained" for r in rs)
-        # explained ones are kept in the list (a later --survivors run checks them again)
-        surv = [r for r in rs if r["outcome"] in ("survived", "not covered", "explained")]
-        n, secs = len(rs), sum(r["seconds"] for r in rs)
-        if earlier is not None:  # the mutants killed earlier are still killed
-            n, killed = earlier[mod]["mutants"], killed + earlier[mod]["killed"]
-            secs += earlier[mod]["seconds"]
-        report[mod] = {"mutants": n, "killed": killed, "explained": expl,
-                       "score": round(100 * killed / max(n, 1), 1),
-                       "score_with_explained": round(100 * (killed + expl) / max(n, 1), 1),
-                       "seconds": round(secs, 1), "survivors": surv}
-        print(f"{mod}: {killed}/{n} killed ({report[mod]['score']:.1f} %), {expl} explained, "
-              f"{len(surv) - expl} survive", flush=True)
-        for r in (r for r in surv if r["outcome"] != "explained"):
-            print(f"  {r['outcome']:<11} line {r['line']:>4} {r['where']}: {r['mutation']}", flush=True)
+    def summarise(final: bool) -> dict:
+        report = {}
+        for mod in modules:
+            rs = sorted(results[mod], key=lambda r: r["line"])
+            killed = sum(r["outcome"] in ("killed", "timeout") for r in rs)
+            expl = sum(r["outcome"] == "explained" for r in rs)
+            # explained ones are kept in the list (a later --survivors run checks them again)
+            surv = [r for r in rs if r["outcome"] in ("survived", "not covered", "explained")]
+            if earlier is not None:  # earlier survivors not run again yet (a stopped run) stay survivors
+                done = {(r["where"], r["mutation"]) for r in rs}
+                surv += [{**r, "outcome": "not re-run"} for r in earlier[mod]["survivors"]
+                         if (r["where"], r["mutation"]) not in done]
+            n, secs = len(rs), sum(r["seconds"] for r in rs)
+            if earlier is not None:  # the mutants killed earlier are still killed
+                n, killed = earlier[mod]["mutants"], killed + earlier[mod]["killed"]
+                secs += earlier[mod]["seconds"]
+            report[mod] = {"mutants": n, "killed": killed, "explained": expl,
+                           "score": round(100 * killed / max(n, 1), 1),
+                           "score_with_explained": round(100 * (killed + expl) / max(n, 1), 1),
+                           "seconds": round(secs, 1), "survivors": surv}
+            (print if final else _quiet)(f"{mod}: {killed}/{n} killed ({report[mod]['score']:.1f} %), {expl} explained, "
+                  f"{len(surv) - expl} survive", flush=True)
+            for r in (r for r in surv if r["outcome"] != "explained"):  # noqa: B007
+                (print if final else _quiet)(f"  {r['outcome']:<11} line {r['line']:>4} {r['where']}: {r['mutation']}", flush=True)
+        return report
+
+    report = summarise(True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
