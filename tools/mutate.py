@@ -489,29 +489,6 @@ def main(argv=None) -> int:
     print(f"{len(tasks)} mutants in {len(modules)} modules, {args.jobs} workers", flush=True)
     t_all = time.time()
     results: dict[str, list[dict]] = {m: list(results_pre.get(m, [])) for m in modules}
-    pool = mp.get_context("fork").Pool(args.jobs, initializer=_worker_init)
-    try:
-        for i, (m, outcome, secs) in enumerate(pool.imap_unordered(_run, tasks), 1):
-            mod = m["module"]
-            why = known.get((mod, m["where"], m["mutation"]))
-            if outcome == "survived" and why:
-                outcome = "explained"
-            results[mod].append({"line": m["line"], "where": m["where"], "mutation": m["mutation"],
-                                 "outcome": outcome, "seconds": round(secs, 1), "tests": m["tests"]})
-            if i % 25 == 0:  # a partial summary on disk, usable if the run is stopped
-                Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-                Path(args.out).write_text(json.dumps({"partial": f"{i}/{len(tasks)}", **summarise(False)}, indent=2))
-            if i % 50 == 0 or outcome == "survived":
-                print(f"  {i}/{len(tasks)} in {time.time() - t_all:.0f} s: {outcome} {mod}:{m['line']} "
-                      f"{m['mutation']}", flush=True)
-    except KeyboardInterrupt:
-        pool.terminate()
-        print("interrupted: the source was never touched", file=sys.stderr)
-        return 130
-    finally:
-        pool.close()
-        pool.join()
-
     def summarise(final: bool) -> dict:
         report = {}
         for mod in modules:
@@ -537,6 +514,29 @@ def main(argv=None) -> int:
             for r in (r for r in surv if r["outcome"] != "explained"):  # noqa: B007
                 (print if final else _quiet)(f"  {r['outcome']:<11} line {r['line']:>4} {r['where']}: {r['mutation']}", flush=True)
         return report
+
+    pool = mp.get_context("fork").Pool(args.jobs, initializer=_worker_init)
+    try:
+        for i, (m, outcome, secs) in enumerate(pool.imap_unordered(_run, tasks), 1):
+            mod = m["module"]
+            why = known.get((mod, m["where"], m["mutation"]))
+            if outcome == "survived" and why:
+                outcome = "explained"
+            results[mod].append({"line": m["line"], "where": m["where"], "mutation": m["mutation"],
+                                 "outcome": outcome, "seconds": round(secs, 1), "tests": m["tests"]})
+            if i % 25 == 0:  # a partial summary on disk, usable if the run is stopped
+                Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+                Path(args.out).write_text(json.dumps({"partial": f"{i}/{len(tasks)}", **summarise(False)}, indent=2))
+            if i % 50 == 0 or outcome == "survived":
+                print(f"  {i}/{len(tasks)} in {time.time() - t_all:.0f} s: {outcome} {mod}:{m['line']} "
+                      f"{m['mutation']}", flush=True)
+    except KeyboardInterrupt:
+        pool.terminate()
+        print("interrupted: the source was never touched", file=sys.stderr)
+        return 130
+    finally:
+        pool.close()
+        pool.join()
 
     report = summarise(True)
     out = Path(args.out)
