@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from test_rules_panel import SQUARES, _fgj, _geography, _monthly
+from test_rules_panel import SQUARES, _fgj, _geography, _monthly, _sector_file
 
 
 def test_rule_the_audit_counts_rows_by_month_and_fate(tmp_path):
@@ -246,19 +246,15 @@ def test_rule_months_outside_the_geographys_validity_are_those_before_its_first_
 @pytest.mark.parametrize("x,y,inside", [(-99.20, 19.40, True), (-99.20, 19.905, False), (-99.705, 19.40, False),
                                         (-98.595, 19.40, False), (-99.20, 18.79, False)])
 def test_rule_sector_polygons_must_lie_in_mexico_city(tmp_path, x, y, inside):
-    import json
-
     from analysis.data.geography import read_geography
     from analysis.data.readers import InputError
 
-    ring = [[x, y], [x + 0.004, y], [x + 0.004, y + 0.004], [x, y + 0.004], [x, y]]
+    w, h = 0.004, 0.004
     if x + 0.004 > -98.6:  # the east edge: the polygon reaches beyond the bound from inside
-        ring = [[x - 0.004, y], [x, y], [x, y + 0.004], [x - 0.004, y + 0.004], [x - 0.004, y]]
+        x -= 0.004
     if y < 18.8:
-        ring = [[x, y], [x + 0.004, y], [x + 0.004, y + 0.02], [x, y + 0.02], [x, y]]
-    p = tmp_path / "g.geojson"
-    p.write_text(json.dumps({"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": {"sector": "S"}, "geometry": {"type": "Polygon", "coordinates": [ring]}}]}))
+        h = 0.02
+    p = _sector_file(tmp_path / "g.geojson", {"S": (x, y, w, h, {})})
     if inside:
         assert read_geography(p).names == ["S"]
     else:
@@ -312,51 +308,32 @@ def test_rule_the_geography_must_be_a_feature_collection_with_a_list_of_features
 
 @pytest.mark.parametrize("pop,expected", [("", None), (None, None), ("1200", 1200.0)])
 def test_rule_an_empty_population_is_unknown(tmp_path, pop, expected):
-    import json
-
     from analysis.data.geography import read_geography
 
     x, y = SQUARES["A"]
-    ring = [[x, y], [x + 0.01, y], [x + 0.01, y + 0.01], [x, y + 0.01], [x, y]]
-    p = tmp_path / "g.geojson"
-    p.write_text(json.dumps({"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": {"sector": "S", "population": pop},
-         "geometry": {"type": "Polygon", "coordinates": [ring]}}]}))
+    p = _sector_file(tmp_path / "g.geojson", {"S": (x, y, 0.01, 0.01, {"population": pop})})
     got = read_geography(p).sectors.population.iloc[0]
     assert (pd.isna(got) if expected is None else got == expected)
 
 
 @pytest.mark.parametrize("bound", ["west", "south", "east", "north"])
 def test_rule_a_polygon_on_the_mexico_city_bound_is_inside(tmp_path, bound):
-    import json
-
     from analysis.data.geography import CDMX_BOUNDS, read_geography
 
     x0, y0, x1, y1 = CDMX_BOUNDS
     x, y = {"west": (x0, 19.4), "south": (-99.2, y0), "east": (x1 - 0.01, 19.4), "north": (-99.2, y1 - 0.01)}[bound]
-    ring = [[x, y], [x + 0.01, y], [x + 0.01, y + 0.01], [x, y + 0.01], [x, y]]
-    p = tmp_path / "g.geojson"
-    p.write_text(json.dumps({"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": {"sector": "S"}, "geometry": {"type": "Polygon", "coordinates": [ring]}}]}))
+    p = _sector_file(tmp_path / "g.geojson", {"S": (x, y, 0.01, 0.01, {})})
     assert read_geography(p).names == ["S"]
 
 
 def test_rule_overlap_is_judged_against_the_smaller_sector(tmp_path):
     """A small sector half inside a large one overlaps by 50 % of the smaller (refused), though
     by far less than 0.1 % of the larger."""
-    import json
-
     from analysis.data.geography import read_geography
     from analysis.data.readers import InputError
 
-    def sq(x, y, s):
-        return [[[x, y], [x + s, y], [x + s, y + s], [x, y + s], [x, y]]]
-
-    p = tmp_path / "g.geojson"
-    p.write_text(json.dumps({"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": {"sector": "BIG"}, "geometry": {"type": "Polygon", "coordinates": sq(-99.3, 19.3, 0.2)}},
-        {"type": "Feature", "properties": {"sector": "SMALL"},
-         "geometry": {"type": "Polygon", "coordinates": sq(-99.1 - 0.001, 19.35, 0.002)}}]}))
+    p = _sector_file(tmp_path / "g.geojson", {"BIG": (-99.3, 19.3, 0.2, 0.2, {}),
+                                              "SMALL": (-99.1 - 0.001, 19.35, 0.002, 0.002, {})})
     with pytest.raises(InputError, match="overlap"):
         read_geography(p)
 

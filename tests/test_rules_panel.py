@@ -106,16 +106,20 @@ SQUARES = {"A": (-99.20, 19.40), "B": (-99.19, 19.40)}
 GUN = "HOMICIDIO POR ARMA DE FUEGO,HOMICIDIO DOLOSO"
 
 
-def _geography(tmp_path) -> "Path":
+def _sector_file(path, sectors: dict[str, tuple[float, float, float, float, dict]]):
+    """A GeoJSON of rectangles: {name: (west, south, width, height, extra properties)}."""
     import json
 
-    feats = [{"type": "Feature", "properties": {"sector": s, "population": 1000},
-              "geometry": {"type": "Polygon", "coordinates": [[[x, y], [x + 0.01, y], [x + 0.01, y + 0.01],
-                                                               [x, y + 0.01], [x, y]]]}}
-             for s, (x, y) in SQUARES.items()]
-    p = tmp_path / "sectors.geojson"
-    p.write_text(json.dumps({"type": "FeatureCollection", "features": feats}))
-    return p
+    feats = [{"type": "Feature", "properties": {"sector": s, **props},
+              "geometry": {"type": "Polygon", "coordinates": [[[x, y], [x + w, y], [x + w, y + h], [x, y + h], [x, y]]]}}
+             for s, (x, y, w, h, props) in sectors.items()]
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": feats}))
+    return path
+
+
+def _geography(tmp_path) -> "Path":
+    return _sector_file(tmp_path / "sectors.geojson",
+                        {s: (x, y, 0.01, 0.01, {"population": 1000}) for s, (x, y) in SQUARES.items()})
 
 
 def _fgj(path, rows: list[tuple[str, str]], header: str = "fecha_hecho,delito,categoria_delito,latitud,longitud"):
