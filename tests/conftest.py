@@ -29,6 +29,19 @@ def pytest_collection_modifyitems(config, items):
                                 "(mount ../shared or set ALTO_SHARED)")
 
 
+def build_demo_panel(demo_dir: Path):
+    """The panel of the demo city in ``demo_dir`` (as the ``demo_build`` fixture and
+    tools/mutate.py build it)."""
+    from analysis.data.panel import build_panel
+
+    return build_panel(
+        [demo_dir / "incidents" / "victimas_fgj_demo.csv"],
+        demo_dir / "geography" / "sectores_demo.geojson",
+        demo_dir / "program" / "rollout.csv",
+        last_month=DEMO_LAST_MONTH,
+    )
+
+
 @pytest.fixture(scope="session")
 def demo_dir(tmp_path_factory) -> Path:
     from analysis.data import demo
@@ -45,8 +58,6 @@ def demo_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def demo_build(demo_dir):
-    from analysis.data.panel import build_panel
-
     # tools/mutate.py builds the demo panel once for the mutants of modules that cannot change it
     ready = os.environ.get("ALTO_TEST_DEMO_BUILD")
     if ready:
@@ -54,12 +65,7 @@ def demo_build(demo_dir):
 
         return pickle.loads(Path(ready).read_bytes())
 
-    return build_panel(
-        [demo_dir / "incidents" / "victimas_fgj_demo.csv"],
-        demo_dir / "geography" / "sectores_demo.geojson",
-        demo_dir / "program" / "rollout.csv",
-        last_month=DEMO_LAST_MONTH,
-    )
+    return build_demo_panel(demo_dir)
 
 
 @pytest.fixture(scope="session")

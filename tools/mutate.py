@@ -449,13 +449,12 @@ def main(argv=None) -> int:
     cmap = coverage_map(args.jobs, args.remap)
     # the demo city drawn once by the unmutated code (a subprocess, so this process imports no analysis)
     shutil.rmtree(DEMO_DIR, ignore_errors=True)
-    subprocess.run([sys.executable, "-c", "import sys, pickle, pathlib; from analysis.data import demo; "
-                    "from analysis.data.panel import build_panel; d = pathlib.Path(sys.argv[1]); "
-                    "demo.write_demo_city(d, '2023-12'); "
-                    "b = build_panel([d / 'incidents' / 'victimas_fgj_demo.csv'], d / 'geography' / 'sectores_demo.geojson', "
-                    "d / 'program' / 'rollout.csv', last_month='2023-12'); "
-                    "pathlib.Path(sys.argv[2]).write_bytes(pickle.dumps(b))", str(DEMO_DIR), str(DEMO_BUILD)],
-                   check=True, cwd=ROOT)
+    # (the recipe is conftest's: its last month and its build_demo_panel)
+    subprocess.run([sys.executable, "-c", "import sys, pickle, pathlib; sys.path.insert(0, 'tests'); "
+                    "from analysis.data import demo; from conftest import DEMO_LAST_MONTH, build_demo_panel; "
+                    "d = pathlib.Path(sys.argv[1]); demo.write_demo_city(d, DEMO_LAST_MONTH); "
+                    "pathlib.Path(sys.argv[2]).write_bytes(pickle.dumps(build_demo_panel(d)))",
+                    str(DEMO_DIR), str(DEMO_BUILD)], check=True, cwd=ROOT)
     known = explained()
 
     import numpy  # noqa: F401  (imported once, shared by every forked child)
