@@ -75,8 +75,8 @@ DEMO_DIR = BUILD / "mutation-demo"
 DEMO_BUILD = BUILD / "mutation-demo-build.pickle"
 
 #: test files written to name and guard one rule each (run first for a mutant)
-RULE_FILES = {"tests/test_rules.py", "tests/test_rules_panel.py", "tests/test_rules_audit.py",
-              "tests/test_rules_impact.py", "tests/test_demo_numbers.py", "tests/test_disclosure.py"}
+RULE_FILES = {str(p.relative_to(ROOT)) for p in (ROOT / "tests").glob("test_rules*.py")} | {
+    "tests/test_demo_numbers.py", "tests/test_disclosure.py"}
 
 #: a test slower than this (seconds, in the coverage pass) is not run for mutants
 MAX_TEST_SECONDS = 30.0
@@ -317,8 +317,8 @@ def coverage_map(jobs: int, remap: bool) -> dict:
     return out
 
 
-def select_tests(module: str, m: dict, cmap: dict) -> list[str]:
-    """The tests a mutant runs, rule tests first, then fastest first."""
+def select_tests(module: str, m: dict, cmap: dict, budget: float = BUDGET_SECONDS) -> list[str]:
+    """The tests a mutant runs, rule tests first, then fastest first, within ``budget`` seconds."""
     lines = cmap["files"].get(module, {})
     if m["select"] == "module":
         chosen = {t for ts in lines.values() for t in ts}
@@ -332,7 +332,7 @@ def select_tests(module: str, m: dict, cmap: dict) -> list[str]:
     # most mutants in their first seconds; then the others, fastest first
     first = lambda t: 0 if t.split("::")[0] in RULE_FILES else 1  # noqa: E731
     for t in sorted(chosen - set(always), key=lambda t: (first(t), sec.get(t, 1.0), t)):
-        if out and total + sec.get(t, 1.0) > BUDGET_SECONDS:
+        if out and total + sec.get(t, 1.0) > budget:
             break
         out.append(t)
         total += sec.get(t, 1.0)
@@ -368,7 +368,7 @@ def _run(task: tuple[str, dict, list[str], float]) -> tuple[dict, str, float]:
     return m, outcome, time.time() - t0
 
 
-def _child(tests: list[str], timeout: float, module: str = "") -> str:
+def _child(tests: list[str], timeout: float, module: str = "", quiet: bool = True) -> str:
     """'killed', 'survived' or 'timeout' (counted as killed): the tests in a forked child."""
     pid = os.fork()
     if pid == 0:  # child
@@ -386,9 +386,10 @@ def _child(tests: list[str], timeout: float, module: str = "") -> str:
                 del sys.modules[name]
             import pytest
 
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, 1)
-            os.dup2(devnull, 2)
+            if quiet:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, 1)
+                os.dup2(devnull, 2)
             code = pytest.main(["-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", *tests])
             os._exit(0 if code == 0 else 1)
         except BaseException:
@@ -427,6 +428,41 @@ def _quiet(*args, **kwargs) -> None:
     pass
 
 
+def _shared_demo() -> None:
+    """The demo city and panel drawn once by the unmutated code (a subprocess, so this process
+    imports no analysis; the recipe is conftest's: its last month and its build_demo_panel)."""
+    shutil.rmtree(DEMO_DIR, ignore_errors=True)
+    subprocess.run([sys.executable, "-c", "import sys, pickle, pathlib; sys.path.insert(0, 'tests'); "
+                    "from analysis.data import demo; from conftest import DEMO_LAST_MONTH, build_demo_panel; "
+                    "d = pathlib.Path(sys.argv[1]); demo.write_demo_city(d, DEMO_LAST_MONTH); "
+                    "pathlib.Path(sys.argv[2]).write_bytes(pickle.dumps(build_demo_panel(d)))",
+                    str(DEMO_DIR), str(DEMO_BUILD)], check=True, cwd=ROOT)
+
+
+def try_one(module: str, where: str, mutation: str, tests: list[str] | None, budget: float) -> int:
+    """Apply one mutant, as ``make mutate`` prints it, and run ``tests`` (default: the ones a
+    run would choose) with their output shown: does a new test kill this survivor?"""
+    found = [m for m in mutants((ROOT / module).read_text()) if (m["where"], m["mutation"]) == (where, mutation)]
+    if not found:
+        near = [m["mutation"] for m in mutants((ROOT / module).read_text()) if m["where"] == where]
+        print(f"{module}: no mutant {mutation!r} in {where!r}; its mutants are:", *near, sep="\n  ", file=sys.stderr)
+        return 2
+    m = found[0]
+    if not tests:
+        tests = select_tests(module, m, coverage_map(1, False), budget)
+    if not DEMO_BUILD.exists():
+        _shared_demo()
+    _worker_init()
+    assert _WORK is not None
+    (_WORK / module).write_text(m["text"])
+    try:
+        outcome = _child(tests, 600.0, module, quiet=False)
+    finally:
+        shutil.rmtree(_WORK, ignore_errors=True)
+    print(f"{outcome}: line {m['line']} {where}: {mutation} ({len(tests)} test(s))")
+    return 0 if outcome in ("killed", "timeout") else 1
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("modules", nargs="*", help="repo-relative module paths (default: data, impact, disclosure)")
@@ -438,23 +474,22 @@ def main(argv=None) -> int:
     ap.add_argument("--budget", type=float, default=BUDGET_SECONDS,
                     help=f"seconds of (coverage-pass) test time per mutant (default {BUDGET_SECONDS:g})")
     ap.add_argument("--out", default=str(BUILD / "mutation.json"))
+    ap.add_argument("--try", dest="try_one", nargs=3, metavar=("MODULE", "WHERE", "MUTATION"),
+                    help="apply one mutant as a run prints it (module path, function, change) and run the "
+                    "tests named after --tests (default: those a run would choose), output shown; "
+                    "exit 0 when they kill it")
+    ap.add_argument("--tests", nargs="*", default=[], help="with --try: the tests to run (pytest node ids)")
     args = ap.parse_args(argv)
-    globals()["BUDGET_SECONDS"] = args.budget  # read by select_tests
     os.chdir(ROOT)
+    if args.try_one:
+        return try_one(*args.try_one, args.tests, args.budget)
     modules = args.modules or DEFAULT_TARGETS
     for mod in modules:
         if not (ROOT / mod).is_file():
             print(f"{mod}: no such module", file=sys.stderr)
             return 2
     cmap = coverage_map(args.jobs, args.remap)
-    # the demo city drawn once by the unmutated code (a subprocess, so this process imports no analysis)
-    shutil.rmtree(DEMO_DIR, ignore_errors=True)
-    # (the recipe is conftest's: its last month and its build_demo_panel)
-    subprocess.run([sys.executable, "-c", "import sys, pickle, pathlib; sys.path.insert(0, 'tests'); "
-                    "from analysis.data import demo; from conftest import DEMO_LAST_MONTH, build_demo_panel; "
-                    "d = pathlib.Path(sys.argv[1]); demo.write_demo_city(d, DEMO_LAST_MONTH); "
-                    "pathlib.Path(sys.argv[2]).write_bytes(pickle.dumps(build_demo_panel(d)))",
-                    str(DEMO_DIR), str(DEMO_BUILD)], check=True, cwd=ROOT)
+    _shared_demo()
     known = explained()
 
     import numpy  # noqa: F401  (imported once, shared by every forked child)
@@ -480,7 +515,7 @@ def main(argv=None) -> int:
                                                         "mutation": m["mutation"], "outcome": "explained",
                                                         "seconds": 0.0, "tests": []})
                 continue
-            tests = select_tests(mod, m, cmap)
+            tests = select_tests(mod, m, cmap, args.budget)
             base = sum(cmap["seconds"].get(t, 1.0) for t in tests)
             tasks.append((mod, {**m, "module": mod, "tests": tests}, tests, 3 * base + 60))
     # longest first so the two workers finish together
@@ -489,6 +524,8 @@ def main(argv=None) -> int:
     t_all = time.time()
     results: dict[str, list[dict]] = {m: list(results_pre.get(m, [])) for m in modules}
     def summarise(final: bool) -> dict:
+        """Per module: counts, scores and survivors; printed only at the end (``final``)."""
+        show = print if final else _quiet
         report = {}
         for mod in modules:
             rs = sorted(results[mod], key=lambda r: r["line"])
@@ -508,10 +545,10 @@ def main(argv=None) -> int:
                            "score": round(100 * killed / max(n, 1), 1),
                            "score_with_explained": round(100 * (killed + expl) / max(n, 1), 1),
                            "seconds": round(secs, 1), "survivors": surv}
-            (print if final else _quiet)(f"{mod}: {killed}/{n} killed ({report[mod]['score']:.1f} %), {expl} explained, "
+            show(f"{mod}: {killed}/{n} killed ({report[mod]['score']:.1f} %), {expl} explained, "
                   f"{len(surv) - expl} survive", flush=True)
             for r in (r for r in surv if r["outcome"] != "explained"):  # noqa: B007
-                (print if final else _quiet)(f"  {r['outcome']:<11} line {r['line']:>4} {r['where']}: {r['mutation']}", flush=True)
+                show(f"  {r['outcome']:<11} line {r['line']:>4} {r['where']}: {r['mutation']}", flush=True)
         return report
 
     pool = mp.get_context("fork").Pool(args.jobs, initializer=_worker_init)
