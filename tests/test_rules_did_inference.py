@@ -286,3 +286,22 @@ def test_rule_cs_event_study_averages_two_by_two_comparisons_by_cohort_size():
     assert sorted(es.index) == sorted(curve) == list(range(-4, 4))
     assert es.to_dict() == pytest.approx(curve, abs=1e-12)
     assert res.att == pytest.approx(np.mean([v for e, v in curve.items() if e >= 0]), abs=1e-12)
+
+
+def test_rule_wild_interval_is_unbounded_when_tied_draws_exceed_alpha():
+    """With four clusters and Rademacher weights a draw in eight has all weights equal; it rebuilds
+    the sample, so its |t*| ties with the observed |t| at every null beta0 and the p-value never
+    falls below the share of such draws. When that share exceeds alpha no beta0 is rejected: the
+    honest interval is the whole line, not an end found where rounding drops a tie."""
+    from analysis.impact.wild import draw_weights, wild_bootstrap
+
+    Y, start = _few_clusters(4, 4, [2, 4, -1, -1])
+    B = 40
+    W = draw_weights("rademacher", B, 4, np.random.default_rng(1))
+    share = np.mean(np.all(W == W[:, :1], axis=1))
+    assert share > 0.05
+    res = wild_bootstrap(Y, start, B=B, weights="rademacher", seed=1, alpha=0.05)
+    assert res["ci"] == (-np.inf, np.inf)
+    # with alpha below the tied share an interval exists again, and it is finite
+    res = wild_bootstrap(Y, start, B=B, weights="rademacher", seed=1, alpha=0.2)
+    assert share < 0.2 and all(np.isfinite(res["ci"]))

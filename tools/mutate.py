@@ -409,20 +409,24 @@ def _child(tests: list[str], timeout: float, module: str = "", quiet: bool = Tru
 
 
 def explained() -> dict[tuple[str, str, str], str]:
-    """The README's table of equivalent mutants: (module, where, mutation) -> why."""
+    """The README's tables of equivalent and near-equivalent mutants: (module, where, mutation) -> why.
+
+    Equivalent: no output can change. Near-equivalent: an output can change, but only below what
+    any published figure shows, by a measured amount given in the reason."""
     text = (ROOT / "README.md").read_text()
-    part = text.split("### Equivalent mutants", 1)
     out = {}
-    if len(part) < 2:
-        return out
-    for line in part[1].splitlines()[1:]:
-        if line.startswith("#"):
-            break
-        # cells split on the pipes that are not escaped (a mutation may hold ``|`` written ``\|``)
-        cells = [c.strip() for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]] if line.startswith("|") else []
-        if len(cells) >= 4 and cells[0].startswith("`"):
-            mod, where, what, why = (c.strip("`") for c in cells[:4])
-            out[("src/analysis/" + mod, where, what.replace("\\|", "|"))] = why
+    for title in ("### Equivalent mutants", "### Near-equivalent mutants"):
+        part = text.split(title, 1)
+        if len(part) < 2:
+            continue
+        for line in part[1].splitlines()[1:]:
+            if line.startswith("#"):
+                break
+            # cells split on the pipes that are not escaped (a mutation may hold ``|`` written ``\|``)
+            cells = [c.strip() for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]] if line.startswith("|") else []
+            if len(cells) >= 4 and cells[0].startswith("`"):
+                mod, where, what, why = (c.strip("`") for c in cells[:4])
+                out[("src/analysis/" + mod, where, what.replace("\\|", "|"))] = why
     return out
 
 

@@ -69,6 +69,11 @@ class _Projection:
         return b / se
 
 
+#: the outward search for a rejected beta0: 25 steps of 4 s.e. (to 100 s.e.), then 15 doublings
+#: (to about 10^5 s.e.); beyond that the interval is reported unbounded
+OUTWARD_STEPS = 40
+
+
 def wild_bootstrap(Y: np.ndarray, start: np.ndarray, *, B: int = 9999, weights: str = "webb", seed: int = 0,
                    alpha: float = 0.05, ci: bool = True, chunk: int = 2000) -> dict:
     """WCR bootstrap p-value (and test-inversion interval) for the TWFE coefficient.
@@ -80,11 +85,17 @@ def wild_bootstrap(Y: np.ndarray, start: np.ndarray, *, B: int = 9999, weights: 
     pr = _Projection(np.asarray(Y, float), D)
     rng = np.random.default_rng(seed)
     W = draw_weights(weights, B, pr.N, rng)
+    # a draw whose weights are all equal rebuilds the sample (up to sign): its |t*| equals |t| at
+    # every beta0, a tie counted as such (in floating point, rounding that grows with |beta0|
+    # would drop it far out). With few clusters such draws are common (one in 2^(N-1) for
+    # Rademacher weights); when they exceed alpha x B the test rejects no beta0 at all.
+    const = np.all(W == W[:, :1], axis=1)
+    n_const, W = int(const.sum()), W[~const]
 
     def pval(beta0: float) -> float:
         t_obs = abs(pr.t_stat(beta0))
-        hits = 0
-        for i in range(0, B, chunk):
+        hits = n_const
+        for i in range(0, len(W), chunk):
             hits += int(np.sum(np.abs(pr.boot_t(W[i:i + chunk], beta0)) >= t_obs - 1e-12))
         return hits / B
 
@@ -104,11 +115,21 @@ def wild_bootstrap(Y: np.ndarray, start: np.ndarray, *, B: int = 9999, weights: 
                     break
             return (inside + outside) / 2
 
-        step = 4 * abs(se)
-        lo_out, hi_out = pr.beta - step, pr.beta + step
-        while pval(lo_out) > alpha:
-            lo_out -= step
-        while pval(hi_out) > alpha:
-            hi_out += step
-        interval = (edge(pr.beta, lo_out), edge(pr.beta, hi_out))
+        def outside(sign: int) -> float:
+            """A beta0 the test rejects on this side (steps of 4 s.e., then doubling), or +-inf:
+            the p-value tends to a limit as beta0 grows, which with few clusters can exceed alpha."""
+            step, b = 4 * abs(se), pr.beta + sign * 4 * abs(se)
+            for k in range(OUTWARD_STEPS):
+                if pval(b) <= alpha:
+                    return b
+                step = step if k < 25 else 2 * step
+                b += sign * step
+            return sign * float("inf")
+
+        if n_const / B > alpha:
+            interval = (-float("inf"), float("inf"))
+        else:
+            lo_out, hi_out = outside(-1), outside(+1)
+            interval = (edge(pr.beta, lo_out) if np.isfinite(lo_out) else lo_out,
+                        edge(pr.beta, hi_out) if np.isfinite(hi_out) else hi_out)
     return {"estimate": pr.beta, "se": float(abs(se)), "t": float(t0), "p_value": float(p0), "ci": interval}
