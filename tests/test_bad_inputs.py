@@ -349,6 +349,21 @@ def ragged_row(i: Inputs) -> None:
     i.incidents[0].write_text("\n".join(lines) + "\n")
 
 
+def dos_codepage_byte(i: Inputs) -> None:
+    # an 'É' written in code page 850 (0x90), a byte cp1252 leaves undefined, far from the start
+    data = bytearray(i.incidents[0].read_bytes())
+    lines = data.split(b"\n")
+    lines[1500] = lines[1500].replace(b",", b",\x90", 1)
+    i.incidents[0].write_bytes(b"\n".join(lines))
+
+
+def ragged_row_quoting_utf8(i: Inputs) -> None:
+    # the row arrow quotes in its message mentions 'utf8' and 'row 7': the message is still the ragged row's
+    lines = i.incidents[0].read_text().splitlines()
+    lines[2000] += ",utf8 row 7"
+    i.incidents[0].write_text("\n".join(lines) + "\n")
+
+
 def repeated_sector_id(i: Inputs) -> None:
     fc = _geo(i)
     fc["features"][1]["properties"]["sector"] = fc["features"][0]["properties"]["sector"]
@@ -421,6 +436,10 @@ CASES = {
                                    r"column 'fecha_hecho': dates could be day-first or month-first: only rows 6 have a number above 12 in the first place"),
     "excel_serial_dates": (excel_serial_dates, "error", r"column 'fecha_hecho': no value is a date in a known format \(e\.g\. row 1: '42\d\d\d'\)"),
     "ragged_row": (ragged_row, "error", r"victimas_fgj_demo\.csv: not a readable table: row 2000 has 23 fields, the header 22"),
+    "dos_codepage_byte": (dos_codepage_byte, "error",
+                          r"victimas_fgj_demo\.csv: cannot decode as UTF-8 or cp1252: row 1500 \(byte 0x90\) is not UTF-8, row \d+ \(byte 0x[0-9A-F]{2}\) is not cp1252; re-export the file as UTF-8"),
+    "ragged_row_quoting_utf8": (ragged_row_quoting_utf8, "error",
+                                r"victimas_fgj_demo\.csv: not a readable table: row 2000 has 23 fields, the header 22"),
     "repeated_sector_id": (repeated_sector_id, "error", r"sectores_demo\.geojson: sector id\(s\) repeated: 'D01' in features 0, 1"),
     "population_not_a_number": (population_not_a_number, "error", r"feature 2 \(sector 'D03'\): population 'n/d' is not a number"),
     "single_feature_not_a_collection": (single_feature_not_a_collection, "error", r"a GeoJSON FeatureCollection of sector polygons is expected, not a Feature"),

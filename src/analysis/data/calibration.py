@@ -2,7 +2,7 @@
 
 Measured on the SSC incident points 2013-01 to 2016-08 in
 ``../shared/data/cdmx-hoyodecrimen`` (incidents assigned to the 72 sectors of 2016 by their
-recorded cuadrante), with ``tests/test_calibration.py`` recomputing them from that file.
+recorded cuadrante), with ``tests/test_demo.py::test_calibration_figures_match_the_real_data`` recomputing them.
 Only these aggregates are kept in code; the records themselves never enter the repo.
 """
 

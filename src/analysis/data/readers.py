@@ -173,13 +173,14 @@ def _sniff(head: bytes, path: Path) -> tuple[str, str]:
 def _read_table(path: Path, delim: str, enc: str, head: bytes) -> tuple[pa.Table, str]:
     import csv
 
-    first = head.decode(enc if enc != "utf-8" else "utf-8-sig", errors="replace").splitlines()[0]
-    header = next(csv.reader([first], delimiter=delim))
     opts = pacsv.ParseOptions(delimiter=delim, newlines_in_values=True)
-    conv = pacsv.ConvertOptions(strings_can_be_null=False, quoted_strings_can_be_null=False,
-                                column_types={h: pa.string() for h in header})
     gz = _is_gzip(path)
     for e in ([enc, "cp1252"] if enc == "utf-8" else [enc]):
+        # the header in the encoding of this attempt (its names key the text-typed columns)
+        first = head.decode(e if e != "utf-8" else "utf-8-sig", errors="replace").splitlines()[0]
+        header = next(csv.reader([first], delimiter=delim))
+        conv = pacsv.ConvertOptions(strings_can_be_null=False, quoted_strings_can_be_null=False,
+                                    column_types={h: pa.string() for h in header})
         try:
             # every column as text: types are decided per field afterwards, with failures quarantined
             stream = pa.input_stream(str(path), compression="gzip" if gz else None)
@@ -188,16 +189,41 @@ def _read_table(path: Path, delim: str, enc: str, head: bytes) -> tuple[pa.Table
             if any(t != pa.string() for t in tbl.schema.types):
                 tbl = tbl.cast(pa.schema([(n, pa.string()) for n in tbl.schema.names]))
             return tbl, ("utf-8" if e == "utf-8" else e)
+        except UnicodeDecodeError:
+            # cp1252 leaves five bytes undefined (0x81, 0x8D, 0x8F, 0x90, 0x9D; 'É' is 0x90 in
+            # the DOS code page 850 some exports use): name the first one and its row
+            raise InputError(f"{path}: cannot decode as UTF-8 or cp1252: {_undefined_byte(path)}; "
+                             "re-export the file as UTF-8") from None
         except pa.ArrowInvalid as err:
             msg = str(err)
-            if "UTF8" in msg or "utf8" in msg.lower():
+            # arrow's own words only: a parse error quotes the offending row after them
+            if msg.startswith("CSV parse error: Expected"):
+                raise InputError(f"{path}: not a readable table: {_ragged_row(path, delim, e)}"
+                                 f"{msg.splitlines()[0]}") from None
+            if "invalid UTF8" in msg:
                 continue
-            m = re.search(r"row (\d+)", msg)
-            where = f"row {m.group(1)}: " if m else ""
-            if not m and "Expected" in msg and "columns" in msg:
-                where = _ragged_row(path, delim, e)
-            raise InputError(f"{path}: not a readable table: {where}{msg.splitlines()[0]}") from None
+            raise InputError(f"{path}: not a readable table: {msg.splitlines()[0]}") from None
     raise InputError(f"{path}: cannot decode as UTF-8 or cp1252")
+
+
+def _undefined_byte(path: Path) -> str:
+    """Where each decoding fails: 'row N (byte 0xNN) is not UTF-8, row M (byte 0xMM) is not cp1252'
+    (rows counted as _ragged_row counts them: the header is row 0). cp1252 leaves five bytes
+    undefined; a UTF-8 file with one stray byte fails it on its own accented letters."""
+    first: dict[str, str] = {}
+    opener = gzip.open if _is_gzip(path) else open
+    with opener(path, "rb") as f:
+        for row, line in enumerate(f):
+            for enc in ("utf-8", "cp1252"):
+                if enc not in first:
+                    try:
+                        line.decode(enc)
+                    except UnicodeDecodeError as e:
+                        first[enc] = f"row {row} (byte 0x{line[e.start]:02X})"
+            if len(first) == 2:
+                break
+    names = {"utf-8": "UTF-8", "cp1252": "cp1252"}
+    return ", ".join(f"{first[e]} is not {names[e]}" for e in names if e in first) or "a byte neither defines"
 
 
 def _ragged_row(path: Path, delim: str, encoding: str) -> str:
