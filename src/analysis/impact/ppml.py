@@ -92,15 +92,23 @@ def log_curve(Y: np.ndarray, mu0: np.ndarray, start: np.ndarray, rels: list[int]
         return np.where((m > 0) & (y > 0), np.log(y / np.where(m > 0, m, 1)), np.nan)
 
 
+def _arrangements(n_units: int, group_sizes) -> float:
+    """How many ways ``n_units`` units split into labelled groups of ``group_sizes`` (the rest in
+    one more group): the multinomial coefficient, counted exactly in integers (a rounded count
+    can pass for one more than it is, and decide whether every placebo is taken once)."""
+    from math import factorial, prod
+
+    sizes = [int(c) for c in group_sizes]
+    n = factorial(n_units) // (prod(factorial(c) for c in sizes) * factorial(n_units - sum(sizes)))
+    return float(min(n, 10 ** 300))
+
+
 def distinct_reassignments(start: np.ndarray) -> float:
     """How many different ways the calendar ``start`` (-1 for untreated) can be given to these
     units: the smallest p-value a randomization test over them can reach is one over it (one
     treated sector among 20 cannot give p below 1/20, however many draws are taken)."""
-    from math import lgamma
-
     _, counts = np.unique(start, return_counts=True)
-    log_n = lgamma(len(start) + 1) - sum(lgamma(c + 1) for c in counts)
-    return float(np.exp(min(log_n, 700.0)))
+    return _arrangements(len(start), counts)
 
 
 def extra_variance(recorded: np.ndarray, expected: np.ndarray) -> float:
@@ -145,12 +153,8 @@ def pivot_interval(recorded: float, expected: float, null_t: np.ndarray, alpha: 
 
 def distinct_placebos(start: np.ndarray, n_candidates: int) -> float:
     """How many different placebo calendars ``n_candidates`` never-treated units can take."""
-    from math import lgamma
-
     _, counts = np.unique(start[start >= 0], return_counts=True)
-    k = int(counts.sum())
-    log_n = lgamma(n_candidates + 1) - lgamma(n_candidates - k + 1) - sum(lgamma(c + 1) for c in counts)
-    return float(np.exp(min(log_n, 700.0)))
+    return _arrangements(n_candidates, counts)
 
 
 def _perm_p(stats: np.ndarray, obs: float) -> float:
