@@ -4,8 +4,8 @@
 changed one at a time (comparison, arithmetic and boolean operators, ``&=``/``|=``, small
 integer and float constants, ``min``/``max`` and ``any``/``all``, a dropped ``not``). A mutant the
 tests fail on is *killed*; one they pass is a *survivor*, printed with its place so it can be
-killed by a new test or listed as equivalent in the README (table "Equivalent mutants", read
-back here: a listed survivor counts as *explained*).
+killed by a new test or listed in the README (tables "Equivalent mutants" and "Near-equivalent
+mutants", read back here: a listed mutant is not run and counts as *explained*).
 
 Which tests run for a mutant: those that execute its line. A first pass runs the fast suite
 (``-m "not slow"``) once under coverage with one context per test (``pytest-cov``), kept in
@@ -515,8 +515,9 @@ def main(argv=None) -> int:
                 break
             if again is not None and (m["where"], m["mutation"]) not in again:
                 continue
-            if again is not None and (mod, m["where"], m["mutation"]) in known:
-                # listed as equivalent: nothing to run again (a full run still runs them)
+            if (mod, m["where"], m["mutation"]) in known:
+                # listed as (near-)equivalent in the README: surviving is what it is expected to
+                # do, so it is not run (a listed mutant that no longer exists is simply unused)
                 results_pre.setdefault(mod, []).append({"line": m["line"], "where": m["where"],
                                                         "mutation": m["mutation"], "outcome": "explained",
                                                         "seconds": 0.0, "tests": []})
@@ -537,7 +538,7 @@ def main(argv=None) -> int:
             rs = sorted(results[mod], key=lambda r: r["line"])
             killed = sum(r["outcome"] in ("killed", "timeout") for r in rs)
             expl = sum(r["outcome"] == "explained" for r in rs)
-            # explained ones are kept in the list (a later --survivors run checks them again)
+            # explained ones are kept in the list of survivors, marked as such
             surv = [r for r in rs if r["outcome"] in ("survived", "not covered", "explained")]
             if earlier is not None:  # earlier survivors not run again yet (a stopped run) stay survivors
                 done = {(r["where"], r["mutation"]) for r in rs}
