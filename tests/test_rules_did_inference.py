@@ -305,3 +305,20 @@ def test_rule_wild_interval_is_unbounded_when_tied_draws_exceed_alpha():
     # with alpha below the tied share an interval exists again, and it is finite
     res = wild_bootstrap(Y, start, B=B, weights="rademacher", seed=1, alpha=0.2)
     assert share < 0.2 and all(np.isfinite(res["ci"]))
+
+
+def test_rule_wild_interval_is_unbounded_when_no_far_null_is_rejected_even_without_ties():
+    """Three clusters, one treated, Webb weights: no draw has all weights equal, yet as beta0
+    grows the share of draws at least as extreme as the sample tends to a limit above alpha
+    (checked by refits at 1e6 standard errors on both sides): no beta0 is rejected that far out,
+    so the outward search gives up and the interval is unbounded, not cut where it stopped."""
+    from analysis.impact.wild import draw_weights, wild_bootstrap
+
+    Y, start = _few_clusters(3, 4, [2, -1, -1])
+    B = 40
+    W = draw_weights("webb", B, 3, np.random.default_rng(6))
+    assert not np.any(np.all(W == W[:, :1], axis=1))
+    res = wild_bootstrap(Y, start, B=B, weights="webb", seed=6, alpha=0.05)
+    b, se = res["estimate"], res["se"]
+    assert _wcr_p(Y, start, W, b - 1e6 * se)[0] > 0.05 and _wcr_p(Y, start, W, b + 1e6 * se)[0] > 0.05
+    assert res["ci"] == (-np.inf, np.inf)

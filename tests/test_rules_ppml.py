@@ -259,3 +259,19 @@ def test_rule_ppml_interval_is_minus_100_percent_to_infinity_when_the_test_canno
     assert r.ci_low == pytest.approx(-cf.counterfactual.mean()) and r.ci_high == np.inf
     if effect > 1:
         assert r.extra["effect_ratio"] > 64  # the 8 doubling steps down end above -100 % (at the estimate - 64)
+
+
+def test_rule_counts_beyond_float_range_are_capped_at_1e300():
+    """The count of reassignments grows as a multinomial coefficient: 1,000 sectors with 500
+    treated at 500 different starts have far more arrangements than a float holds. The count is
+    exact in integers and capped at 1e300 (so the smallest attainable p-value, one over it, is
+    still a number), never an overflow; below the cap it is exact: C(60, 30) to the unit."""
+    from math import comb
+
+    from analysis.impact.ppml import distinct_placebos, distinct_reassignments
+
+    big = np.r_[np.arange(1, 501), np.full(500, -1)]
+    assert distinct_reassignments(big) == 1e300
+    assert distinct_placebos(big, 1000) == 1e300
+    half = np.r_[np.full(30, 7), np.full(30, -1)]
+    assert distinct_reassignments(half) == float(comb(60, 30))

@@ -12,7 +12,8 @@ Which tests run for a mutant: those that execute its line. A first pass runs the
 ``build/`` and redone only when a source or test file changes. A mutant then runs the tests that
 covered its statement (for a default argument: its function's body; for a module- or
 class-level constant: every test that covered the module), rule tests (RULE_FILES) first, then fastest first, stopping at the first
-failure, plus the module's ``ALWAYS`` tests (those that read results a session fixture built
+failure, within a budget of seconds (a survivor then runs again with every covering test:
+the second pass), plus the module's ``ALWAYS`` tests (those that read results a session fixture built
 before them, which coverage attributes to one test only). A line no test executes is a survivor
 without a run ("not covered").
 
@@ -82,6 +83,8 @@ RULE_FILES = {str(p.relative_to(ROOT)) for p in (ROOT / "tests").glob("test_rule
 
 #: a test slower than this (seconds, in the coverage pass) is not run for mutants
 MAX_TEST_SECONDS = 30.0
+#: a survivor of the budget is run again with every covering test up to this many seconds
+SECOND_BUDGET = 600.0
 #: a mutant runs its covering tests, fastest first, until their coverage-pass times add up to
 #: this many seconds (at least one test): a full pass stays within the hour, and a survivor
 #: names the tests that ran, so a test that would catch it can be written or listed
@@ -573,6 +576,25 @@ def main(argv=None) -> int:
             if i % 50 == 0 or outcome == "survived":
                 print(f"  {i}/{len(tasks)} in {time.time() - t_all:.0f} s: {outcome} {mod}:{m['line']} "
                       f"{m['mutation']}", flush=True)
+        # second pass: a survivor of the budget runs every test that covers it (a test that
+        # kills it may lie beyond the budget when many fast tests cover its line)
+        again_tasks = []
+        for mod in modules:
+            for r in results[mod]:
+                if r["outcome"] != "survived":
+                    continue
+                m = next(x for x in mutants((ROOT / mod).read_text())
+                         if (x["where"], x["mutation"]) == (r["where"], r["mutation"]))
+                tests = select_tests(mod, m, cmap, SECOND_BUDGET)
+                if len(tests) > len(r["tests"]):
+                    base = sum(cmap["seconds"].get(t, 1.0) for t in tests)
+                    again_tasks.append((mod, {**m, "module": mod, "tests": tests}, tests, 3 * base + 60))
+        if again_tasks:
+            print(f"second pass: {len(again_tasks)} survivors with every covering test ...", flush=True)
+        for m, outcome, secs in pool.imap_unordered(_run, again_tasks):
+            r = next(r for r in results[m["module"]] if (r["where"], r["mutation"]) == (m["where"], m["mutation"]))
+            r.update(outcome=outcome, seconds=round(r["seconds"] + secs, 1), tests=m["tests"])
+            print(f"  second pass: {outcome} {m['module']}:{m['line']} {m['mutation']}", flush=True)
     except KeyboardInterrupt:
         pool.terminate()
         print("interrupted: the source was never touched", file=sys.stderr)
