@@ -322,3 +322,19 @@ def test_rule_wild_interval_is_unbounded_when_no_far_null_is_rejected_even_witho
     b, se = res["estimate"], res["se"]
     assert _wcr_p(Y, start, W, b - 1e6 * se)[0] > 0.05 and _wcr_p(Y, start, W, b + 1e6 * se)[0] > 0.05
     assert res["ci"] == (-np.inf, np.inf)
+
+
+def test_rule_wild_interval_is_bounded_when_tied_draws_are_exactly_alpha():
+    """A p-value equal to alpha rejects: when the draws that tie at every null are exactly
+    alpha x B (2 of 40 here, alpha = 0.05), a null where no other draw is as extreme gets
+    p = alpha and is rejected, so the interval has ends; only a larger share leaves it unbounded."""
+    from analysis.impact.wild import draw_weights, wild_bootstrap
+
+    Y, start = _few_clusters(6, 5, [2, -1, -1, -1, -1, -1])
+    B = 40
+    W = draw_weights("rademacher", B, 6, np.random.default_rng(0))
+    n_const = int(np.all(W == W[:, :1], axis=1).sum())
+    assert n_const == 2
+    res = wild_bootstrap(Y, start, B=B, weights="rademacher", seed=0, alpha=n_const / B)
+    lo, hi = res["ci"]
+    assert np.isfinite(lo) and np.isfinite(hi) and lo < res["estimate"] < hi
