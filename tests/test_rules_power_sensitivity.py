@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from test_rules_impact import _null_panel  # the constant panel the calibration rules use
 
 
 # -- power: the minimum detectable effect read off the curve -------------------------------------
@@ -244,11 +245,6 @@ def test_rule_relative_magnitudes_largest_pre_change_and_column_order():
 
 
 # -- calibration: the placebo runs' seeds and label ----------------------------------------------
-def _null_panel(n_units=12, n_periods=20):
-    units = [f"U{i:02d}" for i in range(n_units)]
-    periods = pd.period_range("2018-01", periods=n_periods, freq="M")
-    idx = pd.MultiIndex.from_product([units, periods], names=["unit", "period"])
-    return pd.DataFrame({"y": 1.0}, index=idx).reset_index()
 
 
 def test_rule_calibration_runs_each_get_their_own_seed(monkeypatch):
