@@ -54,7 +54,7 @@ def main() -> int:
     from analysis.impact.design import make_design
     from analysis.impact.imputation import imputation_att
     from analysis.impact.twfe import twfe_coefficient
-    from analysis.impact.wild import wild_bootstrap
+    from analysis.impact.inference.wild import wild_bootstrap
 
     warnings.simplefilter("ignore")
     rows = []
@@ -111,11 +111,10 @@ def main() -> int:
                  "peer": "statsmodels GLM Poisson with dummies",
                  "peer_s": timed(lambda: sm.GLM(dp.Y[ii, tt], X, family=sm.families.Poisson()).fit(), 1)})
 
-    from analysis.impact.imputation import estimate_imputation
+    from analysis.impact import estimate
 
     p72 = panel(72, 108)
-    d72 = make_design(p72, "y")
-    t_ri = timed(lambda: estimate_imputation(d72, "y", n_perm=1000), 1)
+    t_ri = timed(lambda: estimate(p72, outcome="y", method="imputation", n_perm=1000), 1)
     p850 = panel(850, 120)
     d850 = make_design(p850, "y")
     t_wild = timed(lambda: wild_bootstrap(d850.Y, d850.start, B=9999, ci=False), 1)

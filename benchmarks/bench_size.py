@@ -42,7 +42,7 @@ def main(argv=None) -> int:
         print(f"skipped: the real data are not at {SHARED}")
         return 0
     from analysis.impact import DEFAULT_METHOD
-    from analysis.impact.calibration import placebo_size
+    from analysis.evaluation.calibration import placebo_size
 
     panel = real_panel()
     rows, ok = [], True

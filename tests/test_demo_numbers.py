@@ -44,10 +44,14 @@ def _numbers(res) -> dict:
                                         "n_control", "n_pre", "n_post")}
     out["percent"] = res.att_percent
     out["n_treated_periods"] = res.n_treated_periods
-    out["extra"] = {k: v for k, v in res.extra.items() if isinstance(v, (int, float, str, np.floating, np.integer))
-                    and not isinstance(v, bool)}
+    # the typed fields that replaced the old ``extra`` dict, under the names the stored numbers use
+    extra = {"min_p_value": res.inference.min_p_value, "n_draws": res.inference.n_draws,
+             "n_treated_periods": res.n_treated_periods}
+    if res.method == "ppml":
+        extra.update(effect_ratio=res.details["effect_ratio"], event_scale=res.event_scale)
+    out["extra"] = extra
     out["ci_percent"] = list(res.ci_percent)
-    out["inference"] = res.inference
+    out["inference"] = res.inference.label
     es = res.event_study
     if len(es):
         out["event_study"] = {c: [float(v) for v in es[c]] for c in es.columns if pd.api.types.is_numeric_dtype(es[c])}
@@ -94,7 +98,7 @@ def test_rule_each_method_gives_the_demo_numbers_it_gave(name, demo_panel):
 
 
 def test_rule_power_gives_the_demo_numbers_it_gave(demo_panel):
-    from analysis.impact.power import power_curve
+    from analysis.evaluation.power import power_curve
 
     never = demo_panel[demo_panel.treat_start.isna()]
     pw = power_curve(never, outcome="shootings", n_treated=8, follow_up=12, effects=(0.0, -0.3, -0.5), n_sims=12,
@@ -103,7 +107,7 @@ def test_rule_power_gives_the_demo_numbers_it_gave(demo_panel):
 
 
 def test_rule_sensitivity_gives_the_demo_numbers_it_gave(demo_panel):
-    from analysis.impact.sensitivity import relative_magnitudes
+    from analysis.evaluation.sensitivity import relative_magnitudes
 
     head = impact.estimate(demo_panel, outcome="shootings", method="ppml", seed=3)
     rm = relative_magnitudes(head, mbar=(0.0, 1.0), pre_quarters=2, post_quarters=2)
@@ -114,7 +118,7 @@ def test_rule_sensitivity_gives_the_demo_numbers_it_gave(demo_panel):
 
 
 def test_rule_spillover_gives_the_demo_numbers_it_gave(demo_panel, demo_build):
-    from analysis.impact.spillover import spillover
+    from analysis.evaluation.spillover import spillover
 
     sp = spillover(demo_panel, demo_build.adjacency, outcome="shootings", n_perm=49, seed=3)
     _check("spillover", {"main": _numbers(sp.main), "exposed": _numbers(sp.exposed),

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.impact import honest
+from analysis.evaluation import honest
 
 FIX = Path(__file__).parent / "fixtures"
 

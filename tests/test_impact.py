@@ -127,7 +127,7 @@ def demo_adjacency(demo_dir):
 
 
 def test_spillover_finds_injected_displacement(demo_panel, demo_truth, demo_adjacency):
-    from analysis.impact.spillover import exposure, spillover
+    from analysis.evaluation.spillover import exposure, spillover
 
     exp = exposure(demo_panel, demo_adjacency)
     assert len(exp) >= 8 and not set(exp.index) & set(demo_panel[demo_panel.treat_start.notna()].unit)
@@ -144,7 +144,7 @@ def test_spillover_finds_injected_displacement(demo_panel, demo_truth, demo_adja
 
 
 def test_no_spillover_in_the_demo(demo_panel, demo_adjacency):
-    from analysis.impact.spillover import spillover
+    from analysis.evaluation.spillover import spillover
 
     s = spillover(demo_panel, demo_adjacency, outcome="shootings", n_perm=199)
     lo, hi = s.exposed.ci_percent
@@ -152,7 +152,7 @@ def test_no_spillover_in_the_demo(demo_panel, demo_adjacency):
 
 
 def test_power_curve_and_mde(demo_panel):
-    from analysis.impact.power import power_curve
+    from analysis.evaluation.power import power_curve
 
     never = demo_panel[demo_panel.treat_start.isna()]
     small = power_curve(never, outcome="shootings", n_treated=3, follow_up=12, n_sims=60, n_perm=99, seed=1)
@@ -244,8 +244,8 @@ def test_wild_bootstrap_equals_brute_force_refits():
     from linearmodels import PanelOLS
 
     from analysis.impact.design import treatment_matrix
-    from analysis.impact.twfe import demean2
-    from analysis.impact.wild import _Projection, wild_bootstrap
+    from analysis.impact.design import demean2
+    from analysis.impact.inference.wild import _Projection, wild_bootstrap
 
     rng = np.random.default_rng(0)
     N, T = 8, 10
@@ -277,7 +277,7 @@ def test_wild_bootstrap_equals_brute_force_refits():
 
 def test_twfe_with_wild_inference(demo_panel):
     r = impact.estimate(demo_panel, method="twfe", inference="wild", n_boot=999)
-    assert "wild cluster bootstrap" in r.inference and r.ci_low < r.att < r.ci_high and r.p_value < 0.05
+    assert "wild cluster bootstrap" in r.inference.label and r.ci_low < r.att < r.ci_high and r.p_value < 0.05
 
 
 def test_sa_matches_diff_diff_regression(mpdta):
@@ -338,7 +338,7 @@ def test_ppml_is_exact_for_a_multiplicative_effect():
     p["treat_start"] = p.unit.map({i: (s if s >= 0 else np.nan) for i, s in enumerate(start)})
     r = impact.estimate(p, outcome="y", method="ppml", n_perm=19, ci=False)
     assert r.att_percent == pytest.approx(-30.0, abs=1e-6)
-    assert r.extra["cohort_period"].effect_percent.to_numpy() == pytest.approx(-30.0, abs=1e-6)
+    assert r.details["cohort_period"].effect_percent.to_numpy() == pytest.approx(-30.0, abs=1e-6)
 
 
 def test_ppml_event_study_is_exact_on_its_scale_and_keeps_its_draws():
@@ -361,7 +361,7 @@ def test_ppml_event_study_is_exact_on_its_scale_and_keeps_its_draws():
         assert es.estimate[k] == pytest.approx(-2.0 * k, abs=1e-6)
     for k in range(-6, 0):
         assert es.estimate[k] == pytest.approx(0.0, abs=1e-6)
-    assert r.extra["event_draws"].shape == (19, 17) and r.extra["event_scale"] == "log"
+    assert r.event_draws.shape == (19, 17) and r.event_scale == "log"
     assert (es.ci_low <= es.estimate).all() and (es.estimate <= es.ci_high).all()
 
 
@@ -377,13 +377,13 @@ def test_sdid_jackknife(demo_panel):
     two = demo_panel[~demo_panel.unit.isin(["D36"])]  # drop the one-sector 2019 cohort
     r = impact.estimate(two, method="sdid", inference="jackknife")
     assert r.se > 0 and r.ci_low < r.att < r.ci_high
-    assert r.att == pytest.approx(r.extra["att_synthdid_py"], abs=1e-9)
+    assert r.att == pytest.approx(r.details["att_synthdid_py"], abs=1e-9)
     with pytest.raises(ValueError, match="at least two treated units in every adoption cohort"):
         impact.estimate(demo_panel, method="sdid", inference="jackknife")
 
 
 def test_relative_magnitudes_sensitivity(demo_panel):
-    from analysis.impact.sensitivity import relative_magnitudes
+    from analysis.evaluation.sensitivity import relative_magnitudes
 
     r = impact.estimate(demo_panel, method="imputation", n_perm=199)
     t = relative_magnitudes(r, mbar=(0.0, 0.25, 0.5, 1.0), post_quarters=4)
@@ -409,12 +409,12 @@ def test_relative_magnitudes_on_the_ppml_scale(demo_panel):
     """The sensitivity analysis runs on the Poisson estimator's own scale (log of recorded over
     expected): its plain-parallel-trends point is the average of the quarterly log ratios after
     the start less the last quarter before it."""
-    from analysis.impact.sensitivity import quarterly_event_study, relative_magnitudes
+    from analysis.evaluation.sensitivity import quarterly_event_study, relative_magnitudes
 
     r = impact.estimate(demo_panel, method="ppml", n_perm=99, ci=False)
     t = relative_magnitudes(r, mbar=(0.0, 0.5), post_quarters=4)
     beta, cov, qs = quarterly_event_study(r, 4, 4)
-    lr = pd.Series(r.extra["event_estimate"])
+    lr = r.event_study.set_index("rel_period").log_ratio
     quarter = {q: lr[[3 * q, 3 * q + 1, 3 * q + 2]].mean() for q in range(-4, 4)}
     assert t.estimate[0] == pytest.approx(np.mean([quarter[q] - quarter[-1] for q in range(4)]), abs=1e-12)
     assert t.attrs["scale"] == "log" and -0.6 < t.estimate[0] < -0.2  # the demo's -30 % is -0.36 in logs
@@ -423,7 +423,7 @@ def test_relative_magnitudes_on_the_ppml_scale(demo_panel):
 
 def test_relative_magnitudes_without_pre_trends():
     """Noise-free parallel trends: no pre-start change, so the identified set stays a point."""
-    from analysis.impact.sensitivity import relative_magnitudes
+    from analysis.evaluation.sensitivity import relative_magnitudes
 
     panel, truth = _dynamic_panel(n=40, T=36)  # additive: parallel in levels, not in proportions
     r = impact.estimate(panel, outcome="y", method="imputation", n_perm=19)
@@ -443,7 +443,7 @@ def test_randomization_interval_is_unbounded_when_the_test_cannot_bound_it():
     r = impact.estimate(p, outcome="y", method="imputation", n_perm=99)
     assert r.ci_low == -np.inf and r.ci_high == np.inf  # reassignments to unit 0 itself always tie
     assert r.p_value > 0.05
-    from analysis.impact.randomization import invert
+    from analysis.impact.inference.randomization import invert
 
     # every reassignment behaves like the observed one (b = 1, same estimate): nothing is rejected
     a = np.full(100, 0.1)
@@ -464,9 +464,9 @@ def test_ppml_interval_is_not_cut_at_its_search_limits():
     p = pd.DataFrame({"unit": np.repeat(np.arange(N), T), "period": np.tile(np.arange(T), N), "y": Y.ravel()})
     p["treat_start"] = p.unit.map({i: (s if s >= 0 else np.nan) for i, s in enumerate(start)})
     r = impact.estimate(p, outcome="y", method="ppml", n_perm=99)
-    lo, hi = r.extra["ratio_ci"]
-    assert lo < r.extra["effect_ratio"] < hi
-    assert hi != pytest.approx(r.extra["effect_ratio"] + 2.0) and lo != pytest.approx(r.extra["effect_ratio"] - 1.0)
+    lo, hi = r.details["ratio_ci"]
+    assert lo < r.details["effect_ratio"] < hi
+    assert hi != pytest.approx(r.details["effect_ratio"] + 2.0) and lo != pytest.approx(r.details["effect_ratio"] - 1.0)
 
 
 def test_ppml_ignores_reassignments_it_cannot_impute_and_refuses_an_unimputable_unit():
@@ -488,7 +488,7 @@ def test_reassignment_pool_holds_the_sectors_that_could_have_been_chosen():
     """Rule: PPML reassigns the calendar only among units at least as violent before the first
     start as the least violent treated unit, filled up to max(2 x treated, MIN_POOL) with the most
     violent others; units outside the pool are never treated in a reassignment."""
-    from analysis.impact.randomization import MIN_POOL, comparable_pool, permuted_starts
+    from analysis.impact.inference.randomization import MIN_POOL, comparable_pool, permuted_starts
 
     N, T = 60, 24
     level = np.linspace(10, 0.5, N)  # unit 0 most violent
@@ -533,11 +533,11 @@ def test_reassignment_pool_holds_the_sectors_that_could_have_been_chosen():
 
 def test_ppml_smallest_p_value_counts_distinct_reassignments():
     """Rule: one treated unit among a pool of 20 can never give p below 1/20, however many draws."""
-    from analysis.impact.ppml import distinct_placebos
+    from analysis.impact.inference.placebo import distinct_placebos
 
     assert distinct_placebos(np.r_[5, np.full(25, -1)], 19) == pytest.approx(19)
     assert distinct_placebos(np.r_[5, 5, 7, np.full(25, -1)], 10) == pytest.approx(10 * 9 * 8 / 2)
-    from analysis.impact.ppml import distinct_reassignments
+    from analysis.impact.inference.randomization import distinct_reassignments
 
     assert distinct_reassignments(np.r_[5, np.full(19, -1)]) == pytest.approx(20)
     assert distinct_reassignments(np.r_[5, 5, 7, np.full(7, -1)]) == pytest.approx(10 * 9 * 8 / 2)
@@ -548,7 +548,7 @@ def test_ppml_smallest_p_value_counts_distinct_reassignments():
                       "treat_start": np.repeat(np.where(np.arange(N) == 0, 15, np.nan), T)})
     r = impact.estimate(p, outcome="y", method="ppml", n_perm=199, ci=False)
     # the placebo: 19 comparable never-treated sectors, each taken once (not 199 resamples of them)
-    assert r.extra["n_draws"] == 19 and r.extra["min_p_value"] == pytest.approx(1 / 20)
-    assert len(r.extra["pool"]) == 20 and r.p_value >= 1 / 20
+    assert r.inference.n_draws == 19 and r.inference.min_p_value == pytest.approx(1 / 20)
+    assert len(r.inference.pool) == 20 and r.p_value >= 1 / 20
     r = impact.estimate(p, outcome="y", method="ppml", inference="randomization", n_perm=199, ci=False)
-    assert r.extra["min_p_value"] == pytest.approx(1 / 20) and r.p_value >= 1 / 20
+    assert r.inference.min_p_value == pytest.approx(1 / 20) and r.p_value >= 1 / 20

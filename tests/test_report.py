@@ -152,6 +152,6 @@ def test_estimates_table_names_inference_and_draws_from_the_results(demo_panel):
     rs = [impact.estimate(demo_panel, method="imputation", n_perm=99),
           impact.estimate(demo_panel, method="twfe", inference="wild", n_boot=1999),
           impact.estimate(demo_panel, method="twfe", inference="cluster")]
-    assert [r.extra["n_draws"] for r in rs] == [99, 1999, 0]
+    assert [r.inference.n_draws for r in rs] == [99, 1999, 0]
     t = estimates_table(rs)
     assert "Randomization, 99 draws" in t and "Wild bootstrap, 1,999 draws" in t and "cluster-robust by unit" in t

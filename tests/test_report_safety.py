@@ -180,11 +180,11 @@ def test_figures_draw_no_count_from_1_to_4(small):
 
 def test_headline_without_a_positive_counterfactual(small):
     """The issue's 'nan% higher': a counterfactual at or below zero has no percent."""
-    from analysis.impact.result import ImpactResult
+    from analysis.impact.result import ImpactResult, InferenceRecord
 
-    r = ImpactResult(method="imputation", outcome="shootings", inference="randomization inference (19 reassignments)",
+    r = ImpactResult(method="imputation", outcome="shootings", inference=InferenceRecord("randomization", "randomization inference (19 reassignments)"),
                      att=0.8, se=0.1, ci_low=0.6, ci_high=1.0, p_value=0.05, treated_mean=0.6, n_treated=3,
-                     n_control=60, n_pre=40, n_post=20, extra={"n_treated_periods": 60})
+                     n_control=60, n_pre=40, n_post=20, n_treated_periods=60)
     text = content.headline(r, small["ctx"])
     assert "nan" not in text.lower()
     assert "no percent change is defined" in text and "0.80 victims per sector per month" in text
@@ -250,7 +250,7 @@ def test_sensitivity_waits_for_a_whole_quarter():
     from types import SimpleNamespace
 
     def fake(rels):
-        return SimpleNamespace(event_study=pd.DataFrame({"rel_period": rels}), extra={"event_rels": rels})
+        return SimpleNamespace(event_study=pd.DataFrame({"rel_period": rels}), event_rels=np.array(rels))
 
     assert content.sensitivity_horizon(fake(list(range(-12, 2)))) == (4, 0)
     assert content.sensitivity_horizon(fake(list(range(-12, 3)))) == (4, 1)

@@ -123,7 +123,7 @@ def test_rule_a_component_may_restart_after_it_ended(tmp_path):
 
 def test_rule_randomization_p_value_is_two_sided_with_the_plus_one():
     """p = (1 + #{|a_p| >= |estimate|}) / (n + 1): a reassignment as extreme on the other side counts."""
-    from analysis.impact.randomization import invert
+    from analysis.impact.inference.randomization import invert
 
     a_p = np.array([-3.0, -2.0, 2.0, 1.5, -0.2, 0.3, 0.0, 0.5, -0.5, 0.4, 0.2, -0.1, 0.05, -0.05, 0.15, -0.15, 0.25,
                     -0.25, 0.35])
@@ -136,7 +136,7 @@ def test_rule_randomization_p_value_is_two_sided_with_the_plus_one():
 def test_rule_randomization_interval_is_the_set_not_rejected_at_its_level():
     """The interval is every tau whose p-value, (1 + #{|a_p - tau b_p| >= |estimate - tau|}) /
     (n + 1), is above alpha; checked against brute force at two levels."""
-    from analysis.impact.randomization import invert
+    from analysis.impact.inference.randomization import invert
 
     rng = np.random.default_rng(3)
     a_p = rng.normal(0, 1, 39)
@@ -164,7 +164,7 @@ def _brute_interval(est, a_p, b_p, alpha, lo, hi, n=400001):
 def test_rule_randomization_interval_follows_the_scale_of_the_draws():
     """The search grid is in units of the draws' spread: an effect measured in hundredths gets
     an interval as precise as one measured in units."""
-    from analysis.impact.randomization import invert
+    from analysis.impact.inference.randomization import invert
 
     rng = np.random.default_rng(4)
     a_p, b_p = rng.normal(0, 0.01, 39), rng.uniform(-0.3, 0.3, 39)
@@ -176,7 +176,7 @@ def test_rule_randomization_interval_follows_the_scale_of_the_draws():
 def test_rule_randomization_interval_widens_its_search_until_both_ends_are_rejected():
     """Draws whose treatment estimate is close to the observed one's (b near 1) push the
     interval's ends far out: beyond the first grid of 10 spreads, which must widen on both sides."""
-    from analysis.impact.randomization import invert
+    from analysis.impact.inference.randomization import invert
 
     rng = np.random.default_rng(5)
     a_p, b_p = rng.normal(0, 1, 39), rng.uniform(-0.2, 0.2, 39)
@@ -196,7 +196,7 @@ def test_rule_randomization_interval_says_which_side_it_cannot_bound(n_always, s
     and never for very negative ones. Two such draws among 39 keep p above 0.05 on the upper side
     only: that side is unbounded, the lower one is not. One keeps p at exactly 2/40 = 0.05 there,
     which rejects (p <= alpha): both sides bounded, as brute force finds."""
-    from analysis.impact.randomization import invert
+    from analysis.impact.inference.randomization import invert
 
     rng = np.random.default_rng(6)
     a_p, b_p = rng.normal(0, 1, 39), rng.uniform(-0.2, 0.2, 39)
@@ -219,15 +219,15 @@ def test_rule_randomization_interval_says_which_side_it_cannot_bound(n_always, s
 
 
 def test_rule_ppml_p_value_has_the_plus_one_and_drops_unimputable_draws():
-    from analysis.impact.ppml import _perm_p
+    from analysis.impact.inference.randomization import perm_p
 
     stats = np.array([0.5, 0.1, np.inf, np.nan, 0.3, 0.2])
-    assert _perm_p(stats, 0.25) == pytest.approx((1 + 2) / (4 + 1))
-    assert _perm_p(np.array([0.1, 0.2, 0.3]), 1.0) == pytest.approx(1 / 4)
+    assert perm_p(stats, 0.25) == pytest.approx((1 + 2) / (4 + 1))
+    assert perm_p(np.array([0.1, 0.2, 0.3]), 1.0) == pytest.approx(1 / 4)
 
 
 def test_rule_webb_weights_take_their_six_values_equally_often():
-    from analysis.impact.wild import WEBB, draw_weights
+    from analysis.impact.inference.wild import WEBB, draw_weights
 
     assert sorted(np.round(WEBB ** 2, 12)) == sorted([1.5, 1.5, 1.0, 1.0, 0.5, 0.5])
     w = draw_weights("webb", 6000, 10, np.random.default_rng(0))
@@ -239,9 +239,9 @@ def test_rule_webb_weights_take_their_six_values_equally_often():
 def test_rule_percent_is_effect_over_the_counterfactual_mean():
     """att_percent = 100 * att / (treated mean - att): the denominator is what would have been
     recorded, not what was."""
-    from analysis.impact.result import ImpactResult
+    from analysis.impact.result import ImpactResult, InferenceRecord
 
-    r = ImpactResult(method="m", outcome="y", inference="x", att=-2.0, se=np.nan, ci_low=-3.0, ci_high=-1.0,
+    r = ImpactResult(method="m", outcome="y", inference=InferenceRecord("x", "x"), att=-2.0, se=np.nan, ci_low=-3.0, ci_high=-1.0,
                      p_value=0.01, treated_mean=6.0, n_treated=1, n_control=1, n_pre=1, n_post=1, alpha=0.05)
     assert r.counterfactual_mean == pytest.approx(8.0)
     assert r.att_percent == pytest.approx(-25.0)
@@ -254,9 +254,9 @@ def test_rule_percent_is_effect_over_the_counterfactual_mean():
 def test_rule_small_positive_counterfactuals_still_give_a_percent():
     """A counterfactual mean below one victim per sector-month (a quiet sector) is still positive:
     its percent change is defined; and the level is 95 % unless asked otherwise."""
-    from analysis.impact.result import ImpactResult
+    from analysis.impact.result import ImpactResult, InferenceRecord
 
-    r = ImpactResult(method="m", outcome="y", inference="x", att=-0.25, se=np.nan, ci_low=-0.4, ci_high=-0.1,
+    r = ImpactResult(method="m", outcome="y", inference=InferenceRecord("x", "x"), att=-0.25, se=np.nan, ci_low=-0.4, ci_high=-0.1,
                      p_value=0.01, treated_mean=0.25, n_treated=1, n_control=1, n_pre=1, n_post=1)
     assert r.counterfactual_mean == pytest.approx(0.5)
     assert r.att_percent == pytest.approx(-50.0) and r.ci_percent == pytest.approx((-80.0, -20.0))
@@ -266,9 +266,9 @@ def test_rule_small_positive_counterfactuals_still_give_a_percent():
 @pytest.mark.parametrize("treated_mean,att", [(2.0, 2.0), (1.0, 2.0)])
 def test_rule_no_percent_without_a_positive_counterfactual(treated_mean, att):
     """A counterfactual mean of zero or below has no percent change: NaN, never inf or a sign flip."""
-    from analysis.impact.result import ImpactResult
+    from analysis.impact.result import ImpactResult, InferenceRecord
 
-    r = ImpactResult(method="m", outcome="y", inference="x", att=att, se=np.nan, ci_low=att - 1, ci_high=att + 1,
+    r = ImpactResult(method="m", outcome="y", inference=InferenceRecord("x", "x"), att=att, se=np.nan, ci_low=att - 1, ci_high=att + 1,
                      p_value=0.5, treated_mean=treated_mean, n_treated=1, n_control=1, n_pre=1, n_post=1)
     assert np.isnan(r.att_percent) and all(np.isnan(v) for v in r.ci_percent)
     assert np.isnan(r.to_frame().att_percent.iloc[0])
@@ -289,18 +289,16 @@ def test_rule_normal_interval_and_p_value():
     assert np.isnan(z_interval(1.0, 0.0, 0.05)[2])
 
 
-def test_rule_treated_sector_months_come_from_the_paths_when_present():
-    from analysis.impact.result import ImpactResult
+def test_rule_treated_sector_months_are_the_field_estimate_fills():
+    from analysis.impact.result import ImpactResult, InferenceRecord
 
     cf = pd.DataFrame({"unit": ["A"] * 4, "period": range(4), "observed": 1, "counterfactual": 1.0,
                        "treated": [False, True, True, True]})
-    base = dict(method="m", outcome="y", inference="x", att=-1.0, se=0.2, ci_low=-1.4, ci_high=-0.6, p_value=0.01,
-                treated_mean=3.0, n_treated=1, n_control=1, n_pre=1, n_post=3, extra={"n_treated_periods": 7})
-    assert ImpactResult(**base, counterfactual=cf).n_treated_periods == 3
-    assert ImpactResult(**base).n_treated_periods == 7
-    assert ImpactResult(**base, counterfactual=cf.drop(columns="treated")).n_treated_periods == 7
+    base = dict(method="m", outcome="y", inference=InferenceRecord("randomization", "x"), att=-1.0, se=0.2, ci_low=-1.4, ci_high=-0.6, p_value=0.01,
+                treated_mean=3.0, n_treated=1, n_control=1, n_pre=1, n_post=3, n_treated_periods=7)
+    assert ImpactResult(**base, counterfactual=cf).n_treated_periods == 7
     row = ImpactResult(**base, counterfactual=cf, notes=["first", "second"]).to_frame().iloc[0]
-    assert row.n_treated_periods == 3 and row.notes == "first | second" and row.att_percent == pytest.approx(-25.0)
+    assert row.n_treated_periods == 7 and row.inference == "x" and row.notes == "first | second" and row.att_percent == pytest.approx(-25.0)
     assert "event_study" not in row.index and "counterfactual" not in row.index and row.method == "m"
     text = ImpactResult(**base, notes=["first", "second"]).summary()
     assert text.splitlines()[-2:] == ["  note: first", "  note: second"]
@@ -367,13 +365,13 @@ def test_rule_every_column_of_the_sector_table_suppresses_one_to_four(pre, shown
 def test_rule_headline_sets_the_effect_against_the_counterfactual():
     """'... fewer victims per sector per month against <counterfactual> expected': the mean that
     would have been recorded (treated mean - effect), not the recorded mean."""
-    from analysis.impact.result import ImpactResult
+    from analysis.impact.result import ImpactResult, InferenceRecord
     from analysis.report import content
 
     ctx = _city(6)
-    r = ImpactResult(method="ppml", outcome="shootings", inference="randomization inference (99 reassignments)",
+    r = ImpactResult(method="ppml", outcome="shootings", inference=InferenceRecord("randomization", "randomization inference (99 reassignments)"),
                      att=-2.0, se=np.nan, ci_low=-3.0, ci_high=-1.0, p_value=0.01, treated_mean=9.0, n_treated=1,
-                     n_control=6, n_pre=12, n_post=24, alpha=0.05, extra={"n_treated_periods": 24})
+                     n_control=6, n_pre=12, n_post=24, alpha=0.05, n_treated_periods=24)
     text = content.headline(r, ctx)
     assert "2.00 fewer victims per sector per month against 11.00 expected" in text
     assert "18.2% lower" in text  # -2 / 11
@@ -383,13 +381,13 @@ def test_rule_headline_sets_the_effect_against_the_counterfactual():
 def test_rule_assumptions_paragraph_takes_its_figures_from_the_validation_table():
     """The paragraph on parallel trends prints the headline under both readings and the
     validation study's figures as they are in its table, never typed by hand."""
-    from analysis.impact.result import ImpactResult
+    from analysis.impact.result import ImpactResult, InferenceRecord
     from analysis.report import content
 
     ctx = _city(6)
 
     def res(method, att):
-        return ImpactResult(method=method, outcome="shootings", inference="placebo inference (99 draws)", att=att,
+        return ImpactResult(method=method, outcome="shootings", inference=InferenceRecord("placebo", "placebo inference (99 draws)"), att=att,
                             se=np.nan, ci_low=att - 1, ci_high=att + 0.5, p_value=0.02, treated_mean=9.0, n_treated=1,
                             n_control=6, n_pre=12, n_post=24, alpha=0.05)
 

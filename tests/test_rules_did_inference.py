@@ -115,9 +115,9 @@ def test_rule_twfe_smallest_p_value_is_one_over_the_number_of_reassignments_plus
 
     p = _staggered(N=12, T=8, start=(2, 4, 6) + (-1,) * 9, effect=100.0)
     res = impact.estimate(p, outcome="y", method="twfe", n_perm=19, event_window=None)
-    assert res.extra["min_p_value"] == 1 / 20
+    assert res.inference.min_p_value == 1 / 20
     assert res.p_value == pytest.approx(1 / 20)
-    assert res.extra["n_draws"] == 19
+    assert res.inference.n_draws == 19
 
 
 @pytest.mark.parametrize("method,inference,n_draws,words", [
@@ -133,10 +133,10 @@ def test_rule_default_number_of_draws_of_each_inference(method, inference, n_dra
 
     res = impact.estimate(_staggered(N=6, T=6, start=(3, -1, 4, -1, -1, -1)), outcome="y", method=method,
                           inference=inference, event_window=None if method == "twfe" else (-12, 24))
-    assert res.extra["n_draws"] == n_draws
-    assert words in res.inference
+    assert res.inference.n_draws == n_draws
+    assert words in res.inference.label
     if inference != "wild":
-        assert res.extra["min_p_value"] == 1 / (n_draws + 1)
+        assert res.inference.min_p_value == 1 / (n_draws + 1)
 
 
 # -- the randomization interval: its grid --------------------------------------------------------
@@ -153,7 +153,7 @@ def test_rule_randomization_interval_ends_are_the_outermost_unrejected_points_of
     b = 1/2) keep every tau down to estimate - reach spreads unrejected; the others (b = 0) stop
     counting far sooner. The case reach = 9.9975 puts the boundary between the grid's first and
     second points: the first is rejected (that side is bounded), the second is the lower end."""
-    from analysis.impact.randomization import invert
+    from analysis.impact.inference.randomization import invert
 
     rng = np.random.default_rng(7)
     a_p = np.r_[0.0, 0.0, rng.normal(0, 1, 37)]
@@ -220,7 +220,7 @@ def test_rule_wild_bootstrap_p_value_is_the_share_of_draws_at_least_as_extreme_t
     A draw whose weights are all equal reproduces the sample (up to sign), so its t* ties with
     the observed one and must count: with four clusters and Rademacher weights one draw in eight
     does. Every draw counts, the first included. Checked against refits of each bootstrap sample."""
-    from analysis.impact.wild import draw_weights, wild_bootstrap
+    from analysis.impact.inference.wild import draw_weights, wild_bootstrap
 
     Y, start = _few_clusters(4, 4, [2, 4, -1, -1])
     B = 24
@@ -237,7 +237,7 @@ def test_rule_wild_interval_ends_where_the_bootstrap_test_starts_to_reject():
     20 draws p = 1/20 = 0.05 is reached). With six clusters and one treated unit the interval
     reaches more than 4 standard errors out on both sides, so its search must step outwards.
     Checked against refits of each bootstrap sample."""
-    from analysis.impact.wild import draw_weights, wild_bootstrap
+    from analysis.impact.inference.wild import draw_weights, wild_bootstrap
 
     Y, start = _few_clusters(6, 5, [3, -1, -1, -1, -1, -1])
     B = 20
@@ -293,7 +293,7 @@ def test_rule_wild_interval_is_unbounded_when_tied_draws_exceed_alpha():
     the sample, so its |t*| ties with the observed |t| at every null beta0 and the p-value never
     falls below the share of such draws. When that share exceeds alpha no beta0 is rejected: the
     honest interval is the whole line, not an end found where rounding drops a tie."""
-    from analysis.impact.wild import draw_weights, wild_bootstrap
+    from analysis.impact.inference.wild import draw_weights, wild_bootstrap
 
     Y, start = _few_clusters(4, 4, [2, 4, -1, -1])
     B = 40
@@ -312,7 +312,7 @@ def test_rule_wild_interval_is_unbounded_when_no_far_null_is_rejected_even_witho
     grows the share of draws at least as extreme as the sample tends to a limit above alpha
     (checked by refits at 1e6 standard errors on both sides): no beta0 is rejected that far out,
     so the outward search gives up and the interval is unbounded, not cut where it stopped."""
-    from analysis.impact.wild import draw_weights, wild_bootstrap
+    from analysis.impact.inference.wild import draw_weights, wild_bootstrap
 
     Y, start = _few_clusters(3, 4, [2, -1, -1])
     B = 40
@@ -328,7 +328,7 @@ def test_rule_wild_interval_is_bounded_when_tied_draws_are_exactly_alpha():
     """A p-value equal to alpha rejects: when the draws that tie at every null are exactly
     alpha x B (2 of 40 here, alpha = 0.05), a null where no other draw is as extreme gets
     p = alpha and is rejected, so the interval has ends; only a larger share leaves it unbounded."""
-    from analysis.impact.wild import draw_weights, wild_bootstrap
+    from analysis.impact.inference.wild import draw_weights, wild_bootstrap
 
     Y, start = _few_clusters(6, 5, [2, -1, -1, -1, -1, -1])
     B = 40

@@ -1,6 +1,6 @@
 """Rules of the relative-magnitudes sensitivity analysis that decide a published number (issue 14).
 
-``analysis.impact.honest`` (Rambachan and Roth 2023, Delta^RM, with the conditional-least-
+``analysis.evaluation.honest`` (Rambachan and Roth 2023, Delta^RM, with the conditional-least-
 favourable hybrid test of Andrews, Roth and Pakes): which polyhedron a sign means, which moments
 a single post period keeps, the breakdown value, where the scan looks for the set's ends, and
 the conditional test itself against an independent linear-programming construction. Tiny event
@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.impact import honest
+from analysis.evaluation import honest
 
 DRAWS = 2000  # enough for a stable least-favourable critical value on these tiny examples
 

@@ -25,14 +25,14 @@ def test_rule_calibration_gives_three_sectors_a_start_with_six_months_before_and
     """The report's calibration uses the defaults: 3 placebo sectors, at least 6 periods before
     the start and 3 from it on; every allowed start is drawn, none outside."""
     import analysis.impact as impact
-    from analysis.impact.calibration import placebo_size
+    from analysis.evaluation.calibration import placebo_size
 
     seen = []
 
     def fake_estimate(p, **kw):
         ts = p.drop_duplicates("unit").set_index("unit").treat_start.dropna()
         seen.append((len(ts), ts.iloc[0], ts.nunique(), kw["alpha"]))
-        return SimpleNamespace(p_value=0.5, inference=kw.get("inference") or "default")
+        return SimpleNamespace(p_value=0.5, inference=SimpleNamespace(label=kw.get("inference") or "default"))
 
     monkeypatch.setattr(impact, "estimate", fake_estimate)
     panel = _null_panel()
@@ -48,14 +48,14 @@ def test_rule_calibration_gives_three_sectors_a_start_with_six_months_before_and
 
 def test_rule_calibration_default_number_of_runs_is_500(monkeypatch):
     import analysis.impact as impact
-    from analysis.impact.calibration import placebo_size
+    from analysis.evaluation.calibration import placebo_size
 
-    monkeypatch.setattr(impact, "estimate", lambda p, **kw: SimpleNamespace(p_value=0.5, inference="x"))
+    monkeypatch.setattr(impact, "estimate", lambda p, **kw: SimpleNamespace(p_value=0.5, inference=SimpleNamespace(label="x")))
     assert len(placebo_size(_null_panel(), outcome="y", method="ppml").p_values) == 500
 
 
 def test_rule_calibration_refuses_a_panel_too_short_for_its_design():
-    from analysis.impact.calibration import placebo_size
+    from analysis.evaluation.calibration import placebo_size
 
     with pytest.raises(ValueError, match="at least 9"):
         placebo_size(_null_panel(n_periods=8), outcome="y", method="ppml", n_runs=1)
@@ -65,7 +65,7 @@ def test_rule_calibration_refuses_a_panel_too_short_for_its_design():
     seen = []
     orig = impact.estimate
     try:
-        impact.estimate = lambda p, **kw: seen.append(p.treat_start.dropna().iloc[0]) or SimpleNamespace(p_value=1.0, inference="x")
+        impact.estimate = lambda p, **kw: seen.append(p.treat_start.dropna().iloc[0]) or SimpleNamespace(p_value=1.0, inference=SimpleNamespace(label="x"))
         placebo_size(_null_panel(n_periods=9), outcome="y", method="ppml", n_runs=5)
     finally:
         impact.estimate = orig
@@ -77,7 +77,7 @@ def test_rule_rejection_rate_and_its_wilson_interval(k, n):
     """A p-value equal to alpha rejects; the interval is Wilson's (statsmodels as the reference)."""
     from statsmodels.stats.proportion import proportion_confint
 
-    from analysis.impact.calibration import SizeCheck
+    from analysis.evaluation.calibration import SizeCheck
 
     p = np.r_[np.full(k, 0.05), np.full(n - k, 0.0501)]
     chk = SizeCheck(method="m", inference="i", alpha=0.05, p_values=p)
@@ -104,7 +104,7 @@ def _brute_pivot(recorded, expected, null_t, alpha, extra):
 @pytest.mark.parametrize("recorded,expected,extra", [(70.0, 100.0, 0.0), (70.0, 100.0, 0.01), (140.0, 100.0, 0.02),
                                                      (30.0, 50.0, 0.3)])
 def test_rule_ppml_interval_is_the_set_its_test_does_not_reject(recorded, expected, extra):
-    from analysis.impact.ppml import pivot_interval
+    from analysis.impact.inference.placebo import pivot_interval
 
     null_t = np.random.default_rng(7).gamma(2.0, 0.8, size=199)
     lo, hi = pivot_interval(recorded, expected, null_t, 0.05, extra)
@@ -117,7 +117,7 @@ def test_rule_ppml_interval_is_the_set_its_test_does_not_reject(recorded, expect
 
 
 def test_rule_ppml_interval_has_no_upper_bound_when_the_extra_variance_outgrows_the_critical_value():
-    from analysis.impact.ppml import pivot_interval
+    from analysis.impact.inference.placebo import pivot_interval
 
     null_t = np.linspace(0.1, 3.0, 199)  # critical value c = the 10th largest = 2.85...
     c = np.sort(null_t)[::-1][int(np.floor(0.05 * 200 - 1 + 1e-9))]
@@ -134,7 +134,7 @@ def test_rule_ppml_interval_has_no_upper_bound_when_the_extra_variance_outgrows_
 @pytest.mark.parametrize("n_draws,bounded", [(18, False), (19, True)])
 def test_rule_ppml_interval_needs_enough_draws_to_reject_at_all(n_draws, bounded):
     """At alpha 0.05 the +1 p-value reaches 0.05 only with 19 draws or more: fewer give (-1, inf)."""
-    from analysis.impact.ppml import pivot_interval
+    from analysis.impact.inference.placebo import pivot_interval
 
     lo, hi = pivot_interval(70.0, 100.0, np.linspace(0.5, 2.0, n_draws), 0.05, 0.0)
     assert bool(lo > -1.0 and np.isfinite(hi)) is bounded
@@ -144,7 +144,7 @@ def test_rule_ppml_interval_needs_enough_draws_to_reject_at_all(n_draws, bounded
 
 
 def test_rule_extra_variance_is_the_mean_excess_over_poisson_and_never_negative():
-    from analysis.impact.ppml import extra_variance
+    from analysis.impact.inference.placebo import extra_variance
 
     m = np.array([100.0, 50.0, 200.0])
     r = np.array([120.0, 40.0, 170.0])
@@ -164,35 +164,35 @@ def test_rule_did_weights_are_uniform_over_controls_and_pre_periods():
 
 
 def test_rule_placebo_pool_of_a_treated_unit_is_the_never_treated_closest_in_pre_start_level():
-    from analysis.impact.sdid import _placebo_pools
+    from analysis.impact.inference.placebo import placebo_pools
 
     level = np.array([10.0, 1.0, 2.0, 3.0, 9.0, 12.0, 30.0])  # rows 0 and 6 treated
     Y = np.repeat(level[:, None], 4, axis=1)
     ctrl = np.array([1, 2, 3, 4, 5])
-    pools = _placebo_pools(Y, np.array([0, 6]), ctrl, n_pre=3, size=2)
+    pools = placebo_pools(Y, np.array([0, 6]), ctrl, n_pre=3, size=2)
     assert [sorted(p) for p in pools] == [[4, 5], [4, 5]]  # 9 and 12 are nearest to 10; 12 and 9 to 30
-    pools = _placebo_pools(Y, np.array([0]), ctrl, n_pre=3, size=3)
+    pools = placebo_pools(Y, np.array([0]), ctrl, n_pre=3, size=3)
     assert sorted(pools[0]) == [3, 4, 5]
-    assert [list(p) for p in _placebo_pools(Y, np.array([0, 6]), ctrl, n_pre=3, size=None)] == [list(ctrl)] * 2
-    assert [list(p) for p in _placebo_pools(Y, np.array([0]), ctrl, n_pre=3, size=5)] == [list(ctrl)]
+    assert [list(p) for p in placebo_pools(Y, np.array([0, 6]), ctrl, n_pre=3, size=None)] == [list(ctrl)] * 2
+    assert [list(p) for p in placebo_pools(Y, np.array([0]), ctrl, n_pre=3, size=5)] == [list(ctrl)]
 
 
 def test_rule_placebo_stand_ins_are_distinct_and_fall_back_to_any_unused_control():
-    from analysis.impact.sdid import _draw
+    from analysis.impact.inference.placebo import draw_stand_ins
 
     ctrl = np.array([1, 2, 3, 4, 5])
     rng = np.random.default_rng(3)
     for _ in range(200):
         # three treated units share a pool of two: the third takes an unused control outside it
-        out = _draw([np.array([4, 5])] * 3, ctrl, rng)
+        out = draw_stand_ins([np.array([4, 5])] * 3, ctrl, rng)
         assert len(set(out)) == 3
         assert sum(o in (4, 5) for o in out) == 2 and set(out) <= set(ctrl)
-    seen = {tuple(_draw([np.array([1, 2, 3])], ctrl, rng)) for _ in range(200)}
+    seen = {tuple(draw_stand_ins([np.array([1, 2, 3])], ctrl, rng)) for _ in range(200)}
     assert seen == {(1,), (2,), (3,)}  # a unit's stand-in is drawn from its pool, each member reachable
 
 
 def test_rule_rademacher_weights_are_plus_and_minus_one_equally_often():
-    from analysis.impact.wild import draw_weights
+    from analysis.impact.inference.wild import draw_weights
 
     w = draw_weights("rademacher", 4000, 5, np.random.default_rng(0))
     assert set(np.unique(w)) == {-1.0, 1.0}
@@ -252,11 +252,11 @@ def test_rule_a_start_after_the_panel_leaves_the_unit_untreated_and_others_keep_
 
 
 def test_rule_ppml_p_value_counts_a_draw_tied_with_the_observed_statistic():
-    from analysis.impact.ppml import _perm_p
+    from analysis.impact.inference.randomization import perm_p
 
     obs = 2.0
-    assert _perm_p(np.array([2.0, 1.0, 3.0, 0.5]), obs) == pytest.approx((1 + 2) / 5)
-    assert _perm_p(np.array([2.0 - 1e-13, 1.0]), obs) == pytest.approx((1 + 1) / 3)  # within the tolerance
+    assert perm_p(np.array([2.0, 1.0, 3.0, 0.5]), obs) == pytest.approx((1 + 2) / 5)
+    assert perm_p(np.array([2.0 - 1e-13, 1.0]), obs) == pytest.approx((1 + 1) / 3)  # within the tolerance
 
 
 def test_rule_ppml_event_study_is_the_log_ratio_where_both_totals_are_positive():
@@ -288,11 +288,11 @@ def test_rule_ppml_smallest_p_value_of_one_sector_among_nineteen_comparable(infe
     p["y"] = rng.poisson(5.0, len(p)).astype(float)
     p["treat_start"] = pd.Series([periods[12] if u == "U00" else pd.NaT for u in p.unit], dtype="period[M]")
     r = impact.estimate(p, outcome="y", method="ppml", inference=inference, seed=1)
-    assert len(r.extra["pool"]) == 20
-    assert r.extra["min_p_value"] == pytest.approx(1 / 20)
+    assert len(r.inference.pool) == 20
+    assert r.inference.min_p_value == pytest.approx(1 / 20)
     assert r.p_value >= 1 / 20
     if inference == "placebo":
-        assert r.extra["n_draws"] == 19
+        assert r.inference.n_draws == 19
         assert (r.p_value * 20) == pytest.approx(round(r.p_value * 20))  # an exact p: k / 20
 
 
@@ -313,7 +313,7 @@ def test_rule_imputation_needs_an_untreated_cell_in_every_unit_and_period(where)
 
 @pytest.mark.parametrize("num_pre,num_post", [(0, 3), (3, 0)])
 def test_rule_relative_magnitudes_need_a_pre_and_a_post_coefficient(num_pre, num_post):
-    from analysis.impact.honest import sensitivity_rm
+    from analysis.evaluation.honest import sensitivity_rm
 
     n = num_pre + num_post
     with pytest.raises(ValueError, match="at least one pre-start and one post-start"):

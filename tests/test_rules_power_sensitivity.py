@@ -1,9 +1,9 @@
 """Rules of power, sensitivity, calibration and spillover that decide a published number (issue 14).
 
 Companion of test_rules_impact.py: the planning table's minimum detectable effects
-(``analysis.impact.power``), the relative-magnitudes table (``analysis.impact.sensitivity``), the
-placebo calibration (``analysis.impact.calibration``) and the neighbours' estimate
-(``analysis.impact.spillover``). Each test names the rule it guards, on a tiny input; the
+(``analysis.evaluation.power``), the relative-magnitudes table (``analysis.evaluation.sensitivity``), the
+placebo calibration (``analysis.evaluation.calibration``) and the neighbours' estimate
+(``analysis.evaluation.spillover``). Each test names the rule it guards, on a tiny input; the
 estimators are replaced by fakes where the rule is about the design around them.
 """
 
@@ -19,7 +19,7 @@ from test_rules_impact import _null_panel  # the constant panel the calibration 
 
 # -- power: the minimum detectable effect read off the curve -------------------------------------
 def _power_result(effects, power, target=0.8):
-    from analysis.impact.power import PowerResult
+    from analysis.evaluation.power import PowerResult
 
     curve = pd.DataFrame({"effect": effects, "power": power})
     return PowerResult(curve=curve, n_treated=3, follow_up=12, n_sims=60, target=target)
@@ -57,7 +57,7 @@ def _poisson_panel(n_units=6, n_periods=10, rate=4.0, seed=0):
 def _record_assignments(monkeypatch):
     """Record every assignment (start vector) power_curve turns into a treatment matrix: per run,
     the drawn one first, then its reassignments."""
-    import analysis.impact.power as power
+    import analysis.evaluation.power as power
 
     seen = []
     orig = power.treatment_matrix
@@ -110,7 +110,7 @@ def test_rule_power_is_the_randomization_test_rerun_with_the_effect_injected_int
     """The one-pass curve (statistic a + e c for every reassignment) must equal what injecting each
     effect into the counts and re-running the test gives: the right sign of the injected effect
     in the reassignments, the p-value with its +1, the sign rule (at effect 0 any rejection counts)."""
-    from analysis.impact.power import power_curve
+    from analysis.evaluation.power import power_curve
 
     panel = _poisson_panel()
     seen = _record_assignments(monkeypatch)
@@ -128,7 +128,7 @@ def test_rule_power_is_the_randomization_test_rerun_with_the_effect_injected_int
 def test_rule_power_a_sector_with_no_event_before_the_start_keeps_its_counts(monkeypatch):
     """Each sector is put on the scale of its mean before the start; a sector with none then is
     divided by 1 (not by 0, which would turn its counts into NaN and inf and break every run)."""
-    from analysis.impact.power import power_curve
+    from analysis.evaluation.power import power_curve
 
     panel = _poisson_panel(seed=3)
     panel.loc[(panel.unit == "U5") & (panel.period < pd.Period("2020-07", "M")), "y"] = 0.0
@@ -145,7 +145,7 @@ def test_rule_power_counts_tied_reassignments_so_identical_sectors_show_nothing(
     """A reassignment whose statistic equals the observed one reaches it (the p-value counts ties).
     When every sector has the same counts every month, every reassignment gives the same estimate
     as the drawn one, so the 5 % test never rejects and the power at no effect is 0, not 1."""
-    from analysis.impact.power import power_curve
+    from analysis.evaluation.power import power_curve
 
     panel = _poisson_panel().assign(y=3.0)
     res = power_curve(panel, outcome="y", n_treated=2, follow_up=4, effects=(0.0,), n_sims=5, n_perm=19, seed=0)
@@ -156,7 +156,7 @@ def test_rule_power_defaults_are_the_planning_tables(monkeypatch):
     """The planning table calls power_curve with its defaults: effects from 0 to -60 % in steps of
     5 points (NaN means "more than 60%"), 99 reassignments per run (p-values in hundredths), a
     5 % test and a target of 80 % power."""
-    from analysis.impact.power import power_curve
+    from analysis.evaluation.power import power_curve
 
     seen = _record_assignments(monkeypatch)
     res = power_curve(_poisson_panel(), outcome="y", n_treated=2, follow_up=4, n_sims=1, seed=0)
@@ -169,7 +169,7 @@ def test_rule_power_defaults_are_the_planning_tables(monkeypatch):
 def test_rule_power_follow_up_leaves_at_least_three_months_before_the_start(follow_up, ok):
     """With T = 10 months, 1 to 7 months of follow-up are allowed (at least 3 months before the
     common start to fit the sectors' levels and put each on its own scale); 0 and 8+ are refused."""
-    from analysis.impact.power import power_curve
+    from analysis.evaluation.power import power_curve
 
     kw = dict(outcome="y", n_treated=2, follow_up=follow_up, effects=(0.0,), n_sims=1, n_perm=1)
     if ok:
@@ -182,7 +182,7 @@ def test_rule_power_follow_up_leaves_at_least_three_months_before_the_start(foll
 @pytest.mark.parametrize("n_treated,ok", [(0, False), (1, True), (5, True), (6, False)])
 def test_rule_power_treats_between_one_sector_and_all_but_one(n_treated, ok):
     """Of N = 6 sectors, 1 to 5 can be treated: none gives no test, all leaves no comparison."""
-    from analysis.impact.power import power_curve
+    from analysis.evaluation.power import power_curve
 
     kw = dict(outcome="y", n_treated=n_treated, follow_up=4, effects=(0.0,), n_sims=1, n_perm=1)
     if ok:
@@ -194,7 +194,7 @@ def test_rule_power_treats_between_one_sector_and_all_but_one(n_treated, ok):
 
 def test_rule_power_refuses_a_panel_with_one_missing_sector_month():
     """A single missing row (one sector, one month) makes the panel unbalanced: refused."""
-    from analysis.impact.power import power_curve
+    from analysis.evaluation.power import power_curve
 
     panel = _poisson_panel().drop(index=[13])
     with pytest.raises(ValueError, match="not balanced"):
@@ -213,7 +213,8 @@ def _event_result(means, months_missing_in_draws=(), months_missing_in_estimates
     return SimpleNamespace(
         method="imputation",
         event_study=pd.DataFrame({"rel_period": es_rels, "estimate": [e for m, e in zip(rels, est) if m in es_rels]}),
-        extra={"event_draws": draws, "event_rels": dr_rels},
+        event_draws=draws, event_rels=np.array(dr_rels), event_scale="level",
+        inference=SimpleNamespace(kind="randomization"),
     )
 
 
@@ -221,7 +222,7 @@ def _event_result(means, months_missing_in_draws=(), months_missing_in_estimates
 def test_rule_a_quarter_needs_all_three_months_in_both_the_estimates_and_the_draws(where):
     """A month present in the event study but not in the draws (or the reverse) leaves its quarter
     incomplete: refused with a message, not averaged over what is there."""
-    from analysis.impact.sensitivity import quarterly_event_study
+    from analysis.evaluation.sensitivity import quarterly_event_study
 
     means = {-3: 1.0, -2: 4.0, -1: 2.0, 0: 0.5}
     quarterly_event_study(_event_result(means), 3, 1)  # complete: fine
@@ -234,7 +235,7 @@ def test_rule_relative_magnitudes_largest_pre_change_and_column_order():
     """Quarters -3, -2, -1 at 1, 4, 2 are -1, 2, 0 against the reference quarter -1: the
     quarter-to-quarter changes before the start are 3 and 2, the largest is 3. The table's columns
     are in the documented order, the one the report's empty table and sensitivity.csv use."""
-    from analysis.impact.sensitivity import relative_magnitudes
+    from analysis.evaluation.sensitivity import relative_magnitudes
     from analysis.report.content import SENSITIVITY_COLUMNS
 
     t = relative_magnitudes(_event_result({-3: 1.0, -2: 4.0, -1: 2.0, 0: 0.5}), mbar=(1.0,), pre_quarters=3,
@@ -251,11 +252,11 @@ def test_rule_calibration_runs_each_get_their_own_seed(monkeypatch):
     """Each placebo run hands the estimator a fresh seed, so no two runs share their permutation or
     placebo draws (shared draws would make the runs dependent and the rejection rate noisier)."""
     import analysis.impact as impact
-    from analysis.impact.calibration import placebo_size
+    from analysis.evaluation.calibration import placebo_size
 
     seeds = []
     monkeypatch.setattr(impact, "estimate",
-                        lambda p, **kw: seeds.append(kw["seed"]) or SimpleNamespace(p_value=0.5, inference="x"))
+                        lambda p, **kw: seeds.append(kw["seed"]) or SimpleNamespace(p_value=0.5, inference=SimpleNamespace(label="x")))
     placebo_size(_null_panel(), outcome="y", method="ppml", n_runs=60, seed=4)
     assert len(set(seeds)) == 60 and min(seeds) >= 0
 
@@ -264,9 +265,9 @@ def test_rule_calibration_is_labelled_with_the_inference_the_estimator_used(monk
     """With no inference asked, the estimator picks its default; the check is labelled with that
     name (what the report's calibration table shows), not with "None"."""
     import analysis.impact as impact
-    from analysis.impact.calibration import placebo_size
+    from analysis.evaluation.calibration import placebo_size
 
-    monkeypatch.setattr(impact, "estimate", lambda p, **kw: SimpleNamespace(p_value=0.5, inference="placebo"))
+    monkeypatch.setattr(impact, "estimate", lambda p, **kw: SimpleNamespace(p_value=0.5, inference=SimpleNamespace(label="placebo")))
     assert placebo_size(_null_panel(), outcome="y", method="ppml", n_runs=3).inference == "placebo"
     chk = placebo_size(_null_panel(), outcome="y", method="ppml", inference="randomization", n_runs=0)
     assert chk.inference == "randomization"  # no run: the asked-for name
@@ -291,7 +292,7 @@ def _spill_panel():
 def test_rule_spillover_gives_the_neighbours_exact_reassignment_only_for_ppml_by_default(monkeypatch, method,
                                                                                           options, expected):
     import analysis.impact as impact
-    from analysis.impact.spillover import spillover
+    from analysis.evaluation.spillover import spillover
 
     calls = []
     monkeypatch.setattr(impact, "estimate", lambda p, **kw: calls.append(kw) or SimpleNamespace(notes=[]))
@@ -309,14 +310,14 @@ def test_rule_calibration_reruns_from_its_seed_draw_for_draw(monkeypatch):
     seed (below 2**31, a 32-bit signed int that every backend accepts). A change to the stream
     (another bound, another order) moves every published rejection rate, so it must be deliberate."""
     import analysis.impact as impact
-    from analysis.impact.calibration import placebo_size
+    from analysis.evaluation.calibration import placebo_size
 
     calls = []
 
     def fake(p, **kw):
         ts = p.drop_duplicates("unit").set_index("unit").treat_start.dropna()
         calls.append((sorted(ts.index), ts.iloc[0], kw["seed"]))
-        return SimpleNamespace(p_value=0.5, inference="x")
+        return SimpleNamespace(p_value=0.5, inference=SimpleNamespace(label="x"))
 
     monkeypatch.setattr(impact, "estimate", fake)
     panel = _null_panel()

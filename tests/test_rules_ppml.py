@@ -66,7 +66,7 @@ def test_rule_ppml_event_study_keeps_a_month_whose_expected_total_is_below_one()
 def test_rule_extra_variance_leaves_out_draws_without_a_positive_finite_expectation():
     """Draws that cannot be imputed (expected NaN or 0), or whose total is not a number, are left
     out of the moments; the others, small expectations included, all count."""
-    from analysis.impact.ppml import extra_variance
+    from analysis.impact.inference.placebo import extra_variance
 
     rec = np.array([120.0, 40.0, 3.0, 7.0, 5.0, np.nan])
     exp_ = np.array([100.0, 50.0, 0.5, np.nan, 0.0, 60.0])
@@ -81,7 +81,7 @@ def test_rule_extra_variance_leaves_out_draws_without_a_positive_finite_expectat
 def test_rule_ppml_interval_is_bounded_when_fewer_than_one_event_is_expected():
     """A treated sector expecting 0.8 events has a finite pivot interval: its ends are where
     |recorded - u| / sqrt(u), u = (1 + r) expected, meets the critical draw."""
-    from analysis.impact.ppml import pivot_interval
+    from analysis.impact.inference.placebo import pivot_interval
 
     null_t = np.linspace(0.1, 3.0, 199)
     c = np.sort(null_t)[::-1][int(np.floor(0.05 * 200 - 1 + 1e-9))]
@@ -97,7 +97,7 @@ def test_rule_ppml_interval_is_bounded_when_fewer_than_one_event_is_expected():
 def test_rule_placebos_need_only_as_many_comparable_units_as_treated_ones():
     """Two treated units and two comparable never-treated ones: enough (each placebo gives the
     two starts to the two candidates, in both orders)."""
-    from analysis.impact.ppml import placebo_calendars
+    from analysis.impact.inference.placebo import placebo_calendars
 
     start = np.array([3, 5, -1, -1, -1, -1])
     cand = np.array([False, True, False, True])
@@ -113,7 +113,8 @@ def test_rule_placebos_are_each_taken_once_when_there_are_exactly_as_many_as_dra
     (the exact p-value), not n random ones with repeats. The count is exact: 19 computed through
     lgamma came out as 19.00000000000003, one more than the draws, and the placebos were drawn
     with repeats (13 distinct of 19)."""
-    from analysis.impact.ppml import distinct_placebos, distinct_reassignments, placebo_calendars
+    from analysis.impact.inference.placebo import distinct_placebos, placebo_calendars
+    from analysis.impact.inference.randomization import distinct_reassignments
 
     start = np.array([4] + [-1] * n)
     assert distinct_placebos(start, n) == n and distinct_reassignments(start[: n]) == n
@@ -149,8 +150,9 @@ def _placebo_deviations(panel, n_perm, seed):
     rule: the calendar given to comparable never-treated units, expected counts from the Poisson
     fit on the untreated cells of the never-treated units."""
     from analysis.impact.design import make_design, treatment_matrix
-    from analysis.impact.ppml import expected_untreated, placebo_calendars
-    from analysis.impact.randomization import comparable_pool
+    from analysis.impact.ppml import expected_untreated
+    from analysis.impact.inference.placebo import placebo_calendars
+    from analysis.impact.inference.randomization import comparable_pool
 
     d = make_design(panel, "y")
     Y, start = d.Y, d.start
@@ -182,7 +184,7 @@ def test_rule_ppml_placebo_p_value_studentizes_with_the_placebos_extra_variance(
     null = np.abs(recs - m) / np.sqrt(m + e * m**2)
     obs = abs(rec - ex) / np.sqrt(ex + e * ex**2)
     p = (1 + np.sum(null >= obs - 1e-12)) / (len(null) + 1)
-    assert r.extra["n_draws"] == 99
+    assert r.inference.n_draws == 99
     assert r.p_value == pytest.approx(p)
     assert 0.1 < p < 0.9  # a panel without effect: the observed sits among its placebos
 
@@ -195,7 +197,7 @@ def _randomization_p(panel, r, n_perm, seed, statistic):
     ('studentized'), and the +1 share of reassignments at least as extreme as the observed."""
     from analysis.impact.design import make_design, treatment_matrix
     from analysis.impact.ppml import expected_untreated
-    from analysis.impact.randomization import comparable_pool, permuted_starts
+    from analysis.impact.inference.randomization import comparable_pool, permuted_starts
 
     d = make_design(panel, "y")
     Y, start = d.Y, d.start
@@ -234,8 +236,8 @@ def test_rule_ppml_randomization_interval_is_the_set_its_test_does_not_reject(kw
     n_perm, alpha, seed = 19, 0.1, kw["seed"]
     r = impact.estimate(panel, outcome="y", method="ppml", inference="randomization", n_perm=n_perm,
                         alpha=alpha, seed=seed, statistic=statistic)
-    lo, hi = r.extra["ratio_ci"]
-    assert -1.0 < lo < r.extra["effect_ratio"] < hi < np.inf
+    lo, hi = r.details["ratio_ci"]
+    assert -1.0 < lo < r.details["effect_ratio"] < hi < np.inf
     assert r.p_value == pytest.approx(_randomization_p(panel, 0.0, n_perm, seed, statistic))
     step = 3e-3
     for outside, inside in ((lo - step, lo + step), (hi + step, hi - step)):
@@ -254,11 +256,11 @@ def test_rule_ppml_interval_is_minus_100_percent_to_infinity_when_the_test_canno
     panel = _panel(n_units=20, effect=effect, seed=3)
     r = impact.estimate(panel, outcome="y", method="ppml", inference="randomization", n_perm=9, seed=3)
     assert r.p_value > 0.05
-    assert r.extra["ratio_ci"] == (-1.0, np.inf)
+    assert r.details["ratio_ci"] == (-1.0, np.inf)
     cf = r.counterfactual[r.counterfactual.treated]
     assert r.ci_low == pytest.approx(-cf.counterfactual.mean()) and r.ci_high == np.inf
     if effect > 1:
-        assert r.extra["effect_ratio"] > 64  # the 8 doubling steps down end above -100 % (at the estimate - 64)
+        assert r.details["effect_ratio"] > 64  # the 8 doubling steps down end above -100 % (at the estimate - 64)
 
 
 def test_rule_counts_beyond_float_range_are_capped_at_1e300():
@@ -268,7 +270,8 @@ def test_rule_counts_beyond_float_range_are_capped_at_1e300():
     still a number), never an overflow; below the cap it is exact: C(60, 30) to the unit."""
     from math import comb
 
-    from analysis.impact.ppml import distinct_placebos, distinct_reassignments
+    from analysis.impact.inference.placebo import distinct_placebos
+    from analysis.impact.inference.randomization import distinct_reassignments
 
     big = np.r_[np.arange(1, 501), np.full(500, -1)]
     assert distinct_reassignments(big) == 1e300

@@ -153,9 +153,9 @@ def test_rule_a_placebo_pool_holding_every_never_treated_sector_is_labelled_unre
     Y, starts = _noisy_staggered()
     p = _panel(Y, starts)
     full = impact.estimate(p, outcome="y", method="sdid", n_placebo=2, placebo_pool=8)
-    assert full.inference == "placebo (2 draws of never-treated stand-ins)"
+    assert full.inference.label == "placebo (2 draws of never-treated stand-ins)"
     part = impact.estimate(p, outcome="y", method="sdid", n_placebo=2, placebo_pool=7)
-    assert "among the 7 never-treated units nearest" in part.inference
+    assert "among the 7 never-treated units nearest" in part.inference.label
 
 
 def test_rule_only_synthetic_control_carries_the_no_intercept_warning():
@@ -180,9 +180,9 @@ def test_rule_default_number_of_draws_is_200_placebos_for_sdid_and_499_reassignm
     Y = np.random.default_rng(5).poisson(4.0, (6, 5)).astype(float)
     p = _panel(Y, {5: 3})
     r = impact.estimate(p, outcome="y", method="sdid")
-    assert r.extra["n_draws"] == 200 and r.inference.startswith("placebo (200 draws")
+    assert r.inference.n_draws == 200 and r.inference.label.startswith("placebo (200 draws")
     r = impact.estimate(p, outcome="y", method="imputation")
-    assert r.extra["n_draws"] == 499 and r.extra["min_p_value"] == pytest.approx(1 / 500)
+    assert r.inference.n_draws == 499 and r.inference.min_p_value == pytest.approx(1 / 500)
 
 
 # -- imputation: the untreated fit ---------------------------------------------------------------

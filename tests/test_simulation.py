@@ -103,13 +103,13 @@ def test_ppml_coverage_of_the_realised_ratio():
     for _ in range(150):
         p, _ = _heterogeneous_panel(rng)
         r = impact.estimate(p, outcome="y", method="ppml", n_perm=99, seed=int(rng.integers(1e9)))
-        lo, hi = r.extra["ratio_ci"]
+        lo, hi = r.details["ratio_ci"]
         cover.append(lo <= p.attrs["ratio"] <= hi)
     assert 0.92 <= np.mean(cover) <= 0.98, np.mean(cover)
 
 
 def test_wild_bootstrap_does_not_over_reject_with_three_treated():
-    from analysis.impact.wild import wild_bootstrap
+    from analysis.impact.inference.wild import wild_bootstrap
 
     rng = np.random.default_rng(5)
     rej = [wild_bootstrap(*_sim_panel(rng), B=399, seed=int(rng.integers(1e9)), ci=False)["p_value"] <= 0.05
@@ -122,7 +122,7 @@ def test_wild_bootstrap_does_not_over_reject_with_three_treated():
 def test_wild_bootstrap_holds_its_size_with_many_treated():
     """Where its theory applies (half of 30 clusters treated) the wild bootstrap rejects a true
     null at about its level: a bug that made it never reject (or always) fails here."""
-    from analysis.impact.wild import wild_bootstrap
+    from analysis.impact.inference.wild import wild_bootstrap
 
     rng = np.random.default_rng(6)
     rej = [wild_bootstrap(*_sim_panel(rng, n=30, n_treated=15), B=199, seed=int(rng.integers(1e9)), ci=False)["p_value"]
@@ -135,7 +135,7 @@ def test_default_method_holds_its_size_on_real_sector_counts():
     """Reduced form of `make bench`'s 500-run check: the report's default method and inference
     on the real 2013-2015 sector counts, 3 placebo sectors at a random month."""
     from analysis.data.panel import build_panel
-    from analysis.impact.calibration import placebo_size
+    from analysis.evaluation.calibration import placebo_size
 
     b = build_panel([SHARED / "incidents_gun_2013_2016.csv.gz"], SHARED / "sectores.geojson",
                     cuadrantes_path=SHARED / "cuadrantes.geojson", last_month="2015-12")
@@ -182,7 +182,7 @@ def test_relative_magnitudes_cover_the_first_year_effect_under_parallel_trends()
     Rambachan-Roth set. Parallel trends hold in these panels, so every Mbar's 95 % set must cover
     the realised first-year effect (average of quarters 0-3 against quarter -1); at Mbar = 0
     (no post-start drift allowed) the set is tightest and coverage should be near 95 %."""
-    from analysis.impact.sensitivity import relative_magnitudes
+    from analysis.evaluation.sensitivity import relative_magnitudes
 
     rng = np.random.default_rng(11)
     cover = []

@@ -52,8 +52,8 @@ JUNIT = BUILD / "mutation-junit.xml"
 MAP = BUILD / "mutation-map.json"
 
 #: the modules measured by default: every module that decides a number
-DEFAULT_TARGETS = sorted(str(p.relative_to(ROOT)) for d in ("data", "impact")
-                         for p in (SRC / "analysis" / d).glob("*.py") if p.name != "__init__.py") + [
+DEFAULT_TARGETS = sorted(str(p.relative_to(ROOT)) for d in ("data", "impact", "evaluation")
+                         for p in (SRC / "analysis" / d).rglob("*.py") if p.name != "__init__.py") + [
     "src/analysis/report/disclosure.py"]
 
 #: tests always run for a module's mutants, beside those coverage selects (session fixtures are
@@ -68,7 +68,7 @@ ALWAYS: dict[str, list[str]] = {
     "src/analysis/data/calibration.py": [_DEMO_PINNED, "tests/test_demo.py::test_calibration_figures_match_the_real_data"],
     # the independent implementation (moderndid's polyhedra) is the test that sees the internals;
     # it is slower than the budget, so it is named here
-    "src/analysis/impact/honest.py": ["tests/test_honest.py::test_polyhedra_match_moderndid"],
+    "src/analysis/evaluation/honest.py": ["tests/test_honest.py::test_polyhedra_match_moderndid"],
 }
 
 #: modules whose mutants change the demo city itself: their tests draw it afresh; every other
@@ -475,7 +475,7 @@ def try_one(module: str, where: str, mutation: str, tests: list[str] | None, bud
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("modules", nargs="*", help="repo-relative module paths (default: data, impact, disclosure)")
+    ap.add_argument("modules", nargs="*", help="repo-relative module paths (default: data, impact, evaluation, disclosure)")
     ap.add_argument("--jobs", type=int, default=2, help="workers, each with its own copy of src/ (default 2)")
     ap.add_argument("--max", type=int, default=0, help="at most this many mutants per module (0: all)")
     ap.add_argument("--remap", action="store_true", help="redo the coverage pass even if nothing changed")
@@ -611,7 +611,8 @@ def main(argv=None) -> int:
     total = sum(r["mutants"] for r in report.values())
     killed = sum(r["killed"] for r in report.values())
     expl = sum(r["explained"] for r in report.values())
-    for label, prefix in (("data", "src/analysis/data/"), ("impact", "src/analysis/impact/")):
+    for label, prefix in (("data", "src/analysis/data/"), ("impact", "src/analysis/impact/"),
+                          ("evaluation", "src/analysis/evaluation/")):
         sub = [r for m, r in report.items() if m.startswith(prefix)]
         if sub:
             n, k = sum(r["mutants"] for r in sub), sum(r["killed"] for r in sub)

@@ -15,7 +15,7 @@ by cohort size), ``group`` (each cohort's average over its post periods, then co
 weights) and ``dynamic`` (event time e averaged over cohorts by size; overall = mean over e >= 0).
 
 Every aggregate is linear in the outcome for a fixed assignment of cohorts, so inference is
-randomization over the adoption calendar with the exact test inversion used for ``twfe``.
+randomization over the adoption calendar with the exact test inversion of the linear methods.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 
 from analysis.impact.design import Design
-from analysis.impact.result import ImpactResult
-from analysis.impact.randomization import draw_spread, invert, permuted_starts
+from analysis.impact.method import Method
+from analysis.impact.result import Draw, Fit
 
 
 def _cells(Y: np.ndarray, start: np.ndarray, control: str, base_period: str = "varying"
@@ -112,7 +112,37 @@ def aggregate(gt: pd.DataFrame, how: str = "simple") -> tuple[float, pd.Series]:
     return overall, c[c.notna()]
 
 
-def estimate_sa(design: Design, outcome: str, **kw) -> ImpactResult:
+def _notes(control: str, aggregation: str) -> list[str]:
+    return [f"Callaway-Sant'Anna, {aggregation} aggregation, {'never' if control == 'never' else 'not yet'}-treated "
+            "comparison; pre-period points compare consecutive periods (placebo effects)."]
+
+
+SA_NOTE = ("Sun-Abraham interaction-weighted estimator, never-treated comparison; every period is compared "
+           "with the month before the start.")
+
+
+def fit(design: Design, *, event_window: tuple[int, int] | None = (-12, 24), control: str = "never",
+        aggregation: str = "simple", base_period: str = "varying") -> Fit:
+    """Callaway-Sant'Anna; see the module docstring. ``details['group_time']`` holds ATT(g,t)."""
+    gt = group_time(design.Y, design.start, control, base_period)
+    att, curve = aggregate(gt, aggregation)
+    return Fit(att=att, event=curve.astype(float) if event_window is not None else pd.Series(dtype=float),
+               notes=_notes(control, aggregation), details={"group_time": gt})
+
+
+def draw(Y: np.ndarray, start: np.ndarray, rels: list[int] | None, fit: Fit | None = None, *, control: str = "never",
+         aggregation: str = "simple", base_period: str = "varying") -> Draw:
+    """The aggregate under calendar ``start``, with the event-time curve over ``rels``."""
+    T = Y.shape[1]
+    att, curve = _aggregate(*_cells(Y, start, control, base_period), aggregation, T)
+    if rels is None:
+        return Draw(att=att)
+    idx = np.asarray(rels) + T  # the curve runs over event times -T .. T - 1
+    ok = (idx >= 0) & (idx < 2 * T)
+    return Draw(att=att, curve=np.where(ok, curve[np.clip(idx, 0, 2 * T - 1)], np.nan))
+
+
+def fit_sa(design: Design, *, event_window: tuple[int, int] | None = (-12, 24), aggregation: str = "simple") -> Fit:
     """Sun and Abraham (2021) interaction-weighted event study, never-treated comparison.
 
     With a full set of cohort x relative-period indicators (period -1 left out) each treated
@@ -122,48 +152,24 @@ def estimate_sa(design: Design, outcome: str, **kw) -> ImpactResult:
     as Callaway-Sant'Anna with a universal base period, aggregated over post cells by cohort
     size (tests check it against diff-diff's regression implementation).
     """
-    kw.setdefault("aggregation", "simple")
-    return estimate_cs(design, outcome, control="never", base_period="universal", _method="sa", **kw)
+    out = fit(design, event_window=event_window, control="never", aggregation=aggregation, base_period="universal")
+    out.notes = [SA_NOTE]
+    return out
 
 
-def estimate_cs(design: Design, outcome: str, *, inference: str = "randomization", alpha: float = 0.05,
-                n_perm: int = 499, seed: int = 0, control: str = "never", aggregation: str = "simple",
-                event_window: tuple[int, int] = (-12, 24), base_period: str = "varying",
-                _method: str = "cs") -> ImpactResult:
-    """Callaway-Sant'Anna with randomization inference; see the module docstring."""
-    if inference != "randomization":
-        raise ValueError(f"inference {inference!r} is not available for {_method} (use 'randomization')")
-    Y, start = design.Y, design.start
-    T = Y.shape[1]
-    gt = group_time(Y, start, control, base_period)
-    att, curve = aggregate(gt, aggregation)
+def draw_sa(Y: np.ndarray, start: np.ndarray, rels: list[int] | None, fit: Fit | None = None, *,
+            aggregation: str = "simple") -> Draw:
+    return draw(Y, start, rels, fit, control="never", aggregation=aggregation, base_period="universal")
 
-    D = (np.arange(T)[None, :] >= start[:, None]) & (start[:, None] >= 0)
-    Df = D.astype(float)
-    a_p, b_p = np.empty(n_perm), np.empty(n_perm)
-    curves = np.empty((n_perm, 2 * T))
-    for k, s in enumerate(permuted_starts(start, n_perm, seed)):
-        a_p[k], curves[k] = _aggregate(*_cells(Y, s, control, base_period), aggregation, T)
-        b_p[k], _ = _aggregate(*_cells(Df, s, control, base_period), aggregation, T)
-    ri = invert(att, a_p, b_p, alpha)
-    p0, (lo, hi), spread = ri["p_value"], ri["ci"], ri["se"]
 
-    from scipy.stats import norm
+METHOD = Method(
+    name="cs", fit=fit, draw=draw, inferences=("randomization",), default_inference="randomization",
+    references=("Callaway and Sant'Anna (2021), Journal of Econometrics 225(2)",),
+    linear=True, options=("control", "aggregation", "base_period"), defaults={"n_perm": 499},
+)
 
-    z = norm.ppf(1 - alpha / 2)
-    sd = pd.Series(draw_spread(curves), index=np.arange(-T, T)).reindex(curve.index)
-    es = pd.DataFrame({"rel_period": curve.index.astype(int), "estimate": curve.to_numpy(), "se": sd.to_numpy()})
-    es = es[(es.rel_period >= event_window[0]) & (es.rel_period <= event_window[1])].reset_index(drop=True)
-    es["ci_low"], es["ci_high"] = es.estimate - z * es.se, es.estimate + z * es.se
-    return ImpactResult(
-        method=_method, outcome=outcome,
-        inference=f"randomization inference ({n_perm} reassignments of the adoption calendar)",
-        att=att, se=spread, ci_low=lo, ci_high=hi, p_value=float(p0), treated_mean=design.treated_mean(),
-        n_treated=int((start >= 0).sum()), n_control=int((start < 0).sum()), n_pre=design.n_pre, n_post=design.n_post,
-        alpha=alpha, event_study=es,
-        notes=[f"Callaway-Sant'Anna, {aggregation} aggregation, {'never' if control == 'never' else 'not yet'}-treated "
-               "comparison; pre-period points compare consecutive periods (placebo effects)."] if _method == "cs" else
-              ["Sun-Abraham interaction-weighted estimator, never-treated comparison; every period is compared "
-               "with the month before the start."],
-        extra={"group_time": gt, "min_p_value": 1 / (n_perm + 1), "n_draws": n_perm, "n_treated_periods": int(D.sum())},
-    )
+METHOD_SA = Method(
+    name="sa", fit=fit_sa, draw=draw_sa, inferences=("randomization",), default_inference="randomization",
+    references=("Sun and Abraham (2021), Journal of Econometrics 225(2)",),
+    linear=True, options=("aggregation",), defaults={"n_perm": 499},
+)

@@ -55,6 +55,11 @@ def treatment_matrix(start: np.ndarray, T: int) -> np.ndarray:
     return ((s >= 0) & (t >= s)).astype(float)
 
 
+def demean2(X: np.ndarray) -> np.ndarray:
+    """Two-way within transform of an (N, T) matrix, or of (K, N, T) stacked matrices."""
+    return X - X.mean(-1, keepdims=True) - X.mean(-2, keepdims=True) + X.mean((-1, -2), keepdims=True)
+
+
 def make_design(panel: pd.DataFrame, outcome: str, unit: str = "unit", time: str = "period",
                 treat_start: str = "treat_start") -> Design:
     """Check a long panel and turn it into a ``Design``.

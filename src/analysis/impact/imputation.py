@@ -6,19 +6,22 @@ its unit effect plus its period effect, and the effect on the treated is the ave
 recorded minus imputed. Unlike TWFE it never uses already-treated cells as controls, so it is
 unbiased under staggered adoption with effects that vary by cohort and over time.
 
-Inference is randomization over the adoption calendar, as for ``twfe``: the estimator is
-linear in the outcome for a fixed assignment, so the confidence set comes from one pass.
+The estimator is linear in the outcome for a fixed assignment, so randomization inference over
+the adoption calendar gets its confidence set from one pass of reassignments.
 """
 
 from __future__ import annotations
-
 
 import numpy as np
 import pandas as pd
 
 from analysis.impact.design import Design, treatment_matrix
-from analysis.impact.result import ImpactResult
-from analysis.impact.randomization import draw_spread, invert, permuted_starts
+from analysis.impact.method import Method, treated_rows
+from analysis.impact.result import Draw, Fit
+
+NOTE = ("Pre-period points of the event study are residuals of the fit on untreated months: they "
+        "should hover around zero. Event-study intervals use the spread of each point over the "
+        "reassignments (a normal approximation).")
 
 
 def fit_untreated(Y: np.ndarray, untreated: np.ndarray, tol: float = 1e-10, max_iter: int = 5000) -> tuple[np.ndarray, np.ndarray]:
@@ -52,7 +55,7 @@ def imputation_att(Y: np.ndarray, start: np.ndarray) -> tuple[float, np.ndarray]
     return float((Y - Y0)[D].mean()), Y0
 
 
-def _curve(gap: np.ndarray, start: np.ndarray, rels: list[int]) -> np.ndarray:
+def event_curve(gap: np.ndarray, start: np.ndarray, rels: list[int]) -> np.ndarray:
     """Mean of ``gap`` over treated units by period relative to their start (NaN where none)."""
     T = gap.shape[1]
     tr = start >= 0
@@ -67,60 +70,36 @@ def _curve(gap: np.ndarray, start: np.ndarray, rels: list[int]) -> np.ndarray:
         return np.where(cnt > 0, sums / np.maximum(cnt, 1), np.nan)
 
 
-def estimate_imputation(design: Design, outcome: str, *, inference: str = "randomization", alpha: float = 0.05,
-                        n_perm: int = 499, seed: int = 0, event_window: tuple[int, int] = (-12, 24)) -> ImpactResult:
-    """Imputation DiD; see the module docstring."""
-    if inference != "randomization":
-        raise ValueError(f"inference {inference!r} is not available for imputation (use 'randomization')")
-    Y, start = design.Y, design.start
-    T = Y.shape[1]
-    D = treatment_matrix(start, T).astype(bool)
-    att, Y0 = imputation_att(Y, start)
+def window_rels(event_window: tuple[int, int] | None) -> list[int] | None:
+    """The relative periods of an event window (None: no event study)."""
+    return None if event_window is None else list(range(event_window[0], event_window[1] + 1))
 
-    rels = list(range(event_window[0], event_window[1] + 1))
-    curve = _curve(Y - Y0, start, rels)
 
-    # randomization inference: stat_p(tau) = a_p - tau * b_p, with a_p = ATT_p(Y), b_p = ATT_p(D);
-    # the same reassignments give the spread of each event-study point
-    a_p, b_p = np.empty(n_perm), np.empty(n_perm)
-    curves = np.full((n_perm, len(rels)), np.nan)
-    Df = D.astype(float)
-    for k, s in enumerate(permuted_starts(start, n_perm, seed)):
-        Dp = treatment_matrix(s, T).astype(bool)
-        ay, by = fit_untreated(Y, ~Dp)
-        ad, bd = fit_untreated(Df, ~Dp)
-        gap = Y - ay[:, None] - by[None, :]
-        a_p[k] = gap[Dp].mean()
-        b_p[k] = (Df - ad[:, None] - bd[None, :])[Dp].mean()
-        curves[k] = _curve(gap, s, rels)
-    ri = invert(att, a_p, b_p, alpha)
-    p0, (lo, hi), spread = ri["p_value"], ri["ci"], ri["se"]
+def fit(design: Design, *, event_window: tuple[int, int] | None = (-12, 24)) -> Fit:
+    """Imputation DiD; see the module docstring. The event study's post-start points are the
+    average effect by months since the start; its pre-start points the average residual of the
+    untreated fit in the treated units (near zero if trends are parallel)."""
+    att, Y0 = imputation_att(design.Y, design.start)
+    rels = window_rels(event_window)
+    event = (pd.Series(dtype=float) if rels is None
+             else pd.Series(event_curve(design.Y - Y0, design.start, rels), index=rels))
+    return Fit(att=att, event=event, counterfactual=Y0, notes=[NOTE])
 
-    # event study: post periods are the average effect by months since the start; pre periods
-    # are the average residual of the untreated fit in the treated units (near zero if parallel).
-    # Intervals: estimate +- z times the spread of the same point over the reassignments.
-    from scipy.stats import norm
 
-    spread_by_rel = draw_spread(curves)
-    es = pd.DataFrame({"rel_period": rels, "estimate": curve, "se": spread_by_rel})
-    es = es[np.isfinite(es.estimate)].reset_index(drop=True)
-    z = norm.ppf(1 - alpha / 2)
-    es["ci_low"], es["ci_high"] = es.estimate - z * es.se, es.estimate + z * es.se
+def draw(Y: np.ndarray, start: np.ndarray, rels: list[int] | None, fit: Fit | None = None) -> Draw:
+    """The imputation estimate under calendar ``start``."""
+    Dp = treatment_matrix(start, Y.shape[1]).astype(bool)
+    ay, by = fit_untreated(Y, ~Dp)
+    gap = Y - ay[:, None] - by[None, :]
+    if rels is None:
+        return Draw(att=gap[Dp].mean())
+    rows = treated_rows(start)
+    return Draw(att=gap[Dp].mean(), curve=event_curve(gap, start, rels),
+                expected=ay[rows][:, None] + by[None, :])
 
-    tr = np.flatnonzero(start >= 0)
-    cf = pd.DataFrame({
-        "unit": np.repeat(design.units[tr].to_numpy(), T),
-        "period": np.tile(design.times.to_numpy(), len(tr)),
-        "observed": Y[tr].ravel(), "counterfactual": Y0[tr].ravel(), "treated": D[tr].ravel(),
-    })
-    return ImpactResult(
-        method="imputation", outcome=outcome,
-        inference=f"randomization inference ({n_perm} reassignments of the adoption calendar)",
-        att=att, se=spread, ci_low=lo, ci_high=hi, p_value=float(p0), treated_mean=design.treated_mean(),
-        n_treated=len(tr), n_control=int((start < 0).sum()), n_pre=design.n_pre, n_post=design.n_post, alpha=alpha,
-        event_study=es, counterfactual=cf,
-        notes=["Pre-period points of the event study are residuals of the fit on untreated months: they "
-               "should hover around zero. Event-study intervals use the spread of each point over the "
-               "reassignments (a normal approximation)."],
-        extra={"min_p_value": 1 / (n_perm + 1), "n_draws": n_perm, "event_draws": curves, "event_rels": np.array(rels)},
-    )
+
+METHOD = Method(
+    name="imputation", fit=fit, draw=draw, inferences=("randomization",), default_inference="randomization",
+    references=("Borusyak, Jaravel and Spiess (2024), Review of Economic Studies 91(6)",),
+    linear=True, defaults={"n_perm": 499},
+)

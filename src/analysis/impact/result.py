@@ -1,11 +1,165 @@
-"""The common result of every impact estimator."""
+"""What estimation and inference hand each other, and the typed result of ``estimate``.
+
+A deliberate leaf (as diff-diff's results module): it imports nothing from the package, so the
+methods, the inferences and the registry all import it and nothing imports in a circle.
+
+- ``Fit``: what a method computes from the outcome matrix and the adoption calendar (the point
+  estimate, the event study on the method's scale, the counterfactual);
+- ``Draw``: the same statistic for one reassigned or placebo calendar (what inference repeats);
+- ``Cells``: observed and counterfactual outcomes of the treated cells, by unit and month, for the
+  estimate and for every draw, so effects can be aggregated another way after inference
+  (``ImpactResult.aggregate``: by cohort, by months since the start, by calendar year or quarter)
+  without re-running it, as R's ``did`` separates ``att_gt`` from ``aggte``;
+- ``InferenceRecord``: how the interval and p-value were obtained;
+- ``ImpactResult``: the whole estimate, filled once by ``estimate()``.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
+
+
+@dataclass
+class Fit:
+    """A method's estimate on one calendar.
+
+    Attributes
+    ----------
+    att : float
+        Average effect on the treated cells, in outcome units per treated unit-period.
+    event : Series
+        Event-study points by period relative to the start (0 = first treated month), on the
+        method's event scale (``Method.event_scale``); NaN where no treated unit reaches a period.
+    counterfactual : ndarray (N, T), optional
+        Expected outcomes without the program (the treated units' rows are the ones used).
+    statistic : float, optional
+        The estimate as the inference draws compute it, when the method reports another
+        computation of the same number (TWFE: the regression's coefficient, while the draws use
+        the Frisch-Waugh-Lovell ratio). Defaults to ``att``.
+    cluster_se : float, optional
+        Cluster-robust standard error (methods that are a regression).
+    event_se : Series, optional
+        Analytic standard errors of the event-study points (a regression's).
+    event_reference : int, optional
+        A relative period normalised to zero (TWFE's -1), added to the event study as such.
+    notes : list of str
+        Caveats of the method a reader must see.
+    details : dict
+        Method-specific tables (group-time cells, cohort weights, ...), for tests and notebooks.
+    """
+
+    att: float
+    event: pd.Series
+    counterfactual: np.ndarray | None = None
+    statistic: float | None = None
+    cluster_se: float | None = None
+    event_se: pd.Series | None = None
+    event_reference: int | None = None
+    notes: list[str] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Draw:
+    """A method's statistic on one calendar of an inference's draws.
+
+    ``curve`` is the event study over the requested relative periods (NaN where none);
+    ``expected`` the counterfactual of the draw's treated rows (in row order), when the method
+    has one: with the draw's outcomes it gives the cell effects of the draw.
+    """
+
+    att: float
+    curve: np.ndarray | None = None
+    expected: np.ndarray | None = None
+
+
+@dataclass
+class Cells:
+    """Treated cells of the estimate (``draws`` = 1) or of an inference's draws.
+
+    Attributes
+    ----------
+    start : ndarray (B, R)
+        Start (index into the periods) of each of the R treated rows in each draw.
+    observed, expected : ndarray (B, R, T)
+        Recorded and counterfactual outcomes of those rows.
+    """
+
+    start: np.ndarray
+    observed: np.ndarray
+    expected: np.ndarray
+
+    @property
+    def draws(self) -> int:
+        return self.start.shape[0]
+
+
+@dataclass(frozen=True)
+class InferenceRecord:
+    """How the interval and p-value of an estimate were obtained.
+
+    Attributes
+    ----------
+    kind : str
+        'randomization', 'placebo', 'wild', 'jackknife' or 'cluster'.
+    label : str
+        What was done, in words (the number of draws and where they were taken).
+    n_draws : int
+        Draws behind the p-value (0 for analytic inference).
+    min_p_value : float
+        Smallest p-value the test can give with these draws and this design (0 when it has none:
+        normal approximations); a p-value at this floor means "at most".
+    draws : ndarray, optional
+        Each draw's statistic.
+    pool : tuple
+        Units the draws were taken among, when the inference restricts them.
+    """
+
+    kind: str
+    label: str
+    n_draws: int = 0
+    min_p_value: float = 0.0
+    draws: np.ndarray | None = None
+    pool: tuple = ()
+
+    def __str__(self) -> str:
+        return self.label
+
+
+@dataclass
+class InferenceOutcome:
+    """What an inference returns to ``estimate``: the numbers, the record, the event-study
+    spread, the cell draws, and how to recompute the interval at another level."""
+
+    se: float
+    ci: tuple[float, float]
+    p_value: float
+    record: InferenceRecord
+    event_se: pd.Series | None = None
+    event_draws: np.ndarray | None = None
+    event_rels: np.ndarray | None = None
+    cells: Cells | None = None
+    interval_at: Callable[[float], tuple[float, float]] | None = None
+    notes: list[str] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def z_interval(att: float, se: float, alpha: float) -> tuple[float, float, float]:
+    """Normal interval and two-sided p-value."""
+    from scipy.stats import norm
+
+    z = norm.ppf(1 - alpha / 2)
+    p = float(2 * norm.sf(abs(att / se))) if se > 0 else float("nan")
+    return att - z * se, att + z * se, p
+
+
+#: the groupings ``ImpactResult.aggregate`` knows
+AGGREGATIONS = ("overall", "cohort", "event", "year", "quarter")
 
 
 @dataclass
@@ -14,8 +168,10 @@ class ImpactResult:
 
     Attributes
     ----------
-    method, outcome, inference : str
-        Estimator, outcome column and how the interval and p-value were obtained.
+    method, outcome : str
+        Estimator and outcome column.
+    inference : InferenceRecord
+        How the interval and p-value were obtained (``str(inference)`` is its label).
     att : float
         Average effect on the treated, in outcome units per treated sector-month.
     se, ci_low, ci_high, p_value : float
@@ -26,26 +182,41 @@ class ImpactResult:
     n_treated, n_control, n_pre, n_post : int
         Treated and control units; pre- and post-treatment periods (for staggered
         designs: periods before the first start and from the first start on).
+    n_treated_periods : int
+        Treated unit-periods the average runs over.
     event_study : DataFrame
-        ``rel_period, estimate, ci_low, ci_high`` (relative period 0 = first treated month).
+        ``rel_period, estimate, se, ci_low, ci_high`` (relative period 0 = first treated month);
+        for a method whose event scale is 'log' the estimate is in percent and the log-scale
+        columns ``log_ratio, log_se`` follow.
+    event_scale : str
+        'level' (outcome units) or 'log' (log of recorded over expected).
+    event_draws, event_rels : ndarray, optional
+        Each inference draw's event-study curve over ``event_rels`` (the spread behind the
+        event-study intervals; the sensitivity analysis takes its covariance).
     counterfactual : DataFrame
-        ``unit, period, observed, counterfactual`` for the treated units, when the method
-        yields one.
+        ``unit, period, observed, counterfactual, treated`` for the treated units, when the
+        method yields one.
+    cells, cell_draws : Cells, optional
+        The treated cells of the estimate and of each inference draw (``aggregate``).
+    periods : Index
+        The panel's periods (for aggregation by calendar year and quarter).
     notes : list of str
         Caveats a reader must see (for example TWFE's bias under staggered timing).
+    details : dict
+        Method-specific tables (``Fit.details``).
 
     Notes
     -----
     Percent effects divide by the estimated counterfactual mean of the treated cells,
     ``treated_mean - att``. That is exact for estimators that average over treated cells with
-    equal weights (imputation, ppml, sdid, sc, cs and sa with the default aggregation); for TWFE
-    and the cs ``group``/``dynamic`` aggregations, which weight cells differently, it is an
-    approximation.
+    equal weights (imputation, gardner, ppml, sdid, sc, cs and sa with the default aggregation);
+    for TWFE and the cs ``group``/``dynamic`` aggregations, which weight cells differently, it is
+    an approximation.
     """
 
     method: str
     outcome: str
-    inference: str
+    inference: InferenceRecord
     att: float
     se: float
     ci_low: float
@@ -56,12 +227,20 @@ class ImpactResult:
     n_control: int
     n_pre: int
     n_post: int
+    n_treated_periods: int = 0
     alpha: float = 0.05
     event_study: pd.DataFrame = field(default_factory=pd.DataFrame)
+    event_scale: str = "level"
+    event_draws: np.ndarray | None = None
+    event_rels: np.ndarray | None = None
     counterfactual: pd.DataFrame = field(default_factory=pd.DataFrame)
+    cells: Cells | None = None
+    cell_draws: Cells | None = None
+    periods: pd.Index = field(default_factory=lambda: pd.Index([]))
     notes: list[str] = field(default_factory=list)
     units: str = ""
-    extra: dict = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+    interval_at: Callable[[float], tuple[float, float]] | None = field(default=None, repr=False)
 
     # -- effects as a percent of the counterfactual ------------------------------------
     def _pct(self, effect: float) -> float:
@@ -87,20 +266,91 @@ class ImpactResult:
             return float("nan"), float("nan")
         return float(100 * self.ci_low / cf), float(100 * self.ci_high / cf)
 
-    @property
-    def n_treated_periods(self) -> int:
-        """Treated unit-periods the average runs over (from the counterfactual paths when present)."""
-        if not self.counterfactual.empty and "treated" in self.counterfactual:
-            return int(self.counterfactual.treated.sum())
-        return self.extra.get("n_treated_periods", 0)
+    def conf_int(self, level: float | None = None) -> pd.DataFrame:
+        """Confidence interval of the effect at ``level`` (default: the estimate's own,
+        ``1 - alpha``), as linearmodels gives it: one row, columns ``lower`` and ``upper``.
+
+        Another level is recomputed from the kept draws when the inference allows it
+        (randomization, placebo, cluster, jackknife); the wild bootstrap's interval is searched
+        for at its level, so asking it for another one is an error that says so."""
+        if level is None or np.isclose(level, 1 - self.alpha):
+            lo, hi = self.ci_low, self.ci_high
+        elif not 0 < level < 1:
+            raise ValueError(f"level must be between 0 and 1, not {level!r}")
+        elif self.interval_at is None:
+            raise ValueError(f"{self.inference.kind} inference keeps no draws to recompute its interval at another "
+                             f"level; re-run estimate(..., alpha={1 - level:.3g})")
+        else:
+            lo, hi = self.interval_at(round(1 - level, 12))  # 1 - 0.8 is 0.19999999999999996: a p-value of 0.2 would pass
+        return pd.DataFrame({"lower": [lo], "upper": [hi]}, index=pd.Index(["att"]))
+
+    def aggregate(self, by: str = "overall", level: float | None = None) -> pd.DataFrame:
+        """Effects aggregated over the treated cells another way, with intervals from the spread
+        of the same aggregate over the inference's draws (a normal approximation, as the event
+        study's; on the log scale for a method whose event scale is 'log').
+
+        Parameters
+        ----------
+        by : {'overall', 'cohort', 'event', 'year', 'quarter'}
+            All treated cells; by start (cohort); by months since the start (the pre-start
+            months of the treated units included); by calendar year or quarter.
+        level : float, optional
+            Confidence level (default ``1 - alpha``).
+
+        Returns
+        -------
+        DataFrame
+            ``group, cells, observed, expected, estimate, percent, se, ci_low, ci_high``: the mean
+            effect per treated cell (recorded minus expected) and in percent of the expected
+            outcome; the interval is in the estimate's units (percent for a 'log' scale).
+        """
+        from scipy.stats import norm
+
+        if by not in AGGREGATIONS:
+            raise ValueError(f"by={by!r}: aggregate by one of {', '.join(AGGREGATIONS)}")
+        if self.cells is None:
+            raise ValueError(f"method {self.method!r} keeps no cell-level effects (no counterfactual per cell); "
+                             "aggregate the results of imputation, gardner, ppml, sdid or sc")
+        keys, obs, exp = _group_cells(self.cells, by, self.periods)
+        z = norm.ppf(1 - (self.alpha if level is None else 1 - level) / 2)
+        log = self.event_scale == "log"
+        est = (np.log(obs / exp) if log else (obs - exp) / _cell_counts(self.cells, by, self.periods, keys))
+        spread = np.full(len(keys), np.nan)
+        if self.cell_draws is not None and self.cell_draws.draws > 1:
+            dk, dobs, dexp = _group_cells(self.cell_draws, by, self.periods, keys)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                vals = (np.log(dobs / dexp) if log
+                        else (dobs - dexp) / _cell_counts(self.cell_draws, by, self.periods, keys))
+            vals = np.where(np.isfinite(vals), vals, np.nan)
+            with np.errstate(invalid="ignore"):
+                import warnings
+
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    spread = np.nanstd(vals, axis=0)
+        n = _cell_counts(self.cells, by, self.periods, keys)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = pd.DataFrame({"group": keys, "cells": n.astype(int), "observed": obs, "expected": exp,
+                                "percent": 100 * (obs / exp - 1)})
+        if log:
+            out["estimate"] = 100 * np.expm1(est)
+            out["se"] = 100 * np.exp(est) * spread
+            out["ci_low"], out["ci_high"] = 100 * np.expm1(est - z * spread), 100 * np.expm1(est + z * spread)
+        else:
+            out["estimate"], out["se"] = est, spread
+            out["ci_low"], out["ci_high"] = est - z * spread, est + z * spread
+        return out
 
     def to_frame(self) -> pd.DataFrame:
         """One tidy row; results of many methods stack with ``pd.concat``."""
         lo, hi = self.ci_percent
-        row = {k: v for k, v in asdict(self).items() if k not in ("event_study", "counterfactual", "notes", "extra")}
-        row.update(att_percent=self.att_percent, ci_percent_low=lo, ci_percent_high=hi,
-                   counterfactual_mean=self.counterfactual_mean, n_treated_periods=self.n_treated_periods,
-                   notes=" | ".join(self.notes))
+        row = {k: getattr(self, k) for k in ("method", "outcome")}
+        row["inference"] = self.inference.label
+        row.update({k: getattr(self, k) for k in ("att", "se", "ci_low", "ci_high", "p_value", "treated_mean",
+                                                  "n_treated", "n_control", "n_pre", "n_post")})
+        row.update(alpha=self.alpha, units=self.units, att_percent=self.att_percent, ci_percent_low=lo,
+                   ci_percent_high=hi, counterfactual_mean=self.counterfactual_mean,
+                   n_treated_periods=self.n_treated_periods, notes=" | ".join(self.notes))
         return pd.DataFrame([row])
 
     def summary(self) -> str:
@@ -108,7 +358,7 @@ class ImpactResult:
         lo, hi = self.ci_percent
         lines = [
             f"Impact estimate: {self.method}  outcome: {self.outcome}",
-            f"  inference: {self.inference}  ({100 * (1 - self.alpha):.0f}% interval)",
+            f"  inference: {self.inference.label}  ({100 * (1 - self.alpha):.0f}% interval)",
             f"  treated units: {self.n_treated}  control units: {self.n_control}  "
             f"pre periods: {self.n_pre}  post periods: {self.n_post}",
             f"  ATT: {self.att:.4f}  s.e. {self.se:.4f}  [{self.ci_low:.4f}, {self.ci_high:.4f}]  p = {self.p_value:.4f}",
@@ -117,8 +367,79 @@ class ImpactResult:
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 
-    def __repr__(self) -> str:  # pragma: no cover - cosmetic
+    def __repr__(self) -> str:
         return self.summary()
+
+    def _repr_html_(self) -> str:
+        """The summary as a small table, for notebooks."""
+        import html
+
+        lo, hi = self.ci_percent
+        rows = [("Method", self.method), ("Outcome", self.outcome), ("Inference", self.inference.label),
+                ("Effect per treated sector-month", f"{self.att:.4f}"),
+                (f"{100 * (1 - self.alpha):.0f}% interval", f"{self.ci_low:.4f} to {self.ci_high:.4f}"),
+                ("Effect in percent", f"{self.att_percent:.1f}% ({lo:.1f}% to {hi:.1f}%)"),
+                ("p-value", f"{self.p_value:.4f}" + (f" (floor {self.inference.min_p_value:.4f})"
+                                                     if self.inference.min_p_value else "")),
+                ("Treated / comparison units", f"{self.n_treated} / {self.n_control}"),
+                ("Treated unit-periods", f"{self.n_treated_periods}")]
+        body = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
+                       for k, v in rows)
+        notes = "".join(f"<li>{html.escape(n)}</li>" for n in self.notes)
+        return f"<table>{body}</table>" + (f"<ul>{notes}</ul>" if notes else "")
+
+
+def _group_keys(cells: Cells, by: str, periods: pd.Index) -> np.ndarray:
+    """(B, R, T) group of each cell; None-like (NaN object) for cells outside every group."""
+    B, R, T = cells.observed.shape
+    t = np.broadcast_to(np.arange(T)[None, None, :], (B, R, T))
+    s = cells.start[:, :, None]
+    post = t >= s
+    if by == "event":
+        return np.where(True, t - s, 0)
+    if by == "overall":
+        key = np.zeros((B, R, T), dtype=object)
+        key[:] = "all"
+    elif by == "cohort":
+        labels = np.asarray([str(p) for p in periods], dtype=object)
+        key = np.broadcast_to(labels[cells.start][:, :, None], (B, R, T)).astype(object)
+    else:
+        if len(periods) and isinstance(periods[0], pd.Period):
+            lab = [str(p.year) if by == "year" else f"{p.year}Q{p.quarter}" for p in periods]
+        else:  # integer periods: blocks of 12 (year) or 3 (quarter) months
+            lab = [str(int(p) // (12 if by == "year" else 3)) for p in periods]
+        key = np.broadcast_to(np.asarray(lab, dtype=object)[None, None, :], (B, R, T)).astype(object)
+    return np.where(post, key, None)
+
+
+def _group_cells(cells: Cells, by: str, periods: pd.Index, keys=None):
+    """Sums of observed and expected outcomes per group: (keys, obs, exp); with ``keys`` given,
+    arrays (B, len(keys)) for each draw."""
+    k = _group_keys(cells, by, periods)
+    ok = np.array([v is not None for v in k.ravel()]).reshape(k.shape)
+    if keys is None:
+        keys = np.array(sorted({v for v in k[ok].ravel()}), dtype=object)
+        obs = np.array([cells.observed[ok & (k == g)].sum() for g in keys])
+        exp = np.array([cells.expected[ok & (k == g)].sum() for g in keys])
+        return keys, obs, exp
+    B = cells.draws
+    obs = np.full((B, len(keys)), np.nan)
+    exp = np.full((B, len(keys)), np.nan)
+    for j, g in enumerate(keys):
+        m = ok & (k == g)
+        obs[:, j] = np.where(m, cells.observed, 0).sum((1, 2))
+        exp[:, j] = np.where(m, cells.expected, 0).sum((1, 2))
+        none = ~m.any((1, 2))
+        obs[none, j] = exp[none, j] = np.nan
+    return keys, obs, exp
+
+
+def _cell_counts(cells: Cells, by: str, periods: pd.Index, keys) -> np.ndarray:
+    """Cells per group: a vector for one draw, (B, len(keys)) for many."""
+    k = _group_keys(cells, by, periods)
+    ok = np.array([v is not None for v in k.ravel()]).reshape(k.shape)
+    counts = np.stack([(ok & (k == g)).sum((1, 2)) for g in keys], axis=1).astype(float)
+    return counts[0] if cells.draws == 1 else np.where(counts > 0, counts, np.nan)
 
 
 def stack(results: list[ImpactResult]) -> pd.DataFrame:
@@ -126,13 +447,16 @@ def stack(results: list[ImpactResult]) -> pd.DataFrame:
     return pd.concat([r.to_frame() for r in results], ignore_index=True)
 
 
-def z_interval(att: float, se: float, alpha: float) -> tuple[float, float, float]:
-    """Normal interval and two-sided p-value."""
-    from scipy.stats import norm
-
-    z = norm.ppf(1 - alpha / 2)
-    p = float(2 * norm.sf(abs(att / se))) if se > 0 else float("nan")
-    return att - z * se, att + z * se, p
-
-
-__all__ = ["ImpactResult", "stack", "z_interval", "np"]
+def compare(results: dict[str, ImpactResult] | list[ImpactResult]) -> pd.DataFrame:
+    """Results side by side, one column each (linearmodels' ``compare``): effect, interval,
+    percent, p-value and its floor, inference and counts."""
+    items = results.items() if isinstance(results, dict) else [(f"{r.method}: {r.outcome}", r) for r in results]
+    cols = {}
+    for name, r in items:
+        lo, hi = r.ci_percent
+        cols[name] = {"effect": r.att, "ci_low": r.ci_low, "ci_high": r.ci_high, "percent": r.att_percent,
+                      "percent_low": lo, "percent_high": hi, "p_value": r.p_value,
+                      "p_floor": r.inference.min_p_value, "inference": r.inference.kind,
+                      "draws": r.inference.n_draws, "treated": r.n_treated, "controls": r.n_control,
+                      "treated_periods": r.n_treated_periods}
+    return pd.DataFrame(cols)

@@ -8,13 +8,14 @@ weights each treated unit gets a counterfactual path, which feeds the event stud
 treated-versus-counterfactual figures.
 
 Inference is the placebo method of Arkhangelsky et al. (Algorithm 4), the one that works
-with a single treated unit: never-treated units are drawn to stand in for the treated ones,
-with the same adoption dates, and the spread of their placebo effects is the standard error.
-By default stand-ins are drawn from all never-treated units, as in the paper; its intervals
-covered the truth in 94 % of simulated staggered panels. ``placebo_pool=k`` instead draws each
-treated unit's stand-in among the k never-treated units closest to it in pre-program level
-(count noise grows with the level); that option under-covered (91 %) in the same simulations,
-so it is not the default.
+with a single treated unit (``analysis.impact.inference.placebo``, scheme 'stand-ins'):
+never-treated units are drawn to stand in for the treated ones, with the same adoption dates,
+and the spread of their placebo effects is the standard error. By default stand-ins are drawn
+from all never-treated units, as in the paper; its intervals covered the truth in 94 % of
+simulated staggered panels. ``placebo_pool=k`` instead draws each treated unit's stand-in among
+the k never-treated units closest to it in pre-program level (count noise grows with the level);
+that option under-covered (91 %) in the same simulations, so it is not the default. The
+jackknife (Algorithm 3) is available where every cohort has two treated units.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ import numpy as np
 import pandas as pd
 
 from analysis.impact.design import Design
-from analysis.impact.randomization import draw_spread
-from analysis.impact.result import ImpactResult, z_interval
+from analysis.impact.method import Method
+from analysis.impact.result import Draw, Fit
 
 
 @dataclass
@@ -118,129 +119,54 @@ def _event_curve(gaps: np.ndarray, start: np.ndarray, window: tuple[int, int]) -
     return c[c.notna()]
 
 
-def _placebo_pools(Y: np.ndarray, tr_rows: np.ndarray, ctrl: np.ndarray, n_pre: int, size: int | None) -> list[np.ndarray]:
-    """For each treated unit, the never-treated units it may be replaced by in a placebo draw."""
-    if size is None or size >= len(ctrl):
-        return [ctrl for _ in tr_rows]
-    level = Y[:, :n_pre].mean(1)
-    return [ctrl[np.argsort(np.abs(level[ctrl] - level[i]), kind="stable")[:size]] for i in tr_rows]
+NOTE = ("Pre-period points of the event study show how closely the synthetic comparison tracks "
+        "the treated sectors before the program (their gaps should hover around zero).")
+SC_NOTE = ("Synthetic control has no intercept: a treated sector whose level lies outside the range of "
+           "the comparison sectors cannot be matched, and its estimate is biased; in simulations its 95 % "
+           "placebo intervals covered about 91 % of the time. Not used for conclusions.")
 
 
-def _draw(pools: list[np.ndarray], ctrl: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One stand-in per treated unit, all distinct; a unit whose pool is used up takes the
-    nearest unused unit of its pool order, then any unused never-treated unit."""
-    taken: set[int] = set()
-    out = np.empty(len(pools), dtype=int)
-    for j in rng.permutation(len(pools)):
-        free = [c for c in rng.permutation(pools[j]) if c not in taken]
-        if not free:
-            free = [c for c in rng.permutation(ctrl) if c not in taken]
-        out[j] = free[0]
-        taken.add(int(free[0]))
-    return out
+def _fit_method(design: Design, estimator: str, event_window: tuple[int, int] | None) -> Fit:
+    Y, start = design.Y, design.start
+    f = _fit(Y, start, estimator)
+    tr = np.flatnonzero(start >= 0)
+    cf = np.full(Y.shape, np.nan)
+    cf[tr] = f.cf
+    event = pd.Series(dtype=float) if event_window is None else _event_curve(f.gaps, start[tr], event_window)
+    return Fit(att=f.att, event=event, counterfactual=cf, notes=[NOTE] + ([SC_NOTE] if estimator == "sc" else []),
+               details={"cohorts": f.cohorts})
 
 
-def estimate_sdid(design: Design, outcome: str, **kw) -> ImpactResult:
-    """Staggered SDID with placebo inference; see the module docstring."""
-    return _estimate(design, outcome, estimator="sdid", **kw)
+def fit_sdid(design: Design, *, event_window: tuple[int, int] | None = (-12, 24)) -> Fit:
+    """Staggered SDID; see the module docstring. ``details['cohorts']`` holds each cohort's
+    effect and its weight in the average."""
+    return _fit_method(design, "sdid", event_window)
 
 
-def estimate_sc(design: Design, outcome: str, **kw) -> ImpactResult:
+def fit_sc(design: Design, *, event_window: tuple[int, int] | None = (-12, 24)) -> Fit:
     """Synthetic control (Abadie et al. 2010, in the synthdid-py formulation: unit weights on the
     simplex, no intercept, no time weights) for each adoption cohort, averaged like SDID."""
-    return _estimate(design, outcome, estimator="sc", **kw)
+    return _fit_method(design, "sc", event_window)
 
 
-def _estimate(design: Design, outcome: str, *, estimator: str, inference: str = "placebo", alpha: float = 0.05,
-              n_placebo: int = 200, seed: int = 0, event_window: tuple[int, int] = (-12, 24),
-              placebo_pool: int | None = None) -> ImpactResult:
-    if inference not in ("placebo", "jackknife"):
-        raise ValueError(f"inference {inference!r} is not available for {estimator} (use 'placebo' or 'jackknife')")
-    Y, start = design.Y, design.start
-    fit = _fit(Y, start, estimator)
-    if inference == "jackknife":
-        return _jackknife(design, outcome, estimator, fit, alpha, event_window)
-    tr_rows = np.flatnonzero(start >= 0)
-    ctrl = np.flatnonzero(start < 0)
-    n_tr = len(tr_rows)
-    if len(ctrl) <= n_tr:
-        raise ValueError(f"placebo inference needs more never-treated units ({len(ctrl)}) than treated ({n_tr})")
-    curve = _event_curve(fit.gaps, start[tr_rows], event_window)
+def _draw(estimator: str):
+    def draw(Y: np.ndarray, start: np.ndarray, rels: list[int] | None, fit: Fit | None = None) -> Draw:
+        f = _fit(Y, start, estimator, table=False)
+        curve = None if rels is None else _curve_array(f.gaps, start[start >= 0], (rels[0], rels[-1]))
+        return Draw(att=f.att, curve=curve, expected=f.cf)
 
-    rng = np.random.default_rng(seed)
-    pools = _placebo_pools(Y, tr_rows, ctrl, design.n_pre, placebo_pool)
-    atts = np.empty(n_placebo)
-    curves = np.empty((n_placebo, event_window[1] - event_window[0] + 1))
-    Yc = Y[ctrl]
-    for b in range(n_placebo):
-        pick = rng.choice(ctrl, size=n_tr, replace=False) if placebo_pool is None else _draw(pools, ctrl, rng)
-        s = np.full(len(ctrl), -1)
-        s[np.searchsorted(ctrl, pick)] = start[tr_rows]
-        f = _fit(Yc, s, estimator, table=False)
-        atts[b] = f.att
-        curves[b] = _curve_array(f.gaps, s[s >= 0], event_window)
-    se = float(np.sqrt(np.mean((atts - atts.mean()) ** 2)))
-    lo, hi, p = z_interval(fit.att, se, alpha)
-    spread = draw_spread(curves)
-    es_se = pd.Series(spread, index=np.arange(event_window[0], event_window[1] + 1)).reindex(curve.index).to_numpy()
-    from scipy.stats import norm
-
-    z = norm.ppf(1 - alpha / 2)
-    es = pd.DataFrame({"rel_period": curve.index, "estimate": curve.to_numpy(), "se": es_se})
-    es["ci_low"], es["ci_high"] = es.estimate - z * es.se, es.estimate + z * es.se
-
-    cf = pd.DataFrame({
-        "unit": np.repeat(design.units[tr_rows].to_numpy(), Y.shape[1]),
-        "period": np.tile(design.times.to_numpy(), n_tr),
-        "observed": Y[tr_rows].ravel(),
-        "counterfactual": fit.cf.ravel(),
-        "treated": (np.arange(Y.shape[1])[None, :] >= start[tr_rows][:, None]).ravel(),
-    })
-    return ImpactResult(
-        method=estimator, outcome=outcome,
-        inference=(f"placebo ({n_placebo} draws; stand-ins among the {placebo_pool} never-treated units nearest "
-                   "in pre-program level)" if placebo_pool and placebo_pool < len(ctrl)
-                   else f"placebo ({n_placebo} draws of never-treated stand-ins)"),
-        att=fit.att, se=se, ci_low=lo, ci_high=hi, p_value=p, treated_mean=design.treated_mean(),
-        n_treated=n_tr, n_control=len(ctrl), n_pre=design.n_pre, n_post=design.n_post, alpha=alpha,
-        event_study=es, counterfactual=cf,
-        notes=["Pre-period points of the event study show how closely the synthetic comparison tracks "
-               "the treated sectors before the program (their gaps should hover around zero)."]
-        + (["Synthetic control has no intercept: a treated sector whose level lies outside the range of "
-            "the comparison sectors cannot be matched, and its estimate is biased; in simulations its 95 % "
-            "placebo intervals covered about 91 % of the time. Not used for conclusions."] if estimator == "sc" else []),
-        extra={"n_draws": n_placebo},
-    )
+    draw.__doc__ = f"The {estimator} estimate under calendar ``start`` (placebo and jackknife draws)."
+    return draw
 
 
-def _jackknife(design: Design, outcome: str, estimator: str, fit: _Fit, alpha: float,
-               event_window: tuple[int, int]) -> ImpactResult:
-    """Leave-one-unit-out jackknife with the fitted weights held fixed (Arkhangelsky et al. 2021,
-    Algorithm 3), through synthdid-py. Undefined when a cohort has a single treated unit: then
-    leaving it out removes the cohort, so this refuses rather than silently dropping draws."""
-    import synthdid
+METHOD_SDID = Method(
+    name="sdid", fit=fit_sdid, draw=_draw("sdid"), inferences=("placebo", "jackknife"), default_inference="placebo",
+    references=("Arkhangelsky, Athey, Hirshberg, Imbens and Wager (2021), American Economic Review 111(12)",),
+    defaults={"n_placebo": 200}, hooks={"placebo": "stand-ins", "synthdid": "synthdid"},
+)
 
-    Y, start = design.Y, design.start
-    sizes = pd.Series(start[start >= 0]).value_counts()
-    if (sizes < 2).any():
-        raise ValueError("jackknife inference needs at least two treated units in every adoption cohort "
-                         f"(cohorts of size {sorted(sizes.tolist())}); use inference='placebo'")
-    N, T = Y.shape
-    long = pd.DataFrame({"unit": np.repeat(np.arange(N), T), "t": np.tile(np.arange(T), N), "y": Y.ravel(),
-                         "d": ((np.arange(T)[None, :] >= start[:, None]) & (start[:, None] >= 0)).ravel().astype(int)})
-    est = synthdid.staggered_synthdid_estimate(long, estimator={"sdid": "synthdid"}.get(estimator, estimator),
-                                               unit="unit", time="t", outcome="y", treatment="d")
-    se = est.se(method="jackknife")
-    lo, hi, p = z_interval(fit.att, se, alpha)
-    tr = np.flatnonzero(start >= 0)
-    curve = _event_curve(fit.gaps, start[tr], event_window)
-    es = pd.DataFrame({"rel_period": curve.index, "estimate": curve.to_numpy()}).assign(se=np.nan, ci_low=np.nan,
-                                                                                      ci_high=np.nan)
-    return ImpactResult(
-        method=estimator, outcome=outcome, inference="jackknife (leave one unit out, weights fixed)",
-        att=fit.att, se=se, ci_low=lo, ci_high=hi, p_value=p, treated_mean=design.treated_mean(),
-        n_treated=len(tr), n_control=int((start < 0).sum()), n_pre=design.n_pre, n_post=design.n_post,
-        alpha=alpha, event_study=es,
-        notes=["Jackknife standard errors are unreliable with few treated units; the placebo method is the default."],
-        extra={"att_synthdid_py": float(est.att)},
-    )
+METHOD_SC = Method(
+    name="sc", fit=fit_sc, draw=_draw("sc"), inferences=("placebo", "jackknife"), default_inference="placebo",
+    references=("Abadie, Diamond and Hainmueller (2010), Journal of the American Statistical Association 105(490)",),
+    defaults={"n_placebo": 200}, hooks={"placebo": "stand-ins", "synthdid": "sc"},
+)

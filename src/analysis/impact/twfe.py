@@ -2,11 +2,11 @@
 
 The point estimate and the cluster-robust errors come from linearmodels' ``PanelOLS``
 (unit and period effects, errors clustered by unit). With few treated sectors clustered
-errors are far too small, so the default inference is randomization inference: the
-observed adoption calendar is reassigned to randomly chosen units and the TWFE coefficient
-recomputed. On a balanced panel the coefficient is a ratio of inner products with the
-two-way demeaned treatment (Frisch-Waugh-Lovell), so each permutation costs O(N T) and no
-refit; tests check it equals PanelOLS.
+errors are far too small, so the default inference is randomization over the adoption
+calendar. On a balanced panel the coefficient is a ratio of inner products with the
+two-way demeaned treatment (Frisch-Waugh-Lovell), so each reassignment costs O(N T) and no
+refit (``draw``); tests check it equals PanelOLS. It is also the statistic of the wild cluster
+bootstrap (``analysis.impact.inference.wild``).
 """
 
 from __future__ import annotations
@@ -14,17 +14,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.impact.design import Design, treatment_matrix
-from analysis.impact.randomization import invert, permuted_starts
-from analysis.impact.result import ImpactResult, z_interval
+from analysis.impact.design import Design, demean2, treatment_matrix
+from analysis.impact.inference.randomization import permuted_starts
+from analysis.impact.method import Method
+from analysis.impact.result import Draw, Fit
 
 STAGGERED_NOTE = ("TWFE is biased when effects vary across adoption cohorts or over time (staggered "
                   "adoption); shown as the familiar baseline.")
-
-
-def demean2(X: np.ndarray) -> np.ndarray:
-    """Two-way within transform of an (N, T) matrix, or of (K, N, T) stacked matrices."""
-    return X - X.mean(-1, keepdims=True) - X.mean(-2, keepdims=True) + X.mean((-1, -2), keepdims=True)
 
 
 def twfe_coefficient(Y: np.ndarray, D: np.ndarray) -> float:
@@ -42,35 +38,6 @@ def _panelols(design: Design, X: np.ndarray, names: list[str]):
     y = pd.Series(design.Y.ravel(), index=idx, name="y")
     return PanelOLS(y, exog, entity_effects=True, time_effects=True, drop_absorbed=True).fit(
         cov_type="clustered", cluster_entity=True)
-
-
-def randomization_test(Y: np.ndarray, start: np.ndarray, n_perm: int = 999, seed: int = 0,
-                       alpha: float = 0.05) -> dict:
-    """Randomization inference for the TWFE coefficient over adoption assignments.
-
-    Under the sharp null of a constant additive effect tau, Y - tau * D is unaffected by
-    treatment; the statistic for a permuted assignment p is then linear in tau
-    (a_p - tau * b_p), so the whole confidence set comes from one pass.
-
-    Returns
-    -------
-    dict
-        ``estimate``, ``p_value`` (tau = 0), ``ci`` (test inversion at level 1 - alpha),
-        ``se`` (standard deviation of the permutation distribution), ``draws``.
-    """
-    T = Y.shape[1]
-    D = treatment_matrix(start, T)
-    beta = twfe_coefficient(Y, D)
-    perms = permuted_starts(start, n_perm, seed)
-    a = np.empty(n_perm)
-    b = np.empty(n_perm)
-    for k, s in enumerate(perms):
-        Dp = treatment_matrix(s, T)
-        Dt = demean2(Dp)
-        den = (Dt * Dp).sum()
-        a[k] = (Dt * Y).sum() / den
-        b[k] = (Dt * D).sum() / den
-    return {"estimate": beta, **invert(beta, a, b, alpha), "draws": a}
 
 
 def event_study_matrix(start: np.ndarray, T: int, window: tuple[int, int]) -> tuple[np.ndarray, list[int]]:
@@ -92,73 +59,74 @@ def event_study_matrix(start: np.ndarray, T: int, window: tuple[int, int]) -> tu
     return np.stack(X), rels
 
 
-def estimate_twfe(design: Design, outcome: str, *, inference: str = "randomization", alpha: float = 0.05,
-                  n_perm: int = 999, seed: int = 0, event_window: tuple[int, int] | None = (-12, 24),
-                  n_boot: int = 9999, boot_weights: str = "webb") -> ImpactResult:
-    """TWFE DiD; see the module docstring. ``inference`` is 'randomization', 'wild' (wild cluster
-    bootstrap, ``n_boot`` draws of ``boot_weights``) or 'cluster'; ``event_window=None`` skips
-    the event study."""
+def fit(design: Design, *, event_window: tuple[int, int] | None = (-12, 24)) -> Fit:
+    """TWFE coefficient (PanelOLS) and, unless ``event_window`` is None, the event-study
+    regression on relative-period dummies within the window (clipped to the periods the panel
+    has; -1 is the reference)."""
     D = design.D
-    fit = _panelols(design, D[None], ["treated"])
-    att = float(fit.params["treated"])
-    notes = [STAGGERED_NOTE]
-    if inference == "cluster":
-        se = float(fit.std_errors["treated"])
-        lo, hi, p = z_interval(att, se, alpha)
-        notes.append("Cluster-robust errors over-reject with few treated units: for reference only.")
-    elif inference == "randomization":
-        ri = randomization_test(design.Y, design.start, n_perm=n_perm, seed=seed, alpha=alpha)
-        se, (lo, hi), p = ri["se"], ri["ci"], ri["p_value"]
-    elif inference == "wild":
-        from analysis.impact.wild import wild_bootstrap
-
-        wb = wild_bootstrap(design.Y, design.start, B=n_boot, weights=boot_weights, seed=seed, alpha=alpha)
-        se, (lo, hi), p = wb["se"], wb["ci"], wb["p_value"]
-    else:
-        raise ValueError(f"inference {inference!r} is not available for twfe (use 'randomization', 'wild' or 'cluster')")
-    labels = {"randomization": f"randomization inference ({n_perm} reassignments of the adoption calendar)",
-              "cluster": "cluster-robust by unit",
-              "wild": f"wild cluster bootstrap (restricted, {boot_weights} weights, {n_boot} draws)"}
-    extra = {"n_treated_periods": int(D.sum()), "n_draws": {"randomization": n_perm, "wild": n_boot}.get(inference, 0),
-             "min_p_value": 1 / (n_perm + 1) if inference == "randomization" else 0.0}
-
-    T = design.Y.shape[1]
+    f = _panelols(design, D[None], ["treated"])
+    out = Fit(att=float(f.params["treated"]), event=pd.Series(dtype=float), statistic=twfe_coefficient(design.Y, D),
+              cluster_se=float(f.std_errors["treated"]), notes=[STAGGERED_NOTE])
     if event_window is None:  # no event study (placebo calibration runs need only the average)
-        return ImpactResult(
-            method="twfe", outcome=outcome, inference=labels[inference],
-            att=att, se=se, ci_low=lo, ci_high=hi, p_value=p, treated_mean=design.treated_mean(),
-            n_treated=int(design.treated.sum()), n_control=int((~design.treated).sum()),
-            n_pre=design.n_pre, n_post=design.n_post, alpha=alpha, notes=notes,
-            extra=extra,
-        )
+        return out
+    T = design.Y.shape[1]
     lo_w = max(event_window[0], -int(design.start[design.treated].max()))
     hi_w = min(event_window[1], T - 1 - int(design.start[design.treated].min()))
     X, rels = event_study_matrix(design.start, T, (lo_w, hi_w))
     es_fit = _panelols(design, X, [f"rel_{r}" for r in rels])
-    est = es_fit.params.to_numpy()
-    if inference == "randomization":
-        # permutation spread of each coefficient, from the same calendar reassignments
-        draws = []
-        for s in permuted_starts(design.start, min(n_perm, 199), seed + 1):
-            Xp, _ = event_study_matrix(s, T, (lo_w, hi_w))
-            Xpt = demean2(Xp).reshape(len(rels), -1)
-            # normal equations: K x K with K about 36, far cheaper than an SVD of the N*T x K matrix
-            draws.append(np.linalg.solve(Xpt @ Xpt.T, Xpt @ design.Y.ravel()))
-        es_se = np.std(np.array(draws), axis=0)
-    else:
-        es_se = es_fit.std_errors.to_numpy()
-    from scipy.stats import norm
+    out.event = pd.Series(es_fit.params.to_numpy(), index=rels)
+    out.event_se = pd.Series(es_fit.std_errors.to_numpy(), index=rels)
+    out.event_reference = -1
+    out.details["event_window"] = (lo_w, hi_w)
+    return out
 
-    z = norm.ppf(1 - alpha / 2)
-    es = pd.DataFrame({"rel_period": rels, "estimate": est, "se": es_se,
-                       "ci_low": est - z * es_se, "ci_high": est + z * es_se})
-    es = pd.concat([es, pd.DataFrame({"rel_period": [-1], "estimate": [0.0], "se": [0.0],
-                                      "ci_low": [0.0], "ci_high": [0.0]})]).sort_values("rel_period")
-    return ImpactResult(
-        method="twfe", outcome=outcome, inference=labels[inference],
-        att=att, se=se, ci_low=lo, ci_high=hi, p_value=p, treated_mean=design.treated_mean(),
-        n_treated=int(design.treated.sum()), n_control=int((~design.treated).sum()),
-        n_pre=design.n_pre, n_post=design.n_post, alpha=alpha,
-        event_study=es.reset_index(drop=True), notes=notes,
-        extra=extra,
-    )
+
+def draw(Y: np.ndarray, start: np.ndarray, rels: list[int] | None, fit: Fit | None = None) -> Draw:
+    """The TWFE coefficient under calendar ``start`` (the Frisch-Waugh-Lovell ratio); the event
+    study's draws are a regression each (``event_draws``)."""
+    Dp = treatment_matrix(start, Y.shape[1])
+    Dt = demean2(Dp)
+    return Draw(att=(Dt * Y).sum() / (Dt * Dp).sum())
+
+
+def event_draws(design: Design, fit: Fit, n_perm: int, seed: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Event-study coefficients under reassigned calendars: a regression per draw, so at most 199
+    of them (seed + 1), their spread the event study's standard errors."""
+    if "event_window" not in fit.details:
+        return None, None
+    T = design.Y.shape[1]
+    window = fit.details["event_window"]
+    rels = list(fit.event.index)
+    draws = []
+    for s in permuted_starts(design.start, min(n_perm, 199), seed + 1):
+        Xp, _ = event_study_matrix(s, T, window)
+        Xpt = demean2(Xp).reshape(len(rels), -1)
+        # normal equations: K x K with K about 36, far cheaper than an SVD of the N*T x K matrix
+        draws.append(np.linalg.solve(Xpt @ Xpt.T, Xpt @ design.Y.ravel()))
+    return np.array(draws), np.array(rels)
+
+
+METHOD = Method(
+    name="twfe", fit=fit, draw=draw, inferences=("randomization", "wild", "cluster"), default_inference="randomization",
+    references=("Angrist and Pischke (2009), Mostly Harmless Econometrics, ch. 5",
+                "Goodman-Bacon (2021), Journal of Econometrics 225(2)"),
+    linear=True, defaults={"n_perm": 999, "n_boot": 9999, "boot_weights": "webb"},
+    hooks={"event_draws": event_draws},
+)
+
+
+def randomization_test(Y: np.ndarray, start: np.ndarray, n_perm: int = 999, seed: int = 0, alpha: float = 0.05) -> dict:
+    """The TWFE coefficient's randomization test on bare matrices (simulation studies): the same
+    inference ``estimate(method='twfe')`` runs, without a panel.
+
+    Returns ``estimate`` (the FWL coefficient), ``p_value``, ``ci``, ``se`` (the permutation
+    spread) and ``draws``."""
+    from analysis.impact.inference import randomization
+
+    Y = np.asarray(Y, float)
+    N, T = Y.shape
+    design = Design(Y=Y, start=np.asarray(start), units=pd.RangeIndex(N), times=pd.RangeIndex(T))
+    beta = twfe_coefficient(Y, design.D)
+    out = randomization.run(METHOD, design, Fit(att=beta, event=pd.Series(dtype=float)), alpha=alpha, seed=seed,
+                            rels=None, options={"n_perm": n_perm}, method_options={})
+    return {"estimate": beta, "p_value": out.p_value, "ci": out.ci, "se": out.se, "draws": out.record.draws}

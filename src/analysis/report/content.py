@@ -15,6 +15,7 @@ import pandas as pd
 
 from analysis.paths import ROOT
 
+from analysis.labels import INCIDENT_OUTCOME_LABELS, INFERENCE_LABELS, METHOD_LABELS, OUTCOME_LABELS, label
 from analysis.periods import check_reportable, parse_quarter, quarter_label
 from analysis.report import disclosure
 
@@ -22,29 +23,11 @@ DEMO_LABEL = "DEMO DATA (synthetic)"
 #: Counts from 1 to SUPPRESS_BELOW - 1 are hidden in public tables (``disclosure.SMALL_MAX``).
 SUPPRESS_BELOW = disclosure.SMALL_MAX + 1
 
-OUTCOME_NAMES = {
-    "shootings": ("victims of shootings (gun homicides and non-fatal gun injuries)",
-                  "víctimas de disparos (homicidios y lesiones por arma de fuego)"),
-    "gun_homicides": ("victims of gun homicide", "víctimas de homicidio por arma de fuego"),
-    "gun_injuries": ("victims of non-fatal gun injuries", "víctimas de lesiones por arma de fuego"),
-}
-#: the same outcomes counted as incidents (SSC sources: one record per incident, not per victim)
-INCIDENT_OUTCOME_NAMES = {
-    "shootings": ("shooting incidents (gun homicides and non-fatal gun injuries)",
-                  "incidentes de disparos (homicidios y lesiones dolosas por arma de fuego)"),
-    "gun_homicides": ("gun homicide incidents", "incidentes de homicidio doloso por arma de fuego"),
-    "gun_injuries": ("incidents of non-fatal gun injury", "incidentes de lesiones dolosas por arma de fuego"),
-    "all_homicides": ("intentional homicide incidents (any weapon)", "incidentes de homicidio doloso (cualquier arma)"),
-}
 SOURCE_DESCRIPTIONS = {
     "fgj": "victim records of the FGJ-CDMX (one record per victim)",
     "ssc": "incident points of the SSC (one record per incident, whatever the number of victims)",
     "ssc_counts": "monthly counts of incidents by cuadrante from the SSC",
 }
-#: short names of the inference methods, by the first word of ``ImpactResult.inference``
-SHORT_INFERENCE = {"placebo": "Placebo", "randomization": "Randomization", "wild": "Wild bootstrap"}
-METHOD_LABELS = {"ppml": "Poisson imputation (PPML)", "imputation": "Imputation DiD (additive)", "sdid": "SDID",
-                 "sc": "Synthetic control", "twfe": "TWFE", "cs": "Callaway-Sant'Anna", "sa": "Sun-Abraham"}
 ROLE = {"ppml": " (headline)", "imputation": " (comparison)", "sdid": " (comparison)", "twfe": " (reference only)"}
 #: the validation study's table (``make validate``), read by the report's assumptions paragraph
 VALIDATION_SUMMARY = ROOT / "reports" / "validation" / "summary.csv"
@@ -155,8 +138,8 @@ def record_noun(ctx: Context) -> str:
 
 def outcome_name(ctx: Context, outcome: str) -> tuple[str, str]:
     """(English, Spanish) name of an outcome as this panel counts it."""
-    table = OUTCOME_NAMES if record_noun(ctx) == "victims" else INCIDENT_OUTCOME_NAMES
-    return table.get(outcome, (outcome.replace("_", " "), outcome.replace("_", " ")))
+    table = OUTCOME_LABELS if record_noun(ctx) == "victims" else INCIDENT_OUTCOME_LABELS
+    return label(table, outcome, "en"), label(table, outcome, "es")
 
 
 def data_text(ctx: Context) -> str:
@@ -243,7 +226,7 @@ def fmt_pct(x: float) -> str:
 
 
 def _p(result) -> str:
-    return fmt_p(result.p_value, result.extra.get("min_p_value", 0.0))
+    return fmt_p(result.p_value, result.inference.min_p_value)
 
 
 def cohorts_text(ctx: Context) -> str:
@@ -343,22 +326,22 @@ def estimates_table(results, labels: list[str] | None = None, noun: str = "victi
     rows = []
     for i, r in enumerate(results):
         lo, hi = r.ci_percent
-        n = r.extra.get("n_draws", 0)
-        kind = SHORT_INFERENCE.get(r.inference.split()[0])
+        n = r.inference.n_draws
+        kind = label(INFERENCE_LABELS, r.inference.kind)
         if disclosure.is_small(disclosure.recorded_total(r)):  # the row would give a count of 1-4 away
-            rows.append({"Method" if labels is None else "Group": labels[i] if labels else METHOD_LABELS.get(r.method, r.method),
+            rows.append({"Method" if labels is None else "Group": labels[i] if labels else label(METHOD_LABELS, r.method),
                          f"{noun.capitalize()} per sector-month": "n/p", "Effect": "n/p", f"{100 * (1 - r.alpha):.0f}% interval": "n/p",
                          "p-value": "n/p", "Treated / comparison sectors": f"{r.n_treated} / {r.n_control}",
                          "Inference": f"not published: fewer than 5 {noun} recorded"})
             continue
         rows.append({
             "Method" if labels is None else "Group": labels[i] if labels else
-            METHOD_LABELS.get(r.method, r.method) + ROLE.get(r.method, ""),
+            label(METHOD_LABELS, r.method) + ROLE.get(r.method, ""),
             f"{noun.capitalize()} per sector-month": fmt_num(r.att), "Effect": fmt_pct(r.att_percent),
             f"{100 * (1 - r.alpha):.0f}% interval": f"{fmt_pct(lo)} to {fmt_pct(hi)}",
             "p-value": _p(r).removeprefix("p = ").replace("p ", ""),
             "Treated / comparison sectors": f"{r.n_treated} / {r.n_control}",
-            "Inference": f"{kind}, {n:,} draws" if n and kind else r.inference,
+            "Inference": f"{kind}, {n:,} draws" if n and kind else r.inference.label,
         })
     return pipe_table(pd.DataFrame(rows), align="lrrrrrl")
 
@@ -374,7 +357,7 @@ def calibration_text(checks) -> str:
     for c in checks:
         lo, hi = c.interval
         ok = lo <= c.alpha  # the interval of the rejection rate reaches the nominal level
-        lines.append(f"- {METHOD_LABELS.get(c.method, c.method)} with {c.inference.split(' (')[0]}: rejected a true "
+        lines.append(f"- {label(METHOD_LABELS, c.method)} with {c.inference.split(' (')[0]}: rejected a true "
                      f"null in **{100 * c.rejection_rate:.1f}%** of {len(c.p_values)} placebo runs "
                      f"(95% interval {100 * lo:.1f}% to {100 * hi:.1f}%; nominal 5%)"
                      + ("." if ok else " — **it finds effects where there are none too often: not used for conclusions**."))
@@ -498,7 +481,7 @@ def sensitivity_horizon(result, most: int = 4) -> tuple[int, int]:
     """(pre, post) whole quarters of the event study the sensitivity analysis can use, at most
     ``most`` each: a program in its first quarters gets as long an analysis as the data allow."""
     es = set(result.event_study.rel_period)
-    draws = set(result.extra.get("event_rels", []))
+    draws = set([] if result.event_rels is None else result.event_rels)
 
     def whole(q: int) -> bool:
         return all(m in es and m in draws for m in range(3 * q, 3 * q + 3))
@@ -511,7 +494,7 @@ def sensitivity_horizon(result, most: int = 4) -> tuple[int, int]:
 def relative_magnitudes_or_none(result, mbar, seed: int = 0) -> tuple[pd.DataFrame, int]:
     """The relative-magnitudes table over as many quarters as the data allow (at most four),
     or an empty table when there is not yet a whole quarter after the start or two before it."""
-    from analysis.impact.sensitivity import relative_magnitudes
+    from analysis.evaluation.sensitivity import relative_magnitudes
 
     pre, post = sensitivity_horizon(result)
     if post < 1 or pre < 2:
@@ -523,7 +506,7 @@ def relative_magnitudes_or_none(result, mbar, seed: int = 0) -> tuple[pd.DataFra
 
 def sensitivity_text(table: pd.DataFrame, horizon_quarters: int) -> tuple[str, str]:
     """Plain words and a table for the relative-magnitudes sensitivity analysis
-    (``analysis.impact.sensitivity.relative_magnitudes``), on the estimate's own scale: victims
+    (``analysis.evaluation.sensitivity.relative_magnitudes``), on the estimate's own scale: victims
     per sector-month for an additive estimate, percent for one on the log scale (PPML)."""
     if table.empty:
         return ("Not yet possible: the analysis needs at least one whole quarter after the first start and two "
@@ -605,7 +588,7 @@ def planning_table(panel: pd.DataFrame, outcome: str, sizes=(3, 5, 10, 15), foll
                    n_sims: int = 60, seed: int = 0) -> tuple[str, pd.DataFrame]:
     """Minimum detectable reduction (80 % power, 5 % test) by sectors treated and months of
     follow-up, simulated on ``panel``; returns the Markdown table and the numbers as data."""
-    from analysis.impact.power import power_curve
+    from analysis.evaluation.power import power_curve
 
     data = pd.DataFrame([
         {"n_treated": k, "follow_up": f,

@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from analysis.labels import METHOD_SHORT, OUTCOME_SHORT, label
 from analysis.report.disclosure import SMALL_MAX, is_small
 
 TREATED = "#0072B2"
@@ -24,13 +25,12 @@ STYLE = {
 }
 
 
-METHOD_NAMES = {"ppml": "Poisson imputation", "imputation": "imputation DiD", "sdid": "SDID", "sc": "synthetic control",
-                "twfe": "TWFE"}
-
-
 def _label(outcome: str) -> str:
-    return {"shootings": "Shootings (gun homicides + gun injuries)", "gun_homicides": "Gun homicides",
-            "gun_injuries": "Non-fatal gun injuries", "all_homicides": "Intentional homicides (all weapons)"}.get(outcome, outcome)
+    return label(OUTCOME_SHORT, outcome)
+
+
+def _method(method: str) -> str:
+    return label(METHOD_SHORT, method)
 
 
 def event_study(result, title: str | None = None, demo: bool = False, noun: str = "victims"):
@@ -45,9 +45,9 @@ def event_study(result, title: str | None = None, demo: bool = False, noun: str 
         ax.plot(es.rel_period, es.estimate, color=TREATED, marker="o", ms=2.5, lw=1.2, label="estimate")
         ax.set_xlabel("Months since the program started in the sector")
         # PPML's event study is in percent (recorded / expected - 1); the additive ones in counts
-        ax.set_ylabel("Effect (% of expected)" if result.extra.get("event_scale") == "log"
+        ax.set_ylabel("Effect (% of expected)" if result.event_scale == "log"
                       else f"Effect ({noun} per sector-month)")
-        ax.set_title(title or f"Event study: {_label(result.outcome)} ({METHOD_NAMES.get(result.method, result.method)})",
+        ax.set_title(title or f"Event study: {_label(result.outcome)} ({_method(result.method)})",
                      loc="left")
         ax.legend(loc="upper right", fontsize=8)
         _demo_mark(ax, demo)
@@ -87,7 +87,7 @@ def trends(result, demo: bool = False, max_panels: int = 12, window: int = 12,
             x = g.period.dt.to_timestamp() if hasattr(g.period, "dt") else g.period
             ax.plot(x, g.observed, color=TREATED, lw=1.4, label="recorded")
             ax.plot(x, g.counterfactual, color=COUNTERFACTUAL, lw=1.4, ls="--",
-                    label=f"counterfactual ({METHOD_NAMES.get(result.method, result.method)})")
+                    label=f"counterfactual ({_method(result.method)})")
             s = starts[u]
             ax.axvline(s.to_timestamp() if hasattr(s, "to_timestamp") else s, color=GREY, lw=0.8)
             ax.set_title(f"Sector {u} (program from {s})", loc="left", fontsize=9)
@@ -134,7 +134,7 @@ def calibration(checks, demo: bool = False):
     """Share of placebo runs (no true effect) in which each method's 5 % test rejected."""
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(7.2, 0.75 + 0.55 * len(checks)))
-        names = [f"{METHOD_NAMES.get(c.method, c.method)}, {c.inference.split(' (')[0]}" for c in checks]
+        names = [f"{_method(c.method)}, {c.inference.split(' (')[0]}" for c in checks]
         y = np.arange(len(checks))[::-1]
         rates = np.array([100 * c.rejection_rate for c in checks])
         lo = np.array([100 * c.interval[0] for c in checks])
@@ -155,7 +155,7 @@ def calibration(checks, demo: bool = False):
 
 def sensitivity(table: pd.DataFrame, demo: bool = False, noun: str = "victims"):
     """Robust interval (thin) and identified range (thick) of the post-start average by Mbar,
-    from ``analysis.impact.sensitivity.relative_magnitudes``; the dotted line is the breakdown value."""
+    from ``analysis.evaluation.sensitivity.relative_magnitudes``; the dotted line is the breakdown value."""
     log = table.attrs.get("scale") == "log"
     if log:  # an analysis on the log scale (PPML) is drawn in percent: 100 (exp(x) - 1)
         attrs = dict(table.attrs)

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from analysis.impact.result import ImpactResult
+from analysis import impact
+from analysis.impact import DEFAULT_METHOD, ImpactResult
 
 
 @dataclass
@@ -62,14 +63,12 @@ def spillover(panel: pd.DataFrame, adjacency: pd.DataFrame, *, outcome: str, met
     outcome, method, **options
         As for ``analysis.impact.estimate``.
     """
-    from analysis.impact import DEFAULT_METHOD, estimate
-
     method = method or DEFAULT_METHOD
     exp = exposure(panel, adjacency, unit=unit, treat_start=treat_start)
     if exp.empty:
         raise ValueError("no never-treated unit touches a treated unit: nothing to estimate")
     main_panel = panel[~panel[unit].isin(exp.index)]
-    main = estimate(main_panel, outcome=outcome, method=method, unit=unit, treat_start=treat_start, **options)
+    main = impact.estimate(main_panel, outcome=outcome, method=method, unit=unit, treat_start=treat_start, **options)
 
     treated = panel.drop_duplicates(unit).set_index(unit)[treat_start].dropna().index
     ex_panel = panel[~panel[unit].isin(treated)].copy()
@@ -79,7 +78,7 @@ def spillover(panel: pd.DataFrame, adjacency: pd.DataFrame, *, outcome: str, met
         # neighbours usually outnumber the sectors touching none: too few never-exposed units for
         # placebo calendars, so the exposed group gets the exact reassignment test
         ex_opts["inference"] = "randomization"
-    exposed = estimate(ex_panel, outcome=outcome, method=method, unit=unit, treat_start=treat_start, **ex_opts)
+    exposed = impact.estimate(ex_panel, outcome=outcome, method=method, unit=unit, treat_start=treat_start, **ex_opts)
     exposed.notes = ["Effect on never-treated sectors that touch a treated sector, from their first treated "
                      "neighbour's start, against sectors touching none: positive means displacement."] + exposed.notes
     return SpilloverResult(main=main, exposed=exposed, exposed_units=sorted(exp.index),

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from analysis import impact
+
 
 @dataclass
 class SizeCheck:
@@ -61,8 +63,6 @@ def placebo_size(panel: pd.DataFrame, *, outcome: str, method: str, inference: s
     **options
         Passed to ``analysis.impact.estimate`` (for example ``n_perm``).
     """
-    from analysis.impact import estimate
-
     rng = np.random.default_rng(seed)
     units = np.sort(panel[unit].unique())
     times = np.sort(panel[time].unique())
@@ -78,8 +78,8 @@ def placebo_size(panel: pd.DataFrame, *, outcome: str, method: str, inference: s
         p = base.assign(treat_start=base[unit].map(start))
         if isinstance(times[0], pd.Period):
             p["treat_start"] = p.treat_start.astype(f"period[{times[0].freqstr}]")
-        res = estimate(p, outcome=outcome, method=method, inference=inference, unit=unit, time=time,
+        res = impact.estimate(p, outcome=outcome, method=method, inference=inference, unit=unit, time=time,
                        alpha=alpha, seed=int(rng.integers(2**31)), **options)
         pvals[r] = res.p_value
-        label = res.inference
+        label = res.inference.label
     return SizeCheck(method=method, inference=label or str(inference), alpha=alpha, p_values=pvals)

@@ -4,7 +4,7 @@ Relative magnitudes (Rambachan and Roth 2023): after the start, the deviation fr
 trends may change from one period to the next by at most Mbar times the largest such change
 seen before the start. For each Mbar the average post-start effect is then only partially
 identified; ``relative_magnitudes`` gives that identified set, the paper's robust confidence
-set (conditional-least-favourable hybrid, ``analysis.impact.honest``) and the *breakdown*
+set (conditional-least-favourable hybrid, ``analysis.evaluation.honest``) and the *breakdown*
 value: the largest Mbar at which the confidence set still excludes zero.
 
 Two choices of the workbook, not of the paper:
@@ -12,8 +12,8 @@ Two choices of the workbook, not of the paper:
 - The monthly event study is binned to quarters (3-month means) first: month-to-month changes
   in small counts are mostly noise and would make every bound uninformative; quarters also
   keep the number of post-start coefficients small enough for the exact vertex enumeration.
-- The covariance of the event-study points is that of the randomization draws the estimator
-  already computed (``extra['event_draws']``): their spread when the program is assigned to
+- The covariance of the event-study points is that of the inference draws the estimate
+  already holds (``ImpactResult.event_draws``): their spread when the program is assigned to
   other sectors on the same calendar.
 """
 
@@ -22,23 +22,21 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.impact.honest import sensitivity_rm
+from analysis.evaluation.honest import sensitivity_rm
 
 
 def quarterly_event_study(result, pre_quarters: int, post_quarters: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Quarter-binned estimates relative to the last pre-start quarter, their covariance, and the
     quarter index (``-pre_quarters .. post_quarters - 1`` without the reference quarter -1)."""
-    if "event_draws" not in result.extra:
-        raise ValueError(f"method {result.method!r} keeps no event-study draws; use method='imputation'")
+    if result.event_draws is None or result.event_rels is None:
+        raise ValueError(f"this {result.method!r} estimate ({result.inference.kind} inference) keeps no event-study "
+                         "draws; use randomization or placebo inference")
     if pre_quarters < 2:
         raise ValueError("relative magnitudes need at least two pre-start quarters (one besides the reference)")
     # an estimator whose event study lives on another scale (PPML: the log of recorded / expected)
     # gives its draws and points on that scale; the analysis runs there
-    if result.extra.get("event_scale") == "log":
-        es = pd.Series(result.extra["event_estimate"], dtype=float)
-    else:
-        es = result.event_study.set_index("rel_period").estimate
-    draws = pd.DataFrame(result.extra["event_draws"], columns=result.extra["event_rels"])
+    es = result.event_study.set_index("rel_period")["log_ratio" if result.event_scale == "log" else "estimate"]
+    draws = pd.DataFrame(result.event_draws, columns=result.event_rels)
     qs = np.arange(-pre_quarters, post_quarters)
     est, dr = [], []
     for q in qs:
@@ -90,6 +88,6 @@ def relative_magnitudes(result, mbar=(0.0, 0.5, 1.0, 1.5, 2.0), alpha: float = 0
     out.attrs.update(
         largest_pre_change=float(np.abs(np.diff(pre)).max()),
         method="Rambachan-Roth relative magnitudes, conditional-least-favourable hybrid confidence set",
-        scale=result.extra.get("event_scale", "level"),
+        scale=result.event_scale,
     )
     return out

@@ -1,4 +1,7 @@
-"""Wild cluster bootstrap for the TWFE coefficient, clusters = units, without refitting.
+"""Wild cluster bootstrap of a two-way fixed-effects coefficient, clusters = units, without refitting.
+
+Applies to the methods whose statistic is the TWFE coefficient of the treatment indicator
+(``Method.inferences`` lists 'wild').
 
 The restricted wild cluster bootstrap (WCR; Cameron, Gelbach and Miller 2008; MacKinnon and
 Webb 2018) imposes the null, multiplies each cluster's restricted residuals by one random
@@ -19,8 +22,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from analysis.impact.design import treatment_matrix
-from analysis.impact.twfe import demean2
+from analysis.impact.design import Design, demean2, treatment_matrix
+from analysis.impact.method import Method
+from analysis.impact.result import Fit, InferenceOutcome, InferenceRecord
+
+#: options this inference reads
+OPTIONS = ("n_boot", "boot_weights", "ci")
 
 WEBB = np.array([-np.sqrt(1.5), -1.0, -np.sqrt(0.5), np.sqrt(0.5), 1.0, np.sqrt(1.5)])
 
@@ -133,3 +140,15 @@ def wild_bootstrap(Y: np.ndarray, start: np.ndarray, *, B: int = 9999, weights: 
             interval = (edge(pr.beta, lo_out) if np.isfinite(lo_out) else lo_out,
                         edge(pr.beta, hi_out) if np.isfinite(hi_out) else hi_out)
     return {"estimate": pr.beta, "se": float(abs(se)), "t": float(t0), "p_value": float(p0), "ci": interval}
+
+
+def run(method: Method, design: Design, fit: Fit, *, alpha: float, seed: int, rels: list[int] | None,
+        options: dict, method_options: dict) -> InferenceOutcome:
+    """The restricted wild cluster bootstrap of the method's TWFE coefficient; the event study
+    keeps the regression's cluster-robust errors."""
+    n_boot, weights = int(options["n_boot"]), options["boot_weights"]
+    wb = wild_bootstrap(design.Y, design.start, B=n_boot, weights=weights, seed=seed, alpha=alpha,
+                        ci=bool(options.get("ci", True)))
+    record = InferenceRecord(kind="wild", label=f"wild cluster bootstrap (restricted, {weights} weights, {n_boot} draws)",
+                             n_draws=n_boot, min_p_value=0.0)
+    return InferenceOutcome(se=wb["se"], ci=wb["ci"], p_value=wb["p_value"], record=record, event_se=fit.event_se)

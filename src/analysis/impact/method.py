@@ -1,0 +1,91 @@
+"""What a method declares: the ``Method`` object each estimator module defines and the registry
+collects (``analysis.impact.registry``).
+
+A method is a statistic of the outcome matrix and the adoption calendar. ``fit`` computes it
+once with everything a reader sees (event study, counterfactual); ``draw`` computes it for one
+more calendar, as cheaply as it can, for the inferences that repeat it. Inference lives in
+``analysis.impact.inference``, written once per kind; a method lists the kinds it supports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from analysis.impact.design import Design
+from analysis.impact.result import Draw, Fit
+from analysis.labels import METHOD_LABELS, METHOD_SHORT, label
+
+#: options every method accepts (the event-study window, in periods relative to the start)
+COMMON_OPTIONS = ("event_window",)
+
+
+@dataclass(frozen=True)
+class Method:
+    """A registered impact estimator.
+
+    Attributes
+    ----------
+    name : str
+        The key ``estimate(method=...)`` takes.
+    fit : callable
+        ``fit(design, *, event_window, **method_options) -> Fit``.
+    draw : callable
+        ``draw(Y, start, rels, fit, **method_options) -> Draw``: the statistic on outcomes ``Y``
+        (N, T) under calendar ``start`` (-1 = untreated), with the event curve over ``rels``
+        when ``rels`` is given. ``fit`` is the estimate on the observed calendar (a warm start).
+    inferences : tuple of str
+        Kinds of inference the method supports; the first is not necessarily the default.
+    default_inference : str
+        The one whose size holds with few treated units.
+    references : tuple of str
+        Where the method is published.
+    linear : bool
+        Whether the statistic is linear in the outcome for a fixed calendar (randomization
+        inference then gets every null from one pass of draws).
+    event_scale : str
+        'level' (outcome units) or 'log' (log of recorded over expected, shown in percent).
+    options : tuple of str
+        Method-specific options ``estimate`` passes to ``fit`` and ``draw``.
+    defaults : mapping
+        Defaults of the options of its inferences (numbers of draws).
+    hooks : mapping
+        What an inference needs of this method beyond ``draw`` (documented in each inference).
+    """
+
+    name: str
+    fit: Callable[..., Fit]
+    draw: Callable[..., Draw]
+    inferences: tuple[str, ...]
+    default_inference: str
+    references: tuple[str, ...] = ()
+    linear: bool = False
+    event_scale: str = "level"
+    options: tuple[str, ...] = ()
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    hooks: Mapping[str, Any] = field(default_factory=dict)
+
+    def label(self, lang: str = "en") -> str:
+        """The method's name in tables and text."""
+        return label(METHOD_LABELS, self.name, lang)
+
+    def short_label(self, lang: str = "en") -> str:
+        """The method's short name (figure titles and legends)."""
+        return label(METHOD_SHORT, self.name, lang)
+
+    def check_inference(self, inference: str) -> None:
+        """A clear error for an inference this method does not support, listing those it does."""
+        if inference not in self.inferences:
+            raise ValueError(f"inference {inference!r} is not available for {self.name} "
+                             f"(use {' or '.join(repr(i) for i in self.inferences)}; default {self.default_inference!r})")
+
+    def __call__(self, design: Design, **options) -> Fit:
+        return self.fit(design, **options)
+
+
+def treated_rows(start: np.ndarray) -> np.ndarray:
+    """Row indices of the treated units of a calendar, in order (the rows of ``Draw.expected``)."""
+    return np.flatnonzero(np.asarray(start) >= 0)

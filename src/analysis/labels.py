@@ -1,0 +1,73 @@
+"""Names a reader sees for methods, outcomes and kinds of inference: the one place they live.
+
+A leaf module (it imports nothing from the package), so the estimators, the report and the
+notebooks all read the same names. Each entry gives the English and the Spanish name.
+"""
+
+from __future__ import annotations
+
+#: method -> (English, Spanish): the name in tables and text
+METHOD_LABELS: dict[str, tuple[str, str]] = {
+    "ppml": ("Poisson imputation (PPML)", "Imputación de Poisson (PPML)"),
+    "imputation": ("Imputation DiD (additive)", "Diferencias en diferencias por imputación (aditiva)"),
+    "gardner": ("Two-stage DiD (Gardner)", "Diferencias en diferencias en dos etapas (Gardner)"),
+    "cs": ("Callaway-Sant'Anna", "Callaway-Sant'Anna"),
+    "sa": ("Sun-Abraham", "Sun-Abraham"),
+    "sdid": ("SDID", "Diferencias en diferencias sintéticas (SDID)"),
+    "sc": ("Synthetic control", "Control sintético"),
+    "twfe": ("TWFE", "Efectos fijos de dos vías (TWFE)"),
+}
+
+#: method -> (English, Spanish): the short name in figure titles and legends
+METHOD_SHORT: dict[str, tuple[str, str]] = {
+    "ppml": ("Poisson imputation", "imputación de Poisson"),
+    "imputation": ("imputation DiD", "DiD por imputación"),
+    "gardner": ("two-stage DiD", "DiD en dos etapas"),
+    "cs": ("Callaway-Sant'Anna", "Callaway-Sant'Anna"),
+    "sa": ("Sun-Abraham", "Sun-Abraham"),
+    "sdid": ("SDID", "SDID"),
+    "sc": ("synthetic control", "control sintético"),
+    "twfe": ("TWFE", "TWFE"),
+}
+
+#: kind of inference -> (English, Spanish)
+INFERENCE_LABELS: dict[str, tuple[str, str]] = {
+    "randomization": ("Randomization", "Aleatorización"),
+    "placebo": ("Placebo", "Placebo"),
+    "wild": ("Wild bootstrap", "Bootstrap salvaje"),
+    "jackknife": ("Jackknife", "Jackknife"),
+    "cluster": ("Cluster-robust", "Robusto por conglomerados"),
+}
+
+#: outcome -> (English, Spanish), counted as victims (FGJ records: one per victim)
+OUTCOME_LABELS: dict[str, tuple[str, str]] = {
+    "shootings": ("victims of shootings (gun homicides and non-fatal gun injuries)",
+                  "víctimas de disparos (homicidios y lesiones por arma de fuego)"),
+    "gun_homicides": ("victims of gun homicide", "víctimas de homicidio por arma de fuego"),
+    "gun_injuries": ("victims of non-fatal gun injuries", "víctimas de lesiones por arma de fuego"),
+}
+#: the same outcomes counted as incidents (SSC sources: one record per incident, not per victim)
+INCIDENT_OUTCOME_LABELS: dict[str, tuple[str, str]] = {
+    "shootings": ("shooting incidents (gun homicides and non-fatal gun injuries)",
+                  "incidentes de disparos (homicidios y lesiones dolosas por arma de fuego)"),
+    "gun_homicides": ("gun homicide incidents", "incidentes de homicidio doloso por arma de fuego"),
+    "gun_injuries": ("incidents of non-fatal gun injury", "incidentes de lesiones dolosas por arma de fuego"),
+    "all_homicides": ("intentional homicide incidents (any weapon)", "incidentes de homicidio doloso (cualquier arma)"),
+}
+#: outcome -> (English, Spanish): the short name on figure axes and titles
+OUTCOME_SHORT: dict[str, tuple[str, str]] = {
+    "shootings": ("Shootings (gun homicides + gun injuries)", "Disparos (homicidios + lesiones por arma de fuego)"),
+    "gun_homicides": ("Gun homicides", "Homicidios por arma de fuego"),
+    "gun_injuries": ("Non-fatal gun injuries", "Lesiones por arma de fuego"),
+    "all_homicides": ("Intentional homicides (all weapons)", "Homicidios dolosos (cualquier arma)"),
+}
+
+LANGUAGES = ("en", "es")
+
+
+def label(table: dict[str, tuple[str, str]], key: str, lang: str = "en") -> str:
+    """``key``'s name in ``lang`` from one of the tables above; an unknown key reads as itself."""
+    if lang not in LANGUAGES:
+        raise ValueError(f"language {lang!r}: use one of {', '.join(LANGUAGES)}")
+    names = table.get(key)
+    return names[LANGUAGES.index(lang)] if names else key.replace("_", " ")
