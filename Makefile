@@ -24,13 +24,14 @@ _check = $(if $(or $(findstring $(_NL),$(value $(1))),$(findstring $(_TAB),$(val
 $(call _check,QUARTER)
 $(call _check,OUTCOME)
 
-.PHONY: setup data report test test-fast bench validate mutate lab clean help
+.PHONY: setup data report test test-fast lint bench validate mutate lab clean help
 
 help:
 	@echo "make report [QUARTER=2024Q2] [OUTCOME=gun_injuries]"
 	@echo "                               build the quarterly report (demo city when data/raw is empty);"
 	@echo "                               OUTCOME defaults to shootings when the sources give it"
-	@echo "make test                      run the test suite"
+	@echo "make test                      run the test suite (lint, format and types included)"
+	@echo "make lint                      ruff (lint, format check) and mypy only"
 	@echo "make data                      build data/processed/panel.parquet only"
 	@echo "make lab                       open JupyterLab on notebooks/ (installs the 'lab' extra)"
 	@echo "make bench                     speed and memory benchmarks"
@@ -55,6 +56,12 @@ report: data
 
 test: $(SETUP)
 	$(PY) -m pytest -n 2 --dist loadfile
+
+# the same checks tests/test_lint.py runs inside `make test`, on their own
+lint: $(SETUP)
+	$(VENV)/bin/ruff check src tests tools benchmarks notebooks
+	$(VENV)/bin/ruff format --check src/analysis
+	$(PY) -m mypy
 
 test-fast: $(SETUP)
 	$(PY) -m pytest -n 2 -m "not slow"

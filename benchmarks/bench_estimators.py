@@ -53,8 +53,8 @@ def main() -> int:
     from analysis.impact.cs import _aggregate, _cells
     from analysis.impact.design import make_design
     from analysis.impact.imputation import imputation_att
-    from analysis.impact.twfe import twfe_coefficient
     from analysis.impact.inference.wild import wild_bootstrap
+    from analysis.impact.twfe import twfe_coefficient
 
     warnings.simplefilter("ignore")
     rows = []
@@ -63,7 +63,7 @@ def main() -> int:
         d = make_design(p, "y")
         args = (p, "y", "unit", "period", "first_treat")
         p["d"] = ((p.treat_start.notna()) & (p.period >= p.treat_start.fillna(1e9))).astype(float)
-        lm = lambda: PanelOLS(p.set_index(["unit", "period"]).y, p.set_index(["unit", "period"])[["d"]],  # noqa: E731
+        lm = lambda: PanelOLS(p.set_index(["unit", "period"]).y, p.set_index(["unit", "period"])[["d"]],
                               entity_effects=True, time_effects=True).fit(cov_type="clustered", cluster_entity=True)
         cases = [
             ("twfe", lambda: twfe_coefficient(d.Y, d.D), "linearmodels PanelOLS", lm),

@@ -41,8 +41,8 @@ def main(argv=None) -> int:
     if not (SHARED / "incidents_gun_2013_2016.csv.gz").exists():
         print(f"skipped: the real data are not at {SHARED}")
         return 0
-    from analysis.impact import DEFAULT_METHOD
     from analysis.evaluation.calibration import placebo_size
+    from analysis.impact import DEFAULT_METHOD
 
     panel = real_panel()
     rows, ok = [], True

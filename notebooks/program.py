@@ -30,9 +30,9 @@ seed = 0  # seed of every random draw
 from IPython.display import Markdown, display
 
 from analysis import impact
-from analysis.impact.calibration import placebo_size
-from analysis.impact.spillover import spillover
-from analysis.report import content, figures
+from analysis.evaluation.calibration import placebo_size
+from analysis.evaluation.spillover import spillover
+from analysis.report import content, figures, results_files
 
 ctx = content.load_context(panel_path, quarter)
 display(Markdown(content.banner(ctx)))
@@ -207,8 +207,8 @@ display(Markdown(plan_md))
 # %%
 display(Markdown(content.data_text(ctx)))
 display(Markdown(content.data_note(ctx)))
-saved = content.save_results([main, additive, sdid, twfe], results_dir, "program", ctx=ctx)
-calibration_saved = content.save_calibration(checks, results_dir)
-content.save_spillover(spill, results_dir, ctx)
-plan.to_csv(f"{results_dir}/power.csv", index=False)
-sens.assign(breakdown=sens.attrs["breakdown"], scale=sens.attrs.get("scale", "level")).to_csv(f"{results_dir}/sensitivity.csv", index=False)
+saved = results_files.save_results([main, additive, sdid, twfe], results_dir, "program", ctx=ctx)
+calibration_saved = results_files.save_calibration(checks, results_dir)
+results_files.save_spillover(spill, results_dir, ctx)
+results_files.save_power(plan, results_dir)
+results_files.save_sensitivity(sens, results_dir)

@@ -27,7 +27,7 @@ seed = 0  # seed of the reassignments
 from IPython.display import Markdown, display
 
 from analysis import impact
-from analysis.report import content, figures
+from analysis.report import content, figures, results_files
 
 ctx = content.load_context(panel_path, quarter)
 display(Markdown(f"## Sector {content.md_escape(sector)}"))
@@ -45,4 +45,4 @@ if not content.hidden(ctx, outcome, sector):  # a sector too small to publish ge
     display(figures.trends(res, demo=ctx.is_demo, noun=content.record_noun(ctx)))
 
 # %%
-saved = content.save_results([res], results_dir, f"sector_{content.file_stem(sector)}", ctx=ctx, sector=sector)
+saved = results_files.save_results([res], results_dir, f"sector_{content.file_stem(sector)}", ctx=ctx, sector=sector)

@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 
 from analysis.cli import main as cli
+from analysis.options import RunOptions
 from analysis.report.build import BuildLock, BuildOptions, ReportError, build_report, publish, snapshot_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
 QUARTER = "2021Q4"
-TINY = BuildOptions(n_placebo=4, n_perm=19, n_calibration=5, n_power=4, sectors=[])
+TINY = BuildOptions(run=RunOptions(n_placebo=4, n_perm=19, n_calibration=5, n_power=4), sectors=[])
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +43,7 @@ def test_a_killed_builds_staging_folder_is_removed_by_the_next(processed, tmp_pa
     # the next build (stopped early here by an outcome the panel lacks) cleans it first and says so
     with pytest.raises(ReportError, match="outcome 'robos' is not in this panel; its sources give: gun_homicides, "
                                           "gun_injuries, shootings"):
-        build_report(QUARTER, processed / "panel.parquet", tmp_path, dataclasses.replace(TINY, outcome="robos"))
+        build_report(QUARTER, processed / "panel.parquet", tmp_path, dataclasses.replace(TINY, run=RunOptions(outcome="robos", n_placebo=4, n_perm=19, n_calibration=5, n_power=4)))
     assert not stale.exists()
     assert f"removed {stale}, left by an earlier build" in capsys.readouterr().err
 
@@ -181,3 +182,30 @@ def test_a_terminated_build_says_where_it_stopped_and_the_next_cleans_up(process
     r = subprocess.run(cmd[:-8] + ["--outcome", "robos"], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 2 and f"removed {staging[0]}" in r.stderr
     assert not staging[0].exists()
+
+
+# -- the build's steps, each callable on its own ----------------------------------------------
+def test_stage_snapshots_the_inputs_and_plans_the_notebooks_from_the_run_options(processed, tmp_path):
+    from analysis.report.build import stage
+
+    opt = BuildOptions(run=RunOptions(n_perm=7, n_placebo=3, n_calibration=2, n_power=1, seed=9), sectors=["D36", "D62"])
+    st = stage(QUARTER, processed / "panel.parquet", tmp_path / "staging", opt)
+    assert sorted(p.name for p in st.snapshot.iterdir()) == ["adjacency.csv", "audit.json", "panel.parquet"]
+    assert st.hashes["panel.parquet"] == json.loads((st.snapshot / "audit.json").read_text())["outputs_sha256"]["panel.parquet"]
+    assert [(nb, stem) for nb, stem, _ in st.jobs] == [("program", "program"), ("sector", "sector_D36"),
+                                                      ("sector", "sector_D62")]
+    program, d36 = st.jobs[0][2], st.jobs[1][2]
+    assert {k: program[k] for k in ("n_perm", "n_placebo", "n_calibration", "n_power", "seed")} == \
+        {"n_perm": 7, "n_placebo": 3, "n_calibration": 2, "n_power": 1, "seed": 9}
+    assert d36["sector"] == "D36" and d36["n_perm"] == 7 and "n_placebo" not in d36
+    assert program["quarter"] == QUARTER and program["outcome"] == "shootings"
+
+
+def test_check_outputs_refuses_a_build_that_lacks_a_results_file(processed, tmp_path):
+    from analysis.report.build import check_outputs, stage
+
+    st = stage(QUARTER, processed / "panel.parquet", tmp_path / "staging", TINY)
+    for name in ("program.csv", "program_event_study.csv", "calibration.csv", "spillover.csv", "power.csv"):
+        (st.staging / "results" / name).write_text("x\n")
+    with pytest.raises(ReportError, match="did not write sensitivity.csv in results/: nothing was published"):
+        check_outputs(st)

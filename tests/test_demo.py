@@ -9,6 +9,7 @@ import pytest
 
 from analysis.data import calibration as cal
 from analysis.data import demo
+
 from conftest import SHARED, needs_shared
 
 

@@ -13,11 +13,11 @@ import json
 import math
 import os
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from analysis import impact
+
 from conftest import ROOT
 
 GOLDEN = ROOT / "tests" / "fixtures" / "demo_numbers.json"

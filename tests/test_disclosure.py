@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.report import content, disclosure as dc
+from analysis.report import content
+from analysis.report import disclosure as dc
 
 MONTHS = pd.period_range("2020-01", "2022-12", freq="M")
 QUARTER = pd.Period("2022Q4", "Q")

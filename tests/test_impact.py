@@ -7,8 +7,9 @@ import pytest
 from analysis import impact
 from analysis.data import demo
 from analysis.impact.design import make_design
-from analysis.impact.twfe import randomization_test, twfe_coefficient
-from conftest import ROOT, SHARED, needs_shared
+from analysis.impact.twfe import twfe_coefficient
+
+from conftest import ROOT
 from simulate import _dynamic_panel, _sim_panel  # noqa: F401
 
 
@@ -243,8 +244,7 @@ def test_wild_bootstrap_equals_brute_force_refits():
 
     from linearmodels import PanelOLS
 
-    from analysis.impact.design import treatment_matrix
-    from analysis.impact.design import demean2
+    from analysis.impact.design import demean2, treatment_matrix
     from analysis.impact.inference.wild import _Projection, wild_bootstrap
 
     rng = np.random.default_rng(0)

@@ -14,6 +14,7 @@ import pytest
 from analysis import impact
 from analysis.impact.inference import KINDS
 from analysis.labels import INFERENCE_LABELS, METHOD_LABELS
+
 from conftest import ROOT
 
 SRC = ROOT / "src" / "analysis"

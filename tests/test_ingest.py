@@ -9,6 +9,7 @@ import pytest
 from analysis.data.geography import read_geography
 from analysis.data.panel import build_panel
 from analysis.data.readers import InputError, normalise_header, read_incidents, repair_text
+
 from conftest import SHARED, needs_shared
 
 

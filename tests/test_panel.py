@@ -9,6 +9,7 @@ import pytest
 from analysis.data.panel import build_panel
 from analysis.data.readers import InputError
 from analysis.data.rollout import read_rollout
+
 from conftest import SHARED, needs_shared
 
 

@@ -3,8 +3,14 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from analysis.periods import (QuarterError, check_reportable, latest_complete_quarter, latest_reportable_quarter,
-                              parse_quarter, quarter_label)
+from analysis.periods import (
+    QuarterError,
+    check_reportable,
+    latest_complete_quarter,
+    latest_reportable_quarter,
+    parse_quarter,
+    quarter_label,
+)
 
 
 def test_parse_quarter_forms():

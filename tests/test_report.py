@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analysis.options import RunOptions
 from analysis.periods import QuarterError
 from analysis.report.build import BuildOptions, ReportError, build_report
 from analysis.report.content import DEMO_LABEL, fmt_num, fmt_pct
@@ -25,7 +26,7 @@ def built(tmp_path_factory, demo_dir, demo_build):
     with_demo = dataclasses.replace(demo_build, audit={**demo_build.audit, "demo": json.loads((demo_dir / "demo.json").read_text())})
     with_demo.write(proc)
     reports = tmp_path_factory.mktemp("reports")
-    opts = BuildOptions(n_placebo=6, n_perm=99, n_calibration=20, n_power=10, sectors=["D36"])
+    opts = BuildOptions(run=RunOptions(n_placebo=6, n_perm=99, n_calibration=20, n_power=10), sectors=["D36"])
     manifest = build_report(QUARTER, proc / "panel.parquet", reports, opts)
     return {"manifest": manifest, "dir": reports / QUARTER, "reports": reports, "panel": proc / "panel.parquet", "opts": opts}
 
@@ -137,7 +138,7 @@ def test_incomplete_quarter(built):
 def test_a_failed_build_keeps_the_previous_report(built):
     d = built["dir"]
     before = (d / "manifest.json").read_text()
-    opts = BuildOptions(n_placebo=4, n_perm=19, n_calibration=5, n_power=4, sectors=["NOPE"])
+    opts = BuildOptions(run=RunOptions(n_placebo=4, n_perm=19, n_calibration=5, n_power=4), sectors=["NOPE"])
     with pytest.raises(ReportError, match=r"notebook sector failed in cell \d+ .*ValueError: unit 'NOPE' is not in the panel"):
         build_report(QUARTER, built["panel"], built["reports"], opts)
     assert (d / "manifest.json").read_text() == before

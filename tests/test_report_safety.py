@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from analysis.data.panel import PanelBuild, build_panel
+from analysis.options import RunOptions
 from analysis.report import content, disclosure
 from analysis.report.build import ROOT, BuildOptions, build_report
 
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.slow
 QUARTER = "2021Q4"
 ZAP = "ZAP<img src=x onerror=alert(1)>"
 SLASH = "A/B"
-OPTS = BuildOptions(n_placebo=4, n_perm=19, n_calibration=5, n_power=4)
+OPTS = BuildOptions(run=RunOptions(n_placebo=4, n_perm=19, n_calibration=5, n_power=4))
 
 
 def _small_city(demo_build, demo_dir, out: Path) -> pd.DataFrame:
@@ -146,7 +147,7 @@ def test_published_files_hold_no_machine_paths(small):
 
 
 def test_results_are_complete(small):
-    from analysis.report.build import expected_results
+    from analysis.report.results_files import expected_results
 
     sectors = small["manifest"]["parameters"]["sectors"]
     assert len(sectors) == 3
@@ -214,7 +215,7 @@ def ssc_first_quarter(tmp_path_factory, demo_dir):
     reports = tmp / "reports"
     # 2019Q3: the first quarter of the program (D36 from 2019-07); no option names the outcome
     m = build_report("2019Q3", tmp / "processed" / "panel.parquet", reports,
-                     BuildOptions(outcome=None, n_placebo=4, n_perm=19, n_calibration=5, n_power=4))
+                     BuildOptions(run=RunOptions(outcome=None, n_placebo=4, n_perm=19, n_calibration=5, n_power=4)))
     return m, b
 
 

@@ -17,7 +17,6 @@ import pytest
 from analysis.data import outcomes
 from analysis.data.rollout import read_rollout, treat_start
 
-
 # --- outcome classification -------------------------------------------------------------------
 
 @pytest.mark.parametrize("row", list(outcomes.outcome_map().itertuples(index=False)), ids=lambda r: f"{r.source}:{r.crime}")

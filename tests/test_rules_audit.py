@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-
 from test_rules_panel import SQUARES, _fgj, _geography, _monthly, _sector_file
 
 
@@ -154,8 +153,9 @@ def test_rule_a_record_moved_by_less_than_a_metre_is_the_same_record(tmp_path):
 
 # -- the pace rule of extract_end, at its edges ---------------------------------------------------
 def test_rule_a_day_at_exactly_half_the_usual_pace_still_counts():
-    from analysis.data.panel import extract_end
     from test_rules_panel import _daily
+
+    from analysis.data.panel import extract_end
 
     d = pd.concat([_daily("2019-01-01", "2019-12-31", 40), _daily("2020-01-01", "2020-01-07", 20),
                    _daily("2020-01-08", "2020-01-14", 19)])
@@ -166,9 +166,9 @@ def test_rule_the_pace_window_holds_thirty_records_not_more():
     """About 10.1 records a day: thirty records fill 3 days (31 would need 4). With a 3-day
     window the tail of 4 a day falls below half the usual pace one day earlier than with 4."""
     import numpy as np
+    from test_rules_panel import _daily
 
     from analysis.data.panel import extract_end
-    from test_rules_panel import _daily
 
     days = pd.date_range("2019-01-01", "2019-12-31")
     n = np.where(np.arange(len(days)) % 6 == 0, 11, 10)
@@ -195,8 +195,9 @@ def test_rule_the_usual_pace_is_the_last_years():
     """Four years at 2 records a day, then a year at 40: the pace window is one day (from the
     last year's mean), so a tail of 15 a day (below half of 40) is past the extract's end. Over
     all five years the window would be 4 days and the tail would count."""
-    from analysis.data.panel import extract_end
     from test_rules_panel import _daily
+
+    from analysis.data.panel import extract_end
 
     d = pd.concat([_daily("2015-01-01", "2018-12-31", 2), _daily("2019-01-01", "2019-12-31", 40),
                    _daily("2020-01-01", "2020-01-03", 15)])
@@ -206,8 +207,9 @@ def test_rule_the_usual_pace_is_the_last_years():
 def test_rule_the_covered_span_is_chosen_by_all_its_records():
     """The early span holds 1,600 records, 500 of them in its last month; the later one 1,400:
     the early span wins only when its last month is counted."""
-    from analysis.data.panel import regular_coverage
     from test_rules_panel import _months, _run, _span
+
+    from analysis.data.panel import regular_coverage
 
     m = _months({**_run("2010-01", "2010-11", 100), "2010-12": 500, **_run("2016-01", "2017-02", 100)})
     assert _span(regular_coverage(m)) == ("2010-01", "2010-12")

@@ -12,11 +12,11 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from test_rules_audit import _extract
+from test_rules_panel import SQUARES, _fgj, _geography, _monthly
 
 from analysis.data.panel import build_panel, extract_end
 from analysis.data.readers import InputError, read_incidents
-from test_rules_audit import _extract
-from test_rules_panel import SQUARES, _fgj, _geography, _monthly
 
 HEADER = "fecha_hecho,delito,categoria_delito,latitud,longitud"
 GUN_ROW = "HOMICIDIO POR ARMA DE FUEGO,HOMICIDIO DOLOSO"

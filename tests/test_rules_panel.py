@@ -6,6 +6,8 @@ result (issue 14). The end-to-end checks on the demo city are in test_panel.py a
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -117,7 +119,7 @@ def _sector_file(path, sectors: dict[str, tuple[float, float, float, float, dict
     return path
 
 
-def _geography(tmp_path) -> "Path":
+def _geography(tmp_path) -> Path:
     return _sector_file(tmp_path / "sectors.geojson",
                         {s: (x, y, 0.01, 0.01, {"population": 1000}) for s, (x, y) in SQUARES.items()})
 

@@ -150,9 +150,9 @@ def _placebo_deviations(panel, n_perm, seed):
     rule: the calendar given to comparable never-treated units, expected counts from the Poisson
     fit on the untreated cells of the never-treated units."""
     from analysis.impact.design import make_design, treatment_matrix
-    from analysis.impact.ppml import expected_untreated
     from analysis.impact.inference.placebo import placebo_calendars
     from analysis.impact.inference.randomization import comparable_pool
+    from analysis.impact.ppml import expected_untreated
 
     d = make_design(panel, "y")
     Y, start = d.Y, d.start
@@ -196,8 +196,8 @@ def _randomization_p(panel, r, n_perm, seed, statistic):
     the statistic |rec/exp - 1| ('ratio') or |rec - exp| / sqrt(sum of variances)
     ('studentized'), and the +1 share of reassignments at least as extreme as the observed."""
     from analysis.impact.design import make_design, treatment_matrix
-    from analysis.impact.ppml import expected_untreated
     from analysis.impact.inference.randomization import comparable_pool, permuted_starts
+    from analysis.impact.ppml import expected_untreated
 
     d = make_design(panel, "y")
     Y, start = d.Y, d.start

@@ -8,6 +8,7 @@ import pytest
 from analysis import impact
 from analysis.impact.design import make_design
 from analysis.impact.twfe import randomization_test
+
 from conftest import SHARED, needs_shared
 from simulate import _heterogeneous_panel, _sim_panel
 
@@ -24,7 +25,7 @@ def test_randomization_inference_holds_its_size():
 
 def test_randomization_inference_has_power_and_covers():
     rng = np.random.default_rng(2)
-    hits, cover = [], []
+    hits = []
     for _ in range(60):
         Y, start = _sim_panel(rng, n_treated=5, effect=-0.5)
         r = randomization_test(Y.astype(float), start, n_perm=199, seed=0)

@@ -302,7 +302,7 @@ def coverage_map(jobs: int, remap: bool) -> dict:
         todo, files, seconds = sorted(test_files), {}, {}
     else:
         todo = sorted(f for f, h in test_files.items() if old.get("test_files", {}).get(f) != h)
-        keep = lambda t: t.split("::")[0] in test_files and t.split("::")[0] not in todo  # noqa: E731
+        keep = lambda t: t.split("::")[0] in test_files and t.split("::")[0] not in todo
         files = {m: {ln: [t for t in ts if keep(t)] for ln, ts in lines.items()} for m, lines in old["files"].items()}
         seconds = {t: s for t, s in old["seconds"].items() if keep(t)}
         if not todo and set(old.get("test_files", {})) == set(test_files):
@@ -336,7 +336,7 @@ def select_tests(module: str, m: dict, cmap: dict, budget: float = BUDGET_SECOND
     out, total = [], 0.0
     # the rule tests and the pinned demo numbers first: built to fail on a broken rule, they kill
     # most mutants in their first seconds; then the others, fastest first
-    first = lambda t: 0 if t.split("::")[0] in RULE_FILES else 1  # noqa: E731
+    first = lambda t: 0 if t.split("::")[0] in RULE_FILES else 1
     for t in sorted(chosen - set(always), key=lambda t: (first(t), sec.get(t, 1.0), t)):
         if out and total + sec.get(t, 1.0) > budget:
             break
@@ -558,7 +558,7 @@ def main(argv=None) -> int:
                            "seconds": round(secs, 1), "survivors": surv}
             show(f"{mod}: {killed}/{n} killed ({report[mod]['score']:.1f} %), {expl} explained, "
                   f"{len(surv) - expl} survive", flush=True)
-            for r in (r for r in surv if r["outcome"] != "explained"):  # noqa: B007
+            for r in (r for r in surv if r["outcome"] != "explained"):
                 show(f"  {r['outcome']:<11} line {r['line']:>4} {r['where']}: {r['mutation']}", flush=True)
         return report
 

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from analysis.options import RunOptions
 from analysis.paths import ROOT, repo_relative
 
 RAW = ROOT / "data" / "raw"
@@ -18,7 +19,11 @@ DEMO_RAW = ROOT / "data" / "demo" / "raw"
 
 def _raw_incidents(raw: Path) -> list[Path]:
     d = raw / "incidents"
-    return sorted(p for p in d.glob("*") if p.is_file() and p.name != "README.md" and not p.name.startswith(".")) if d.is_dir() else []
+    return (
+        sorted(p for p in d.glob("*") if p.is_file() and p.name != "README.md" and not p.name.startswith("."))
+        if d.is_dir()
+        else []
+    )
 
 
 def code_hash() -> str:
@@ -38,8 +43,12 @@ def _fingerprint(kind: str, files: list[Path], options: dict) -> dict:
     both count, whatever the file times say), the code, and the options."""
     from analysis.data.geography import sha256
 
-    return {"kind": kind, "files": {repo_relative(f): sha256(f) for f in sorted(files)}, "code": code_hash(),
-            "options": options}
+    return {
+        "kind": kind,
+        "files": {repo_relative(f): sha256(f) for f in sorted(files)},
+        "code": code_hash(),
+        "options": options,
+    }
 
 
 def _up_to_date(out: Path, fingerprint: dict) -> bool:
@@ -78,8 +87,11 @@ def cmd_data(args) -> int:
         sector_files = [g for g in geos if not _is_cuadrante_file(g)]
         cuad_files = [g for g in geos if _is_cuadrante_file(g)]
         if len(sector_files) != 1 or len(cuad_files) > 1:
-            print(f"error: {raw / 'geography'} must hold exactly one sector .geojson and at most one cuadrante "
-                  f".geojson (found {len(sector_files)} and {len(cuad_files)})", file=sys.stderr)
+            print(
+                f"error: {raw / 'geography'} must hold exactly one sector .geojson and at most one cuadrante "
+                f".geojson (found {len(sector_files)} and {len(cuad_files)})",
+                file=sys.stderr,
+            )
             return 2
         geo, rollout = sector_files[0], raw / "program" / "rollout.csv"
         cuadrantes = cuad_files[0] if cuad_files else None
@@ -87,8 +99,9 @@ def cmd_data(args) -> int:
             print(f"error: {rollout} is missing (sector, component, start[, end])", file=sys.stderr)
             return 2
         last = args.last_month
-        fp = _fingerprint("real", [*incidents, geo, rollout, *([cuadrantes] if cuadrantes else [])],
-                          {"last_month": last})
+        fp = _fingerprint(
+            "real", [*incidents, geo, rollout, *([cuadrantes] if cuadrantes else [])], {"last_month": last}
+        )
         if not args.force and _up_to_date(out, fp):
             print(f"Panel up to date: {out / 'panel.parquet'} was built from exactly these inputs and code")
             return 0
@@ -103,8 +116,10 @@ def cmd_data(args) -> int:
         incidents = _raw_incidents(DEMO_RAW)
         geo = DEMO_RAW / "geography" / "sectores_demo.geojson"
         rollout = DEMO_RAW / "program" / "rollout.csv"
-        print(f"No incident files in {raw / 'incidents'}: using the synthetic demo city ({demo.DEMO_LABEL}), "
-              f"{meta['first_month']} to {meta['last_month']}")
+        print(
+            f"No incident files in {raw / 'incidents'}: using the synthetic demo city ({demo.DEMO_LABEL}), "
+            f"{meta['first_month']} to {meta['last_month']}"
+        )
     b = build_panel(incidents, geo, rollout, cuadrantes_path=cuadrantes, last_month=last)
     if meta is not None:
         b.audit["demo"] = meta
@@ -112,8 +127,10 @@ def cmd_data(args) -> int:
     files = b.write(out)
     a = b.audit
     print(f"Panel: {len(b.panel):,} sector-months -> {files['panel']}")
-    print(f"Rows in {a['rows_in']:,} = used {a['rows_used']:,} + quarantined {a['rows_quarantined']:,} "
-          f"({', '.join(f'{k} {v:,}' for k, v in a['quarantined_by_reason'].items()) or 'none'}) -> {files['quarantine']}")
+    print(
+        f"Rows in {a['rows_in']:,} = used {a['rows_used']:,} + quarantined {a['rows_quarantined']:,} "
+        f"({', '.join(f'{k} {v:,}' for k, v in a['quarantined_by_reason'].items()) or 'none'}) -> {files['quarantine']}"
+    )
     for w in a.get("warnings", []):
         print(f"warning: {w}")
     return 0
@@ -128,14 +145,25 @@ def _is_cuadrante_file(path: Path) -> bool:
 def cmd_panel(args) -> int:
     from analysis.data.panel import build_panel
 
-    b = build_panel(args.incidents, args.geography, args.rollout, cuadrantes_path=args.cuadrantes, source=args.source,
-                    first_month=args.first_month, last_month=args.last_month, locate=args.locate,
-                    geography_version=args.geography_version, geography_valid_from=args.valid_from,
-                    geography_valid_to=args.valid_to)
+    b = build_panel(
+        args.incidents,
+        args.geography,
+        args.rollout,
+        cuadrantes_path=args.cuadrantes,
+        source=args.source,
+        first_month=args.first_month,
+        last_month=args.last_month,
+        locate=args.locate,
+        geography_version=args.geography_version,
+        geography_valid_from=args.valid_from,
+        geography_valid_to=args.valid_to,
+    )
     files = b.write(args.out)
     a = b.audit
-    print(f"rows in {a['rows_in']:,} = used {a['rows_used']:,} + quarantined {a['rows_quarantined']:,} "
-          f"{json.dumps(a['quarantined_by_reason'])}")
+    print(
+        f"rows in {a['rows_in']:,} = used {a['rows_used']:,} + quarantined {a['rows_quarantined']:,} "
+        f"{json.dumps(a['quarantined_by_reason'])}"
+    )
     for w in a["warnings"]:
         print(f"warning: {w}")
     print(json.dumps({k: str(v) for k, v in files.items()}))
@@ -156,8 +184,9 @@ def cmd_report(args) -> int:
 
         last = pd.read_parquet(panel, columns=["period"]).period.max()
         quarter = quarter_label(latest_reportable_quarter(last))
-    opts = BuildOptions(outcome=args.outcome, n_placebo=args.n_placebo, n_perm=args.n_perm,
-                        n_calibration=args.n_calibration, n_power=args.n_power, seed=args.seed)
+    from dataclasses import fields
+
+    opts = BuildOptions(run=RunOptions(**{f.name: getattr(args, f.name) for f in fields(RunOptions)}))
     t = time.perf_counter()
     try:
         m = build_report(quarter, panel, args.reports, opts)
@@ -183,8 +212,11 @@ def cmd_validate(args) -> int:
 
     shared = Path(args.shared)
     if not (shared / "cuadrante_month_2013_2015.csv.gz").exists():
-        print(f"error: {shared} lacks cuadrante_month_2013_2015.csv.gz: the study's cities are built from the "
-              "real sector counts in ../shared (set --shared)", file=sys.stderr)
+        print(
+            f"error: {shared} lacks cuadrante_month_2013_2015.csv.gz: the study's cities are built from the "
+            "real sector counts in ../shared (set --shared)",
+            file=sys.stderr,
+        )
         return 2
     t = time.perf_counter()
     rates = v.real_sector_rates(shared)
@@ -194,14 +226,28 @@ def cmd_validate(args) -> int:
     def progress(done: int, total: int) -> None:
         print(f"  {done}/{total} cities ({time.perf_counter() - t:.0f} s)", flush=True)
 
-    print(f"Validation: {args.cities} cities x {len(scenarios)} scenarios, methods {', '.join(methods)}, "
-          f"{args.workers} worker(s)", flush=True)
-    runs = v.run(rates, n_cities=args.cities, scenarios=scenarios, methods=methods, workers=args.workers,
-                 progress=progress)
+    print(
+        f"Validation: {args.cities} cities x {len(scenarios)} scenarios, methods {', '.join(methods)}, "
+        f"{args.workers} worker(s)",
+        flush=True,
+    )
+    runs = v.run(
+        rates, n_cities=args.cities, scenarios=scenarios, methods=methods, workers=args.workers, progress=progress
+    )
     secs = time.perf_counter() - t
-    files = v.write(runs, args.out, {"cities_per_scenario": args.cities, "scenarios": scenarios, "methods": methods,
-                                    "options": {m: v.METHODS[m] for m in methods}, "seconds": round(secs, 1),
-                                    "workers": args.workers, "machine": f"{platform.machine()}, {os.cpu_count()} cores"})
+    files = v.write(
+        runs,
+        args.out,
+        {
+            "cities_per_scenario": args.cities,
+            "scenarios": scenarios,
+            "methods": methods,
+            "options": {m: v.METHODS[m] for m in methods},
+            "seconds": round(secs, 1),
+            "workers": args.workers,
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        },
+    )
     print(files["table"].read_text())
     print(f"Done in {secs / 60:.1f} min -> {files['summary']}")
     return 0
@@ -229,7 +275,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--incidents", nargs="+", required=True)
     p.add_argument("--geography", required=True)
     p.add_argument("--rollout", default=None)
-    p.add_argument("--cuadrantes", default=None, help="cuadrante GeoJSON with a 'sector' property, to place records by id")
+    p.add_argument(
+        "--cuadrantes", default=None, help="cuadrante GeoJSON with a 'sector' property, to place records by id"
+    )
     p.add_argument("--source", default=None, choices=["fgj", "ssc", "ssc_counts"])
     p.add_argument("--locate", default="point", choices=["point", "id"], help="which location wins when both exist")
     p.add_argument("--first-month", default=None)
@@ -244,13 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quarter", default=None, help="YYYYQn (default: latest complete quarter the data cover)")
     p.add_argument("--panel", default=str(PROCESSED / "panel.parquet"))
     p.add_argument("--reports", default=str(ROOT / "reports"))
-    p.add_argument("--outcome", default=None,
-                   help="panel column to report (default: shootings when the sources give it, else the gun outcome they do give)")
-    p.add_argument("--n-placebo", type=int, default=200, help="placebo draws of the SDID comparison")
-    p.add_argument("--n-perm", type=int, default=999, help="reassignments of the randomization tests")
-    p.add_argument("--n-calibration", type=int, default=100, help="placebo runs of the calibration check")
-    p.add_argument("--n-power", type=int, default=60, help="simulated rollouts per cell of the planning table")
-    p.add_argument("--seed", type=int, default=0)
+    for flag, kw in RunOptions.cli_arguments():  # the run's options, defaults and help from one place
+        p.add_argument(flag, **kw)
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("validate", help="validation study on realistic simulated cities -> reports/validation/")

@@ -41,15 +41,19 @@ INFERENCE_LABELS: dict[str, tuple[str, str]] = {
 
 #: outcome -> (English, Spanish), counted as victims (FGJ records: one per victim)
 OUTCOME_LABELS: dict[str, tuple[str, str]] = {
-    "shootings": ("victims of shootings (gun homicides and non-fatal gun injuries)",
-                  "víctimas de disparos (homicidios y lesiones por arma de fuego)"),
+    "shootings": (
+        "victims of shootings (gun homicides and non-fatal gun injuries)",
+        "víctimas de disparos (homicidios y lesiones por arma de fuego)",
+    ),
     "gun_homicides": ("victims of gun homicide", "víctimas de homicidio por arma de fuego"),
     "gun_injuries": ("victims of non-fatal gun injuries", "víctimas de lesiones por arma de fuego"),
 }
 #: the same outcomes counted as incidents (SSC sources: one record per incident, not per victim)
 INCIDENT_OUTCOME_LABELS: dict[str, tuple[str, str]] = {
-    "shootings": ("shooting incidents (gun homicides and non-fatal gun injuries)",
-                  "incidentes de disparos (homicidios y lesiones dolosas por arma de fuego)"),
+    "shootings": (
+        "shooting incidents (gun homicides and non-fatal gun injuries)",
+        "incidentes de disparos (homicidios y lesiones dolosas por arma de fuego)",
+    ),
     "gun_homicides": ("gun homicide incidents", "incidentes de homicidio doloso por arma de fuego"),
     "gun_injuries": ("incidents of non-fatal gun injury", "incidentes de lesiones dolosas por arma de fuego"),
     "all_homicides": ("intentional homicide incidents (any weapon)", "incidentes de homicidio doloso (cualquier arma)"),

@@ -29,9 +29,7 @@ def parse_quarter(text: str) -> pd.Period:
     """
     m = _QUARTER_RE.match(str(text).strip())
     if not m:
-        raise QuarterError(
-            f"quarter {text!r} is not of the form YYYYQn with n in 1-4 (for example 2024Q2)"
-        )
+        raise QuarterError(f"quarter {text!r} is not of the form YYYYQn with n in 1-4 (for example 2024Q2)")
     return pd.Period(year=int(m.group(1)), quarter=int(m.group(2)), freq="Q")
 
 
@@ -83,9 +81,7 @@ def check_reportable(
             f"the latest quarter the data cover is {quarter_label(_last_covered_quarter(last_month))}"
         )
     if q_start < first_month:
-        raise QuarterError(
-            f"quarter {label} starts before the data do ({first_month}): unknown quarter"
-        )
+        raise QuarterError(f"quarter {label} starts before the data do ({first_month}): unknown quarter")
 
 
 def _last_covered_quarter(last_month: pd.Period) -> pd.Period:

@@ -62,8 +62,13 @@ def real_sector_rates(shared: Path | str) -> pd.DataFrame:
     shared = Path(shared)
     b = build_panel([shared / "cuadrante_month_2013_2015.csv.gz"], shared / "sectores.geojson")
     m = b.panel.groupby("unit")[["all_homicides", "gun_injuries"]].mean()
-    return pd.DataFrame({"sector": m.index, "gun_homicides": m.all_homicides.to_numpy() * cal.GUN_SHARE_OF_HOMICIDES,
-                         "gun_injuries": m.gun_injuries.to_numpy()}).reset_index(drop=True)
+    return pd.DataFrame(
+        {
+            "sector": m.index,
+            "gun_homicides": m.all_homicides.to_numpy() * cal.GUN_SHARE_OF_HOMICIDES,
+            "gun_injuries": m.gun_injuries.to_numpy(),
+        }
+    ).reset_index(drop=True)
 
 
 def city_factor(months: pd.PeriodIndex = MONTHS) -> np.ndarray:
@@ -97,8 +102,8 @@ def simulate_city(rates: pd.DataFrame, scenario: str, seed: int, months: pd.Peri
     group = np.full(n, -1)
     i = 0
     for g, (s, k) in enumerate(START_GROUPS):
-        start[chosen[i:i + k]] = months.get_loc(pd.Period(s, "M"))
-        group[chosen[i:i + k]] = g
+        start[chosen[i : i + k]] = months.get_loc(pd.Period(s, "M"))
+        group[chosen[i : i + k]] = g
         i += k
     rel = np.arange(T)[None, :] - np.where(start >= 0, start, 10**6)[:, None]
     treated = rel >= 0
@@ -113,17 +118,22 @@ def simulate_city(rates: pd.DataFrame, scenario: str, seed: int, months: pd.Peri
         mult = np.where(treated, 1.0 - 0.4 * np.clip(rel / 36.0, 0.0, 1.0), 1.0)
     out = {}
     mu0_tot = np.zeros((n, T))
-    for j, (name, k) in enumerate((("gun_homicides", cal.HOMICIDE_NB_SHAPE),
-                                   ("gun_injuries", cal.FIREARM_INJURY_NB_SHAPE))):
+    for j, (name, shape) in enumerate(
+        (("gun_homicides", cal.HOMICIDE_NB_SHAPE), ("gun_injuries", cal.FIREARM_INJURY_NB_SHAPE))
+    ):
         mu0 = base[:, j][:, None] * common
         mu0_tot += mu0
-        out[name] = rng.poisson(mu0 * mult * rng.gamma(k, 1.0 / k, size=(n, T)))
+        out[name] = rng.poisson(mu0 * mult * rng.gamma(shape, 1.0 / shape, size=(n, T)))
     truth = 100 * ((mu0_tot * mult)[treated].sum() / mu0_tot[treated].sum() - 1)
     units = rates.sector.to_numpy()
-    panel = pd.DataFrame({
-        "unit": np.repeat(units, T), "period": np.tile(months, n),
-        "gun_homicides": out["gun_homicides"].ravel(), "gun_injuries": out["gun_injuries"].ravel(),
-    })
+    panel = pd.DataFrame(
+        {
+            "unit": np.repeat(units, T),
+            "period": np.tile(months, n),
+            "gun_homicides": out["gun_homicides"].ravel(),
+            "gun_injuries": out["gun_injuries"].ravel(),
+        }
+    )
     panel["shootings"] = panel.gun_homicides + panel.gun_injuries
     ts = pd.Series([months[s] if s >= 0 else pd.NaT for s in start], index=units, dtype="period[M]")
     panel["treat_start"] = panel.unit.map(ts).astype("period[M]")
@@ -140,20 +150,54 @@ def _one(args) -> list[dict]:
     for m in methods:
         t = time.perf_counter()
         try:
-            r = impact.estimate(city.panel, outcome="shootings", method=m, seed=seed, **{**METHODS[m], **options.get(m, {})})
+            r = impact.estimate(
+                city.panel, outcome="shootings", method=m, seed=seed, **{**METHODS[m], **options.get(m, {})}
+            )
             lo, hi = r.ci_percent
-            rows.append({"scenario": scenario, "city": seed, "method": m, "inference": r.inference,
-                         "truth": city.truth_percent, "estimate": r.att_percent, "ci_low": lo, "ci_high": hi,
-                         "p_value": r.p_value, "seconds": time.perf_counter() - t, "error": ""})
+            rows.append(
+                {
+                    "scenario": scenario,
+                    "city": seed,
+                    "method": m,
+                    "inference": r.inference,
+                    "truth": city.truth_percent,
+                    "estimate": r.att_percent,
+                    "ci_low": lo,
+                    "ci_high": hi,
+                    "p_value": r.p_value,
+                    "seconds": time.perf_counter() - t,
+                    "error": "",
+                }
+            )
         except Exception as e:  # a method that fails on a city is counted, not hidden
-            rows.append({"scenario": scenario, "city": seed, "method": m, "inference": "", "truth": city.truth_percent,
-                         "estimate": np.nan, "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan,
-                         "seconds": time.perf_counter() - t, "error": f"{type(e).__name__}: {e}"})
+            rows.append(
+                {
+                    "scenario": scenario,
+                    "city": seed,
+                    "method": m,
+                    "inference": "",
+                    "truth": city.truth_percent,
+                    "estimate": np.nan,
+                    "ci_low": np.nan,
+                    "ci_high": np.nan,
+                    "p_value": np.nan,
+                    "seconds": time.perf_counter() - t,
+                    "error": f"{type(e).__name__}: {e}",
+                }
+            )
     return rows
 
 
-def run(rates: pd.DataFrame, n_cities: int = 200, scenarios=SCENARIOS, methods=DEFAULT_METHODS, workers: int = 2,
-        first_seed: int = 1, progress=None, options: dict | None = None) -> pd.DataFrame:
+def run(
+    rates: pd.DataFrame,
+    n_cities: int = 200,
+    scenarios=SCENARIOS,
+    methods=DEFAULT_METHODS,
+    workers: int = 2,
+    first_seed: int = 1,
+    progress=None,
+    options: dict | None = None,
+) -> pd.DataFrame:
     """One row per scenario, city and method. Cities are seeded ``first_seed ..``: the same
     arguments give the same table. ``options`` overrides a method's options ({method: {...}})."""
     jobs = [(rates, s, first_seed + k, list(methods), options or {}) for s in scenarios for k in range(n_cities)]
@@ -182,25 +226,39 @@ def summarise(runs: pd.DataFrame) -> pd.DataFrame:
         cover = ((g.ci_low <= g.truth) & (g.truth <= g.ci_high)).to_numpy(float)
         rej = (g.p_value < 0.05).to_numpy(float)
         n = len(g)
-        out.append({
-            "scenario": s, "method": m, "cities": n, "failed": int(((runs.scenario == s) & (runs.method == m)).sum() - n),
-            "truth_percent": g.truth.mean(), "mean_estimate": g.estimate.mean(),
-            "bias": err.mean(), "bias_mc_se": err.std(ddof=1) / np.sqrt(n), "rmse": float(np.sqrt((err ** 2).mean())),
-            "coverage": cover.mean(), "coverage_mc_se": float(np.sqrt(cover.mean() * (1 - cover.mean()) / n)),
-            "rejects": rej.mean(), "rejects_mc_se": float(np.sqrt(rej.mean() * (1 - rej.mean()) / n)),
-            "seconds_per_city": g.seconds.mean(),
-        })
+        out.append(
+            {
+                "scenario": s,
+                "method": m,
+                "cities": n,
+                "failed": int(((runs.scenario == s) & (runs.method == m)).sum() - n),
+                "truth_percent": g.truth.mean(),
+                "mean_estimate": g.estimate.mean(),
+                "bias": err.mean(),
+                "bias_mc_se": err.std(ddof=1) / np.sqrt(n),
+                "rmse": float(np.sqrt((err**2).mean())),
+                "coverage": cover.mean(),
+                "coverage_mc_se": float(np.sqrt(cover.mean() * (1 - cover.mean()) / n)),
+                "rejects": rej.mean(),
+                "rejects_mc_se": float(np.sqrt(rej.mean() * (1 - rej.mean()) / n)),
+                "seconds_per_city": g.seconds.mean(),
+            }
+        )
     return pd.DataFrame(out)
 
 
 def markdown_table(summary: pd.DataFrame) -> str:
     """The table as the README and the report print it (points of percent; Monte Carlo s.e.)."""
-    lines = ["| scenario | method | cities | truth | mean estimate | bias (MC s.e.) | RMSE | coverage of 95 % interval | rejects no effect at 5 % |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| scenario | method | cities | truth | mean estimate | bias (MC s.e.) | RMSE | coverage of 95 % interval | rejects no effect at 5 % |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in summary.itertuples():
-        lines.append(f"| {r.scenario} | {r.method} | {r.cities} | {r.truth_percent:+.1f} % | {r.mean_estimate:+.1f} % | "
-                     f"{r.bias:+.2f} ({r.bias_mc_se:.2f}) | {r.rmse:.2f} | {100 * r.coverage:.1f} % ({100 * r.coverage_mc_se:.1f}) | "
-                     f"{100 * r.rejects:.1f} % ({100 * r.rejects_mc_se:.1f}) |")
+        lines.append(
+            f"| {r.scenario} | {r.method} | {r.cities} | {r.truth_percent:+.1f} % | {r.mean_estimate:+.1f} % | "
+            f"{r.bias:+.2f} ({r.bias_mc_se:.2f}) | {r.rmse:.2f} | {100 * r.coverage:.1f} % ({100 * r.coverage_mc_se:.1f}) | "
+            f"{100 * r.rejects:.1f} % ({100 * r.rejects_mc_se:.1f}) |"
+        )
     return "\n".join(lines)
 
 
@@ -208,8 +266,12 @@ def write(runs: pd.DataFrame, out_dir: Path | str, meta: dict) -> dict[str, Path
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     summary = summarise(runs)
-    files = {"runs": out / "runs.csv", "summary": out / "summary.csv", "table": out / "summary.md",
-             "meta": out / "meta.json"}
+    files = {
+        "runs": out / "runs.csv",
+        "summary": out / "summary.csv",
+        "table": out / "summary.md",
+        "meta": out / "meta.json",
+    }
     runs.to_csv(files["runs"], index=False)
     summary.to_csv(files["summary"], index=False)
     files["table"].write_text(markdown_table(summary) + "\n")

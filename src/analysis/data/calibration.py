@@ -8,6 +8,8 @@ Only these aggregates are kept in code; the records themselves never enter the r
 
 from __future__ import annotations
 
+import numpy as np
+
 #: Mean and standard deviation across sectors of log(monthly mean count + 0.05).
 #: HOMICIDIO DOLOSO in this source counts *all* intentional homicides.
 HOMICIDE_LOG_RATE = (0.032, 0.638)
@@ -40,10 +42,8 @@ GUN_SHARE_OF_HOMICIDES = 0.65
 CITY_TREND = ((2016.0, 1.0), (2019.5, 1.45), (2026.75, 0.60))
 
 
-def city_trend(months) -> "np.ndarray":
+def city_trend(months) -> np.ndarray:
     """``CITY_TREND`` at each month of a monthly PeriodIndex."""
-    import numpy as np
-
     t = np.asarray(months.year + (months.month - 1) / 12, float)
     knots_t, knots_v = zip(*CITY_TREND)
     return np.exp(np.interp(t, knots_t, np.log(knots_v)))

@@ -18,8 +18,10 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -219,7 +221,7 @@ def supplying_files(rec: pd.DataFrame, ordinal: np.ndarray, ok: np.ndarray) -> t
                 m0, m1 = months[both].min(), months[both].max()
                 a = mine & (ordinal >= m0) & (ordinal <= m1)
                 b = ok & (files == newer) & is_outcome & (ordinal >= m0) & (ordinal <= m1)
-                if a.any() and np.isin(ident[a], ident[b]).mean() >= SUPERSEDE_SHARED:
+                if ident is not None and a.any() and np.isin(ident[a], ident[b]).mean() >= SUPERSEDE_SHARED:
                     gone |= both
             rows = np.flatnonzero(ok & (files == code) & (ordinal >= lo) & (ordinal <= hi))
             superseded[rows[gone[ordinal[rows] - lo]]] = True
@@ -240,8 +242,284 @@ def _ranges(months: list[int]) -> list[str]:
     return out
 
 
+@dataclass
+class Rows:
+    """The input rows of every file, and for each the first check it failed (0: still in)."""
+
+    rec: pd.DataFrame
+    infos: list[dict]
+    code: np.ndarray    # reason codes in the order the checks run: index into REASONS plus one
+    detail: np.ndarray  # what a reader of the quarantine file needs to find the problem
+    ordinal: np.ndarray  # months as Period ordinals (months since 1970-01)
+
+    def quarantine(self, mask: np.ndarray, why: str, what: str | np.ndarray = "") -> None:
+        """Set aside the rows of ``mask`` still in, for reason ``why``; the first failing check is the reason."""
+        m = np.asarray(mask, bool) & (self.code == 0)
+        self.code[m] = REASONS.index(why) + 1
+        self.detail[m] = what[m] if isinstance(what, np.ndarray) else what
+
+    @property
+    def used(self) -> np.ndarray:
+        return self.code == 0
+
+
+@dataclass
+class Window:
+    """The study window and how it was found."""
+
+    lo: pd.Period
+    hi: pd.Period
+    span: str  # the months the outcome records regularly cover
+    supplied: dict  # months supplied by each extract
+    duplicates_across_files: int
+    warnings: list[str]
+
+    @property
+    def months(self) -> pd.PeriodIndex:
+        return pd.period_range(self.lo, self.hi, freq="M")
+
+
+@dataclass
+class Location:
+    """Where the rows that reached the location step were placed, by point and by recorded id."""
+
+    cand: np.ndarray      # rows that reached the step
+    by_point: pd.Series
+    by_id: pd.Series
+    has_point: np.ndarray
+    method: np.ndarray    # 'point', 'id' or 'unassigned'
+    sector: np.ndarray    # the sector of every input row (None where not placed)
+
+
+def read(incident_paths: Sequence[Path | str], source: str | None = None) -> Rows:
+    """Step 1: every incident file through its reader, rows stacked, none yet set aside."""
+    recs, infos = [], []
+    for p in incident_paths:
+        r, info = read_incidents(p, source)
+        recs.append(r)
+        infos.append({"file": str(p), "sha256": sha256(p), **info})
+    rec = pd.concat(recs, ignore_index=True) if len(recs) > 1 else recs[0]
+    for c in ("file", "source"):  # concat of categoricals with different categories gives objects
+        if not isinstance(rec[c].dtype, pd.CategoricalDtype):
+            rec[c] = rec[c].astype("category")
+    n_in = len(rec)
+    # months as Period ordinals (months since 1970-01), computed without building 2 million Periods
+    ordinal = rec.date.to_numpy().astype("datetime64[M]").astype("int64")
+    return Rows(rec=rec, infos=infos, code=np.zeros(n_in, dtype=np.int8), detail=np.full(n_in, "", dtype=object),
+                ordinal=ordinal)
+
+
+def screen(rows: Rows, *, first_month=None, last_month=None, build_date: str | None = None,
+           files: str = "") -> Window:
+    """Step 2: set aside, in order, exact repeats, unparseable and implausible dates, rows of
+    superseded extracts, the same record in two files, rows outside the study window and rows
+    that are not a study outcome; return the window."""
+    rec, ordinal = rows.rec, rows.ordinal
+    n_in = len(rec)
+    rows.quarantine(rec.duplicate.to_numpy(), "duplicate", "exact repeat of an earlier row of this file")
+    rows.quarantine(rec.date.isna().to_numpy(), "unparseable_date", "see date_raw")
+
+    today = pd.Timestamp(build_date or pd.Timestamp.today().normalize())
+    placeholder = rec.date.isin(pd.to_datetime(list(PLACEHOLDER_DATES))).to_numpy()
+    rows.quarantine(placeholder, "implausible_date", "placeholder date (stands for 'unknown')")
+    rows.quarantine((rec.date > today).to_numpy(), "implausible_date", f"dated after the build date {today.date()}")
+    is_outcome = rec.outcome.notna().to_numpy() & rows.used
+    if not is_outcome.any():
+        raise ValueError(f"no row with a valid date and a study outcome in {files}")
+    # the span the outcome records regularly cover; rows dated outside it are set aside and
+    # never move the window
+    first_dense, last_dense = regular_coverage(ordinal[is_outcome])
+    span = f"{pd.Period(ordinal=first_dense, freq='M')} to {pd.Period(ordinal=last_dense, freq='M')}"
+    rows.quarantine((ordinal < first_dense) | (ordinal > last_dense), "implausible_date",
+                    f"outside the months the records regularly cover ({span})")
+
+    # successive extracts of one source: the newest supplies the months it covers
+    superseded, supplied, newest_first, owner = supplying_files(rec, ordinal, rows.used)
+    sup_detail = np.full(n_in, "", dtype=object)
+    sup_detail[superseded] = ["a newer extract supplies this month: " + _name(owner.get(o, "?"))
+                              for o in ordinal[superseded]]
+    rows.quarantine(superseded, "superseded", sup_detail)
+
+    # the same outcome record in two files (a .csv beside its .gz, overlapping releases) counts
+    # once: the copy in the newest file is kept
+    n_cross = 0
+    cand = np.flatnonzero(rows.used & rec.outcome.notna().to_numpy())
+    if len(cand) and len(rec.file.cat.categories) > 1:
+        rank = {f: i for i, f in enumerate(newest_first)}
+        file_rank = np.array([rank.get(f, len(rank)) for f in rec.file.cat.categories])[rec.file.cat.codes.to_numpy()[cand]]
+        order = cand[np.lexsort((rec.row.to_numpy()[cand], file_rank))]
+        keys = pd.Series(rec.row_key.to_numpy()[order])
+        dup = keys.duplicated().to_numpy()
+        if dup.any():
+            first_of = dict(zip(keys[~dup], order[~dup]))
+            det = np.full(n_in, "", dtype=object)
+            det[order[dup]] = [f"same record as {_name(str(rec.file.iloc[first_of[k]]))} row {rec.row.iloc[first_of[k]]}"
+                               for k in keys[dup]]
+            mask = np.zeros(n_in, bool)
+            mask[order[dup]] = True
+            n_cross = int(mask.sum())
+            rows.quarantine(mask, "duplicate", det)
+
+    dated = rec.date[rows.used]
+    covered_lo = pd.Period(ordinal=first_dense, freq="M")
+    covered_hi = min(last_complete_month(dated), pd.Period(ordinal=last_dense, freq="M"))
+    lo = _month(first_month, "first_month") if first_month is not None else covered_lo
+    hi = _month(last_month, "last_month") if last_month is not None else covered_hi
+    if lo > hi:
+        raise InputError(f"the study window is empty: its first month {lo} is after its last month {hi}")
+    window_warnings = []
+    if lo < covered_lo or hi > covered_hi:
+        window_warnings.append(
+            f"the window {lo} to {hi} reaches beyond the months the records cover completely ({covered_lo} to "
+            f"{covered_hi}): its counts in " + " and ".join(
+                x for x in (f"{lo} to {covered_lo - 1}" if lo < covered_lo else "",
+                            f"{covered_hi + 1} to {hi}" if hi > covered_hi else "") if x)
+            + " are zeros that were not observed")
+    rows.quarantine((ordinal < lo.ordinal) | (ordinal > hi.ordinal), "outside_window", f"study window {lo} to {hi}")
+
+    outcome = rec.outcome.to_numpy(dtype=object)  # classified by the reader from outcome_map.csv
+    rows.quarantine(pd.isna(outcome), "not_an_outcome", "see crime")
+    return Window(lo=lo, hi=hi, span=span, supplied=supplied, duplicates_across_files=n_cross, warnings=window_warnings)
+
+
+def locate_rows(rows: Rows, geo: Geography, priority: str = "point") -> Location:
+    """Step 3: place the rows still in by point in polygon and by recorded id (``priority`` says
+    which wins, the other is the fallback); set aside the rows neither places, and refuse a file
+    whose points mostly fall outside every sector."""
+    rec = rows.rec
+    n_in = len(rec)
+    cand = np.flatnonzero(rows.used)
+    lat, lon = rec.lat.to_numpy()[cand], rec.lon.to_numpy()[cand]
+    by_point = pd.Series(geo.locate(lon, lat), dtype="object")
+    has_point = np.isfinite(lat) & np.isfinite(lon)
+    loc_id = rec.location_id.iloc[cand].reset_index(drop=True)
+    by_id = geo.sector_of_id(loc_id)
+    first, second = (by_point, by_id) if priority == "point" else (by_id, by_point)
+    names = ("point", "id") if priority == "point" else ("id", "point")
+    method = np.select([first.notna(), second.notna()], list(names), "unassigned")
+    sector = np.full(n_in, None, dtype=object)
+    sector[cand] = first.where(first.notna(), second).to_numpy()
+    why = np.where(has_point, "coordinates outside every sector polygon", "no usable coordinates") + \
+        " and no known location id (id: " + loc_id.fillna("none").to_numpy(dtype=object) + ")"
+    lost = np.zeros(n_in, bool)
+    lost[cand] = pd.isna(sector[cand])
+    full_why = np.full(n_in, "", dtype=object)
+    full_why[cand] = why
+    rows.quarantine(lost, "no_location", full_why)
+    _check_points_fit(rec, cand, lat, lon, has_point, by_point, geo)
+    return Location(cand=cand, by_point=by_point, by_id=by_id, has_point=has_point, method=method, sector=sector)
+
+
+def aggregate(rows: Rows, loc: Location, geo: Geography, window: Window,
+              rollout_path: Path | str | None = None) -> tuple[pd.DataFrame, dict | None]:
+    """Step 4: the rows in, counted by sector, month and outcome (weights: victims per record),
+    on the full grid of sectors and months; derived outcomes, population, geography version and
+    each sector's start. Returns the panel and what the rollout file gave."""
+    code, used = rows.code, rows.used
+    if not used.any():
+        raise ValueError(f"no input row could be used (rows in {len(code):,}: "
+                         + ", ".join(f"{r} {int((code == i + 1).sum()):,}" for i, r in enumerate(REASONS)
+                                     if (code == i + 1).any()) + "): the panel would be all zeros")
+    outcome = rows.rec.outcome.to_numpy(dtype=object)
+    u = pd.DataFrame({"unit": loc.sector[used].astype(str),
+                      "period": pd.PeriodIndex.from_ordinals(rows.ordinal[used], freq="M"),
+                      "outcome": outcome[used], "weight": rows.rec.weight.to_numpy()[used]})
+    counts = u.groupby(["unit", "period", "outcome"]).weight.sum().unstack("outcome", fill_value=0)
+    found = set(outcome[used])
+    grid = pd.MultiIndex.from_product([geo.names, window.months], names=["unit", "period"])
+    panel = counts.reindex(grid, fill_value=0).reindex(columns=sorted(found), fill_value=0).astype("int64").reset_index()
+    panel.columns.name = None
+    panel = outcomes.add_derived(panel)
+    panel["population"] = panel.unit.map(geo.sectors.set_index("sector").population).astype("Float64")
+    panel["geography_version"] = geo.version
+
+    rollout_info = None
+    if rollout_path is not None:
+        ro = read_rollout(rollout_path, geo.names)
+        ts = treat_start(ro)
+        panel["treat_start"] = panel.unit.map(ts).astype("period[M]")
+        rollout_info = {"file": str(rollout_path), "sha256": sha256(rollout_path),
+                        "treated_sectors": {k: str(v) for k, v in ts.items()}}
+    else:
+        panel["treat_start"] = pd.Series(pd.NaT, index=panel.index, dtype="period[M]")
+    return panel, rollout_info
+
+
+def quarantine_table(rows: Rows) -> pd.DataFrame:
+    """The rows set aside, each with its reason and what a reader needs to find it."""
+    rec, used = rows.rec, rows.used
+    reason = pd.Series(np.array([None, *REASONS], dtype=object)[rows.code], dtype="string")
+    q = rec.loc[~used, [c for c in QUARANTINE_COLUMNS if c in rec]].assign(
+        reason=reason[~used].to_numpy(), detail=rows.detail[~used])[QUARANTINE_COLUMNS]
+    return q.reset_index(drop=True)
+
+
+def audit(rows: Rows, loc: Location, geo: Geography, window: Window, panel: pd.DataFrame, rollout_info: dict | None,
+          *, priority: str, cuadrantes_path: Path | str | None = None) -> dict:
+    """Step 5: the audit: counts that reconcile (rows in = used + quarantined; events used = the
+    panel's total), by reason, by outcome, by month and by location method, with the inputs' hashes."""
+    code, used, rec = rows.code, rows.used, rows.rec
+    n_in = len(rec)
+    outcome = rec.outcome.to_numpy(dtype=object)
+    found = set(outcome[used])
+    in_use = used[loc.cand]  # location figures concern the rows that reached the location step
+    by_point, by_id, method, has_point = loc.by_point, loc.by_id, loc.method, loc.has_point
+    both = (by_point.notna() & by_id.notna()).to_numpy()
+    agree = both & (by_point.to_numpy() == by_id.to_numpy())
+    weight = rec.weight.to_numpy()
+    months = window.months
+    outside_validity = geo.months_outside_validity(months)
+    warnings = list(geo.repairs) + window.warnings
+    if outside_validity:
+        warnings.append(f"{len(outside_validity)} month(s) of the window ({outside_validity[0]} ...) fall outside the "
+                        f"validity of geography {geo.version} ({geo.valid_from} to {geo.valid_to or 'open'})")
+    out: dict[str, Any] = {
+        "rows_in": n_in,
+        "rows_used": int(used.sum()),
+        "rows_quarantined": int((~used).sum()),
+        "events_in": int(weight.sum()),
+        "events_used": int(weight[used].sum()),
+        "quarantined_by_reason": {r: int(((code == i + 1)).sum()) for i, r in enumerate(REASONS) if (code == i + 1).any()},
+        "events_quarantined_by_reason": {r: int(weight[code == i + 1].sum()) for i, r in enumerate(REASONS) if (code == i + 1).any()},
+        "used_by_outcome": {k: int(v) for k, v in pd.Series(weight[used]).groupby(outcome[used]).sum().sort_index().items()},
+        "mojibake_repaired": int(sum(i["mojibake_repaired"] for i in rows.infos)),
+        "location": {
+            "note": "rows that reached the location step (dated, in the window, an outcome, not a duplicate)",
+            "priority": priority,
+            "by_point": int(((method == "point") & in_use).sum()),
+            "by_id": int(((method == "id") & in_use).sum()),
+            "point_and_id_disagree": int((both & ~agree & in_use).sum()),
+            "point_and_id_agree": int((agree & in_use).sum()),
+            "unassigned": int((method == "unassigned").sum()),
+            "points_with_coordinates": int(has_point.sum()),
+            "points_inside_a_polygon": int(by_point.notna().sum()),
+            "point_match_rate": float(by_point.notna().sum() / max(int(has_point.sum()), 1)),
+        },
+        "by_month": _by_month(rows.ordinal, code),
+        "window": {"first_month": str(window.lo), "last_month": str(window.hi), "months": len(months)},
+        "regular_coverage": window.span,
+        "months_supplied_by_file": window.supplied,
+        "duplicates_across_files": window.duplicates_across_files,
+        "cuadrantes": {"file": str(cuadrantes_path), "sha256": sha256(cuadrantes_path)} if cuadrantes_path else None,
+        "geography": {"file": str(geo.path), "sha256": sha256(geo.path), "version": geo.version,
+                      "valid_from": geo.valid_from, "valid_to": geo.valid_to, "sectors": len(geo.names),
+                      "cuadrantes_file": str(cuadrantes_path) if cuadrantes_path else None,
+                      "months_outside_validity": len(outside_validity), "repaired": geo.repairs},
+        "warnings": warnings,
+        "inputs": rows.infos,
+        "rollout": rollout_info,
+        "outcomes": outcomes.outcome_columns(found),
+        "notes": _notes(found),
+    }
+    if out["rows_in"] != out["rows_used"] + out["rows_quarantined"]:
+        raise AssertionError("rows in != rows used + rows quarantined")
+    if out["events_used"] != int(panel[sorted(found)].to_numpy().sum()):
+        raise AssertionError("events used != the panel's total")
+    return out
+
+
 def build_panel(
-    incident_paths: list[Path | str],
+    incident_paths: Sequence[Path | str],
     geography_path: Path | str,
     rollout_path: Path | str | None = None,
     *,
@@ -255,7 +533,9 @@ def build_panel(
     geography_valid_to: str | None = None,
     build_date: str | None = None,
 ) -> PanelBuild:
-    """Build the sector x month panel from incident files.
+    """Build the sector x month panel from incident files, in steps a test can call one by one:
+    ``read``, ``screen`` (the quarantine checks up to the study window), ``locate_rows``,
+    ``aggregate``, ``quarantine_table`` and ``audit``.
 
     Parameters
     ----------
@@ -293,193 +573,13 @@ def build_panel(
                                     valid_to=geography_valid_to)
     if cuadrantes_path is not None:
         geo.add_cuadrantes(cuadrantes_path)
-    recs, infos = [], []
-    for p in incident_paths:
-        r, info = read_incidents(p, source)
-        recs.append(r)
-        infos.append({"file": str(p), "sha256": sha256(p), **info})
-    rec = pd.concat(recs, ignore_index=True) if len(recs) > 1 else recs[0]
-    for c in ("file", "source"):  # concat of categoricals with different categories gives objects
-        if not isinstance(rec[c].dtype, pd.CategoricalDtype):
-            rec[c] = rec[c].astype("category")
-    n_in = len(rec)
-    # reason codes (0 = still in) in the order the checks run; the first failing check is the reason
-    code = np.zeros(n_in, dtype=np.int8)
-    detail = np.full(n_in, "", dtype=object)
-
-    def quarantine(mask: np.ndarray, why: str, what: str | np.ndarray = "") -> None:
-        m = np.asarray(mask, bool) & (code == 0)
-        code[m] = REASONS.index(why) + 1
-        detail[m] = what[m] if isinstance(what, np.ndarray) else what
-
-    quarantine(rec.duplicate.to_numpy(), "duplicate", "exact repeat of an earlier row of this file")
-    quarantine(rec.date.isna().to_numpy(), "unparseable_date", "see date_raw")
-
-    # months as Period ordinals (months since 1970-01), computed without building 2 million Periods
-    ordinal = rec.date.to_numpy().astype("datetime64[M]").astype("int64")
-    today = pd.Timestamp(build_date or pd.Timestamp.today().normalize())
-    placeholder = rec.date.isin(pd.to_datetime(list(PLACEHOLDER_DATES))).to_numpy()
-    quarantine(placeholder, "implausible_date", "placeholder date (stands for 'unknown')")
-    quarantine((rec.date > today).to_numpy(), "implausible_date", f"dated after the build date {today.date()}")
-    is_outcome = rec.outcome.notna().to_numpy() & (code == 0)
-    if not is_outcome.any():
-        raise ValueError(f"no row with a valid date and a study outcome in {', '.join(map(str, incident_paths))}")
-    # the span the outcome records regularly cover; rows dated outside it are set aside and
-    # never move the window
-    first_dense, last_dense = regular_coverage(ordinal[is_outcome])
-    span = f"{pd.Period(ordinal=first_dense, freq='M')} to {pd.Period(ordinal=last_dense, freq='M')}"
-    quarantine((ordinal < first_dense) | (ordinal > last_dense), "implausible_date",
-               f"outside the months the records regularly cover ({span})")
-
-    # successive extracts of one source: the newest supplies the months it covers
-    superseded, supplied, newest_first, owner = supplying_files(rec, ordinal, code == 0)
-    sup_detail = np.full(n_in, "", dtype=object)
-    sup_detail[superseded] = ["a newer extract supplies this month: " + _name(owner.get(o, "?"))
-                              for o in ordinal[superseded]]
-    quarantine(superseded, "superseded", sup_detail)
-
-    # the same outcome record in two files (a .csv beside its .gz, overlapping releases) counts
-    # once: the copy in the newest file is kept
-    n_cross = 0
-    cand = np.flatnonzero((code == 0) & rec.outcome.notna().to_numpy())
-    if len(cand) and len(rec.file.cat.categories) > 1:
-        rank = {f: i for i, f in enumerate(newest_first)}
-        file_rank = np.array([rank.get(f, len(rank)) for f in rec.file.cat.categories])[rec.file.cat.codes.to_numpy()[cand]]
-        order = cand[np.lexsort((rec.row.to_numpy()[cand], file_rank))]
-        keys = pd.Series(rec.row_key.to_numpy()[order])
-        dup = keys.duplicated().to_numpy()
-        if dup.any():
-            first_of = dict(zip(keys[~dup], order[~dup]))
-            det = np.full(n_in, "", dtype=object)
-            det[order[dup]] = [f"same record as {_name(str(rec.file.iloc[first_of[k]]))} row {rec.row.iloc[first_of[k]]}"
-                               for k in keys[dup]]
-            mask = np.zeros(n_in, bool)
-            mask[order[dup]] = True
-            n_cross = int(mask.sum())
-            quarantine(mask, "duplicate", det)
-
-    dated = rec.date[code == 0]
-    covered_lo = pd.Period(ordinal=first_dense, freq="M")
-    covered_hi = min(last_complete_month(dated), pd.Period(ordinal=last_dense, freq="M"))
-    lo = _month(first_month, "first_month") if first_month is not None else covered_lo
-    hi = _month(last_month, "last_month") if last_month is not None else covered_hi
-    if lo > hi:
-        raise InputError(f"the study window is empty: its first month {lo} is after its last month {hi}")
-    window_warnings = []
-    if lo < covered_lo or hi > covered_hi:
-        window_warnings.append(
-            f"the window {lo} to {hi} reaches beyond the months the records cover completely ({covered_lo} to "
-            f"{covered_hi}): its counts in " + " and ".join(
-                x for x in (f"{lo} to {covered_lo - 1}" if lo < covered_lo else "",
-                            f"{covered_hi + 1} to {hi}" if hi > covered_hi else "") if x)
-            + " are zeros that were not observed")
-    quarantine((ordinal < lo.ordinal) | (ordinal > hi.ordinal), "outside_window", f"study window {lo} to {hi}")
-
-    outcome = rec.outcome.to_numpy(dtype=object)  # classified by the reader from outcome_map.csv
-    quarantine(pd.isna(outcome), "not_an_outcome", "see crime")
-
-    # location, for the rows still in: by point in polygon and by recorded id; `locate` says which
-    # wins and the other is the fallback
-    cand = np.flatnonzero(code == 0)
-    lat, lon = rec.lat.to_numpy()[cand], rec.lon.to_numpy()[cand]
-    by_point = pd.Series(geo.locate(lon, lat), dtype="object")
-    has_point = np.isfinite(lat) & np.isfinite(lon)
-    loc_id = rec.location_id.iloc[cand].reset_index(drop=True)
-    by_id = geo.sector_of_id(loc_id)
-    first, second = (by_point, by_id) if locate == "point" else (by_id, by_point)
-    names = ("point", "id") if locate == "point" else ("id", "point")
-    method = np.select([first.notna(), second.notna()], list(names), "unassigned")
-    sector = np.full(n_in, None, dtype=object)
-    sector[cand] = first.where(first.notna(), second).to_numpy()
-    why = np.where(has_point, "coordinates outside every sector polygon", "no usable coordinates") + \
-        " and no known location id (id: " + loc_id.fillna("none").to_numpy(dtype=object) + ")"
-    lost = np.zeros(n_in, bool)
-    lost[cand] = pd.isna(sector[cand])
-    full_why = np.full(n_in, "", dtype=object)
-    full_why[cand] = why
-    quarantine(lost, "no_location", full_why)
-
-    _check_points_fit(rec, cand, lat, lon, has_point, by_point, geo)
-    used = code == 0
-    if not used.any():
-        raise ValueError(f"no input row could be used (rows in {n_in:,}: "
-                         + ", ".join(f"{r} {int((code == i + 1).sum()):,}" for i, r in enumerate(REASONS)
-                                     if (code == i + 1).any()) + "): the panel would be all zeros")
-    reason = pd.Series(np.array([None, *REASONS], dtype=object)[code], dtype="string")
-    u = pd.DataFrame({"unit": sector[used].astype(str), "period": pd.PeriodIndex.from_ordinals(ordinal[used], freq="M"),
-                      "outcome": outcome[used], "weight": rec.weight.to_numpy()[used]})
-    counts = u.groupby(["unit", "period", "outcome"]).weight.sum().unstack("outcome", fill_value=0)
-    found = set(outcome[used])
-    months = pd.period_range(lo, hi, freq="M")
-    grid = pd.MultiIndex.from_product([geo.names, months], names=["unit", "period"])
-    panel = counts.reindex(grid, fill_value=0).reindex(columns=sorted(found), fill_value=0).astype("int64").reset_index()
-    panel.columns.name = None
-    panel = outcomes.add_derived(panel)
-    panel["population"] = panel.unit.map(geo.sectors.set_index("sector").population).astype("Float64")
-    panel["geography_version"] = geo.version
-
-    rollout_info = None
-    if rollout_path is not None:
-        ro = read_rollout(rollout_path, geo.names)
-        ts = treat_start(ro)
-        panel["treat_start"] = panel.unit.map(ts).astype("period[M]")
-        rollout_info = {"file": str(rollout_path), "sha256": sha256(rollout_path),
-                        "treated_sectors": {k: str(v) for k, v in ts.items()}}
-    else:
-        panel["treat_start"] = pd.Series(pd.NaT, index=panel.index, dtype="period[M]")
-
-    q = rec.loc[~used, [c for c in QUARANTINE_COLUMNS if c in rec]].assign(
-        reason=reason[~used].to_numpy(), detail=detail[~used])[QUARANTINE_COLUMNS]
-    in_use = used[cand]  # location figures concern the rows that reached the location step
-    both = (by_point.notna() & by_id.notna()).to_numpy()
-    agree = both & (by_point.to_numpy() == by_id.to_numpy())
-    weight = rec.weight.to_numpy()
-    outside_validity = geo.months_outside_validity(months)
-    warnings = list(geo.repairs) + window_warnings
-    if outside_validity:
-        warnings.append(f"{len(outside_validity)} month(s) of the window ({outside_validity[0]} ...) fall outside the "
-                        f"validity of geography {geo.version} ({geo.valid_from} to {geo.valid_to or 'open'})")
-    audit = {
-        "rows_in": n_in,
-        "rows_used": int(used.sum()),
-        "rows_quarantined": int((~used).sum()),
-        "events_in": int(weight.sum()),
-        "events_used": int(weight[used].sum()),
-        "quarantined_by_reason": {r: int(((code == i + 1)).sum()) for i, r in enumerate(REASONS) if (code == i + 1).any()},
-        "events_quarantined_by_reason": {r: int(weight[code == i + 1].sum()) for i, r in enumerate(REASONS) if (code == i + 1).any()},
-        "used_by_outcome": {k: int(v) for k, v in pd.Series(weight[used]).groupby(outcome[used]).sum().sort_index().items()},
-        "mojibake_repaired": int(sum(i["mojibake_repaired"] for i in infos)),
-        "location": {
-            "note": "rows that reached the location step (dated, in the window, an outcome, not a duplicate)",
-            "priority": locate,
-            "by_point": int(((method == "point") & in_use).sum()),
-            "by_id": int(((method == "id") & in_use).sum()),
-            "point_and_id_disagree": int((both & ~agree & in_use).sum()),
-            "point_and_id_agree": int((agree & in_use).sum()),
-            "unassigned": int((method == "unassigned").sum()),
-            "points_with_coordinates": int(has_point.sum()),
-            "points_inside_a_polygon": int(by_point.notna().sum()),
-            "point_match_rate": float(by_point.notna().sum() / max(int(has_point.sum()), 1)),
-        },
-        "by_month": _by_month(ordinal, code),
-        "window": {"first_month": str(lo), "last_month": str(hi), "months": len(months)},
-        "regular_coverage": span,
-        "months_supplied_by_file": supplied,
-        "duplicates_across_files": n_cross,
-        "cuadrantes": {"file": str(cuadrantes_path), "sha256": sha256(cuadrantes_path)} if cuadrantes_path else None,
-        "geography": {"file": str(geo.path), "sha256": sha256(geo.path), "version": geo.version,
-                      "valid_from": geo.valid_from, "valid_to": geo.valid_to, "sectors": len(geo.names),
-                      "cuadrantes_file": str(cuadrantes_path) if cuadrantes_path else None,
-                      "months_outside_validity": len(outside_validity), "repaired": geo.repairs},
-        "warnings": warnings,
-        "inputs": infos,
-        "rollout": rollout_info,
-        "outcomes": outcomes.outcome_columns(found),
-        "notes": _notes(found),
-    }
-    assert audit["rows_in"] == audit["rows_used"] + audit["rows_quarantined"]
-    assert audit["events_used"] == int(panel[sorted(found)].to_numpy().sum())
-    return PanelBuild(panel=panel, quarantine=q.reset_index(drop=True), audit=audit, adjacency=geo.adjacency())
+    rows = read(incident_paths, source)
+    window = screen(rows, first_month=first_month, last_month=last_month, build_date=build_date,
+                    files=", ".join(map(str, incident_paths)))
+    loc = locate_rows(rows, geo, locate)
+    panel, rollout_info = aggregate(rows, loc, geo, window, rollout_path)
+    a = audit(rows, loc, geo, window, panel, rollout_info, priority=locate, cuadrantes_path=cuadrantes_path)
+    return PanelBuild(panel=panel, quarantine=quarantine_table(rows), audit=a, adjacency=geo.adjacency())
 
 
 def _check_points_fit(rec, cand, lat, lon, has_point, by_point, geo, min_share: float = 0.5) -> None:

@@ -164,7 +164,7 @@ def _sniff(head: bytes, path: Path) -> tuple[str, str]:
             text, enc = head.decode("cp1252", errors="replace"), "cp1252"
     first = text.splitlines()[0] if text.splitlines() else ""
     counts = {d: first.count(d) for d in (",", ";", "\t", "|")}
-    delim = max(counts, key=counts.get)
+    delim = max(counts, key=lambda d: counts[d])
     if counts[delim] == 0:
         raise InputError(f"{path}: not a table: no ',', ';', tab or '|' separator in the header row (row 0)")
     return delim, enc

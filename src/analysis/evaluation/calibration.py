@@ -41,15 +41,37 @@ class SizeCheck:
 
     def to_frame(self) -> pd.DataFrame:
         lo, hi = self.interval
-        return pd.DataFrame([{"method": self.method, "inference": self.inference, "runs": len(self.p_values),
-                              "alpha": self.alpha, "rejection_rate": self.rejection_rate,
-                              "rate_ci_low": lo, "rate_ci_high": hi}])
+        return pd.DataFrame(
+            [
+                {
+                    "method": self.method,
+                    "inference": self.inference,
+                    "runs": len(self.p_values),
+                    "alpha": self.alpha,
+                    "rejection_rate": self.rejection_rate,
+                    "rate_ci_low": lo,
+                    "rate_ci_high": hi,
+                }
+            ]
+        )
 
 
-def placebo_size(panel: pd.DataFrame, *, outcome: str, method: str, inference: str | None = None,
-                 n_runs: int = 500, n_treated: int = 3, min_pre: int = 6, min_post: int = 3,
-                 alpha: float = 0.05, seed: int = 0, unit: str = "unit", time: str = "period",
-                 **options) -> SizeCheck:
+def placebo_size(
+    panel: pd.DataFrame,
+    *,
+    outcome: str,
+    method: str,
+    inference: str | None = None,
+    n_runs: int = 500,
+    n_treated: int = 3,
+    min_pre: int = 6,
+    min_post: int = 3,
+    alpha: float = 0.05,
+    seed: int = 0,
+    unit: str = "unit",
+    time: str = "period",
+    **options,
+) -> SizeCheck:
     """Rejection rate of a true null over placebo adoptions.
 
     Parameters
@@ -78,8 +100,17 @@ def placebo_size(panel: pd.DataFrame, *, outcome: str, method: str, inference: s
         p = base.assign(treat_start=base[unit].map(start))
         if isinstance(times[0], pd.Period):
             p["treat_start"] = p.treat_start.astype(f"period[{times[0].freqstr}]")
-        res = impact.estimate(p, outcome=outcome, method=method, inference=inference, unit=unit, time=time,
-                       alpha=alpha, seed=int(rng.integers(2**31)), **options)
+        res = impact.estimate(
+            p,
+            outcome=outcome,
+            method=method,
+            inference=inference,
+            unit=unit,
+            time=time,
+            alpha=alpha,
+            seed=int(rng.integers(2**31)),
+            **options,
+        )
         pvals[r] = res.p_value
         label = res.inference.label
     return SizeCheck(method=method, inference=label or str(inference), alpha=alpha, p_values=pvals)

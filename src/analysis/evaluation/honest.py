@@ -72,14 +72,14 @@ def rm_constraints(num_pre: int, num_post: int, mbar: float, s: int, max_positiv
     n = num_pre + num_post
     atilde = np.zeros((n, n + 1))
     for r in range(n):
-        atilde[r, r:r + 2] = (-1.0, 1.0)
+        atilde[r, r : r + 2] = (-1.0, 1.0)
     v = np.zeros(n + 1)
-    v[num_pre + s - 1:num_pre + s + 1] = (-1.0, 1.0)
+    v[num_pre + s - 1 : num_pre + s + 1] = (-1.0, 1.0)
     if not max_positive:
         v = -v
     bound = np.vstack([np.tile(v, (num_pre, 1)), np.tile(mbar * v, (num_post, 1))])
     a = np.vstack([atilde - bound, -atilde - bound])
-    a = a[(a ** 2).sum(axis=1) > 1e-10]
+    a = a[(a**2).sum(axis=1) > 1e-10]
     return np.delete(a, num_pre, axis=1)
 
 
@@ -108,8 +108,10 @@ def _supports(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.arange(m)[:, None], np.ones((m, 1))
     n_sub = comb(m, k + 1)
     if n_sub > MAX_SUPPORTS:
-        raise ValueError(f"{n_sub:,} candidate vertices for {m} moments: too many post periods for "
-                         "the relative-magnitudes confidence set; bin the event study more coarsely")
+        raise ValueError(
+            f"{n_sub:,} candidate vertices for {m} moments: too many post periods for "
+            "the relative-magnitudes confidence set; bin the event study more coarsely"
+        )
     idx = np.array(list(itertools.combinations(range(m), k + 1)))
     xb = x[idx]  # (n_sub, k+1, k): the null space of xb' is the last left singular vector
     u, sv, _ = np.linalg.svd(xb, full_matrices=True)
@@ -123,19 +125,19 @@ def _supports(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _column_space(x: np.ndarray, tol: float = 1e-10) -> np.ndarray:
     """Orthonormal basis of the span of ``x``'s columns (its numerical rank many columns)."""
     u, sv, _ = np.linalg.svd(x, full_matrices=False)
-    return u[:, :int((sv > tol * max(1.0, sv[0])).sum())]
+    return u[:, : int((sv > tol * max(1.0, sv[0])).sum())]
 
 
 @dataclass
 class _Component:
     """One polyhedron of the union: its moments, vertices and least-favourable critical value."""
 
-    y0: np.ndarray       # A beta_hat on the ARP rows
-    c0: np.ndarray       # A_post a: how the moments move with theta
-    sigma: np.ndarray    # covariance of the moments
-    vert: np.ndarray     # dual vertices, one per row
+    y0: np.ndarray  # A beta_hat on the ARP rows
+    c0: np.ndarray  # A_post a: how the moments move with theta
+    sigma: np.ndarray  # covariance of the moments
+    vert: np.ndarray  # dual vertices, one per row
     lf_cv: float
-    key: tuple           # (s, max_positive) in R's indexing
+    key: tuple  # (s, max_positive) in R's indexing
 
     def accepts(self, theta: float, alpha: float, kappa: float) -> bool:
         y = self.y0 - self.c0 * theta
@@ -216,8 +218,8 @@ def rm_identified_set(betahat, num_pre: int, num_post: int, mbar: float, l_vec=N
         rmin = linprog(obj, A_ub=a, b_ub=np.zeros(len(a)), A_eq=eq, b_eq=pre, bounds=bounds, method="highs")
         rmax = linprog(-obj, A_ub=a, b_ub=np.zeros(len(a)), A_eq=eq, b_eq=pre, bounds=bounds, method="highs")
         if rmin.status == 0 and rmax.status == 0:
-            lo = min(lo, theta + rmax.fun)   # theta - max l'delta
-            hi = max(hi, theta - rmin.fun)   # theta - min l'delta
+            lo = min(lo, theta + rmax.fun)  # theta - max l'delta
+            hi = max(hi, theta - rmin.fun)  # theta - min l'delta
     if not np.isfinite(lo):  # no component is feasible: only parallel trends remains
         return theta, theta
     return float(lo), float(hi)
@@ -249,9 +251,19 @@ def _check(betahat, sigma, num_pre, num_post):
     return betahat, (sigma + sigma.T) / 2
 
 
-def rm_confidence_set(betahat, sigma, num_pre: int, num_post: int, mbar: float, l_vec=None, alpha: float = 0.05,
-                      kappa: float | None = None, draws: int = DRAWS, seed: int = 0,
-                      grid_points: int = 400) -> tuple[float, float]:
+def rm_confidence_set(
+    betahat,
+    sigma,
+    num_pre: int,
+    num_post: int,
+    mbar: float,
+    l_vec=None,
+    alpha: float = 0.05,
+    kappa: float | None = None,
+    draws: int = DRAWS,
+    seed: int = 0,
+    grid_points: int = 400,
+) -> tuple[float, float]:
     """Conditional-least-favourable hybrid confidence set for ``l' tau_post`` under Delta^RM(Mbar).
 
     Parameters
@@ -284,8 +296,9 @@ def rm_confidence_set(betahat, sigma, num_pre: int, num_post: int, mbar: float, 
     return float(min(lows)), float(max(highs))
 
 
-def component_sets(betahat, sigma, num_pre, num_post, mbar, l_vec=None, alpha=0.05, kappa=None, draws=DRAWS, seed=0,
-                   grid_points=400) -> dict:
+def component_sets(
+    betahat, sigma, num_pre, num_post, mbar, l_vec=None, alpha=0.05, kappa=None, draws=DRAWS, seed=0, grid_points=400
+) -> dict:
     """Accepted range of theta for each polyhedron of the union, keyed by ``(s, max_positive)``.
 
     The confidence set is their union; ``nan`` bounds mark a polyhedron that accepts nothing.
@@ -310,8 +323,10 @@ def component_sets(betahat, sigma, num_pre, num_post, mbar, l_vec=None, alpha=0.
         width = hi - lo
         out_lo = grid[i - 1] if i > 0 else _outside(comp, lo, -width, alpha, kappa)
         out_hi = grid[j + 1] if j + 1 < len(grid) else _outside(comp, hi, width, alpha, kappa)
-        out[comp.key] = (-np.inf if out_lo is None else _edge(comp, out_lo, grid[i], alpha, kappa, tol),
-                         np.inf if out_hi is None else _edge(comp, out_hi, grid[j], alpha, kappa, tol))
+        out[comp.key] = (
+            -np.inf if out_lo is None else _edge(comp, out_lo, grid[i], alpha, kappa, tol),
+            np.inf if out_hi is None else _edge(comp, out_hi, grid[j], alpha, kappa, tol),
+        )
     return out
 
 
@@ -319,7 +334,7 @@ def _outside(comp, start, step, alpha, kappa, doublings: int = 40):
     """A rejected theta beyond an end the scan found open, or None if the set never closes
     (then that end is infinite: the data cannot bound the effect under this Mbar)."""
     for k in range(doublings):
-        t = start + step * 2.0 ** k
+        t = start + step * 2.0**k
         if not comp.accepts(t, alpha, kappa):
             return t
     return None
@@ -336,8 +351,9 @@ def _edge(comp, out, inside, alpha, kappa, tol):
     return inside
 
 
-def rm_accepts(betahat, sigma, num_pre, num_post, mbar, theta, l_vec=None, alpha=0.05, kappa=None, draws=DRAWS,
-               seed=0) -> bool:
+def rm_accepts(
+    betahat, sigma, num_pre, num_post, mbar, theta, l_vec=None, alpha=0.05, kappa=None, draws=DRAWS, seed=0
+) -> bool:
     """Whether ``theta`` lies in the Delta^RM(Mbar) confidence set (the union over components)."""
     betahat, sigma = _check(betahat, sigma, num_pre, num_post)
     l_vec = _lvec(l_vec, num_post)
@@ -346,13 +362,25 @@ def rm_accepts(betahat, sigma, num_pre, num_post, mbar, theta, l_vec=None, alpha
     return any(c.accepts(theta, alpha, kappa) for c in comps)
 
 
-def rm_breakdown(betahat, sigma, num_pre, num_post, l_vec=None, alpha=0.05, null: float = 0.0, draws=DRAWS,
-                 seed=0, mbar_max: float = 10.0, tol: float = 1e-3) -> float:
+def rm_breakdown(
+    betahat,
+    sigma,
+    num_pre,
+    num_post,
+    l_vec=None,
+    alpha=0.05,
+    null: float = 0.0,
+    draws=DRAWS,
+    seed=0,
+    mbar_max: float = 10.0,
+    tol: float = 1e-3,
+) -> float:
     """Largest Mbar at which the confidence set still excludes ``null`` (0 if even Mbar = 0 does not).
 
     Bisection over Mbar on the test of ``theta = null``; ``mbar_max`` if the set excludes it up
     to there.
     """
+
     def excluded(m):
         return not rm_accepts(betahat, sigma, num_pre, num_post, m, null, l_vec, alpha, None, draws, seed)
 
@@ -367,8 +395,17 @@ def rm_breakdown(betahat, sigma, num_pre, num_post, l_vec=None, alpha=0.05, null
     return float(lo)
 
 
-def sensitivity_rm(betahat, sigma, num_pre: int, num_post: int, mbar=(0.0, 0.5, 1.0, 1.5, 2.0), l_vec=None,
-                   alpha: float = 0.05, draws: int = DRAWS, seed: int = 0) -> pd.DataFrame:
+def sensitivity_rm(
+    betahat,
+    sigma,
+    num_pre: int,
+    num_post: int,
+    mbar=(0.0, 0.5, 1.0, 1.5, 2.0),
+    l_vec=None,
+    alpha: float = 0.05,
+    draws: int = DRAWS,
+    seed: int = 0,
+) -> pd.DataFrame:
     """One row per Mbar: identified set and robust confidence set (R's ``createSensitivityResults_relativeMagnitudes``).
 
     Columns ``mbar``, ``set_low``, ``set_high``, ``ci_low``, ``ci_high``; ``attrs`` hold the
@@ -385,7 +422,10 @@ def sensitivity_rm(betahat, sigma, num_pre: int, num_post: int, mbar=(0.0, 0.5, 
     out = pd.DataFrame(rows)
     est = float(l_vec @ betahat[num_pre:])
     lo, hi, _ = z_interval(est, float(np.sqrt(l_vec @ sigma[num_pre:, num_pre:] @ l_vec)), alpha)
-    out.attrs.update(estimate=est, original_ci=(lo, hi),
-                     breakdown=rm_breakdown(betahat, sigma, num_pre, num_post, l_vec, alpha, draws=draws, seed=seed),
-                     method="C-LF hybrid (Rambachan and Roth 2023)")
+    out.attrs.update(
+        estimate=est,
+        original_ci=(lo, hi),
+        breakdown=rm_breakdown(betahat, sigma, num_pre, num_post, l_vec, alpha, draws=draws, seed=seed),
+        method="C-LF hybrid (Rambachan and Roth 2023)",
+    )
     return out

@@ -56,10 +56,21 @@ def _stat(Y: np.ndarray, Dmask: np.ndarray) -> float:
     return float((Y - a[:, None] - b[None, :])[Dmask].mean())
 
 
-def power_curve(panel: pd.DataFrame, *, outcome: str, n_treated: int, follow_up: int,
-                effects=tuple(-np.arange(0, 0.61, 0.05)), n_sims: int = 100, n_perm: int = 99,
-                alpha: float = 0.05, target: float = 0.8, seed: int = 0, unit: str = "unit",
-                time: str = "period") -> PowerResult:
+def power_curve(
+    panel: pd.DataFrame,
+    *,
+    outcome: str,
+    n_treated: int,
+    follow_up: int,
+    effects=tuple(-np.arange(0, 0.61, 0.05)),
+    n_sims: int = 100,
+    n_perm: int = 99,
+    alpha: float = 0.05,
+    target: float = 0.8,
+    seed: int = 0,
+    unit: str = "unit",
+    time: str = "period",
+) -> PowerResult:
     """Power of the headline test against multiplicative effects; see the module docstring.
 
     Parameters
@@ -100,7 +111,7 @@ def power_curve(panel: pd.DataFrame, *, outcome: str, n_treated: int, follow_up:
         for j in range(n_perm):
             Dp = treatment_matrix(rng.permutation(start), T).astype(bool)
             a_p[j], c_p[j] = _stat(Y, Dp), _stat(Z, Dp)
-        obs = a0 + effects * c0                                # (E,)
+        obs = a0 + effects * c0  # (E,)
         perm = a_p[:, None] + effects[None, :] * c_p[:, None]  # (P, E)
         p = (1 + (np.abs(perm) >= np.abs(obs)[None, :] - 1e-12).sum(0)) / (n_perm + 1)
         right_sign = (np.sign(obs) == np.sign(effects)) | (effects == 0)

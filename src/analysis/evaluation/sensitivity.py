@@ -29,8 +29,10 @@ def quarterly_event_study(result, pre_quarters: int, post_quarters: int) -> tupl
     """Quarter-binned estimates relative to the last pre-start quarter, their covariance, and the
     quarter index (``-pre_quarters .. post_quarters - 1`` without the reference quarter -1)."""
     if result.event_draws is None or result.event_rels is None:
-        raise ValueError(f"this {result.method!r} estimate ({result.inference.kind} inference) keeps no event-study "
-                         "draws; use randomization or placebo inference")
+        raise ValueError(
+            f"this {result.method!r} estimate ({result.inference.kind} inference) keeps no event-study "
+            "draws; use randomization or placebo inference"
+        )
     if pre_quarters < 2:
         raise ValueError("relative magnitudes need at least two pre-start quarters (one besides the reference)")
     # an estimator whose event study lives on another scale (PPML: the log of recorded / expected)
@@ -38,22 +40,28 @@ def quarterly_event_study(result, pre_quarters: int, post_quarters: int) -> tupl
     es = result.event_study.set_index("rel_period")["log_ratio" if result.event_scale == "log" else "estimate"]
     draws = pd.DataFrame(result.event_draws, columns=result.event_rels)
     qs = np.arange(-pre_quarters, post_quarters)
-    est, dr = [], []
+    points, draw_points = [], []
     for q in qs:
         months = [m for m in range(3 * q, 3 * q + 3) if m in es.index and m in draws.columns]
         if len(months) < 3:
             raise ValueError(f"event study lacks months {3 * q}..{3 * q + 2} for quarter {q}: shorten the horizon")
-        est.append(es[months].mean())
-        dr.append(draws[months].mean(axis=1).to_numpy())
-    est, dr = np.array(est), np.column_stack(dr)
-    ref = list(qs).index(-1)
+        points.append(es[months].mean())
+        draw_points.append(draws[months].mean(axis=1).to_numpy())
+    est, dr = np.array(points), np.column_stack(draw_points)
+    ref = int(np.flatnonzero(qs == -1)[0])
     est, dr = est - est[ref], dr - dr[:, [ref]]
     keep = qs != -1
     return est[keep], np.cov(dr[:, keep], rowvar=False), qs[keep]
 
 
-def relative_magnitudes(result, mbar=(0.0, 0.5, 1.0, 1.5, 2.0), alpha: float = 0.05, pre_quarters: int = 4,
-                        post_quarters: int = 8, seed: int = 0) -> pd.DataFrame:
+def relative_magnitudes(
+    result,
+    mbar=(0.0, 0.5, 1.0, 1.5, 2.0),
+    alpha: float = 0.05,
+    pre_quarters: int = 4,
+    post_quarters: int = 8,
+    seed: int = 0,
+) -> pd.DataFrame:
     """Identified set and robust confidence set of the average post-start effect, by Mbar.
 
     Parameters
@@ -81,8 +89,9 @@ def relative_magnitudes(result, mbar=(0.0, 0.5, 1.0, 1.5, 2.0), alpha: float = 0
     """
     beta, cov, qs = quarterly_event_study(result, pre_quarters, post_quarters)
     n_pre, n_post = int((qs < 0).sum()), int((qs >= 0).sum())
-    out = sensitivity_rm(beta, cov, n_pre, n_post, mbar=mbar, l_vec=np.full(n_post, 1.0 / n_post), alpha=alpha,
-                         seed=seed)
+    out = sensitivity_rm(
+        beta, cov, n_pre, n_post, mbar=mbar, l_vec=np.full(n_post, 1.0 / n_post), alpha=alpha, seed=seed
+    )
     out.insert(1, "estimate", out.attrs["estimate"])
     pre = np.append(beta[:n_pre], 0.0)  # the reference quarter is zero by construction
     out.attrs.update(

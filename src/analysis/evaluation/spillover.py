@@ -33,13 +33,18 @@ class SpilloverResult:
     excluded_controls: list
 
     def to_frame(self) -> pd.DataFrame:
-        return pd.concat([self.main.to_frame().assign(group="treated (neighbours not used as controls)"),
-                          self.exposed.to_frame().assign(group="neighbours of treated sectors")],
-                         ignore_index=True)
+        return pd.concat(
+            [
+                self.main.to_frame().assign(group="treated (neighbours not used as controls)"),
+                self.exposed.to_frame().assign(group="neighbours of treated sectors"),
+            ],
+            ignore_index=True,
+        )
 
 
-def exposure(panel: pd.DataFrame, adjacency: pd.DataFrame, *, unit: str = "unit",
-             treat_start: str = "treat_start") -> pd.Series:
+def exposure(
+    panel: pd.DataFrame, adjacency: pd.DataFrame, *, unit: str = "unit", treat_start: str = "treat_start"
+) -> pd.Series:
     """First exposure period of each never-treated unit that touches a treated unit."""
     starts = panel.drop_duplicates(unit).set_index(unit)[treat_start]
     treated = starts.dropna()
@@ -50,8 +55,16 @@ def exposure(panel: pd.DataFrame, adjacency: pd.DataFrame, *, unit: str = "unit"
     return first[first.index.isin(never)]
 
 
-def spillover(panel: pd.DataFrame, adjacency: pd.DataFrame, *, outcome: str, method: str | None = None,
-              unit: str = "unit", treat_start: str = "treat_start", **options) -> SpilloverResult:
+def spillover(
+    panel: pd.DataFrame,
+    adjacency: pd.DataFrame,
+    *,
+    outcome: str,
+    method: str | None = None,
+    unit: str = "unit",
+    treat_start: str = "treat_start",
+    **options,
+) -> SpilloverResult:
     """Estimate the main effect without neighbours as controls, and the effect on neighbours.
 
     Parameters
@@ -79,7 +92,10 @@ def spillover(panel: pd.DataFrame, adjacency: pd.DataFrame, *, outcome: str, met
         # placebo calendars, so the exposed group gets the exact reassignment test
         ex_opts["inference"] = "randomization"
     exposed = impact.estimate(ex_panel, outcome=outcome, method=method, unit=unit, treat_start=treat_start, **ex_opts)
-    exposed.notes = ["Effect on never-treated sectors that touch a treated sector, from their first treated "
-                     "neighbour's start, against sectors touching none: positive means displacement."] + exposed.notes
-    return SpilloverResult(main=main, exposed=exposed, exposed_units=sorted(exp.index),
-                           excluded_controls=sorted(exp.index))
+    exposed.notes = [
+        "Effect on never-treated sectors that touch a treated sector, from their first treated "
+        "neighbour's start, against sectors touching none: positive means displacement."
+    ] + exposed.notes
+    return SpilloverResult(
+        main=main, exposed=exposed, exposed_units=sorted(exp.index), excluded_controls=sorted(exp.index)
+    )

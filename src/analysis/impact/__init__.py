@@ -22,5 +22,17 @@ from analysis.impact.design import Design, make_design
 from analysis.impact.registry import DEFAULT_METHOD, REGISTRY, get_method
 from analysis.impact.result import ImpactResult, InferenceRecord, compare, stack
 
-__all__ = ["DEFAULT_METHOD", "EVENT_WINDOW", "REGISTRY", "Design", "ImpactResult", "InferenceRecord", "compare",
-           "estimate", "for_unit", "get_method", "make_design", "stack"]
+__all__ = [
+    "DEFAULT_METHOD",
+    "EVENT_WINDOW",
+    "REGISTRY",
+    "Design",
+    "ImpactResult",
+    "InferenceRecord",
+    "compare",
+    "estimate",
+    "for_unit",
+    "get_method",
+    "make_design",
+    "stack",
+]

@@ -16,9 +16,19 @@ from analysis.impact.result import Cells, ImpactResult
 EVENT_WINDOW = (-12, 24)
 
 
-def estimate(panel: pd.DataFrame, *, outcome: str = "shootings", method: str = DEFAULT_METHOD, unit: str = "unit",
-             time: str = "period", treat_start: str = "treat_start", inference: str | None = None,
-             alpha: float = 0.05, seed: int = 0, **options) -> ImpactResult:
+def estimate(
+    panel: pd.DataFrame,
+    *,
+    outcome: str = "shootings",
+    method: str = DEFAULT_METHOD,
+    unit: str = "unit",
+    time: str = "period",
+    treat_start: str = "treat_start",
+    inference: str | None = None,
+    alpha: float = 0.05,
+    seed: int = 0,
+    **options,
+) -> ImpactResult:
     """Estimate the program's average effect on the treated units.
 
     Parameters
@@ -71,8 +81,9 @@ def estimate(panel: pd.DataFrame, *, outcome: str = "shootings", method: str = D
     design = make_design(panel, outcome, unit=unit, time=time, treat_start=treat_start)
     fit = m.fit(design, event_window=window, **method_options)
     rels = None if window is None else list(range(window[0], window[1] + 1))
-    out = KINDS[kind].run(m, design, fit, alpha=alpha, seed=seed, rels=rels, options=inference_options,
-                          method_options=method_options)
+    out = KINDS[kind].run(
+        m, design, fit, alpha=alpha, seed=seed, rels=rels, options=inference_options, method_options=method_options
+    )
 
     Y, start = design.Y, design.start
     T = Y.shape[1]
@@ -81,20 +92,44 @@ def estimate(panel: pd.DataFrame, *, outcome: str = "shootings", method: str = D
     cells = None
     if fit.counterfactual is not None:
         D = design.D.astype(bool)
-        cf = pd.DataFrame({
-            "unit": np.repeat(design.units[tr].to_numpy(), T), "period": np.tile(design.times.to_numpy(), len(tr)),
-            "observed": Y[tr].ravel(), "counterfactual": fit.counterfactual[tr].ravel(), "treated": D[tr].ravel(),
-        })
+        cf = pd.DataFrame(
+            {
+                "unit": np.repeat(design.units[tr].to_numpy(), T),
+                "period": np.tile(design.times.to_numpy(), len(tr)),
+                "observed": Y[tr].ravel(),
+                "counterfactual": fit.counterfactual[tr].ravel(),
+                "treated": D[tr].ravel(),
+            }
+        )
         cells = Cells(start=start[tr][None], observed=Y[tr][None], expected=fit.counterfactual[tr][None])
     return ImpactResult(
-        method=m.name, outcome=outcome, inference=out.record,
-        att=fit.att, se=out.se, ci_low=out.ci[0], ci_high=out.ci[1], p_value=out.p_value,
-        treated_mean=design.treated_mean(), n_treated=len(tr), n_control=int((start < 0).sum()),
-        n_pre=design.n_pre, n_post=design.n_post, n_treated_periods=int(design.D.sum()), alpha=alpha,
-        event_study=event_table(fit, out.event_se, m.event_scale, alpha, window), event_scale=m.event_scale,
-        event_draws=out.event_draws, event_rels=out.event_rels, counterfactual=cf,
-        cells=cells, cell_draws=out.cells, periods=design.times, notes=fit.notes + out.notes, units=unit,
-        details={**fit.details, **out.details}, interval_at=out.interval_at,
+        method=m.name,
+        outcome=outcome,
+        inference=out.record,
+        att=fit.att,
+        se=out.se,
+        ci_low=out.ci[0],
+        ci_high=out.ci[1],
+        p_value=out.p_value,
+        treated_mean=design.treated_mean(),
+        n_treated=len(tr),
+        n_control=int((start < 0).sum()),
+        n_pre=design.n_pre,
+        n_post=design.n_post,
+        n_treated_periods=int(design.D.sum()),
+        alpha=alpha,
+        event_study=event_table(fit, out.event_se, m.event_scale, alpha, window),
+        event_scale=m.event_scale,
+        event_draws=out.event_draws,
+        event_rels=out.event_rels,
+        counterfactual=cf,
+        cells=cells,
+        cell_draws=out.cells,
+        periods=design.times,
+        notes=fit.notes + out.notes,
+        units=unit,
+        details={**fit.details, **out.details},
+        interval_at=out.interval_at,
     )
 
 

@@ -20,7 +20,6 @@ randomization over the adoption calendar with the exact test inversion of the li
 
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 
@@ -29,8 +28,9 @@ from analysis.impact.method import Method
 from analysis.impact.result import Draw, Fit
 
 
-def _cells(Y: np.ndarray, start: np.ndarray, control: str, base_period: str = "varying"
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _cells(
+    Y: np.ndarray, start: np.ndarray, control: str, base_period: str = "varying"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Arrays (g, t, att, n_g) of all group-time cells, vectorised over periods.
 
     ``base_period='universal'`` compares every period with g - 1 (Sun and Abraham's reference)."""
@@ -113,25 +113,47 @@ def aggregate(gt: pd.DataFrame, how: str = "simple") -> tuple[float, pd.Series]:
 
 
 def _notes(control: str, aggregation: str) -> list[str]:
-    return [f"Callaway-Sant'Anna, {aggregation} aggregation, {'never' if control == 'never' else 'not yet'}-treated "
-            "comparison; pre-period points compare consecutive periods (placebo effects)."]
+    return [
+        f"Callaway-Sant'Anna, {aggregation} aggregation, {'never' if control == 'never' else 'not yet'}-treated "
+        "comparison; pre-period points compare consecutive periods (placebo effects)."
+    ]
 
 
-SA_NOTE = ("Sun-Abraham interaction-weighted estimator, never-treated comparison; every period is compared "
-           "with the month before the start.")
+SA_NOTE = (
+    "Sun-Abraham interaction-weighted estimator, never-treated comparison; every period is compared "
+    "with the month before the start."
+)
 
 
-def fit(design: Design, *, event_window: tuple[int, int] | None = (-12, 24), control: str = "never",
-        aggregation: str = "simple", base_period: str = "varying") -> Fit:
+def fit(
+    design: Design,
+    *,
+    event_window: tuple[int, int] | None = (-12, 24),
+    control: str = "never",
+    aggregation: str = "simple",
+    base_period: str = "varying",
+) -> Fit:
     """Callaway-Sant'Anna; see the module docstring. ``details['group_time']`` holds ATT(g,t)."""
     gt = group_time(design.Y, design.start, control, base_period)
     att, curve = aggregate(gt, aggregation)
-    return Fit(att=att, event=curve.astype(float) if event_window is not None else pd.Series(dtype=float),
-               notes=_notes(control, aggregation), details={"group_time": gt})
+    return Fit(
+        att=att,
+        event=curve.astype(float) if event_window is not None else pd.Series(dtype=float),
+        notes=_notes(control, aggregation),
+        details={"group_time": gt},
+    )
 
 
-def draw(Y: np.ndarray, start: np.ndarray, rels: list[int] | None, fit: Fit | None = None, *, control: str = "never",
-         aggregation: str = "simple", base_period: str = "varying") -> Draw:
+def draw(
+    Y: np.ndarray,
+    start: np.ndarray,
+    rels: list[int] | None,
+    fit: Fit | None = None,
+    *,
+    control: str = "never",
+    aggregation: str = "simple",
+    base_period: str = "varying",
+) -> Draw:
     """The aggregate under calendar ``start``, with the event-time curve over ``rels``."""
     T = Y.shape[1]
     att, curve = _aggregate(*_cells(Y, start, control, base_period), aggregation, T)
@@ -157,19 +179,32 @@ def fit_sa(design: Design, *, event_window: tuple[int, int] | None = (-12, 24), 
     return out
 
 
-def draw_sa(Y: np.ndarray, start: np.ndarray, rels: list[int] | None, fit: Fit | None = None, *,
-            aggregation: str = "simple") -> Draw:
+def draw_sa(
+    Y: np.ndarray, start: np.ndarray, rels: list[int] | None, fit: Fit | None = None, *, aggregation: str = "simple"
+) -> Draw:
     return draw(Y, start, rels, fit, control="never", aggregation=aggregation, base_period="universal")
 
 
 METHOD = Method(
-    name="cs", fit=fit, draw=draw, inferences=("randomization",), default_inference="randomization",
+    name="cs",
+    fit=fit,
+    draw=draw,
+    inferences=("randomization",),
+    default_inference="randomization",
     references=("Callaway and Sant'Anna (2021), Journal of Econometrics 225(2)",),
-    linear=True, options=("control", "aggregation", "base_period"), defaults={"n_perm": 499},
+    linear=True,
+    options=("control", "aggregation", "base_period"),
+    defaults={"n_perm": 499},
 )
 
 METHOD_SA = Method(
-    name="sa", fit=fit_sa, draw=draw_sa, inferences=("randomization",), default_inference="randomization",
+    name="sa",
+    fit=fit_sa,
+    draw=draw_sa,
+    inferences=("randomization",),
+    default_inference="randomization",
     references=("Sun and Abraham (2021), Journal of Econometrics 225(2)",),
-    linear=True, options=("aggregation",), defaults={"n_perm": 499},
+    linear=True,
+    options=("aggregation",),
+    defaults={"n_perm": 499},
 )

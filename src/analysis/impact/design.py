@@ -60,8 +60,9 @@ def demean2(X: np.ndarray) -> np.ndarray:
     return X - X.mean(-1, keepdims=True) - X.mean(-2, keepdims=True) + X.mean((-1, -2), keepdims=True)
 
 
-def make_design(panel: pd.DataFrame, outcome: str, unit: str = "unit", time: str = "period",
-                treat_start: str = "treat_start") -> Design:
+def make_design(
+    panel: pd.DataFrame, outcome: str, unit: str = "unit", time: str = "period", treat_start: str = "treat_start"
+) -> Design:
     """Check a long panel and turn it into a ``Design``.
 
     Raises

@@ -18,8 +18,9 @@ def draw_spread(curves: np.ndarray) -> np.ndarray:
         return np.nanstd(curves, axis=0)
 
 
-def event_table(fit: Fit, se: pd.Series | None, scale: str, alpha: float,
-                window: tuple[int, int] | None) -> pd.DataFrame:
+def event_table(
+    fit: Fit, se: pd.Series | None, scale: str, alpha: float, window: tuple[int, int] | None
+) -> pd.DataFrame:
     """``rel_period, estimate, se, ci_low, ci_high`` for the points of ``fit.event`` that exist and
     lie in ``window``; intervals are the estimate plus or minus z standard errors (the spread of
     the point over the inference's draws, or a regression's analytic errors; NaN when the
@@ -43,7 +44,8 @@ def event_table(fit: Fit, se: pd.Series | None, scale: str, alpha: float,
     es = pd.DataFrame({"rel_period": ev.index[keep].astype(int), "estimate": ev.to_numpy()[keep], "se": sd[keep]})
     es["ci_low"], es["ci_high"] = es.estimate - z * es.se, es.estimate + z * es.se
     if fit.event_reference is not None:  # the normalised period, zero by construction
-        ref = pd.DataFrame({"rel_period": [fit.event_reference], "estimate": [0.0], "se": [0.0], "ci_low": [0.0],
-                            "ci_high": [0.0]})
+        ref = pd.DataFrame(
+            {"rel_period": [fit.event_reference], "estimate": [0.0], "se": [0.0], "ci_low": [0.0], "ci_high": [0.0]}
+        )
         es = pd.concat([es, ref]).sort_values("rel_period")
     return es.reset_index(drop=True)

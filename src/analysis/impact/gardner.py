@@ -30,7 +30,7 @@ def _stages(Y: np.ndarray, start: np.ndarray, rels: list[int] | None):
     """(stage-2 coefficient, event coefficients over ``rels`` or None, stage-1 fitted values)."""
     T = Y.shape[1]
     D = treatment_matrix(start, T)
-    a, b = fit_untreated(Y, D == 0)                 # stage 1: untreated cells only
+    a, b = fit_untreated(Y, D == 0)  # stage 1: untreated cells only
     fitted = a[:, None] + b[None, :]
     resid = (Y - fitted).ravel()
     d = D.ravel()
@@ -51,9 +51,15 @@ def fit(design: Design, *, event_window: tuple[int, int] | None = (-12, 24)) -> 
     rels = None if event_window is None else list(range(event_window[0], event_window[1] + 1))
     att, coef, fitted = _stages(design.Y, design.start, rels)
     event = pd.Series(dtype=float) if rels is None else pd.Series(coef, index=rels)
-    return Fit(att=att, event=event, counterfactual=fitted,
-               notes=["Two-stage DiD (Gardner 2022): unit and period effects from untreated cells, then the "
-                      "residualised outcome regressed on treatment; equal to the imputation estimate."])
+    return Fit(
+        att=att,
+        event=event,
+        counterfactual=fitted,
+        notes=[
+            "Two-stage DiD (Gardner 2022): unit and period effects from untreated cells, then the "
+            "residualised outcome regressed on treatment; equal to the imputation estimate."
+        ],
+    )
 
 
 def draw(Y: np.ndarray, start: np.ndarray, rels: list[int] | None, fit: Fit | None = None) -> Draw:
@@ -63,7 +69,12 @@ def draw(Y: np.ndarray, start: np.ndarray, rels: list[int] | None, fit: Fit | No
 
 
 METHOD = Method(
-    name="gardner", fit=fit, draw=draw, inferences=("randomization",), default_inference="randomization",
+    name="gardner",
+    fit=fit,
+    draw=draw,
+    inferences=("randomization",),
+    default_inference="randomization",
     references=("Gardner (2022), Two-stage differences in differences, arXiv:2207.05943",),
-    linear=True, defaults={"n_perm": 499},
+    linear=True,
+    defaults={"n_perm": 499},
 )

@@ -19,12 +19,16 @@ from analysis.impact.design import Design, treatment_matrix
 from analysis.impact.method import Method, treated_rows
 from analysis.impact.result import Draw, Fit
 
-NOTE = ("Pre-period points of the event study are residuals of the fit on untreated months: they "
-        "should hover around zero. Event-study intervals use the spread of each point over the "
-        "reassignments (a normal approximation).")
+NOTE = (
+    "Pre-period points of the event study are residuals of the fit on untreated months: they "
+    "should hover around zero. Event-study intervals use the spread of each point over the "
+    "reassignments (a normal approximation)."
+)
 
 
-def fit_untreated(Y: np.ndarray, untreated: np.ndarray, tol: float = 1e-10, max_iter: int = 5000) -> tuple[np.ndarray, np.ndarray]:
+def fit_untreated(
+    Y: np.ndarray, untreated: np.ndarray, tol: float = 1e-10, max_iter: int = 5000
+) -> tuple[np.ndarray, np.ndarray]:
     """Unit and period effects (a, b) of Y = a_i + b_t + e on the untreated cells.
 
     Alternating projections; each unit and period must have at least one untreated cell.
@@ -32,8 +36,10 @@ def fit_untreated(Y: np.ndarray, untreated: np.ndarray, tol: float = 1e-10, max_
     W = untreated.astype(float)
     n_i, n_t = W.sum(1), W.sum(0)
     if (n_i == 0).any() or (n_t == 0).any():
-        raise ValueError("imputation needs an untreated cell in every unit and every period "
-                         "(a period where every unit is treated cannot be imputed)")
+        raise ValueError(
+            "imputation needs an untreated cell in every unit and every period "
+            "(a period where every unit is treated cannot be imputed)"
+        )
     Yw = np.where(untreated, Y, 0.0)
     b = np.zeros(Y.shape[1])
     a = np.zeros(Y.shape[0])
@@ -81,8 +87,11 @@ def fit(design: Design, *, event_window: tuple[int, int] | None = (-12, 24)) -> 
     untreated fit in the treated units (near zero if trends are parallel)."""
     att, Y0 = imputation_att(design.Y, design.start)
     rels = window_rels(event_window)
-    event = (pd.Series(dtype=float) if rels is None
-             else pd.Series(event_curve(design.Y - Y0, design.start, rels), index=rels))
+    event = (
+        pd.Series(dtype=float)
+        if rels is None
+        else pd.Series(event_curve(design.Y - Y0, design.start, rels), index=rels)
+    )
     return Fit(att=att, event=event, counterfactual=Y0, notes=[NOTE])
 
 
@@ -94,12 +103,16 @@ def draw(Y: np.ndarray, start: np.ndarray, rels: list[int] | None, fit: Fit | No
     if rels is None:
         return Draw(att=gap[Dp].mean())
     rows = treated_rows(start)
-    return Draw(att=gap[Dp].mean(), curve=event_curve(gap, start, rels),
-                expected=ay[rows][:, None] + by[None, :])
+    return Draw(att=gap[Dp].mean(), curve=event_curve(gap, start, rels), expected=ay[rows][:, None] + by[None, :])
 
 
 METHOD = Method(
-    name="imputation", fit=fit, draw=draw, inferences=("randomization",), default_inference="randomization",
+    name="imputation",
+    fit=fit,
+    draw=draw,
+    inferences=("randomization",),
+    default_inference="randomization",
     references=("Borusyak, Jaravel and Spiess (2024), Review of Economic Studies 91(6)",),
-    linear=True, defaults={"n_perm": 499},
+    linear=True,
+    defaults={"n_perm": 499},
 )

@@ -79,8 +79,10 @@ class Method:
     def check_inference(self, inference: str) -> None:
         """A clear error for an inference this method does not support, listing those it does."""
         if inference not in self.inferences:
-            raise ValueError(f"inference {inference!r} is not available for {self.name} "
-                             f"(use {' or '.join(repr(i) for i in self.inferences)}; default {self.default_inference!r})")
+            raise ValueError(
+                f"inference {inference!r} is not available for {self.name} "
+                f"(use {' or '.join(repr(i) for i in self.inferences)}; default {self.default_inference!r})"
+            )
 
     def __call__(self, design: Design, **options) -> Fit:
         return self.fit(design, **options)

@@ -38,8 +38,9 @@ from analysis.impact.method import Method, treated_rows
 from analysis.impact.result import Draw, Fit
 
 
-def fit_poisson_untreated(Y: np.ndarray, untreated: np.ndarray, tol: float = 1e-10,
-                          max_iter: int = 5000, b0: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def fit_poisson_untreated(
+    Y: np.ndarray, untreated: np.ndarray, tol: float = 1e-10, max_iter: int = 5000, b0: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Log unit and period effects (a, b) of the Poisson two-way model on the untreated cells.
 
     Closed-form alternating updates (each is the exact maximiser given the other); a unit or
@@ -61,7 +62,9 @@ def fit_poisson_untreated(Y: np.ndarray, untreated: np.ndarray, tol: float = 1e-
             b_new = np.log(sy_t) - np.log(ea @ W)
             fin = np.isfinite(a_new)
             finb = np.isfinite(b_new)
-            done = (np.abs(a_new[fin] - a[fin]).max(initial=0) < tol) and (np.abs(b_new[finb] - b[finb]).max(initial=0) < tol)
+            done = (np.abs(a_new[fin] - a[fin]).max(initial=0) < tol) and (
+                np.abs(b_new[finb] - b[finb]).max(initial=0) < tol
+            )
             a, b = a_new, b_new
             if done:
                 break
@@ -92,10 +95,12 @@ def log_curve(Y: np.ndarray, mu0: np.ndarray, start: np.ndarray, rels: list[int]
         return np.where((m > 0) & (y > 0), np.log(y / np.where(m > 0, m, 1)), np.nan)
 
 
-NOTE = ("Poisson imputation: expected counts without the program from unit and period effects fitted "
-        "on untreated cells; the effect is recorded / expected - 1. The event study is in percent: "
-        "recorded / expected - 1 by months since the start, with intervals from its spread over the "
-        "reassignments on the log scale.")
+NOTE = (
+    "Poisson imputation: expected counts without the program from unit and period effects fitted "
+    "on untreated cells; the effect is recorded / expected - 1. The event study is in percent: "
+    "recorded / expected - 1 by months since the start, with intervals from its spread over the "
+    "reassignments on the log scale."
+)
 STATISTICS = ("studentized", "ratio")
 
 
@@ -113,22 +118,37 @@ def fit(design: Design, *, event_window: tuple[int, int] | None = (-12, 24), sta
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = float(Y[D].sum() / mu0[D].sum() - 1)
     if not np.isfinite(ratio):
-        raise ValueError("ppml cannot impute the treated units: they have no recorded events before the start "
-                         "(expected counts of zero); use method='imputation'")
+        raise ValueError(
+            "ppml cannot impute the treated units: they have no recorded events before the start "
+            "(expected counts of zero); use method='imputation'"
+        )
     event = pd.Series(dtype=float)
     if event_window is not None:
         rels = list(range(event_window[0], event_window[1] + 1))
         event = pd.Series(log_curve(Y, mu0, start, rels), index=rels)
-    cohort = pd.DataFrame([
-        {"start": int(g), "period": int(t), "effect_percent": 100 * (Y[start == g, t].sum() / mu0[start == g, t].sum() - 1)}
-        for g in np.unique(start[start >= 0]) for t in range(int(g), T)
-    ])
-    return Fit(att=float((Y - mu0)[D].mean()), event=event, counterfactual=mu0, notes=[NOTE],
-               details={"effect_ratio": ratio, "cohort_period": cohort, "period_effects": b_full})
+    cohort = pd.DataFrame(
+        [
+            {
+                "start": int(g),
+                "period": int(t),
+                "effect_percent": 100 * (Y[start == g, t].sum() / mu0[start == g, t].sum() - 1),
+            }
+            for g in np.unique(start[start >= 0])
+            for t in range(int(g), T)
+        ]
+    )
+    return Fit(
+        att=float((Y - mu0)[D].mean()),
+        event=event,
+        counterfactual=mu0,
+        notes=[NOTE],
+        details={"effect_ratio": ratio, "cohort_period": cohort, "period_effects": b_full},
+    )
 
 
-def draw(Y: np.ndarray, start: np.ndarray, rels: list[int] | None, fit: Fit | None = None,
-         statistic: str = "studentized") -> Draw:
+def draw(
+    Y: np.ndarray, start: np.ndarray, rels: list[int] | None, fit: Fit | None = None, statistic: str = "studentized"
+) -> Draw:
     """Expected counts under calendar ``start`` (refitted from the observed fit's period effects)
     and the event curve on the log scale."""
     b0 = None if fit is None else fit.details["period_effects"]
@@ -156,9 +176,17 @@ def null_statistic(Yr: np.ndarray, start: np.ndarray, w: np.ndarray, fit: Fit, s
 
 
 METHOD = Method(
-    name="ppml", fit=fit, draw=draw, inferences=("placebo", "randomization"), default_inference="placebo",
-    references=("Wooldridge (2023), The Econometrics Journal 26(3)",
-                "Borusyak, Jaravel and Spiess (2024), Review of Economic Studies 91(6)"),
-    event_scale="log", options=("statistic",), defaults={"n_perm": 199, "pool": "comparable"},
+    name="ppml",
+    fit=fit,
+    draw=draw,
+    inferences=("placebo", "randomization"),
+    default_inference="placebo",
+    references=(
+        "Wooldridge (2023), The Econometrics Journal 26(3)",
+        "Borusyak, Jaravel and Spiess (2024), Review of Economic Studies 91(6)",
+    ),
+    event_scale="log",
+    options=("statistic",),
+    defaults={"n_perm": 199, "pool": "comparable"},
     hooks={"placebo": "calendars", "test_statistic": test_statistic, "null_statistic": null_statistic},
 )

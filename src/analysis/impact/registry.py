@@ -9,16 +9,19 @@ from __future__ import annotations
 from analysis.impact import cs, gardner, imputation, ppml, sdid, twfe
 from analysis.impact.method import Method
 
-REGISTRY: dict[str, Method] = {m.name: m for m in (
-    ppml.METHOD,
-    imputation.METHOD,
-    gardner.METHOD,
-    cs.METHOD,
-    cs.METHOD_SA,
-    sdid.METHOD_SDID,
-    sdid.METHOD_SC,
-    twfe.METHOD,
-)}
+REGISTRY: dict[str, Method] = {
+    m.name: m
+    for m in (
+        ppml.METHOD,
+        imputation.METHOD,
+        gardner.METHOD,
+        cs.METHOD,
+        cs.METHOD_SA,
+        sdid.METHOD_SDID,
+        sdid.METHOD_SC,
+        twfe.METHOD,
+    )
+}
 
 #: the report's headline method. On realistic cities, whose city-wide swings multiply every
 #: sector's rate (``analysis.validation``, reports/validation/summary.md), the Poisson imputation

@@ -278,10 +278,14 @@ class ImpactResult:
         elif not 0 < level < 1:
             raise ValueError(f"level must be between 0 and 1, not {level!r}")
         elif self.interval_at is None:
-            raise ValueError(f"{self.inference.kind} inference keeps no draws to recompute its interval at another "
-                             f"level; re-run estimate(..., alpha={1 - level:.3g})")
+            raise ValueError(
+                f"{self.inference.kind} inference keeps no draws to recompute its interval at another "
+                f"level; re-run estimate(..., alpha={1 - level:.3g})"
+            )
         else:
-            lo, hi = self.interval_at(round(1 - level, 12))  # 1 - 0.8 is 0.19999999999999996: a p-value of 0.2 would pass
+            lo, hi = self.interval_at(
+                round(1 - level, 12)
+            )  # 1 - 0.8 is 0.19999999999999996: a p-value of 0.2 would pass
         return pd.DataFrame({"lower": [lo], "upper": [hi]}, index=pd.Index(["att"]))
 
     def aggregate(self, by: str = "overall", level: float | None = None) -> pd.DataFrame:
@@ -309,18 +313,23 @@ class ImpactResult:
         if by not in AGGREGATIONS:
             raise ValueError(f"by={by!r}: aggregate by one of {', '.join(AGGREGATIONS)}")
         if self.cells is None:
-            raise ValueError(f"method {self.method!r} keeps no cell-level effects (no counterfactual per cell); "
-                             "aggregate the results of imputation, gardner, ppml, sdid or sc")
+            raise ValueError(
+                f"method {self.method!r} keeps no cell-level effects (no counterfactual per cell); "
+                "aggregate the results of imputation, gardner, ppml, sdid or sc"
+            )
         keys, obs, exp = _group_cells(self.cells, by, self.periods)
         z = norm.ppf(1 - (self.alpha if level is None else 1 - level) / 2)
         log = self.event_scale == "log"
-        est = (np.log(obs / exp) if log else (obs - exp) / _cell_counts(self.cells, by, self.periods, keys))
+        est = np.log(obs / exp) if log else (obs - exp) / _cell_counts(self.cells, by, self.periods, keys)
         spread = np.full(len(keys), np.nan)
         if self.cell_draws is not None and self.cell_draws.draws > 1:
             dk, dobs, dexp = _group_cells(self.cell_draws, by, self.periods, keys)
             with np.errstate(invalid="ignore", divide="ignore"):
-                vals = (np.log(dobs / dexp) if log
-                        else (dobs - dexp) / _cell_counts(self.cell_draws, by, self.periods, keys))
+                vals = (
+                    np.log(dobs / dexp)
+                    if log
+                    else (dobs - dexp) / _cell_counts(self.cell_draws, by, self.periods, keys)
+                )
             vals = np.where(np.isfinite(vals), vals, np.nan)
             with np.errstate(invalid="ignore"):
                 import warnings
@@ -330,8 +339,15 @@ class ImpactResult:
                     spread = np.nanstd(vals, axis=0)
         n = _cell_counts(self.cells, by, self.periods, keys)
         with np.errstate(invalid="ignore", divide="ignore"):
-            out = pd.DataFrame({"group": keys, "cells": n.astype(int), "observed": obs, "expected": exp,
-                                "percent": 100 * (obs / exp - 1)})
+            out = pd.DataFrame(
+                {
+                    "group": keys,
+                    "cells": n.astype(int),
+                    "observed": obs,
+                    "expected": exp,
+                    "percent": 100 * (obs / exp - 1),
+                }
+            )
         if log:
             out["estimate"] = 100 * np.expm1(est)
             out["se"] = 100 * np.exp(est) * spread
@@ -346,11 +362,33 @@ class ImpactResult:
         lo, hi = self.ci_percent
         row = {k: getattr(self, k) for k in ("method", "outcome")}
         row["inference"] = self.inference.label
-        row.update({k: getattr(self, k) for k in ("att", "se", "ci_low", "ci_high", "p_value", "treated_mean",
-                                                  "n_treated", "n_control", "n_pre", "n_post")})
-        row.update(alpha=self.alpha, units=self.units, att_percent=self.att_percent, ci_percent_low=lo,
-                   ci_percent_high=hi, counterfactual_mean=self.counterfactual_mean,
-                   n_treated_periods=self.n_treated_periods, notes=" | ".join(self.notes))
+        row.update(
+            {
+                k: getattr(self, k)
+                for k in (
+                    "att",
+                    "se",
+                    "ci_low",
+                    "ci_high",
+                    "p_value",
+                    "treated_mean",
+                    "n_treated",
+                    "n_control",
+                    "n_pre",
+                    "n_post",
+                )
+            }
+        )
+        row.update(
+            alpha=self.alpha,
+            units=self.units,
+            att_percent=self.att_percent,
+            ci_percent_low=lo,
+            ci_percent_high=hi,
+            counterfactual_mean=self.counterfactual_mean,
+            n_treated_periods=self.n_treated_periods,
+            notes=" | ".join(self.notes),
+        )
         return pd.DataFrame([row])
 
     def summary(self) -> str:
@@ -375,16 +413,24 @@ class ImpactResult:
         import html
 
         lo, hi = self.ci_percent
-        rows = [("Method", self.method), ("Outcome", self.outcome), ("Inference", self.inference.label),
-                ("Effect per treated sector-month", f"{self.att:.4f}"),
-                (f"{100 * (1 - self.alpha):.0f}% interval", f"{self.ci_low:.4f} to {self.ci_high:.4f}"),
-                ("Effect in percent", f"{self.att_percent:.1f}% ({lo:.1f}% to {hi:.1f}%)"),
-                ("p-value", f"{self.p_value:.4f}" + (f" (floor {self.inference.min_p_value:.4f})"
-                                                     if self.inference.min_p_value else "")),
-                ("Treated / comparison units", f"{self.n_treated} / {self.n_control}"),
-                ("Treated unit-periods", f"{self.n_treated_periods}")]
-        body = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
-                       for k, v in rows)
+        rows = [
+            ("Method", self.method),
+            ("Outcome", self.outcome),
+            ("Inference", self.inference.label),
+            ("Effect per treated sector-month", f"{self.att:.4f}"),
+            (f"{100 * (1 - self.alpha):.0f}% interval", f"{self.ci_low:.4f} to {self.ci_high:.4f}"),
+            ("Effect in percent", f"{self.att_percent:.1f}% ({lo:.1f}% to {hi:.1f}%)"),
+            (
+                "p-value",
+                f"{self.p_value:.4f}"
+                + (f" (floor {self.inference.min_p_value:.4f})" if self.inference.min_p_value else ""),
+            ),
+            ("Treated / comparison units", f"{self.n_treated} / {self.n_control}"),
+            ("Treated unit-periods", f"{self.n_treated_periods}"),
+        ]
+        body = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows
+        )
         notes = "".join(f"<li>{html.escape(n)}</li>" for n in self.notes)
         return f"<table>{body}</table>" + (f"<ul>{notes}</ul>" if notes else "")
 
@@ -409,7 +455,8 @@ def _group_keys(cells: Cells, by: str, periods: pd.Index) -> np.ndarray:
         else:  # integer periods: blocks of 12 (year) or 3 (quarter) months
             lab = [str(int(p) // (12 if by == "year" else 3)) for p in periods]
         key = np.broadcast_to(np.asarray(lab, dtype=object)[None, None, :], (B, R, T)).astype(object)
-    return np.where(post, key, None)
+    key[~post] = None  # cells before the start belong to no group
+    return key
 
 
 def _group_cells(cells: Cells, by: str, periods: pd.Index, keys=None):
@@ -454,9 +501,19 @@ def compare(results: dict[str, ImpactResult] | list[ImpactResult]) -> pd.DataFra
     cols = {}
     for name, r in items:
         lo, hi = r.ci_percent
-        cols[name] = {"effect": r.att, "ci_low": r.ci_low, "ci_high": r.ci_high, "percent": r.att_percent,
-                      "percent_low": lo, "percent_high": hi, "p_value": r.p_value,
-                      "p_floor": r.inference.min_p_value, "inference": r.inference.kind,
-                      "draws": r.inference.n_draws, "treated": r.n_treated, "controls": r.n_control,
-                      "treated_periods": r.n_treated_periods}
+        cols[name] = {
+            "effect": r.att,
+            "ci_low": r.ci_low,
+            "ci_high": r.ci_high,
+            "percent": r.att_percent,
+            "percent_low": lo,
+            "percent_high": hi,
+            "p_value": r.p_value,
+            "p_floor": r.inference.min_p_value,
+            "inference": r.inference.kind,
+            "draws": r.inference.n_draws,
+            "treated": r.n_treated,
+            "controls": r.n_control,
+            "treated_periods": r.n_treated_periods,
+        }
     return pd.DataFrame(cols)

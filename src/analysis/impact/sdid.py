@@ -21,7 +21,6 @@ jackknife (Algorithm 3) is available where every cohort has two treated units.
 from __future__ import annotations
 
 import warnings
-
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,7 +36,7 @@ class _Fit:
     att: float
     cohorts: pd.DataFrame
     gaps: np.ndarray  # (n_treated, T): observed minus counterfactual for each treated unit
-    cf: np.ndarray    # (n_treated, T): counterfactual paths
+    cf: np.ndarray  # (n_treated, T): counterfactual paths
 
 
 ESTIMATORS = ("sdid", "sc", "did")
@@ -65,8 +64,9 @@ def block_weights(Y: np.ndarray, N0: int, T0: int, estimator: str = "sdid") -> t
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if estimator == "sc":
-            omega = compute_sdid_unit_weights(pre_c, treated_pre, 1e-6 * noise, intercept=False,
-                                              min_decrease=min_decrease)
+            omega = compute_sdid_unit_weights(
+                pre_c, treated_pre, 1e-6 * noise, intercept=False, min_decrease=min_decrease
+            )
             return np.asarray(omega), np.zeros(T0)
         omega = compute_sdid_unit_weights(pre_c, treated_pre, (N1 * T1) ** 0.25 * noise, min_decrease=min_decrease)
         lam = compute_time_weights(pre_c, post_c, 1e-6 * noise, min_decrease=min_decrease)
@@ -95,8 +95,15 @@ def _fit(Y: np.ndarray, start: np.ndarray, estimator: str = "sdid", table: bool 
     att = float(taus @ wts / wts.sum())
     if not table:  # placebo draws need only the numbers
         return _Fit(att=att, cohorts=None, gaps=Y[treated_rows] - cf_all, cf=cf_all)
-    cohorts = pd.DataFrame({"start": ks.astype(int), "n_treated": [int((start == k).sum()) for k in ks],
-                            "n_post": T - ks.astype(int), "tau": taus, "weight": wts / wts.sum()})
+    cohorts = pd.DataFrame(
+        {
+            "start": ks.astype(int),
+            "n_treated": [int((start == k).sum()) for k in ks],
+            "n_post": T - ks.astype(int),
+            "tau": taus,
+            "weight": wts / wts.sum(),
+        }
+    )
     return _Fit(att=att, cohorts=cohorts, gaps=Y[treated_rows] - cf_all, cf=cf_all)
 
 
@@ -119,11 +126,15 @@ def _event_curve(gaps: np.ndarray, start: np.ndarray, window: tuple[int, int]) -
     return c[c.notna()]
 
 
-NOTE = ("Pre-period points of the event study show how closely the synthetic comparison tracks "
-        "the treated sectors before the program (their gaps should hover around zero).")
-SC_NOTE = ("Synthetic control has no intercept: a treated sector whose level lies outside the range of "
-           "the comparison sectors cannot be matched, and its estimate is biased; in simulations its 95 % "
-           "placebo intervals covered about 91 % of the time. Not used for conclusions.")
+NOTE = (
+    "Pre-period points of the event study show how closely the synthetic comparison tracks "
+    "the treated sectors before the program (their gaps should hover around zero)."
+)
+SC_NOTE = (
+    "Synthetic control has no intercept: a treated sector whose level lies outside the range of "
+    "the comparison sectors cannot be matched, and its estimate is biased; in simulations its 95 % "
+    "placebo intervals covered about 91 % of the time. Not used for conclusions."
+)
 
 
 def _fit_method(design: Design, estimator: str, event_window: tuple[int, int] | None) -> Fit:
@@ -133,8 +144,13 @@ def _fit_method(design: Design, estimator: str, event_window: tuple[int, int] | 
     cf = np.full(Y.shape, np.nan)
     cf[tr] = f.cf
     event = pd.Series(dtype=float) if event_window is None else _event_curve(f.gaps, start[tr], event_window)
-    return Fit(att=f.att, event=event, counterfactual=cf, notes=[NOTE] + ([SC_NOTE] if estimator == "sc" else []),
-               details={"cohorts": f.cohorts})
+    return Fit(
+        att=f.att,
+        event=event,
+        counterfactual=cf,
+        notes=[NOTE] + ([SC_NOTE] if estimator == "sc" else []),
+        details={"cohorts": f.cohorts},
+    )
 
 
 def fit_sdid(design: Design, *, event_window: tuple[int, int] | None = (-12, 24)) -> Fit:
@@ -160,13 +176,23 @@ def _draw(estimator: str):
 
 
 METHOD_SDID = Method(
-    name="sdid", fit=fit_sdid, draw=_draw("sdid"), inferences=("placebo", "jackknife"), default_inference="placebo",
+    name="sdid",
+    fit=fit_sdid,
+    draw=_draw("sdid"),
+    inferences=("placebo", "jackknife"),
+    default_inference="placebo",
     references=("Arkhangelsky, Athey, Hirshberg, Imbens and Wager (2021), American Economic Review 111(12)",),
-    defaults={"n_placebo": 200}, hooks={"placebo": "stand-ins", "synthdid": "synthdid"},
+    defaults={"n_placebo": 200},
+    hooks={"placebo": "stand-ins", "synthdid": "synthdid"},
 )
 
 METHOD_SC = Method(
-    name="sc", fit=fit_sc, draw=_draw("sc"), inferences=("placebo", "jackknife"), default_inference="placebo",
+    name="sc",
+    fit=fit_sc,
+    draw=_draw("sc"),
+    inferences=("placebo", "jackknife"),
+    default_inference="placebo",
     references=("Abadie, Diamond and Hainmueller (2010), Journal of the American Statistical Association 105(490)",),
-    defaults={"n_placebo": 200}, hooks={"placebo": "stand-ins", "synthdid": "sc"},
+    defaults={"n_placebo": 200},
+    hooks={"placebo": "stand-ins", "synthdid": "sc"},
 )

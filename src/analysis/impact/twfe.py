@@ -19,8 +19,10 @@ from analysis.impact.inference.randomization import permuted_starts
 from analysis.impact.method import Method
 from analysis.impact.result import Draw, Fit
 
-STAGGERED_NOTE = ("TWFE is biased when effects vary across adoption cohorts or over time (staggered "
-                  "adoption); shown as the familiar baseline.")
+STAGGERED_NOTE = (
+    "TWFE is biased when effects vary across adoption cohorts or over time (staggered "
+    "adoption); shown as the familiar baseline."
+)
 
 
 def twfe_coefficient(Y: np.ndarray, D: np.ndarray) -> float:
@@ -37,7 +39,8 @@ def _panelols(design: Design, X: np.ndarray, names: list[str]):
     exog = pd.DataFrame(X.reshape(len(names), N * T).T, index=idx, columns=names)
     y = pd.Series(design.Y.ravel(), index=idx, name="y")
     return PanelOLS(y, exog, entity_effects=True, time_effects=True, drop_absorbed=True).fit(
-        cov_type="clustered", cluster_entity=True)
+        cov_type="clustered", cluster_entity=True
+    )
 
 
 def event_study_matrix(start: np.ndarray, T: int, window: tuple[int, int]) -> tuple[np.ndarray, list[int]]:
@@ -65,8 +68,13 @@ def fit(design: Design, *, event_window: tuple[int, int] | None = (-12, 24)) -> 
     has; -1 is the reference)."""
     D = design.D
     f = _panelols(design, D[None], ["treated"])
-    out = Fit(att=float(f.params["treated"]), event=pd.Series(dtype=float), statistic=twfe_coefficient(design.Y, D),
-              cluster_se=float(f.std_errors["treated"]), notes=[STAGGERED_NOTE])
+    out = Fit(
+        att=float(f.params["treated"]),
+        event=pd.Series(dtype=float),
+        statistic=twfe_coefficient(design.Y, D),
+        cluster_se=float(f.std_errors["treated"]),
+        notes=[STAGGERED_NOTE],
+    )
     if event_window is None:  # no event study (placebo calibration runs need only the average)
         return out
     T = design.Y.shape[1]
@@ -107,10 +115,17 @@ def event_draws(design: Design, fit: Fit, n_perm: int, seed: int) -> tuple[np.nd
 
 
 METHOD = Method(
-    name="twfe", fit=fit, draw=draw, inferences=("randomization", "wild", "cluster"), default_inference="randomization",
-    references=("Angrist and Pischke (2009), Mostly Harmless Econometrics, ch. 5",
-                "Goodman-Bacon (2021), Journal of Econometrics 225(2)"),
-    linear=True, defaults={"n_perm": 999, "n_boot": 9999, "boot_weights": "webb"},
+    name="twfe",
+    fit=fit,
+    draw=draw,
+    inferences=("randomization", "wild", "cluster"),
+    default_inference="randomization",
+    references=(
+        "Angrist and Pischke (2009), Mostly Harmless Econometrics, ch. 5",
+        "Goodman-Bacon (2021), Journal of Econometrics 225(2)",
+    ),
+    linear=True,
+    defaults={"n_perm": 999, "n_boot": 9999, "boot_weights": "webb"},
     hooks={"event_draws": event_draws},
 )
 
@@ -127,6 +142,14 @@ def randomization_test(Y: np.ndarray, start: np.ndarray, n_perm: int = 999, seed
     N, T = Y.shape
     design = Design(Y=Y, start=np.asarray(start), units=pd.RangeIndex(N), times=pd.RangeIndex(T))
     beta = twfe_coefficient(Y, design.D)
-    out = randomization.run(METHOD, design, Fit(att=beta, event=pd.Series(dtype=float)), alpha=alpha, seed=seed,
-                            rels=None, options={"n_perm": n_perm}, method_options={})
+    out = randomization.run(
+        METHOD,
+        design,
+        Fit(att=beta, event=pd.Series(dtype=float)),
+        alpha=alpha,
+        seed=seed,
+        rels=None,
+        options={"n_perm": n_perm},
+        method_options={},
+    )
     return {"estimate": beta, "p_value": out.p_value, "ci": out.ci, "se": out.se, "draws": out.record.draws}

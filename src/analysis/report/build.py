@@ -35,23 +35,31 @@ from importlib import metadata
 from pathlib import Path
 
 from analysis.data.geography import sha256
+from analysis.options import RunOptions
 from analysis.paths import ROOT, repo_relative
 from analysis.report import content
 from analysis.report.render import ReportMeta, combine, render_html, render_pdf
+from analysis.report.results_files import expected_results
 
 NOTEBOOKS = ROOT / "notebooks"
 TITLE = "Alto al Fuego: impact on gun violence"
 SUBTITLE = "Quarterly evaluation report · Mexico City Focused Deterrence of Violence strategy"
-KEY_PACKAGES = ("numpy", "pandas", "scipy", "linearmodels", "synthdid-py", "matplotlib", "papermill",
-                "nbconvert", "pypandoc-binary", "typst", "shapely", "pyarrow")
+KEY_PACKAGES = (
+    "numpy",
+    "pandas",
+    "scipy",
+    "linearmodels",
+    "synthdid-py",
+    "matplotlib",
+    "papermill",
+    "nbconvert",
+    "pypandoc-binary",
+    "typst",
+    "shapely",
+    "pyarrow",
+)
 #: files of data/processed a build reads; each is copied into the snapshot
 SNAPSHOT_FILES = ("panel.parquet", "audit.json", "adjacency.csv")
-#: results files each notebook must write (``{stem}`` is a sector's file-name stem)
-EXPECTED_RESULTS = {
-    "program": ("program.csv", "program_event_study.csv", "calibration.csv", "spillover.csv", "power.csv",
-                "sensitivity.csv"),
-    "sector": ("sector_{stem}.csv", "sector_{stem}_event_study.csv"),
-}
 
 
 class ReportError(RuntimeError):
@@ -64,15 +72,11 @@ class OptionError(ReportError):
 
 @dataclass
 class BuildOptions:
-    outcome: str = "shootings"
-    n_placebo: int = 200
-    n_perm: int = 999
-    n_calibration: int = 100
-    n_power: int = 60
-    seed: int = 0
+    """How to build: what to compute (``run``, the options every entry point shares) and where."""
+
+    run: RunOptions = field(default_factory=RunOptions)
     sectors: list[str] | None = None  # default: every sector treated by the quarter's end
     workers: int = 2
-    timings: dict = field(default_factory=dict)
 
 
 def _say(msg: str) -> None:
@@ -105,11 +109,15 @@ class BuildLock:
             holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "unknown holder"
             os.close(fd)
             if e.errno in (errno.EWOULDBLOCK, errno.EACCES):
-                raise ReportError(f"another build of {self.label} is running ({holder}); wait for it to finish "
-                                  f"or stop it, then try again") from None
+                raise ReportError(
+                    f"another build of {self.label} is running ({holder}); wait for it to finish "
+                    f"or stop it, then try again"
+                ) from None
             raise
-        holder = (f"pid {os.getpid()} on {socket.gethostname()}, user {os.environ.get('USER', '?')}, "
-                  f"started {dt.datetime.now().isoformat(timespec='seconds')}")
+        holder = (
+            f"pid {os.getpid()} on {socket.gethostname()}, user {os.environ.get('USER', '?')}, "
+            f"started {dt.datetime.now().isoformat(timespec='seconds')}"
+        )
         os.ftruncate(fd, 0)
         os.pwrite(fd, holder.encode(), 0)
         self._fd = fd
@@ -145,13 +153,17 @@ def snapshot_inputs(panel_path: Path, dest: Path, tries: int = 3) -> dict[str, s
         except json.JSONDecodeError:
             recorded = None
         if recorded is None:
-            raise ReportError(f"{repo_relative(src['audit.json'])} records no hashes of the panel it describes "
-                              "(written by an older version): run `make data` again")
+            raise ReportError(
+                f"{repo_relative(src['audit.json'])} records no hashes of the panel it describes "
+                "(written by an older version): run `make data` again"
+            )
         if all(recorded.get(n) == hashes[n] for n in ("panel.parquet", "adjacency.csv")):
             return hashes
         time.sleep(0.5)
-    raise ReportError(f"{repo_relative(panel_path.parent)} kept changing while the build read it (is `make data` "
-                      "running?); the panel, audit and adjacency files do not belong together: try again")
+    raise ReportError(
+        f"{repo_relative(panel_path.parent)} kept changing while the build read it (is `make data` "
+        "running?); the panel, audit and adjacency files do not belong together: try again"
+    )
 
 
 # -- notebooks ---------------------------------------------------------------------------------
@@ -163,8 +175,13 @@ def _execute(nb_name: str, out: Path, params: dict, cwd: Path) -> None:
     """Run one notebook in a process of its own (see ``analysis.report.execute``)."""
     spec = out.with_suffix(".spec.json")
     spec.write_text(json.dumps({"notebook": str(NOTEBOOKS / f"{nb_name}.py"), "out": str(out), "parameters": params}))
-    proc = subprocess.Popen([sys.executable, "-m", "analysis.report.execute", str(spec)], cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "analysis.report.execute", str(spec)],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     _RUNNING.add(proc)
     try:
         _, stderr = proc.communicate()
@@ -175,8 +192,10 @@ def _execute(nb_name: str, out: Path, params: dict, cwd: Path) -> None:
     if proc.returncode == 3 and err.exists():
         e = json.loads(err.read_text())
         err.unlink()
-        raise ReportError(f"notebook {nb_name} failed in cell {e['exec_count']} (index {e['cell_index']}): "
-                          f"{e['ename']}: {e['evalue']}\nthe partial notebook with the traceback is at {out}")
+        raise ReportError(
+            f"notebook {nb_name} failed in cell {e['exec_count']} (index {e['cell_index']}): "
+            f"{e['ename']}: {e['evalue']}\nthe partial notebook with the traceback is at {out}"
+        )
     if proc.returncode != 0:
         tail = " | ".join(stderr.strip().splitlines()[-3:])
         raise ReportError(f"notebook {nb_name} could not be run (exit status {proc.returncode}): {tail}")
@@ -190,25 +209,21 @@ def _relative_paths(nb_path: Path, staging: Path) -> None:
     nb_path.write_text(text, encoding="utf-8")
 
 
-def expected_results(sectors: list[str]) -> list[str]:
-    out = list(EXPECTED_RESULTS["program"])
-    for s in sectors:
-        out += [f.format(stem=content.file_stem(s)) for f in EXPECTED_RESULTS["sector"]]
-    return out
-
-
 def _git_commit() -> str:
     try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True).stdout.strip()
+        rev = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
         return rev + ("+uncommitted-changes" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown (not a git checkout)"
 
 
 def _versions() -> dict:
-    out = {"python": platform.python_version()}
+    out: dict[str, str | None] = {"python": platform.python_version()}
     for p in KEY_PACKAGES:
         try:
             out[p] = metadata.version(p)
@@ -225,8 +240,13 @@ def _clean_stale(reports_dir: Path, label: str) -> None:
         _say(f"removed {repo_relative(old)}, left by an earlier build of {label} that did not finish")
 
 
-def build_report(quarter: str, panel_path: Path | str, reports_dir: Path | str = ROOT / "reports",
-                 options: BuildOptions | None = None, today: dt.date | None = None) -> dict:
+def build_report(
+    quarter: str,
+    panel_path: Path | str,
+    reports_dir: Path | str = ROOT / "reports",
+    options: BuildOptions | None = None,
+    today: dt.date | None = None,
+) -> dict:
     """Build ``reports/<YYYYQn>/`` and return the manifest.
 
     Raises
@@ -267,8 +287,10 @@ def build_report(quarter: str, panel_path: Path | str, reports_dir: Path | str =
         except Exception as e:  # anything else: still say where the partial build is
             if staging.exists():
                 _fail(reports_dir, label, staging, "")
-                raise ReportError(f"{type(e).__name__}: {e} (partial build moved to "
-                                  f"{repo_relative(reports_dir / f'.failed-{label}')})") from e
+                raise ReportError(
+                    f"{type(e).__name__}: {e} (partial build moved to "
+                    f"{repo_relative(reports_dir / f'.failed-{label}')})"
+                ) from e
             raise
 
 
@@ -287,43 +309,77 @@ def _fail(reports_dir: Path, label: str, staging: Path, msg: str) -> str:
     return msg + f"\nthe partial build is at {repo_relative(failed)}"
 
 
-def _build(label: str, panel_path: Path, reports_dir: Path, staging: Path, opt: BuildOptions,
-           today: dt.date | None) -> dict:
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
+@dataclass
+class Stage:
+    """A staged build: the snapshot of the inputs, the reporting context and the notebook jobs."""
+
+    label: str
+    staging: Path
+    snapshot: Path
+    hashes: dict[str, str]
+    ctx: content.Context
+    outcome: str
+    sectors: list[str]
+    parameters: dict  # what every notebook gets: quarter, outcome, paths, seed
+    jobs: list[tuple[str, str, dict]]  # (notebook, output stem, Papermill parameters)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def stage(label: str, panel_path: Path, staging: Path, opt: BuildOptions, today: dt.date | None = None) -> Stage:
+    """Step 1: the staging folder, a hashed snapshot of the inputs, the checked options and the
+    notebook jobs (raises ``OptionError`` for an outcome the sources do not give)."""
     snap = staging / "_inputs"
     staging.mkdir(parents=True)
-    snap_hashes = snapshot_inputs(panel_path, snap)
+    hashes = snapshot_inputs(panel_path, snap)
     ctx = content.load_context(snap / "panel.parquet", label, today=today)  # validates the quarter
     (staging / "notebooks").mkdir()
     (staging / "results").mkdir()
-    outcome = opt.outcome or content.default_outcome(ctx)
+    outcome = opt.run.outcome or content.default_outcome(ctx)
     try:
         content.check_outcome(ctx, outcome)
     except ValueError as e:
         raise OptionError(str(e)) from None
-    common = {"quarter": label, "outcome": outcome, "panel_path": str(snap / "panel.parquet"),
-              "results_dir": str(staging / "results"), "seed": opt.seed}
+    common = {
+        "quarter": label,
+        "outcome": outcome,
+        "panel_path": str(snap / "panel.parquet"),
+        "results_dir": str(staging / "results"),
+    }
     sectors = list(opt.sectors) if opt.sectors is not None else ctx.treated_sectors
-    stems = [content.file_stem(s) for s in sectors]
-    draws = {"n_placebo": opt.n_placebo, "n_perm": opt.n_perm, "n_calibration": opt.n_calibration,
-             "n_power": opt.n_power}
-    jobs = [("program", "program", {**common, **draws})]
-    jobs += [("sector", f"sector_{st}", {**common, "sector": s, "n_perm": opt.n_perm}) for s, st in zip(sectors, stems)]
+    jobs = [("program", "program", {**common, **opt.run.notebook_parameters("program")})]
+    jobs += [
+        ("sector", f"sector_{content.file_stem(s)}", {**common, "sector": s, **opt.run.notebook_parameters("sector")})
+        for s in sectors
+    ]
+    return Stage(
+        label=label,
+        staging=staging,
+        snapshot=snap,
+        hashes=hashes,
+        ctx=ctx,
+        outcome=outcome,
+        sectors=sectors,
+        parameters=common,
+        jobs=jobs,
+    )
+
+
+def execute(st: Stage, workers: int = 2) -> list[Path]:
+    """Step 2: every notebook, each in a process of its own, ``workers`` at a time (two suit a
+    2-core machine); one failing or an interruption stops the others."""
 
     def run(job: tuple[str, str, dict]) -> Path:
         nb_name, stem, params = job
         t = time.perf_counter()
-        out = staging / "notebooks" / f"{stem}.ipynb"
-        _execute(nb_name, out, params, staging / "notebooks")
-        _relative_paths(out, staging)
-        timings[f"notebook {stem}"] = time.perf_counter() - t
+        out = st.staging / "notebooks" / f"{stem}.ipynb"
+        _execute(nb_name, out, params, st.staging / "notebooks")
+        _relative_paths(out, st.staging)
+        st.timings[f"notebook {stem}"] = time.perf_counter() - t
         return out
 
-    # each notebook runs in a process of its own; two at a time suit a 2-core machine
-    pool = ThreadPoolExecutor(max_workers=opt.workers)
+    pool = ThreadPoolExecutor(max_workers=workers)
     try:
-        executed = list(pool.map(run, jobs))
+        executed = list(pool.map(run, st.jobs))
     except BaseException:
         # one notebook failed, or the build was interrupted: stop the others now
         pool.shutdown(wait=False, cancel_futures=True)
@@ -332,60 +388,107 @@ def _build(label: str, panel_path: Path, reports_dir: Path, staging: Path, opt: 
         pool.shutdown(wait=True)
         raise
     pool.shutdown()
-    missing = [f for f in expected_results(sectors) if not (staging / "results" / f).exists()]
-    if missing:
-        raise ReportError(f"the notebooks ran but did not write {', '.join(missing)} in results/: "
-                          "nothing was published")
+    return executed
 
-    # the last line of defence: what a reader could recover from the results files
+
+def check_outputs(st: Stage) -> None:
+    """Step 3: every expected results file exists, and nothing in them lets a reader work out a
+    count from 1 to 4 (the last line of defence of the disclosure rules)."""
     from analysis.report import disclosure
 
-    _, table_cells, table_hide = content.sector_table_cells(ctx, outcome)
+    missing = [f for f in expected_results(st.sectors) if not (st.staging / "results" / f).exists()]
+    if missing:
+        raise ReportError(
+            f"the notebooks ran but did not write {', '.join(missing)} in results/: nothing was published"
+        )
+    _, table_cells, table_hide = content.sector_table_cells(st.ctx, st.outcome)
     shown = [c for c in table_cells if c.label not in table_hide]
-    leaks = disclosure.check_published(staging / "results", ctx.panel, sectors, dict(zip(sectors, stems)), shown)
+    stems = {s: content.file_stem(s) for s in st.sectors}
+    leaks = disclosure.check_published(st.staging / "results", st.ctx.panel, st.sectors, stems, shown)
     if leaks:
-        raise ReportError("disclosure check failed, nothing was published: a reader could work out a count "
-                          f"from 1 to 4 from the results files and tables ({'; '.join(leaks[:3])})")
+        raise ReportError(
+            "disclosure check failed, nothing was published: a reader could work out a count "
+            f"from 1 to 4 from the results files and tables ({'; '.join(leaks[:3])})"
+        )
 
-    built = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
-    meta = ReportMeta(title=TITLE, subtitle=SUBTITLE, quarter=label, built=built,
-                      demo_label=content.DEMO_LABEL if ctx.is_demo else None,
-                      footer=(f"{content.DEMO_LABEL} · " if ctx.is_demo else "") + f"Alto al Fuego evaluation workbook · {label}")
+
+def render(st: Stage, executed: list[Path], built: str) -> dict[str, str]:
+    """Step 4: the executed notebooks, combined, rendered to HTML and PDF."""
+    ctx = st.ctx
+    meta = ReportMeta(
+        title=TITLE,
+        subtitle=SUBTITLE,
+        quarter=st.label,
+        built=built,
+        demo_label=content.DEMO_LABEL if ctx.is_demo else None,
+        footer=(f"{content.DEMO_LABEL} · " if ctx.is_demo else "") + f"Alto al Fuego evaluation workbook · {st.label}",
+    )
     nb = combine(executed, headings={1: "Results by sector"} if len(executed) > 1 else None)
-    stem = f"alto-al-fuego_{label}"
+    stem = f"alto-al-fuego_{st.label}"
     t = time.perf_counter()
-    render_html(nb, staging / f"{stem}.html", meta)
-    timings["render html"] = time.perf_counter() - t
+    render_html(nb, st.staging / f"{stem}.html", meta)
+    st.timings["render html"] = time.perf_counter() - t
     t = time.perf_counter()
-    render_pdf(nb, staging / f"{stem}.pdf", meta)
-    timings["render pdf"] = time.perf_counter() - t
-    timings["total"] = time.perf_counter() - t0
+    render_pdf(nb, st.staging / f"{stem}.pdf", meta)
+    st.timings["render pdf"] = time.perf_counter() - t
+    return {"html": f"{stem}.html", "pdf": f"{stem}.pdf"}
 
-    inputs = {f"data/processed/{n}" if panel_path.parent == ROOT / "data" / "processed" else n: h
-              for n, h in snap_hashes.items()}
-    for f in (ctx.audit.get("inputs") or []):
+
+def write_manifest(
+    st: Stage, executed: list[Path], outputs: dict[str, str], opt: BuildOptions, panel_path: Path, built: str
+) -> dict:
+    """Step 5: ``manifest.json``: what went in (hashes), with which options and code, what came out;
+    then the snapshot of the panel is removed (it holds small counts: it is never published)."""
+    ctx = st.ctx
+    inputs = {
+        f"data/processed/{n}" if panel_path.parent == ROOT / "data" / "processed" else n: h
+        for n, h in st.hashes.items()
+    }
+    for f in ctx.audit.get("inputs") or []:
         inputs[repo_relative(f["file"], "name")] = f["sha256"]
     for key in ("geography", "cuadrantes", "rollout"):
         if (ctx.audit.get(key) or {}).get("file"):
             inputs[repo_relative(ctx.audit[key]["file"], "name")] = ctx.audit[key]["sha256"]
+    run = {k: v for k, v in opt.run.as_dict().items() if k != "outcome"}
     manifest = {
-        "quarter": label,
+        "quarter": st.label,
         "built": built,
         "data": "demo" if ctx.is_demo else "real",
         "demo": ctx.demo,
         "code_commit": _git_commit(),
         "inputs_sha256": inputs,
-        "parameters": {**common, "panel_path": "_inputs/panel.parquet (snapshot, removed after the build)",
-                       "results_dir": "results", **draws, "sectors": list(sectors)},
+        "parameters": {
+            **st.parameters,
+            **run,
+            "panel_path": "_inputs/panel.parquet (snapshot, removed after the build)",
+            "results_dir": "results",
+            "sectors": list(st.sectors),
+        },
         "packages": _versions(),
-        "timings_seconds": {k: round(v, 3) for k, v in timings.items()},
-        "outputs": {"html": f"{stem}.html", "pdf": f"{stem}.pdf",
-                    "notebooks": [f"notebooks/{p.name}" for p in executed],
-                    "results": sorted(p.name for p in (staging / "results").iterdir())},
+        "timings_seconds": {k: round(v, 3) for k, v in st.timings.items()},
+        "outputs": {
+            **outputs,
+            "notebooks": [f"notebooks/{p.name}" for p in executed],
+            "results": sorted(p.name for p in (st.staging / "results").iterdir()),
+        },
     }
-    (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
-    shutil.rmtree(snap)  # the panel holds small counts: it is never published
+    (st.staging / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+    shutil.rmtree(st.snapshot)
+    return manifest
 
+
+def _build(
+    label: str, panel_path: Path, reports_dir: Path, staging: Path, opt: BuildOptions, today: dt.date | None
+) -> dict:
+    """The steps in order: stage, execute, check, render, manifest, swap."""
+    t0 = time.perf_counter()
+    st = stage(label, panel_path, staging, opt, today)
+    executed = execute(st, opt.workers)
+    check_outputs(st)
+    built = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    outputs = render(st, executed, built)
+    st.timings["total"] = time.perf_counter() - t0
+    manifest = write_manifest(st, executed, outputs, opt, panel_path, built)
     manifest["path"] = str(publish(staging, reports_dir / label))
     return manifest
 
@@ -402,9 +505,11 @@ def publish(staging: Path, final: Path) -> Path:
     except OSError as e:
         if old.exists() and not final.exists():
             old.rename(final)
-        raise ReportError(f"the report was built but could not replace {repo_relative(final)} ({e.strerror}); "
-                          f"the finished build is at {repo_relative(staging)}: close what holds the old report "
-                          "and move it in by hand, or build again") from None
+        raise ReportError(
+            f"the report was built but could not replace {repo_relative(final)} ({e.strerror}); "
+            f"the finished build is at {repo_relative(staging)}: close what holds the old report "
+            "and move it in by hand, or build again"
+        ) from None
     if old.exists():
         shutil.rmtree(old, ignore_errors=True)
     return final

@@ -13,9 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.paths import ROOT
-
 from analysis.labels import INCIDENT_OUTCOME_LABELS, INFERENCE_LABELS, METHOD_LABELS, OUTCOME_LABELS, label
+from analysis.paths import ROOT
 from analysis.periods import check_reportable, parse_quarter, quarter_label
 from analysis.report import disclosure
 
@@ -126,8 +125,10 @@ def check_outcome(ctx: Context, outcome: str) -> None:
     """A clear error for an outcome the panel's sources cannot give."""
     have = panel_outcomes(ctx)
     if outcome not in have:
-        raise ValueError(f"outcome {outcome!r} is not in this panel; its sources give: {', '.join(have)} "
-                         f"(choose one with OUTCOME=...)")
+        raise ValueError(
+            f"outcome {outcome!r} is not in this panel; its sources give: {', '.join(have)} "
+            f"(choose one with OUTCOME=...)"
+        )
 
 
 def record_noun(ctx: Context) -> str:
@@ -152,32 +153,43 @@ def data_text(ctx: Context) -> str:
     loc = a.get("location") or {}
     by_point, by_id = loc.get("by_point", 0), loc.get("by_id", 0)
     if by_id and by_point:
-        where = (f"placed in a police sector by the coordinates of the event ({by_point:,} records) or, where the "
-                 f"coordinates were missing or fell in no sector, by the cuadrante or sector recorded with it "
-                 f"({by_id:,} records)")
+        where = (
+            f"placed in a police sector by the coordinates of the event ({by_point:,} records) or, where the "
+            f"coordinates were missing or fell in no sector, by the cuadrante or sector recorded with it "
+            f"({by_id:,} records)"
+        )
     elif by_id:
         where = "placed in a police sector by the cuadrante or sector recorded with them"
     else:
         where = "placed in a police sector by the coordinates of the event"
     kinds = [outcome_name(ctx, o)[0] for o in panel_outcomes(ctx) if o != "shootings"]
-    unit_text = ("Counts are victims (one record per victim), by sector and month of the event." if noun == "victims"
-                 else "Counts are incidents (one record per incident: an incident with several victims counts "
-                      "once), by sector and month of the event.")
-    return (f"**Data.** {what[0].upper() + what[1:]}, {p.period.min()} to {p.period.max()}. Records are classified "
-            f"as {' or '.join(kinds)} by the crime-label table shipped with the workbook, {where}, and counted by "
-            f"sector and month of the event; months without events count as zero. Records that could not be used "
-            f"are kept aside with a reason, and the counts reconcile.\n\n"
-            f"**Units.** {unit_text} Percent effects and their intervals are relative to the predicted "
-            f"{noun} without the program in the treated sector-months. A randomization p-value cannot be smaller "
-            f"than one over the number of reassignments plus one.")
+    unit_text = (
+        "Counts are victims (one record per victim), by sector and month of the event."
+        if noun == "victims"
+        else "Counts are incidents (one record per incident: an incident with several victims counts "
+        "once), by sector and month of the event."
+    )
+    return (
+        f"**Data.** {what[0].upper() + what[1:]}, {p.period.min()} to {p.period.max()}. Records are classified "
+        f"as {' or '.join(kinds)} by the crime-label table shipped with the workbook, {where}, and counted by "
+        f"sector and month of the event; months without events count as zero. Records that could not be used "
+        f"are kept aside with a reason, and the counts reconcile.\n\n"
+        f"**Units.** {unit_text} Percent effects and their intervals are relative to the predicted "
+        f"{noun} without the program in the treated sector-months. A randomization p-value cannot be smaller "
+        f"than one over the number of reassignments plus one."
+    )
 
 
 def city_text(ctx: Context) -> str:
     """The sentence under the city-wide context figure; the 2020 dip only when the data cover it."""
-    covers_2020 = ctx.panel.period.min() <= pd.Period("2020-03", "M") and ctx.panel.period.max() >= pd.Period("2020-06", "M")
+    covers_2020 = ctx.panel.period.min() <= pd.Period("2020-03", "M") and ctx.panel.period.max() >= pd.Period(
+        "2020-06", "M"
+    )
     swings = "City-wide swings, such as the 2020 dip, affect" if covers_2020 else "City-wide swings affect"
-    return (f"Monthly {record_noun(ctx)} in the sectors in the program and in all other sectors together (3-month "
-            f"averages). {swings} both groups; the estimates above compare like with like.")
+    return (
+        f"Monthly {record_noun(ctx)} in the sectors in the program and in all other sectors together (3-month "
+        f"averages). {swings} both groups; the estimates above compare like with like."
+    )
 
 
 def hidden_sectors(ctx: Context, outcome: str) -> list[str]:
@@ -202,10 +214,12 @@ def hidden(ctx: Context, outcome: str, sector: str | None = None) -> bool:
 
 def banner(ctx: Context) -> str:
     """Markdown banner that opens every section of a demo report."""
-    if not ctx.is_demo:
+    if not ctx.is_demo or ctx.demo is None:
         return ""
-    return (f"**{DEMO_LABEL}** — every number here comes from a simulated city with a known program "
-            f"effect of {fmt_num(ctx.demo['true_effect_percent'], 0)}%, not from Mexico City records.")
+    return (
+        f"**{DEMO_LABEL}** — every number here comes from a simulated city with a known program "
+        f"effect of {fmt_num(ctx.demo['true_effect_percent'], 0)}%, not from Mexico City records."
+    )
 
 
 def fmt_p(p: float, floor: float = 0.0) -> str:
@@ -235,8 +249,11 @@ def cohorts_text(ctx: Context) -> str:
     parts = []
     for start, units in ts.groupby(ts).groups.items():
         units = [md_escape(u) for u in sorted(units)]
-        who = (" and ".join([", ".join(units[:-1]), units[-1]]) if len(units) > 1 else units[0]) if len(units) <= 3 \
+        who = (
+            (" and ".join([", ".join(units[:-1]), units[-1]]) if len(units) > 1 else units[0])
+            if len(units) <= 3
             else f"{len(units)} sectors"
+        )
         parts.append(f"{who} from {start}")
     return "; ".join(parts)
 
@@ -253,37 +270,55 @@ def headline(result, ctx: Context, sector: str | None = None) -> str:
         who = f"sector {md_escape(sector)}" if sector else "the sectors in the program"
         quien = f"el sector {md_escape(sector)}" if sector else "los sectores del programa"
         if why == "secondary":
-            return (f"**No estimate is published for {who}.** Another sector recorded too few {en} for its "
-                    f"estimate to be shown, and the program's total less this sector's would give that small "
-                    f"count away; this sector's estimate is therefore withheld too.\n\n*Resumen.* No se publica "
-                    f"una estimación para {quien}: con ella y el total del programa podría deducirse el conteo "
-                    f"pequeño de otro sector.")
-        return (f"**No estimate is published for {who}.** Too few {en} were recorded there since the start for "
-                f"an estimate to be shown without revealing a count below {SUPPRESS_BELOW} (directly, or from the "
-                f"other figures of this report).\n\n*Resumen.* No se publica una estimación para {quien}: hay muy "
-                f"pocos casos registrados.")
+            return (
+                f"**No estimate is published for {who}.** Another sector recorded too few {en} for its "
+                f"estimate to be shown, and the program's total less this sector's would give that small "
+                f"count away; this sector's estimate is therefore withheld too.\n\n*Resumen.* No se publica "
+                f"una estimación para {quien}: con ella y el total del programa podría deducirse el conteo "
+                f"pequeño de otro sector."
+            )
+        return (
+            f"**No estimate is published for {who}.** Too few {en} were recorded there since the start for "
+            f"an estimate to be shown without revealing a count below {SUPPRESS_BELOW} (directly, or from the "
+            f"other figures of this report).\n\n*Resumen.* No se publica una estimación para {quien}: hay muy "
+            f"pocos casos registrados."
+        )
     lo, hi = result.ci_percent
     level = f"{100 * (1 - result.alpha):.0f}%"
     lower = result.att < 0
-    first = ctx.panel.treat_start.min() if sector is None else ctx.panel.loc[ctx.panel.unit == sector, "treat_start"].iloc[0]
+    first = (
+        ctx.panel.treat_start.min()
+        if sector is None
+        else ctx.panel.loc[ctx.panel.unit == sector, "treat_start"].iloc[0]
+    )
     span = f"{first} to {ctx.quarter.asfreq('M', 'end')}"
-    where_en = f"In sector {md_escape(sector)}" if sector else f"In the {result.n_treated} sectors where Alto al Fuego operates"
-    where_es = f"En el sector {md_escape(sector)}" if sector else f"En los {result.n_treated} sectores con Alto al Fuego"
+    where_en = (
+        f"In sector {md_escape(sector)}"
+        if sector
+        else f"In the {result.n_treated} sectors where Alto al Fuego operates"
+    )
+    where_es = (
+        f"En el sector {md_escape(sector)}" if sector else f"En los {result.n_treated} sectores con Alto al Fuego"
+    )
     cells = result.n_treated_periods
     total = result.att * cells
     total_lo, total_hi = sorted((result.ci_low * cells, result.ci_high * cells))
     chance = lo < 0 < hi
     if not np.isfinite(result.att_percent):
         # a counterfactual mean at or below zero has no percent change; say so instead of "nan%"
-        change_en = (f"{'lower' if lower else 'higher'} than the counterfactual by {abs(result.att):.2f} {noun} per "
-                     f"sector per month (the counterfactual mean, {fmt_num(result.counterfactual_mean)}, is not "
-                     f"positive, so no percent change is defined)")
+        change_en = (
+            f"{'lower' if lower else 'higher'} than the counterfactual by {abs(result.att):.2f} {noun} per "
+            f"sector per month (the counterfactual mean, {fmt_num(result.counterfactual_mean)}, is not "
+            f"positive, so no percent change is defined)"
+        )
         change_es = f"{abs(result.att):.2f} {'menos' if lower else 'más'} {es} por sector y mes que en el contrafactual"
         interval = f"{level} interval: {fmt_num(result.ci_low)} to {fmt_num(result.ci_high)} per sector-month"
         interval_es = f"intervalo de {level}: {fmt_num(result.ci_low)} a {fmt_num(result.ci_high)} por sector y mes"
     else:
         change_en = f"**{abs(result.att_percent):.1f}% {'lower' if lower else 'higher'}** than the counterfactual"
-        change_es = f"**{abs(result.att_percent):.1f}% {'menos' if lower else 'más'}** {es} que en el contrafactual estimado"
+        change_es = (
+            f"**{abs(result.att_percent):.1f}% {'menos' if lower else 'más'}** {es} que en el contrafactual estimado"
+        )
         interval = f"{level} interval: {fmt_pct(lo)} to {fmt_pct(hi)}"
         interval_es = f"intervalo de {level}: {fmt_pct(lo)} a {fmt_pct(hi)}"
     text = (
@@ -300,10 +335,8 @@ def headline(result, ctx: Context, sector: str | None = None) -> str:
         text += f" Starts: {cohorts_text(ctx)}."
     if chance:
         text += " *The interval includes zero: this change cannot be distinguished from chance.*"
-    text += (
-        f"\n\n*Resumen.* {where_es} hubo {change_es} "
-        f"({interval_es}; {_p(result)})"
-        + (", un cambio que no se distingue del azar." if chance else ".")
+    text += f"\n\n*Resumen.* {where_es} hubo {change_es} ({interval_es}; {_p(result)})" + (
+        ", un cambio que no se distingue del azar." if chance else "."
     )
     return text
 
@@ -329,20 +362,31 @@ def estimates_table(results, labels: list[str] | None = None, noun: str = "victi
         n = r.inference.n_draws
         kind = label(INFERENCE_LABELS, r.inference.kind)
         if disclosure.is_small(disclosure.recorded_total(r)):  # the row would give a count of 1-4 away
-            rows.append({"Method" if labels is None else "Group": labels[i] if labels else label(METHOD_LABELS, r.method),
-                         f"{noun.capitalize()} per sector-month": "n/p", "Effect": "n/p", f"{100 * (1 - r.alpha):.0f}% interval": "n/p",
-                         "p-value": "n/p", "Treated / comparison sectors": f"{r.n_treated} / {r.n_control}",
-                         "Inference": f"not published: fewer than 5 {noun} recorded"})
+            rows.append(
+                {
+                    "Method" if labels is None else "Group": labels[i] if labels else label(METHOD_LABELS, r.method),
+                    f"{noun.capitalize()} per sector-month": "n/p",
+                    "Effect": "n/p",
+                    f"{100 * (1 - r.alpha):.0f}% interval": "n/p",
+                    "p-value": "n/p",
+                    "Treated / comparison sectors": f"{r.n_treated} / {r.n_control}",
+                    "Inference": f"not published: fewer than 5 {noun} recorded",
+                }
+            )
             continue
-        rows.append({
-            "Method" if labels is None else "Group": labels[i] if labels else
-            label(METHOD_LABELS, r.method) + ROLE.get(r.method, ""),
-            f"{noun.capitalize()} per sector-month": fmt_num(r.att), "Effect": fmt_pct(r.att_percent),
-            f"{100 * (1 - r.alpha):.0f}% interval": f"{fmt_pct(lo)} to {fmt_pct(hi)}",
-            "p-value": _p(r).removeprefix("p = ").replace("p ", ""),
-            "Treated / comparison sectors": f"{r.n_treated} / {r.n_control}",
-            "Inference": f"{kind}, {n:,} draws" if n and kind else r.inference.label,
-        })
+        rows.append(
+            {
+                "Method" if labels is None else "Group": labels[i]
+                if labels
+                else label(METHOD_LABELS, r.method) + ROLE.get(r.method, ""),
+                f"{noun.capitalize()} per sector-month": fmt_num(r.att),
+                "Effect": fmt_pct(r.att_percent),
+                f"{100 * (1 - r.alpha):.0f}% interval": f"{fmt_pct(lo)} to {fmt_pct(hi)}",
+                "p-value": _p(r).removeprefix("p = ").replace("p ", ""),
+                "Treated / comparison sectors": f"{r.n_treated} / {r.n_control}",
+                "Inference": f"{kind}, {n:,} draws" if n and kind else r.inference.label,
+            }
+        )
     return pipe_table(pd.DataFrame(rows), align="lrrrrrl")
 
 
@@ -357,10 +401,12 @@ def calibration_text(checks) -> str:
     for c in checks:
         lo, hi = c.interval
         ok = lo <= c.alpha  # the interval of the rejection rate reaches the nominal level
-        lines.append(f"- {label(METHOD_LABELS, c.method)} with {c.inference.split(' (')[0]}: rejected a true "
-                     f"null in **{100 * c.rejection_rate:.1f}%** of {len(c.p_values)} placebo runs "
-                     f"(95% interval {100 * lo:.1f}% to {100 * hi:.1f}%; nominal 5%)"
-                     + ("." if ok else " — **it finds effects where there are none too often: not used for conclusions**."))
+        lines.append(
+            f"- {label(METHOD_LABELS, c.method)} with {c.inference.split(' (')[0]}: rejected a true "
+            f"null in **{100 * c.rejection_rate:.1f}%** of {len(c.p_values)} placebo runs "
+            f"(95% interval {100 * lo:.1f}% to {100 * hi:.1f}%; nominal 5%)"
+            + ("." if ok else " — **it finds effects where there are none too often: not used for conclusions**.")
+        )
     return "\n".join(lines)
 
 
@@ -412,10 +458,18 @@ def sector_table(ctx: Context, outcome: str) -> str:
     def show(agg) -> str:
         return "n/a" if agg is None else hide.get(agg.label, str(int(agg.total)))
 
-    table = pd.DataFrame([{"Sector": md_escape(r["sector"]), "Program start": str(r["start"]),
-                           f"{n}, 12 months before start": show(r["pre"]),
-                           f"{n}, first 12 months": show(r.get("first12")),
-                           f"{n} in {ctx.label}": show(r["quarter"])} for r in rows])
+    table = pd.DataFrame(
+        [
+            {
+                "Sector": md_escape(r["sector"]),
+                "Program start": str(r["start"]),
+                f"{n}, 12 months before start": show(r["pre"]),
+                f"{n}, first 12 months": show(r.get("first12")),
+                f"{n} in {ctx.label}": show(r["quarter"]),
+            }
+            for r in rows
+        ]
+    )
     return pipe_table(table)
 
 
@@ -430,48 +484,19 @@ def data_note(ctx: Context) -> str:
     ]
     if a:
         q = a.get("quarantined_by_reason", {})
-        lines.append(f"- Input records: {a['rows_in']:,}; used: {a['rows_used']:,}; set aside: "
-                     f"{a['rows_quarantined']:,} ({', '.join(f'{k.replace(chr(95), chr(32))} {v:,}' for k, v in q.items())}).")
+        lines.append(
+            f"- Input records: {a['rows_in']:,}; used: {a['rows_used']:,}; set aside: "
+            f"{a['rows_quarantined']:,} ({', '.join(f'{k.replace(chr(95), chr(32))} {v:,}' for k, v in q.items())})."
+        )
         g = a.get("geography", {})
         loc = a.get("location", {})
-        lines.append(f"- Police geography: version {md_escape(g.get('version'))} ({g.get('sectors')} sectors); "
-                     f"located by coordinates: {loc.get('by_point', 0):,}"
-                     + (f"; by recorded cuadrante or sector: {loc['by_id']:,}" if loc.get("by_id") else "") + ".")
+        lines.append(
+            f"- Police geography: version {md_escape(g.get('version'))} ({g.get('sectors')} sectors); "
+            f"located by coordinates: {loc.get('by_point', 0):,}"
+            + (f"; by recorded cuadrante or sector: {loc['by_id']:,}" if loc.get("by_id") else "")
+            + "."
+        )
     return "\n".join(lines)
-
-
-#: columns of a results row that reveal the recorded victims (alone or with the others)
-HIDDEN_COLUMNS = ("att", "se", "ci_low", "ci_high", "p_value", "treated_mean", "att_percent", "ci_percent_low",
-                  "ci_percent_high", "counterfactual_mean")
-
-
-def _withhold(table: pd.DataFrame, hide) -> None:
-    """Mark rows ``suppressed`` and blank the columns that reveal their recorded victims."""
-    table["suppressed"] = list(hide)
-    table.loc[table.suppressed, [c for c in HIDDEN_COLUMNS if c in table]] = np.nan
-
-
-def save_results(results, out_dir: str | Path, name: str, ctx: Context | None = None,
-                 sector: str | None = None) -> Path:
-    """Write estimates as data: ``<name>.csv`` (one row per result) and event studies.
-
-    With ``ctx``, an estimate that may not be published (``hidden``) keeps its design columns
-    but not its numbers, and the column ``suppressed`` says so."""
-    from analysis.impact import stack
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    table = stack(results)
-    es = pd.concat([r.event_study.assign(method=r.method, outcome=r.outcome) for r in results], ignore_index=True)
-    if ctx is not None:
-        hide = [hidden(ctx, r.outcome, sector) for r in results]
-        _withhold(table, hide)
-        if any(hide):
-            es.loc[es.method.isin([r.method for r, h in zip(results, hide) if h]),
-                   [c for c in es.columns if c not in ("rel_period", "method", "outcome")]] = np.nan
-    table.to_csv(out / f"{name}.csv", index=False)
-    es.to_csv(out / f"{name}_event_study.csv", index=False)
-    return out / f"{name}.csv"
 
 
 SENSITIVITY_COLUMNS = ["mbar", "estimate", "set_low", "set_high", "ci_low", "ci_high"]
@@ -509,51 +534,61 @@ def sensitivity_text(table: pd.DataFrame, horizon_quarters: int) -> tuple[str, s
     (``analysis.evaluation.sensitivity.relative_magnitudes``), on the estimate's own scale: victims
     per sector-month for an additive estimate, percent for one on the log scale (PPML)."""
     if table.empty:
-        return ("Not yet possible: the analysis needs at least one whole quarter after the first start and two "
-                "before it in the event study.", "")
+        return (
+            "Not yet possible: the analysis needs at least one whole quarter after the first start and two "
+            "before it in the event study.",
+            "",
+        )
     b = table.attrs["breakdown"]
     est = table.estimate.iloc[0]
     if table.attrs.get("scale") == "log":
+
         def show(x: float) -> str:
             return fmt_pct(100 * np.expm1(x)) if np.isfinite(x) else ("-100%" if x < 0 else "unbounded")
+
         change = f"{show(est)} against what the comparison predicts (recorded / expected - 1)"
         departures = "proportional departures from parallel trends"
     else:
+
         def show(x: float) -> str:
             return fmt_num(x)
+
         change = f"{fmt_num(est)} victims per sector-month"
         departures = "departures from parallel trends"
     direction = "fell" if est < 0 else "rose"
     if b <= 0:
-        verdict = (f"Even with parallel trends holding exactly after the start, the robust interval includes zero: "
-                   f"this event study alone does not show that victims {direction}.")
+        verdict = (
+            f"Even with parallel trends holding exactly after the start, the robust interval includes zero: "
+            f"this event study alone does not show that victims {direction}."
+        )
     else:
-        verdict = (f"The conclusion that victims {direction} survives {departures} as long as, "
-                   f"after the start, those departures grow from one quarter to the next by less than "
-                   f"**{b:.2f} times** the largest quarter-to-quarter departure seen before the start. "
-                   + ("That is a fragile margin: read the headline together with the event study above."
-                      if b < 0.5 else "That is a comfortable margin." if b >= 1 else "That is a moderate margin."))
+        verdict = (
+            f"The conclusion that victims {direction} survives {departures} as long as, "
+            f"after the start, those departures grow from one quarter to the next by less than "
+            f"**{b:.2f} times** the largest quarter-to-quarter departure seen before the start. "
+            + (
+                "That is a fragile margin: read the headline together with the event study above."
+                if b < 0.5
+                else "That is a comfortable margin."
+                if b >= 1
+                else "That is a moderate margin."
+            )
+        )
     first = "the first quarter" if horizon_quarters == 1 else f"the first {horizon_quarters} quarters"
-    text = (f"Averaged over {first} after the start, and measured against the last "
-            f"quarter before it, the change is {change}. {verdict} "
-            f"(Relative magnitudes, Rambachan and Roth 2023: the identified range is what the estimates allow "
-            f"if they were exact; the 95% interval also carries their sampling error.)")
-    t = pd.DataFrame({
-        "Allowed departure (times the largest before the start)": [f"{m:g}" for m in table.mbar],
-        "Identified range": [f"{show(lo)} to {show(hi)}" for lo, hi in zip(table.set_low, table.set_high)],
-        "95% robust interval": [f"{show(lo)} to {show(hi)}" for lo, hi in zip(table.ci_low, table.ci_high)],
-    })
+    text = (
+        f"Averaged over {first} after the start, and measured against the last "
+        f"quarter before it, the change is {change}. {verdict} "
+        f"(Relative magnitudes, Rambachan and Roth 2023: the identified range is what the estimates allow "
+        f"if they were exact; the 95% interval also carries their sampling error.)"
+    )
+    t = pd.DataFrame(
+        {
+            "Allowed departure (times the largest before the start)": [f"{m:g}" for m in table.mbar],
+            "Identified range": [f"{show(lo)} to {show(hi)}" for lo, hi in zip(table.set_low, table.set_high)],
+            "95% robust interval": [f"{show(lo)} to {show(hi)}" for lo, hi in zip(table.ci_low, table.ci_high)],
+        }
+    )
     return text, pipe_table(t, align="lrr")
-
-
-def save_spillover(spill, out_dir: str | Path, ctx: Context) -> Path:
-    """Write the spillover estimates as data (``spillover.csv``); a group with 1 to 4 recorded
-    victims keeps its design columns but not its numbers."""
-    t = spill.to_frame()
-    _withhold(t, [disclosure.is_small(disclosure.recorded_total(r)) for r in t.itertuples()])
-    path = Path(out_dir) / "spillover.csv"
-    t.to_csv(path, index=False)
-    return path
 
 
 def load_adjacency(panel_path: str | Path) -> pd.DataFrame:
@@ -571,44 +606,52 @@ def spillover_text(s) -> str:
     if disclosure.is_small(disclosure.recorded_total(s.exposed)):
         verdict = "too few victims were recorded in them for their change to be published"
     elif lo < 0 < hi:
-        verdict = ("no displacement into neighbouring sectors can be distinguished from chance "
-                   f"(their change: {fmt_pct(s.exposed.att_percent)}, interval {fmt_pct(lo)} to {fmt_pct(hi)})")
+        verdict = (
+            "no displacement into neighbouring sectors can be distinguished from chance "
+            f"(their change: {fmt_pct(s.exposed.att_percent)}, interval {fmt_pct(lo)} to {fmt_pct(hi)})"
+        )
     elif s.exposed.att > 0:
-        verdict = (f"victims rose in neighbouring sectors by {fmt_pct(s.exposed.att_percent)} (interval {fmt_pct(lo)} "
-                   f"to {fmt_pct(hi)}): a sign of displacement that offsets part of the effect")
+        verdict = (
+            f"victims rose in neighbouring sectors by {fmt_pct(s.exposed.att_percent)} (interval {fmt_pct(lo)} "
+            f"to {fmt_pct(hi)}): a sign of displacement that offsets part of the effect"
+        )
     else:
-        verdict = (f"victims also fell in neighbouring sectors, by {fmt_pct(s.exposed.att_percent)} (interval "
-                   f"{fmt_pct(lo)} to {fmt_pct(hi)}): benefits spread beyond the program's sectors")
-    return (f"The {n} sectors that border a sector in the program were left out of the comparison and estimated "
-            f"as their own group: {verdict}. Without them as comparisons the program's effect is "
-            f"{fmt_pct(s.main.att_percent)} (interval {fmt_pct(s.main.ci_percent[0])} to {fmt_pct(s.main.ci_percent[1])}).")
+        verdict = (
+            f"victims also fell in neighbouring sectors, by {fmt_pct(s.exposed.att_percent)} (interval "
+            f"{fmt_pct(lo)} to {fmt_pct(hi)}): benefits spread beyond the program's sectors"
+        )
+    return (
+        f"The {n} sectors that border a sector in the program were left out of the comparison and estimated "
+        f"as their own group: {verdict}. Without them as comparisons the program's effect is "
+        f"{fmt_pct(s.main.att_percent)} (interval {fmt_pct(s.main.ci_percent[0])} to {fmt_pct(s.main.ci_percent[1])})."
+    )
 
 
-def planning_table(panel: pd.DataFrame, outcome: str, sizes=(3, 5, 10, 15), follow_ups=(12, 24),
-                   n_sims: int = 60, seed: int = 0) -> tuple[str, pd.DataFrame]:
+def planning_table(
+    panel: pd.DataFrame, outcome: str, sizes=(3, 5, 10, 15), follow_ups=(12, 24), n_sims: int = 60, seed: int = 0
+) -> tuple[str, pd.DataFrame]:
     """Minimum detectable reduction (80 % power, 5 % test) by sectors treated and months of
     follow-up, simulated on ``panel``; returns the Markdown table and the numbers as data."""
     from analysis.evaluation.power import power_curve
 
-    data = pd.DataFrame([
-        {"n_treated": k, "follow_up": f,
-         "mde": power_curve(panel, outcome=outcome, n_treated=k, follow_up=f, n_sims=n_sims, seed=seed).mde}
-        for k in sizes for f in follow_ups
-    ])
+    data = pd.DataFrame(
+        [
+            {
+                "n_treated": k,
+                "follow_up": f,
+                "mde": power_curve(panel, outcome=outcome, n_treated=k, follow_up=f, n_sims=n_sims, seed=seed).mde,
+            }
+            for k in sizes
+            for f in follow_ups
+        ]
+    )
     wide = data.pivot(index="n_treated", columns="follow_up", values="mde")
     table = pd.DataFrame({"Sectors in the program": wide.index})
     for f in wide.columns:
-        table[f"{f} months of follow-up"] = ["more than 60%" if np.isnan(v) else f"{abs(100 * v):.0f}%"
-                                             for v in wide[f]]
+        table[f"{f} months of follow-up"] = [
+            "more than 60%" if np.isnan(v) else f"{abs(100 * v):.0f}%" for v in wide[f]
+        ]
     return pipe_table(table), data
-
-
-def save_calibration(checks, out_dir: str | Path) -> Path:
-    """Write the placebo rejection rates as data: ``calibration.csv``."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    pd.concat([c.to_frame() for c in checks], ignore_index=True).to_csv(out / "calibration.csv", index=False)
-    return out / "calibration.csv"
 
 
 def validation_figures(path: str | Path = VALIDATION_SUMMARY) -> pd.DataFrame | None:
@@ -670,7 +713,11 @@ def assumptions_text(main, additive, ctx: Context, validation: pd.DataFrame | No
             f"{fmt_pct(c_p.mean_estimate)} on average (its 95% interval held the truth in "
             f"{100 * c_p.coverage:.1f}% of cities) and by the additive imputation at {fmt_pct(c_a.mean_estimate)}"
             + (f" (SDID: {fmt_pct(sd.mean_estimate)}" if sd is not None else "")
-            + (f"; synthetic control, which errs the other way: {fmt_pct(sc.mean_estimate)}" if sc is not None and sd is not None else "")
+            + (
+                f"; synthetic control, which errs the other way: {fmt_pct(sc.mean_estimate)}"
+                if sc is not None and sd is not None
+                else ""
+            )
             + (")" if sd is not None else "")
             + f". Where the program had no effect, the headline's 5% test found one in {100 * z_p.rejects:.1f}% "
             f"of cities and the additive imputation's in {100 * z_a.rejects:.0f}%. The additive rows of the "

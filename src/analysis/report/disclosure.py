@@ -19,6 +19,7 @@ run it on the files a build publishes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,7 +86,8 @@ def find_leaks(aggs: list[Aggregate]) -> list[tuple[str, list[Aggregate]]]:
         # the remainder after published disjoint parts inside b: every part that fits, largest
         # first, and also the family without each one of them (a reader tries those too)
         families = []
-        base, used = [], frozenset()
+        base: list = []
+        used: frozenset = frozenset()
         for a in sorted(subs, key=lambda x: -len(x.cells)):
             if not (a.cells & used):
                 base.append(a)
@@ -154,7 +156,9 @@ def hidden_sectors(panel: pd.DataFrame, outcome: str) -> dict[str, str]:
     return hidden
 
 
-def published_aggregates(results_dir, panel: pd.DataFrame, sectors: list[str], stems: dict[str, str]) -> tuple[list[Aggregate], list[str]]:
+def published_aggregates(
+    results_dir, panel: pd.DataFrame, sectors: list[str], stems: dict[str, str]
+) -> tuple[list[Aggregate], list[str]]:
     """What a reader recovers from the results files of a build: for each published estimate,
     its recorded victims (mean times sector-months) with the cells they cover. Returns the
     aggregates whose cells are known and labels of primary-only totals (cells not rebuilt here)
@@ -189,8 +193,9 @@ def published_aggregates(results_dir, panel: pd.DataFrame, sectors: list[str], s
     return aggs, small_only
 
 
-def check_published(results_dir, panel: pd.DataFrame, sectors: list[str], stems: dict[str, str],
-                    tables: list[Aggregate] = ()) -> list[str]:
+def check_published(
+    results_dir, panel: pd.DataFrame, sectors: list[str], stems: dict[str, str], tables: Sequence[Aggregate] = ()
+) -> list[str]:
     """Every small count a reader can recover from the results files of a build and the counts
     its tables show (``tables``; empty: none)."""
     aggs, small = published_aggregates(results_dir, panel, sectors, stems)

@@ -30,11 +30,13 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(spec["out"])
     nb = jupytext.read(spec["notebook"])
     try:
-        pm.execute_notebook(nb, str(out), parameters=spec["parameters"], kernel_name="python3",
-                            progress_bar=False, log_output=False)
+        pm.execute_notebook(
+            nb, str(out), parameters=spec["parameters"], kernel_name="python3", progress_bar=False, log_output=False
+        )
     except pm.PapermillExecutionError as e:
-        Path(str(out) + ".error.json").write_text(json.dumps(
-            {"exec_count": e.exec_count, "cell_index": e.cell_index, "ename": e.ename, "evalue": e.evalue}))
+        Path(str(out) + ".error.json").write_text(
+            json.dumps({"exec_count": e.exec_count, "cell_index": e.cell_index, "ename": e.ename, "evalue": e.evalue})
+        )
         return 3
     return 0
 

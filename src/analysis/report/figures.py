@@ -6,6 +6,8 @@ the matplotlib backend.
 
 from __future__ import annotations
 
+from typing import Any
+
 import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import numpy as np
@@ -18,10 +20,17 @@ TREATED = "#0072B2"
 COUNTERFACTUAL = "#D55E00"
 GREY = "#6b6b6b"
 
-STYLE = {
-    "figure.dpi": 110, "savefig.dpi": 150, "font.size": 9.5, "axes.titlesize": 10.5,
-    "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True, "grid.alpha": 0.25,
-    "legend.frameon": False, "figure.figsize": (7.2, 3.6),
+STYLE: Any = {  # rcParams (matplotlib types its keys as literals)
+    "figure.dpi": 110,
+    "savefig.dpi": 150,
+    "font.size": 9.5,
+    "axes.titlesize": 10.5,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.25,
+    "legend.frameon": False,
+    "figure.figsize": (7.2, 3.6),
 }
 
 
@@ -40,15 +49,20 @@ def event_study(result, title: str | None = None, demo: bool = False, noun: str 
         fig, ax = plt.subplots(figsize=(7.2, 3.1))
         ax.axhline(0, color=GREY, lw=0.8)
         ax.axvline(-0.5, color=GREY, lw=0.8, ls="--")
-        ax.fill_between(es.rel_period, es.ci_low, es.ci_high, color=TREATED, alpha=0.18, lw=0,
-                        label=f"{100 * (1 - result.alpha):.0f}% interval")
+        ax.fill_between(
+            es.rel_period,
+            es.ci_low,
+            es.ci_high,
+            color=TREATED,
+            alpha=0.18,
+            lw=0,
+            label=f"{100 * (1 - result.alpha):.0f}% interval",
+        )
         ax.plot(es.rel_period, es.estimate, color=TREATED, marker="o", ms=2.5, lw=1.2, label="estimate")
         ax.set_xlabel("Months since the program started in the sector")
         # PPML's event study is in percent (recorded / expected - 1); the additive ones in counts
-        ax.set_ylabel("Effect (% of expected)" if result.event_scale == "log"
-                      else f"Effect ({noun} per sector-month)")
-        ax.set_title(title or f"Event study: {_label(result.outcome)} ({_method(result.method)})",
-                     loc="left")
+        ax.set_ylabel("Effect (% of expected)" if result.event_scale == "log" else f"Effect ({noun} per sector-month)")
+        ax.set_title(title or f"Event study: {_label(result.outcome)} ({_method(result.method)})", loc="left")
         ax.legend(loc="upper right", fontsize=8)
         _demo_mark(ax, demo)
         fig.tight_layout(rect=(0, 0.03, 1, 1))
@@ -56,8 +70,15 @@ def event_study(result, title: str | None = None, demo: bool = False, noun: str 
         return fig
 
 
-def trends(result, demo: bool = False, max_panels: int = 12, window: int = 12,
-           suppress_below: int = SMALL_MAX + 1, exclude=(), noun: str = "victims"):
+def trends(
+    result,
+    demo: bool = False,
+    max_panels: int = 12,
+    window: int = 12,
+    suppress_below: int = SMALL_MAX + 1,
+    exclude=(),
+    noun: str = "victims",
+):
     """Observed vs counterfactual path of each treated sector, as rolling 12-month totals.
 
     Rolling totals read better than noisy monthly counts and rarely fall below the
@@ -86,8 +107,14 @@ def trends(result, demo: bool = False, max_panels: int = 12, window: int = 12,
             g = cf[cf.unit == u]
             x = g.period.dt.to_timestamp() if hasattr(g.period, "dt") else g.period
             ax.plot(x, g.observed, color=TREATED, lw=1.4, label="recorded")
-            ax.plot(x, g.counterfactual, color=COUNTERFACTUAL, lw=1.4, ls="--",
-                    label=f"counterfactual ({_method(result.method)})")
+            ax.plot(
+                x,
+                g.counterfactual,
+                color=COUNTERFACTUAL,
+                lw=1.4,
+                ls="--",
+                label=f"counterfactual ({_method(result.method)})",
+            )
             s = starts[u]
             ax.axvline(s.to_timestamp() if hasattr(s, "to_timestamp") else s, color=GREY, lw=0.8)
             ax.set_title(f"Sector {u} (program from {s})", loc="left", fontsize=9)
@@ -98,8 +125,11 @@ def trends(result, demo: bool = False, max_panels: int = 12, window: int = 12,
         for ax in axes.ravel()[n:]:
             ax.set_visible(False)
         what = _label(result.outcome)
-        title = f"{what}: sector {units[0]}, recorded and counterfactual" if n == 1 else \
-            f"{what}: treated sectors, recorded and counterfactual"
+        title = (
+            f"{what}: sector {units[0]}, recorded and counterfactual"
+            if n == 1
+            else f"{what}: treated sectors, recorded and counterfactual"
+        )
         fig.suptitle(title, x=0.01, ha="left", fontsize=10.5)
         handles, labels = axes.ravel()[0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="lower left", ncol=2, fontsize=8, bbox_to_anchor=(0.01, 0.0))
@@ -139,8 +169,12 @@ def calibration(checks, demo: bool = False):
         rates = np.array([100 * c.rejection_rate for c in checks])
         lo = np.array([100 * c.interval[0] for c in checks])
         hi = np.array([100 * c.interval[1] for c in checks])
-        ax.barh(y, rates, color=[TREATED if r <= 100 * c.alpha * 1.5 else COUNTERFACTUAL for r, c in zip(rates, checks)],
-                height=0.5)
+        ax.barh(
+            y,
+            rates,
+            color=[TREATED if r <= 100 * c.alpha * 1.5 else COUNTERFACTUAL for r, c in zip(rates, checks)],
+            height=0.5,
+        )
         ax.errorbar(rates, y, xerr=[rates - lo, hi - rates], fmt="none", ecolor="black", lw=1, capsize=3)
         ax.axvline(100 * checks[0].alpha, color=GREY, ls="--", lw=1)
         ax.set_yticks(y, names)
@@ -169,8 +203,9 @@ def sensitivity(table: pd.DataFrame, demo: bool = False, noun: str = "victims"):
         width = 0.06 * max(x.max() - x.min(), 0.5)
         ax.axhline(0, color=GREY, lw=0.8)
         ax.vlines(x, table.ci_low, table.ci_high, color=TREATED, lw=1.4, label="95% robust interval")
-        ax.hlines(np.r_[table.ci_low, table.ci_high], np.r_[x, x] - width / 3, np.r_[x, x] + width / 3,
-                  color=TREATED, lw=1.4)
+        ax.hlines(
+            np.r_[table.ci_low, table.ci_high], np.r_[x, x] - width / 3, np.r_[x, x] + width / 3, color=TREATED, lw=1.4
+        )
         ax.vlines(x, table.set_low, table.set_high, color=TREATED, lw=6, alpha=0.45, label="identified range")
         ax.plot(x, table.estimate, "o", color=TREATED, ms=3.5)
         b = table.attrs.get("breakdown")
@@ -191,5 +226,13 @@ def sensitivity(table: pd.DataFrame, demo: bool = False, noun: str = "victims"):
 def _demo_mark(ax, demo: bool) -> None:
     """Stamp the figure (bottom right, clear of titles and data) so a figure lifted alone still says it."""
     if demo:
-        ax.figure.text(0.995, 0.005, "DEMO DATA (synthetic)", ha="right", va="bottom",
-                       fontsize=8, color="#b00020", fontweight="bold")
+        ax.figure.text(
+            0.995,
+            0.005,
+            "DEMO DATA (synthetic)",
+            ha="right",
+            va="bottom",
+            fontsize=8,
+            color="#b00020",
+            fontweight="bold",
+        )

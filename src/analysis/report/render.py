@@ -106,7 +106,7 @@ def render_html(nb: nbformat.NotebookNode, out: Path, meta: ReportMeta) -> Path:
 <header class="title">
   <h1>{html.escape(meta.title)}</h1>
   <div class="subtitle">{html.escape(meta.subtitle)}</div>
-  <div class="meta">Quarter {html.escape(meta.quarter)} · built {html.escape(meta.built)}{' · <strong style="color:#b00020">' + html.escape(meta.demo_label) + '</strong>' if meta.demo_label else ''}</div>
+  <div class="meta">Quarter {html.escape(meta.quarter)} · built {html.escape(meta.built)}{' · <strong style="color:#b00020">' + html.escape(meta.demo_label) + "</strong>" if meta.demo_label else ""}</div>
 </header>
 <main>
 {body}
@@ -150,7 +150,7 @@ def typst_preamble(meta: ReportMeta) -> str:
   #v(0.5em)
   #text(10pt, fill: luma(90))[Built {meta.built}]
   #v(2em)
-  {('#block(fill: rgb("#b00020"), inset: 10pt, radius: 3pt)[#text(fill: white, weight: "bold", size: 14pt)[' + _typst_str(meta.demo_label) + ']]') if meta.demo_label else ''}
+  {('#block(fill: rgb("#b00020"), inset: 10pt, radius: 3pt)[#text(fill: white, weight: "bold", size: 14pt)[' + _typst_str(meta.demo_label) + "]]") if meta.demo_label else ""}
 ]
 #pagebreak()
 """
@@ -180,12 +180,13 @@ def render_pdf(nb: nbformat.NotebookNode, out: Path, meta: ReportMeta) -> Path:
     md, resources = ex.from_notebook_node(nb)
     # nbconvert names each figure by its MIME type ("![png](...)"); pandoc would caption it "png"
     md = re.sub(r"!\[(png|svg|jpeg)\]\(", "![](", md)
-    with tempfile.TemporaryDirectory(prefix="typst-") as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory(prefix="typst-") as tmp_name:
+        tmp = Path(tmp_name)
         for name, data in resources.get("outputs", {}).items():
             (tmp / name).write_bytes(data)
-        body = pypandoc.convert_text(md, "typst", format="markdown-raw_html-markdown_in_html_blocks",
-                                     extra_args=["--wrap=none"])
+        body = pypandoc.convert_text(
+            md, "typst", format="markdown-raw_html-markdown_in_html_blocks", extra_args=["--wrap=none"]
+        )
         # each top-level section and each sector starts on a new page, so a sector's text and
         # its figure stay together
         body = _page_breaks(body)

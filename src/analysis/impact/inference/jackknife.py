@@ -21,24 +21,47 @@ OPTIONS: tuple[str, ...] = ()
 NOTE = "Jackknife standard errors are unreliable with few treated units; the placebo method is the default."
 
 
-def run(method: Method, design: Design, fit: Fit, *, alpha: float, seed: int, rels: list[int] | None,
-        options: dict, method_options: dict) -> InferenceOutcome:
+def run(
+    method: Method,
+    design: Design,
+    fit: Fit,
+    *,
+    alpha: float,
+    seed: int,
+    rels: list[int] | None,
+    options: dict,
+    method_options: dict,
+) -> InferenceOutcome:
     """Jackknife standard error and normal interval; see the module docstring."""
     import synthdid
 
     Y, start = design.Y, design.start
     sizes = pd.Series(start[start >= 0]).value_counts()
     if (sizes < 2).any():
-        raise ValueError("jackknife inference needs at least two treated units in every adoption cohort "
-                         f"(cohorts of size {sorted(sizes.tolist())}); use inference='placebo'")
+        raise ValueError(
+            "jackknife inference needs at least two treated units in every adoption cohort "
+            f"(cohorts of size {sorted(sizes.tolist())}); use inference='placebo'"
+        )
     N, T = Y.shape
-    long = pd.DataFrame({"unit": np.repeat(np.arange(N), T), "t": np.tile(np.arange(T), N), "y": Y.ravel(),
-                         "d": ((np.arange(T)[None, :] >= start[:, None]) & (start[:, None] >= 0)).ravel().astype(int)})
-    est = synthdid.staggered_synthdid_estimate(long, estimator=method.hooks["synthdid"], unit="unit", time="t",
-                                               outcome="y", treatment="d")
+    long = pd.DataFrame(
+        {
+            "unit": np.repeat(np.arange(N), T),
+            "t": np.tile(np.arange(T), N),
+            "y": Y.ravel(),
+            "d": ((np.arange(T)[None, :] >= start[:, None]) & (start[:, None] >= 0)).ravel().astype(int),
+        }
+    )
+    est = synthdid.staggered_synthdid_estimate(
+        long, estimator=method.hooks["synthdid"], unit="unit", time="t", outcome="y", treatment="d"
+    )
     se = est.se(method="jackknife")
     lo, hi, p = z_interval(fit.att, se, alpha)
-    return InferenceOutcome(se=se, ci=(lo, hi), p_value=p,
-                            record=InferenceRecord(kind="jackknife", label="jackknife (leave one unit out, weights fixed)"),
-                            interval_at=lambda a: z_interval(fit.att, se, a)[:2], notes=[NOTE],
-                            details={"att_synthdid_py": float(est.att)})
+    return InferenceOutcome(
+        se=se,
+        ci=(lo, hi),
+        p_value=p,
+        record=InferenceRecord(kind="jackknife", label="jackknife (leave one unit out, weights fixed)"),
+        interval_at=lambda a: z_interval(fit.att, se, a)[:2],
+        notes=[NOTE],
+        details={"att_synthdid_py": float(est.att)},
+    )

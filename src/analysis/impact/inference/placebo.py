@@ -26,7 +26,14 @@ import pandas as pd
 
 from analysis.impact.design import Design, treatment_matrix
 from analysis.impact.event import draw_spread
-from analysis.impact.inference.randomization import arrangements, draw_cells, perm_p, pool_mask
+from analysis.impact.inference.randomization import (
+    _counterfactual,
+    _expected,
+    arrangements,
+    draw_cells,
+    perm_p,
+    pool_mask,
+)
 from analysis.impact.method import Method, treated_rows
 from analysis.impact.result import Fit, InferenceOutcome, InferenceRecord, z_interval
 
@@ -34,7 +41,9 @@ from analysis.impact.result import Fit, InferenceOutcome, InferenceRecord, z_int
 OPTIONS = ("n_placebo", "n_perm", "placebo_pool", "pool", "ci")
 
 
-def placebo_pools(Y: np.ndarray, tr_rows: np.ndarray, ctrl: np.ndarray, n_pre: int, size: int | None) -> list[np.ndarray]:
+def placebo_pools(
+    Y: np.ndarray, tr_rows: np.ndarray, ctrl: np.ndarray, n_pre: int, size: int | None
+) -> list[np.ndarray]:
     """For each treated unit, the never-treated units it may be replaced by in a placebo draw."""
     if size is None or size >= len(ctrl):
         return [ctrl for _ in tr_rows]
@@ -70,8 +79,10 @@ def placebo_calendars(start: np.ndarray, candidates: np.ndarray, n_draws: int, s
     cal = np.sort(start[start >= 0])
     idx = np.flatnonzero(candidates)
     if len(idx) < len(cal):
-        raise ValueError(f"placebo inference needs at least as many comparable never-treated units as treated ones "
-                         f"({len(idx)} < {len(cal)}); use inference='randomization'")
+        raise ValueError(
+            f"placebo inference needs at least as many comparable never-treated units as treated ones "
+            f"({len(idx)} < {len(cal)}); use inference='randomization'"
+        )
     if distinct_placebos(start, len(idx)) <= n_draws:
         # fewer distinct placebos than draws (one sector among 19 comparable ones): take each once,
         # so the p-value is the exact one and not a resampled one below its true floor
@@ -97,11 +108,12 @@ def extra_variance(recorded: np.ndarray, expected: np.ndarray) -> float:
     if not ok.any():
         return 0.0
     r, m = recorded[ok], expected[ok]
-    return float(max(0.0, np.mean(((r - m) ** 2 - m) / m ** 2)))
+    return float(max(0.0, np.mean(((r - m) ** 2 - m) / m**2)))
 
 
-def pivot_interval(recorded: float, expected: float, null_t: np.ndarray, alpha: float,
-                   extra: float = 0.0) -> tuple[float, float]:
+def pivot_interval(
+    recorded: float, expected: float, null_t: np.ndarray, alpha: float, extra: float = 0.0
+) -> tuple[float, float]:
     """Multiplicative effects r whose studentized deviation, |recorded - (1 + r) expected| /
     sqrt((1 + r) expected), the draws without an effect (``null_t``) do not beat often enough to
     reject at ``alpha``: the p-value's rule, used as a pivot.
@@ -121,8 +133,8 @@ def pivot_interval(recorded: float, expected: float, null_t: np.ndarray, alpha: 
     # (recorded - u)^2 <= c^2 (u + extra u^2): a u^2 + b u + recorded^2 <= 0
     a, b = 1 - c * c * extra, -(2 * recorded + c * c)
     if abs(a) < 1e-12:
-        return max(recorded ** 2 / -b / expected - 1, -1.0), np.inf
-    disc = np.sqrt(b * b - 4 * a * recorded ** 2)
+        return max(recorded**2 / -b / expected - 1, -1.0), np.inf
+    disc = np.sqrt(b * b - 4 * a * recorded**2)
     if a < 0:  # the deviation never exceeds c for large u: no upper bound
         return max((-b - disc) / (2 * a) / expected - 1, -1.0), np.inf
     lo_u, hi_u = (-b - disc) / (2 * a), (-b + disc) / (2 * a)
@@ -154,21 +166,33 @@ def _stand_ins(method: Method, design: Design, fit: Fit, alpha: float, seed: int
         expected.append(d.expected)
     se = float(np.sqrt(np.mean((atts - atts.mean()) ** 2)))
     lo, hi, p = z_interval(fit.att, se, alpha)
-    label = (f"placebo ({n_placebo} draws; stand-ins among the {placebo_pool} never-treated units nearest "
-             "in pre-program level)" if placebo_pool and placebo_pool < len(ctrl)
-             else f"placebo ({n_placebo} draws of never-treated stand-ins)")
+    label = (
+        f"placebo ({n_placebo} draws; stand-ins among the {placebo_pool} never-treated units nearest "
+        "in pre-program level)"
+        if placebo_pool and placebo_pool < len(ctrl)
+        else f"placebo ({n_placebo} draws of never-treated stand-ins)"
+    )
     record = InferenceRecord(kind="placebo", label=label, n_draws=n_placebo, min_p_value=0.0, draws=atts)
     return InferenceOutcome(
-        se=se, ci=(lo, hi), p_value=p, record=record,
-        event_se=pd.Series(draw_spread(curves), index=np.array(rels)), event_draws=curves, event_rels=np.array(rels),
+        se=se,
+        ci=(lo, hi),
+        p_value=p,
+        record=record,
+        event_se=pd.Series(draw_spread(curves), index=np.array(rels)),
+        event_draws=curves,
+        event_rels=np.array(rels),
         cells=draw_cells(Yc, np.stack(calendars), expected),
-        interval_at=lambda a: z_interval(fit.att, se, a)[:2])
+        interval_at=lambda a: z_interval(fit.att, se, a)[:2],
+    )
 
 
 def _calendars(method: Method, design: Design, fit: Fit, alpha: float, seed: int, rels, options, method_options):
     Y, start = design.Y, design.start
     T = Y.shape[1]
-    n_perm, ci = int(options["n_placebo"] if "n_placebo" in options else options["n_perm"]), bool(options.get("ci", True))
+    n_perm, ci = (
+        int(options["n_placebo"] if "n_placebo" in options else options["n_perm"]),
+        bool(options.get("ci", True)),
+    )
     in_pool = pool_mask(Y, start, options.get("pool", "comparable"))
     D = treatment_matrix(start, T).astype(bool)
     ctrl = start < 0
@@ -178,20 +202,20 @@ def _calendars(method: Method, design: Design, fit: Fit, alpha: float, seed: int
     recs, exps = np.full(n_draws, np.nan), np.full(n_draws, np.nan)
     expected = []
     studentized = method_options.get("statistic", "studentized") == "studentized"
-    cf = fit.counterfactual
+    cf = _counterfactual(method, fit)
     rec_obs, exp_obs = float(Y[D].sum()), float(cf[D].sum())
     with np.errstate(invalid="ignore", divide="ignore"):
         for k, s in enumerate(draws):
             d = method.draw(Yd, s, rels, fit, **method_options)
             Dp = treatment_matrix(s, T).astype(bool)
-            recs[k], exps[k] = Yd[Dp].sum(), d.expected[Dp[treated_rows(s)]].sum()
+            recs[k], exps[k] = Yd[Dp].sum(), _expected(d)[Dp[treated_rows(s)]].sum()
             curves[k] = d.curve
             expected.append(d.expected)
         extra = 0.0
         if studentized:
             extra = extra_variance(recs, exps)
-            null_stats = np.abs(recs - exps) / np.sqrt(exps + extra * exps ** 2)
-            obs0 = abs(rec_obs - exp_obs) / np.sqrt(exp_obs + extra * exp_obs ** 2)
+            null_stats = np.abs(recs - exps) / np.sqrt(exps + extra * exps**2)
+            obs0 = abs(rec_obs - exp_obs) / np.sqrt(exp_obs + extra * exp_obs**2)
         else:
             test_statistic = method.hooks["test_statistic"]
             null_stats = np.array([test_statistic(a, b, **method_options) for a, b in zip(recs, exps)])
@@ -210,20 +234,43 @@ def _calendars(method: Method, design: Design, fit: Fit, alpha: float, seed: int
         lo_r, hi_r = pivot_interval(rec_obs, exp_obs, null_stats, alpha, extra)
         lo, hi = lo_r * cf_mean, hi_r * cf_mean
     n_cand = int((in_pool & ctrl).sum())
-    label = (f"placebo inference ({n_draws} placebo calendars among the {n_cand} never-treated units at least as "
-             "violent before the start as the least violent treated unit; studentized, multiplicative)")
-    record = InferenceRecord(kind="placebo", label=label, n_draws=n_draws,
-                             min_p_value=max(1 / (n_draws + 1), 1 / (distinct_placebos(start, n_cand) + 1)),
-                             draws=null_stats, pool=tuple(design.units[in_pool]))
+    label = (
+        f"placebo inference ({n_draws} placebo calendars among the {n_cand} never-treated units at least as "
+        "violent before the start as the least violent treated unit; studentized, multiplicative)"
+    )
+    record = InferenceRecord(
+        kind="placebo",
+        label=label,
+        n_draws=n_draws,
+        min_p_value=max(1 / (n_draws + 1), 1 / (distinct_placebos(start, n_cand) + 1)),
+        draws=null_stats,
+        pool=tuple(design.units[in_pool]),
+    )
     return InferenceOutcome(
-        se=float("nan"), ci=(lo, hi), p_value=p0, record=record,
-        event_se=pd.Series(draw_spread(curves), index=np.array(rels)), event_draws=curves, event_rels=np.array(rels),
-        cells=draw_cells(Yd, draws, expected), interval_at=interval_at if ci and studentized else None,
-        details={"ratio_ci": (lo_r, hi_r)})
+        se=float("nan"),
+        ci=(lo, hi),
+        p_value=p0,
+        record=record,
+        event_se=pd.Series(draw_spread(curves), index=np.array(rels)),
+        event_draws=curves,
+        event_rels=np.array(rels),
+        cells=draw_cells(Yd, draws, expected),
+        interval_at=interval_at if ci and studentized else None,
+        details={"ratio_ci": (lo_r, hi_r)},
+    )
 
 
-def run(method: Method, design: Design, fit: Fit, *, alpha: float, seed: int, rels: list[int] | None,
-        options: dict, method_options: dict) -> InferenceOutcome:
+def run(
+    method: Method,
+    design: Design,
+    fit: Fit,
+    *,
+    alpha: float,
+    seed: int,
+    rels: list[int] | None,
+    options: dict,
+    method_options: dict,
+) -> InferenceOutcome:
     """Placebo inference for ``method`` by its scheme; see the module docstring."""
     if rels is None:
         raise ValueError("placebo inference needs an event window")

@@ -28,7 +28,7 @@ import pandas as pd
 from analysis.impact.design import Design, treatment_matrix
 from analysis.impact.event import draw_spread
 from analysis.impact.method import Method, treated_rows
-from analysis.impact.result import Cells, Fit, InferenceOutcome, InferenceRecord
+from analysis.impact.result import Cells, Draw, Fit, InferenceOutcome, InferenceRecord
 
 #: options this inference reads
 OPTIONS = ("n_perm", "pool", "ci")
@@ -72,20 +72,22 @@ def comparable_pool(Y: np.ndarray, start: np.ndarray, n_pre: int | None = None) 
     """
     treated = start >= 0
     n_pre = int(start[treated].min()) if n_pre is None else n_pre
-    level = Y[:, :max(n_pre, 1)].mean(1)
+    level = Y[:, : max(n_pre, 1)].mean(1)
     pool = treated | (level >= level[treated].min())
     need = min(len(start), max(2 * int(treated.sum()), MIN_POOL))
     if pool.sum() < need:
         order = [i for i in np.argsort(-level, kind="stable") if not pool[i]]
-        pool[order[:need - int(pool.sum())]] = True
+        pool[order[: need - int(pool.sum())]] = True
     return pool
 
 
 def pool_mask(Y: np.ndarray, start: np.ndarray, pool: str) -> np.ndarray:
     """The units draws are taken among: 'comparable' (``comparable_pool``) or 'all'."""
     if pool not in ("comparable", "all"):
-        raise ValueError(f"pool {pool!r}: use 'comparable' (units at least as violent before the program as "
-                         "the least violent treated one) or 'all'")
+        raise ValueError(
+            f"pool {pool!r}: use 'comparable' (units at least as violent before the program as "
+            "the least violent treated one) or 'all'"
+        )
     return comparable_pool(Y, start) if pool == "comparable" else np.ones(len(start), bool)
 
 
@@ -95,7 +97,7 @@ def arrangements(n_units: int, group_sizes) -> float:
     can pass for one more than it is, and decide whether every placebo is taken once)."""
     sizes = [int(c) for c in group_sizes]
     n = factorial(n_units) // (prod(factorial(c) for c in sizes) * factorial(n_units - sum(sizes)))
-    return float(min(n, 10 ** 300))
+    return float(min(n, 10**300))
 
 
 def distinct_reassignments(start: np.ndarray) -> float:
@@ -174,18 +176,43 @@ def multiplicative_interval(pval: Callable[[float], float], ratio: float, alpha:
     return edge(ratio, max(-0.999, ratio - 0.5), -0.5), edge(ratio, ratio + 0.5, 0.5)
 
 
+def _counterfactual(method: Method, fit: Fit) -> np.ndarray:
+    """The fit's counterfactual, which a test on recorded over expected counts needs."""
+    if fit.counterfactual is None:
+        raise ValueError(f"{method.name} gives no counterfactual: its test cannot compare recorded and expected counts")
+    return fit.counterfactual
+
+
+def _expected(d: Draw) -> np.ndarray:
+    if d.expected is None:
+        raise ValueError("a draw gave no counterfactual for its treated units")
+    return d.expected
+
+
 def draw_cells(Yd: np.ndarray, calendars: np.ndarray, expected: list) -> Cells | None:
     """The treated cells of every draw (``Cells``), when the method gives each draw's
     counterfactual; None otherwise."""
     if not expected or any(e is None for e in expected):
         return None
     rows = [treated_rows(s) for s in calendars]
-    return Cells(start=np.stack([s[r] for s, r in zip(calendars, rows)]),
-                 observed=np.stack([Yd[r] for r in rows]), expected=np.stack(expected))
+    return Cells(
+        start=np.stack([s[r] for s, r in zip(calendars, rows)]),
+        observed=np.stack([Yd[r] for r in rows]),
+        expected=np.stack(expected),
+    )
 
 
-def run(method: Method, design: Design, fit: Fit, *, alpha: float, seed: int, rels: list[int] | None,
-        options: dict, method_options: dict) -> InferenceOutcome:
+def run(
+    method: Method,
+    design: Design,
+    fit: Fit,
+    *,
+    alpha: float,
+    seed: int,
+    rels: list[int] | None,
+    options: dict,
+    method_options: dict,
+) -> InferenceOutcome:
     """Randomization inference for ``method``; see the module docstring."""
     n_perm, ci = int(options["n_perm"]), bool(options.get("ci", True))
     Y, start = design.Y, design.start
@@ -225,12 +252,12 @@ def run(method: Method, design: Design, fit: Fit, *, alpha: float, seed: int, re
             for k, s in enumerate(perms):
                 d = method.draw(Y, s, rels, fit, **method_options)
                 Dp = treatment_matrix(s, T).astype(bool)
-                recs[k], exps[k] = Y[Dp].sum(), d.expected[Dp[treated_rows(s)]].sum()
+                recs[k], exps[k] = Y[Dp].sum(), _expected(d)[Dp[treated_rows(s)]].sum()
                 if curves is not None:
                     curves[k] = d.curve
                 expected.append(d.expected)
             null_stats = np.array([test_statistic(a, b, **method_options) for a, b in zip(recs, exps)])
-            cf = fit.counterfactual
+            cf = _counterfactual(method, fit)
             rec_obs, exp_obs = float(Y[D].sum()), float(cf[D].sum())
             obs0 = test_statistic(rec_obs, exp_obs, **method_options)
         p0 = perm_p(null_stats, obs0)
@@ -243,16 +270,25 @@ def run(method: Method, design: Design, fit: Fit, *, alpha: float, seed: int, re
                 with np.errstate(invalid="ignore", divide="ignore"):
                     Yr = np.where(D, Y / (1 + r), Y)  # recorded counts with the hypothesised effect removed
                     w = np.where(D, 1 / (1 + r), 1.0)
-                    return perm_p(np.array([null_statistic(Yr, s, w, fit, **method_options) for s in perms]),
-                                  null_statistic(Yr, start, w, fit, **method_options))
+                    return perm_p(
+                        np.array([null_statistic(Yr, s, w, fit, **method_options) for s in perms]),
+                        null_statistic(Yr, start, w, fit, **method_options),
+                    )
 
             lo_r, hi_r = multiplicative_interval(pval_at, float(rec_obs / exp_obs - 1), alpha)
             lo, hi = lo_r * cf_mean, hi_r * cf_mean
         se = float("nan")
-        min_p = max(1 / (n_perm + 1), 1 / distinct_reassignments(start[in_pool]))
-        label = (f"randomization inference ({n_perm} reassignments of the adoption calendar among "
-                 + (f"the {int(in_pool.sum())} units at least as violent before the start as the least violent "
-                    "treated unit" if pool == "comparable" else f"all {len(start)} units") + "; multiplicative null)")
+        mask = in_pool if in_pool is not None else np.ones(len(start), bool)  # always set for these methods
+        min_p = max(1 / (n_perm + 1), 1 / distinct_reassignments(start[mask]))
+        label = (
+            f"randomization inference ({n_perm} reassignments of the adoption calendar among "
+            + (
+                f"the {int(mask.sum())} units at least as violent before the start as the least violent treated unit"
+                if pool == "comparable"
+                else f"all {len(start)} units"
+            )
+            + "; multiplicative null)"
+        )
         stat_draws = null_stats
         details = {"ratio_ci": (lo_r, hi_r)}
 
@@ -265,8 +301,23 @@ def run(method: Method, design: Design, fit: Fit, *, alpha: float, seed: int, re
         event_draws, event_rels = method.hooks["event_draws"](design, fit, n_perm, seed)
     if event_draws is not None and event_rels is not None:
         event_se = pd.Series(draw_spread(event_draws), index=event_rels)
-    record = InferenceRecord(kind="randomization", label=label, n_draws=n_perm, min_p_value=min_p, draws=stat_draws,
-                             pool=tuple(design.units[in_pool]) if in_pool is not None else ())
-    return InferenceOutcome(se=se, ci=(lo, hi), p_value=float(p0), record=record, event_se=event_se,
-                            event_draws=event_draws, event_rels=event_rels, cells=draw_cells(Y, perms, expected),
-                            interval_at=interval_at if ci else None, details=details)
+    record = InferenceRecord(
+        kind="randomization",
+        label=label,
+        n_draws=n_perm,
+        min_p_value=min_p,
+        draws=stat_draws,
+        pool=tuple(design.units[in_pool]) if in_pool is not None else (),
+    )
+    return InferenceOutcome(
+        se=se,
+        ci=(lo, hi),
+        p_value=float(p0),
+        record=record,
+        event_se=event_se,
+        event_draws=event_draws,
+        event_rels=event_rels,
+        cells=draw_cells(Y, perms, expected),
+        interval_at=interval_at if ci else None,
+        details=details,
+    )

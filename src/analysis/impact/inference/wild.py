@@ -48,9 +48,9 @@ class _Projection:
         N, T = Y.shape
         self.N, self.T = N, T
         self.Dt = demean2(D)
-        self.u = demean2(Y)                      # residuals under beta = 0
-        self.A = self.Dt @ self.u.T              # A_ij = <D~_i, u_j>
-        self.G = self.Dt @ self.Dt.T             # G_ij = <D~_i, D~_j>
+        self.u = demean2(Y)  # residuals under beta = 0
+        self.A = self.Dt @ self.u.T  # A_ij = <D~_i, u_j>
+        self.G = self.Dt @ self.Dt.T  # G_ij = <D~_i, D~_j>
         self.d = np.diag(self.G).copy()
         self.S = self.d.sum()
         self.beta = float(np.trace(self.A) / self.S)
@@ -67,9 +67,9 @@ class _Projection:
 
     def boot_t(self, W: np.ndarray, beta0: float = 0.0) -> np.ndarray:
         """Bootstrap t-statistics of draws W (B, N) for H0: beta = beta0."""
-        A = self.A - beta0 * self.G              # restricted residuals u - beta0 * D~
+        A = self.A - beta0 * self.G  # restricted residuals u - beta0 * D~
         diagA = np.diag(A)
-        b = W @ diagA / self.S                   # (B,)
+        b = W @ diagA / self.S  # (B,)
         q = W * diagA[None, :] - (W @ A.T) / self.N
         s = q - b[:, None] * self.d[None, :]
         se = np.sqrt(self.c * np.sum(s**2, axis=1)) / self.S
@@ -81,8 +81,17 @@ class _Projection:
 OUTWARD_STEPS = 40
 
 
-def wild_bootstrap(Y: np.ndarray, start: np.ndarray, *, B: int = 9999, weights: str = "webb", seed: int = 0,
-                   alpha: float = 0.05, ci: bool = True, chunk: int = 2000) -> dict:
+def wild_bootstrap(
+    Y: np.ndarray,
+    start: np.ndarray,
+    *,
+    B: int = 9999,
+    weights: str = "webb",
+    seed: int = 0,
+    alpha: float = 0.05,
+    ci: bool = True,
+    chunk: int = 2000,
+) -> dict:
     """WCR bootstrap p-value (and test-inversion interval) for the TWFE coefficient.
 
     Returns ``estimate``, ``se`` (cluster-robust, CR1), ``t``, ``p_value`` (symmetric) and
@@ -103,7 +112,7 @@ def wild_bootstrap(Y: np.ndarray, start: np.ndarray, *, B: int = 9999, weights: 
         t_obs = abs(pr.t_stat(beta0))
         hits = n_const
         for i in range(0, len(W), chunk):
-            hits += int(np.sum(np.abs(pr.boot_t(W[i:i + chunk], beta0)) >= t_obs - 1e-12))
+            hits += int(np.sum(np.abs(pr.boot_t(W[i : i + chunk], beta0)) >= t_obs - 1e-12))
         return hits / B
 
     t0 = pr.t_stat(0.0)
@@ -111,6 +120,7 @@ def wild_bootstrap(Y: np.ndarray, start: np.ndarray, *, B: int = 9999, weights: 
     p0 = pval(0.0)
     interval = (float("nan"), float("nan"))
     if ci:
+
         def edge(inside: float, outside: float) -> float:
             for _ in range(40):  # bisection on the rejection boundary
                 mid = (inside + outside) / 2
@@ -137,18 +147,34 @@ def wild_bootstrap(Y: np.ndarray, start: np.ndarray, *, B: int = 9999, weights: 
             interval = (-float("inf"), float("inf"))
         else:
             lo_out, hi_out = outside(-1), outside(+1)
-            interval = (edge(pr.beta, lo_out) if np.isfinite(lo_out) else lo_out,
-                        edge(pr.beta, hi_out) if np.isfinite(hi_out) else hi_out)
+            interval = (
+                edge(pr.beta, lo_out) if np.isfinite(lo_out) else lo_out,
+                edge(pr.beta, hi_out) if np.isfinite(hi_out) else hi_out,
+            )
     return {"estimate": pr.beta, "se": float(abs(se)), "t": float(t0), "p_value": float(p0), "ci": interval}
 
 
-def run(method: Method, design: Design, fit: Fit, *, alpha: float, seed: int, rels: list[int] | None,
-        options: dict, method_options: dict) -> InferenceOutcome:
+def run(
+    method: Method,
+    design: Design,
+    fit: Fit,
+    *,
+    alpha: float,
+    seed: int,
+    rels: list[int] | None,
+    options: dict,
+    method_options: dict,
+) -> InferenceOutcome:
     """The restricted wild cluster bootstrap of the method's TWFE coefficient; the event study
     keeps the regression's cluster-robust errors."""
     n_boot, weights = int(options["n_boot"]), options["boot_weights"]
-    wb = wild_bootstrap(design.Y, design.start, B=n_boot, weights=weights, seed=seed, alpha=alpha,
-                        ci=bool(options.get("ci", True)))
-    record = InferenceRecord(kind="wild", label=f"wild cluster bootstrap (restricted, {weights} weights, {n_boot} draws)",
-                             n_draws=n_boot, min_p_value=0.0)
+    wb = wild_bootstrap(
+        design.Y, design.start, B=n_boot, weights=weights, seed=seed, alpha=alpha, ci=bool(options.get("ci", True))
+    )
+    record = InferenceRecord(
+        kind="wild",
+        label=f"wild cluster bootstrap (restricted, {weights} weights, {n_boot} draws)",
+        n_draws=n_boot,
+        min_p_value=0.0,
+    )
     return InferenceOutcome(se=wb["se"], ci=wb["ci"], p_value=wb["p_value"], record=record, event_se=fit.event_se)
