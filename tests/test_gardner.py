@@ -53,6 +53,7 @@ def test_gardner_equals_imputation_on_the_demo_city(demo_panel):
     assert g.counterfactual.counterfactual.to_numpy() == pytest.approx(i.counterfactual.counterfactual.to_numpy(), abs=1e-8)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning", "ignore:The inplace keyword")
 def test_gardner_matches_pyfixest_did2s():
     """An independent implementation: pyfixest's two-stage DiD (stage 1 on the untreated cells
     with unit and period effects, stage 2 on the treatment indicator)."""

@@ -13,7 +13,7 @@ import pytest
 
 from analysis import impact
 from analysis.impact.inference import KINDS
-from analysis.labels import INFERENCE_LABELS, METHOD_LABELS
+from analysis.labels import INFERENCE_LABELS
 
 from conftest import ROOT
 
@@ -44,7 +44,9 @@ def test_every_method_declares_a_supported_default_labels_and_references():
         assert m.name == name
         assert m.default_inference in m.inferences and set(m.inferences) <= set(KINDS)
         assert m.references, name
-        assert name in METHOD_LABELS and m.label("es") != m.label("en") or name in ("cs", "sa")
+        for lang in ("en", "es"):
+            assert m.labels[("en", "es").index(lang)] and m.short[("en", "es").index(lang)], (name, lang)
+        assert impact.registry.method_label(name, "es") == m.labels[1] and impact.registry.method_label("xyz") == "xyz"
         assert m.event_scale in ("level", "log")
     assert set(INFERENCE_LABELS) == set(KINDS)
 

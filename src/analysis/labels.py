@@ -1,34 +1,11 @@
-"""Names a reader sees for methods, outcomes and kinds of inference: the one place they live.
+"""Names a reader sees for outcomes and kinds of inference: the one place they live.
 
 A leaf module (it imports nothing from the package), so the estimators, the report and the
-notebooks all read the same names. Each entry gives the English and the Spanish name.
+notebooks all read the same names. Each entry gives the English and the Spanish name. A method's
+names live on its ``Method`` (``analysis.impact.registry.method_label``), beside what it is.
 """
 
 from __future__ import annotations
-
-#: method -> (English, Spanish): the name in tables and text
-METHOD_LABELS: dict[str, tuple[str, str]] = {
-    "ppml": ("Poisson imputation (PPML)", "Imputación de Poisson (PPML)"),
-    "imputation": ("Imputation DiD (additive)", "Diferencias en diferencias por imputación (aditiva)"),
-    "gardner": ("Two-stage DiD (Gardner)", "Diferencias en diferencias en dos etapas (Gardner)"),
-    "cs": ("Callaway-Sant'Anna", "Callaway-Sant'Anna"),
-    "sa": ("Sun-Abraham", "Sun-Abraham"),
-    "sdid": ("SDID", "Diferencias en diferencias sintéticas (SDID)"),
-    "sc": ("Synthetic control", "Control sintético"),
-    "twfe": ("TWFE", "Efectos fijos de dos vías (TWFE)"),
-}
-
-#: method -> (English, Spanish): the short name in figure titles and legends
-METHOD_SHORT: dict[str, tuple[str, str]] = {
-    "ppml": ("Poisson imputation", "imputación de Poisson"),
-    "imputation": ("imputation DiD", "DiD por imputación"),
-    "gardner": ("two-stage DiD", "DiD en dos etapas"),
-    "cs": ("Callaway-Sant'Anna", "Callaway-Sant'Anna"),
-    "sa": ("Sun-Abraham", "Sun-Abraham"),
-    "sdid": ("SDID", "SDID"),
-    "sc": ("synthetic control", "control sintético"),
-    "twfe": ("TWFE", "TWFE"),
-}
 
 #: kind of inference -> (English, Spanish)
 INFERENCE_LABELS: dict[str, tuple[str, str]] = {

@@ -87,9 +87,10 @@ def spillover(
     ex_panel = panel[~panel[unit].isin(treated)].copy()
     ex_panel[treat_start] = ex_panel[unit].map(exp).astype(panel[treat_start].dtype)
     ex_opts = dict(options)
-    if method == "ppml" and "inference" not in ex_opts:
+    m = impact.get_method(method)
+    if m.hooks.get("placebo") == "calendars" and "randomization" in m.inferences and "inference" not in ex_opts:
         # neighbours usually outnumber the sectors touching none: too few never-exposed units for
-        # placebo calendars, so the exposed group gets the exact reassignment test
+        # placebo calendars among comparable ones, so the exposed group gets the exact reassignment test
         ex_opts["inference"] = "randomization"
     exposed = impact.estimate(ex_panel, outcome=outcome, method=method, unit=unit, treat_start=treat_start, **ex_opts)
     exposed.notes = [

@@ -187,6 +187,8 @@ def draw_sa(
 
 METHOD = Method(
     name="cs",
+    labels=("Callaway-Sant'Anna", "Callaway-Sant'Anna"),
+    short=("Callaway-Sant'Anna", "Callaway-Sant'Anna"),
     fit=fit,
     draw=draw,
     inferences=("randomization",),
@@ -199,6 +201,8 @@ METHOD = Method(
 
 METHOD_SA = Method(
     name="sa",
+    labels=("Sun-Abraham", "Sun-Abraham"),
+    short=("Sun-Abraham", "Sun-Abraham"),
     fit=fit_sa,
     draw=draw_sa,
     inferences=("randomization",),

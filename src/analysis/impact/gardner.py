@@ -70,6 +70,8 @@ def draw(Y: np.ndarray, start: np.ndarray, rels: list[int] | None, fit: Fit | No
 
 METHOD = Method(
     name="gardner",
+    labels=("Two-stage DiD (Gardner)", "Diferencias en diferencias en dos etapas (Gardner)"),
+    short=("two-stage DiD", "DiD en dos etapas"),
     fit=fit,
     draw=draw,
     inferences=("randomization",),

@@ -108,6 +108,8 @@ def draw(Y: np.ndarray, start: np.ndarray, rels: list[int] | None, fit: Fit | No
 
 METHOD = Method(
     name="imputation",
+    labels=("Imputation DiD (additive)", "Diferencias en diferencias por imputación (aditiva)"),
+    short=("imputation DiD", "DiD por imputación"),
     fit=fit,
     draw=draw,
     inferences=("randomization",),

@@ -17,7 +17,7 @@ import numpy as np
 
 from analysis.impact.design import Design
 from analysis.impact.result import Draw, Fit
-from analysis.labels import METHOD_LABELS, METHOD_SHORT, label
+from analysis.labels import LANGUAGES
 
 #: options every method accepts (the event-study window, in periods relative to the start)
 COMMON_OPTIONS = ("event_window",)
@@ -54,6 +54,9 @@ class Method:
         Defaults of the options of its inferences (numbers of draws).
     hooks : mapping
         What an inference needs of this method beyond ``draw`` (documented in each inference).
+    labels, short : tuple of str
+        The method's name in tables and text, and its short name (figure titles, legends):
+        (English, Spanish).
     """
 
     name: str
@@ -67,14 +70,15 @@ class Method:
     options: tuple[str, ...] = ()
     defaults: Mapping[str, Any] = field(default_factory=dict)
     hooks: Mapping[str, Any] = field(default_factory=dict)
+    labels: tuple[str, str] = ("", "")
+    short: tuple[str, str] = ("", "")
 
-    def label(self, lang: str = "en") -> str:
-        """The method's name in tables and text."""
-        return label(METHOD_LABELS, self.name, lang)
-
-    def short_label(self, lang: str = "en") -> str:
-        """The method's short name (figure titles and legends)."""
-        return label(METHOD_SHORT, self.name, lang)
+    def label(self, lang: str = "en", short: bool = False) -> str:
+        """The method's name in ``lang`` ('en' or 'es'): in tables and text, or ``short`` (figures)."""
+        if lang not in LANGUAGES:
+            raise ValueError(f"language {lang!r}: use one of {', '.join(LANGUAGES)}")
+        names = self.short if short else self.labels
+        return names[LANGUAGES.index(lang)] or self.name
 
     def check_inference(self, inference: str) -> None:
         """A clear error for an inference this method does not support, listing those it does."""

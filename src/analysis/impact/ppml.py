@@ -177,6 +177,8 @@ def null_statistic(Yr: np.ndarray, start: np.ndarray, w: np.ndarray, fit: Fit, s
 
 METHOD = Method(
     name="ppml",
+    labels=("Poisson imputation (PPML)", "Imputación de Poisson (PPML)"),
+    short=("Poisson imputation", "imputación de Poisson"),
     fit=fit,
     draw=draw,
     inferences=("placebo", "randomization"),

@@ -30,6 +30,11 @@ REGISTRY: dict[str, Method] = {
 DEFAULT_METHOD = "ppml"
 
 
+def method_label(name: str, lang: str = "en", short: bool = False) -> str:
+    """A method's name for a reader (``Method.label``); an unregistered name reads as itself."""
+    return REGISTRY[name].label(lang, short) if name in REGISTRY else name
+
+
 def get_method(name: str) -> Method:
     """The registered method ``name``; a clear error listing the others."""
     if name not in REGISTRY:

@@ -177,6 +177,8 @@ def _draw(estimator: str):
 
 METHOD_SDID = Method(
     name="sdid",
+    labels=("SDID", "Diferencias en diferencias sintéticas (SDID)"),
+    short=("SDID", "SDID"),
     fit=fit_sdid,
     draw=_draw("sdid"),
     inferences=("placebo", "jackknife"),
@@ -188,6 +190,8 @@ METHOD_SDID = Method(
 
 METHOD_SC = Method(
     name="sc",
+    labels=("Synthetic control", "Control sintético"),
+    short=("synthetic control", "control sintético"),
     fit=fit_sc,
     draw=_draw("sc"),
     inferences=("placebo", "jackknife"),

@@ -116,6 +116,8 @@ def event_draws(design: Design, fit: Fit, n_perm: int, seed: int) -> tuple[np.nd
 
 METHOD = Method(
     name="twfe",
+    labels=("TWFE", "Efectos fijos de dos vías (TWFE)"),
+    short=("TWFE", "TWFE"),
     fit=fit,
     draw=draw,
     inferences=("randomization", "wild", "cluster"),

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.labels import INCIDENT_OUTCOME_LABELS, INFERENCE_LABELS, METHOD_LABELS, OUTCOME_LABELS, label
+from analysis.impact.registry import method_label
+from analysis.labels import INCIDENT_OUTCOME_LABELS, INFERENCE_LABELS, OUTCOME_LABELS, label
 from analysis.paths import ROOT
 from analysis.periods import check_reportable, parse_quarter, quarter_label
 from analysis.report import disclosure
@@ -364,7 +365,7 @@ def estimates_table(results, labels: list[str] | None = None, noun: str = "victi
         if disclosure.is_small(disclosure.recorded_total(r)):  # the row would give a count of 1-4 away
             rows.append(
                 {
-                    "Method" if labels is None else "Group": labels[i] if labels else label(METHOD_LABELS, r.method),
+                    "Method" if labels is None else "Group": labels[i] if labels else method_label(r.method),
                     f"{noun.capitalize()} per sector-month": "n/p",
                     "Effect": "n/p",
                     f"{100 * (1 - r.alpha):.0f}% interval": "n/p",
@@ -378,7 +379,7 @@ def estimates_table(results, labels: list[str] | None = None, noun: str = "victi
             {
                 "Method" if labels is None else "Group": labels[i]
                 if labels
-                else label(METHOD_LABELS, r.method) + ROLE.get(r.method, ""),
+                else method_label(r.method) + ROLE.get(r.method, ""),
                 f"{noun.capitalize()} per sector-month": fmt_num(r.att),
                 "Effect": fmt_pct(r.att_percent),
                 f"{100 * (1 - r.alpha):.0f}% interval": f"{fmt_pct(lo)} to {fmt_pct(hi)}",
@@ -402,7 +403,7 @@ def calibration_text(checks) -> str:
         lo, hi = c.interval
         ok = lo <= c.alpha  # the interval of the rejection rate reaches the nominal level
         lines.append(
-            f"- {label(METHOD_LABELS, c.method)} with {c.inference.split(' (')[0]}: rejected a true "
+            f"- {method_label(c.method)} with {c.inference.split(' (')[0]}: rejected a true "
             f"null in **{100 * c.rejection_rate:.1f}%** of {len(c.p_values)} placebo runs "
             f"(95% interval {100 * lo:.1f}% to {100 * hi:.1f}%; nominal 5%)"
             + ("." if ok else " — **it finds effects where there are none too often: not used for conclusions**.")

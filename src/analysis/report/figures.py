@@ -13,7 +13,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from analysis.labels import METHOD_SHORT, OUTCOME_SHORT, label
+from analysis.impact.registry import method_label
+from analysis.labels import OUTCOME_SHORT, label
 from analysis.report.disclosure import SMALL_MAX, is_small
 
 TREATED = "#0072B2"
@@ -39,7 +40,7 @@ def _label(outcome: str) -> str:
 
 
 def _method(method: str) -> str:
-    return label(METHOD_SHORT, method)
+    return method_label(method, short=True)
 
 
 def event_study(result, title: str | None = None, demo: bool = False, noun: str = "victims"):
