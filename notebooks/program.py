@@ -207,8 +207,10 @@ display(Markdown(plan_md))
 # %%
 display(Markdown(content.data_text(ctx)))
 display(Markdown(content.data_note(ctx)))
-saved = results_files.save_results([main, additive, sdid, twfe], results_dir, "program", ctx=ctx)
-calibration_saved = results_files.save_calibration(checks, results_dir)
-results_files.save_spillover(spill, results_dir, ctx)
-results_files.save_power(plan, results_dir)
-results_files.save_sensitivity(sens, results_dir)
+saved = [  # the results files (analysis.report.results_files); nothing is shown
+    results_files.save_results([main, additive, sdid, twfe], results_dir, "program", ctx=ctx),
+    results_files.save_calibration(checks, results_dir),
+    results_files.save_spillover(spill, results_dir, ctx),
+    results_files.save_power(plan, results_dir),
+    results_files.save_sensitivity(sens, results_dir),
+]

@@ -156,3 +156,17 @@ def test_estimates_table_names_inference_and_draws_from_the_results(demo_panel):
     assert [r.inference.n_draws for r in rs] == [99, 1999, 0]
     t = estimates_table(rs)
     assert "Randomization, 99 draws" in t and "Wild bootstrap, 1,999 draws" in t and "cluster-robust by unit" in t
+
+
+def test_no_python_value_leaks_into_the_report(built):
+    """A notebook cell's last value is displayed: a writer's return value (a path), an object's
+    repr or a warning must not reach the reader."""
+    nbs = [json.loads(p.read_text()) for p in (built["dir"] / "notebooks").glob("*.ipynb")]
+    shown = [o for nb in nbs for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
+    plain = ["".join(o.get("data", {}).get("text/plain", "")) for o in shown if o["output_type"] == "execute_result"]
+    assert plain == [], plain
+    streams = [o for o in shown if o["output_type"] == "stream"]
+    assert streams == [], streams
+    text = _text((built["dir"] / f"alto-al-fuego_{QUARTER}.html").read_text())
+    for leak in ("PosixPath(", "ImpactResult(", "<analysis.", "Warning:", "array(["):
+        assert leak not in text
