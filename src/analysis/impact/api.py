@@ -8,7 +8,7 @@ import pandas as pd
 from analysis.impact.design import make_design
 from analysis.impact.event import event_table
 from analysis.impact.inference import KINDS
-from analysis.impact.method import COMMON_OPTIONS
+from analysis.impact.method import COMMON_OPTIONS, Request
 from analysis.impact.registry import DEFAULT_METHOD, get_method
 from analysis.impact.result import Cells, ImpactResult
 
@@ -82,7 +82,7 @@ def estimate(
     fit = m.fit(design, event_window=window, **method_options)
     rels = None if window is None else list(range(window[0], window[1] + 1))
     out = KINDS[kind].run(
-        m, design, fit, alpha=alpha, seed=seed, rels=rels, options=inference_options, method_options=method_options
+        Request(m, design, fit, alpha, seed, rels, options=inference_options, method_options=method_options)
     )
 
     Y, start = design.Y, design.start

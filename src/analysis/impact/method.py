@@ -92,6 +92,22 @@ class Method:
         return self.fit(design, **options)
 
 
+@dataclass(frozen=True)
+class Request:
+    """What ``estimate`` asks of an inference (``analysis.impact.inference``): the method, the
+    design and its fit, the level, the seed of the draws, the event window's relative periods,
+    the inference's options (numbers of draws, pool) and the method's own options."""
+
+    method: Method
+    design: Design
+    fit: Fit
+    alpha: float
+    seed: int
+    rels: list[int] | None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    method_options: Mapping[str, Any] = field(default_factory=dict)
+
+
 def treated_rows(start: np.ndarray) -> np.ndarray:
     """Row indices of the treated units of a calendar, in order (the rows of ``Draw.expected``)."""
     return np.flatnonzero(np.asarray(start) >= 0)

@@ -16,7 +16,7 @@ import pandas as pd
 
 from analysis.impact.design import Design, demean2, treatment_matrix
 from analysis.impact.inference.randomization import permuted_starts
-from analysis.impact.method import Method
+from analysis.impact.method import Method, Request
 from analysis.impact.result import Draw, Fit
 
 STAGGERED_NOTE = (
@@ -144,14 +144,6 @@ def randomization_test(Y: np.ndarray, start: np.ndarray, n_perm: int = 999, seed
     N, T = Y.shape
     design = Design(Y=Y, start=np.asarray(start), units=pd.RangeIndex(N), times=pd.RangeIndex(T))
     beta = twfe_coefficient(Y, design.D)
-    out = randomization.run(
-        METHOD,
-        design,
-        Fit(att=beta, event=pd.Series(dtype=float)),
-        alpha=alpha,
-        seed=seed,
-        rels=None,
-        options={"n_perm": n_perm},
-        method_options={},
-    )
+    fit = Fit(att=beta, event=pd.Series(dtype=float))
+    out = randomization.run(Request(METHOD, design, fit, alpha, seed, None, options={"n_perm": n_perm}))
     return {"estimate": beta, "p_value": out.p_value, "ci": out.ci, "se": out.se, "draws": out.record.draws}

@@ -6,9 +6,8 @@ null several times too often), so no method uses them by default: they are for r
 
 from __future__ import annotations
 
-from analysis.impact.design import Design
-from analysis.impact.method import Method
-from analysis.impact.result import Fit, InferenceOutcome, InferenceRecord, z_interval
+from analysis.impact.method import Request
+from analysis.impact.result import InferenceOutcome, InferenceRecord, z_interval
 
 #: options this inference reads
 OPTIONS: tuple[str, ...] = ()
@@ -16,22 +15,13 @@ OPTIONS: tuple[str, ...] = ()
 NOTE = "Cluster-robust errors over-reject with few treated units: for reference only."
 
 
-def run(
-    method: Method,
-    design: Design,
-    fit: Fit,
-    *,
-    alpha: float,
-    seed: int,
-    rels: list[int] | None,
-    options: dict,
-    method_options: dict,
-) -> InferenceOutcome:
+def run(req: Request) -> InferenceOutcome:
     """Normal interval from the method's cluster-robust standard error (``Fit.cluster_se``)."""
+    fit = req.fit
     if fit.cluster_se is None:
-        raise ValueError(f"{method.name} gives no cluster-robust standard error")
+        raise ValueError(f"{req.method.name} gives no cluster-robust standard error")
     se = float(fit.cluster_se)
-    lo, hi, p = z_interval(fit.att, se, alpha)
+    lo, hi, p = z_interval(fit.att, se, req.alpha)
     return InferenceOutcome(
         se=se,
         ci=(lo, hi),

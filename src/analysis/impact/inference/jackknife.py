@@ -11,9 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.impact.design import Design
-from analysis.impact.method import Method
-from analysis.impact.result import Fit, InferenceOutcome, InferenceRecord, z_interval
+from analysis.impact.method import Request
+from analysis.impact.result import InferenceOutcome, InferenceRecord, z_interval
 
 #: options this inference reads
 OPTIONS: tuple[str, ...] = ()
@@ -21,18 +20,9 @@ OPTIONS: tuple[str, ...] = ()
 NOTE = "Jackknife standard errors are unreliable with few treated units; the placebo method is the default."
 
 
-def run(
-    method: Method,
-    design: Design,
-    fit: Fit,
-    *,
-    alpha: float,
-    seed: int,
-    rels: list[int] | None,
-    options: dict,
-    method_options: dict,
-) -> InferenceOutcome:
+def run(req: Request) -> InferenceOutcome:
     """Jackknife standard error and normal interval; see the module docstring."""
+    design, fit, alpha = req.design, req.fit, req.alpha
     import synthdid
 
     Y, start = design.Y, design.start
@@ -52,7 +42,7 @@ def run(
         }
     )
     est = synthdid.staggered_synthdid_estimate(
-        long, estimator=method.hooks["synthdid"], unit="unit", time="t", outcome="y", treatment="d"
+        long, estimator=req.method.hooks["synthdid"], unit="unit", time="t", outcome="y", treatment="d"
     )
     se = est.se(method="jackknife")
     lo, hi, p = z_interval(fit.att, se, alpha)

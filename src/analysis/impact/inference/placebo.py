@@ -34,7 +34,7 @@ from analysis.impact.inference.randomization import (
     perm_p,
     pool_mask,
 )
-from analysis.impact.method import Method, treated_rows
+from analysis.impact.method import Method, Request, treated_rows
 from analysis.impact.result import Fit, InferenceOutcome, InferenceRecord, z_interval
 
 #: options this inference reads (``n_placebo`` draws, or ``n_perm`` when it is not given)
@@ -260,18 +260,10 @@ def _calendars(method: Method, design: Design, fit: Fit, alpha: float, seed: int
     )
 
 
-def run(
-    method: Method,
-    design: Design,
-    fit: Fit,
-    *,
-    alpha: float,
-    seed: int,
-    rels: list[int] | None,
-    options: dict,
-    method_options: dict,
-) -> InferenceOutcome:
+def run(req: Request) -> InferenceOutcome:
     """Placebo inference for ``method`` by its scheme; see the module docstring."""
+    method, design, fit, alpha, seed, rels = req.method, req.design, req.fit, req.alpha, req.seed, req.rels
+    options, method_options = dict(req.options), dict(req.method_options)
     if rels is None:
         raise ValueError("placebo inference needs an event window")
     scheme = method.hooks.get("placebo", "stand-ins")

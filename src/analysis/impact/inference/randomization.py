@@ -25,9 +25,9 @@ from math import factorial, prod
 import numpy as np
 import pandas as pd
 
-from analysis.impact.design import Design, treatment_matrix
+from analysis.impact.design import treatment_matrix
 from analysis.impact.event import draw_spread
-from analysis.impact.method import Method, treated_rows
+from analysis.impact.method import Method, Request, treated_rows
 from analysis.impact.result import Cells, Draw, Fit, InferenceOutcome, InferenceRecord
 
 #: options this inference reads
@@ -202,18 +202,10 @@ def draw_cells(Yd: np.ndarray, calendars: np.ndarray, expected: list) -> Cells |
     )
 
 
-def run(
-    method: Method,
-    design: Design,
-    fit: Fit,
-    *,
-    alpha: float,
-    seed: int,
-    rels: list[int] | None,
-    options: dict,
-    method_options: dict,
-) -> InferenceOutcome:
+def run(req: Request) -> InferenceOutcome:
     """Randomization inference for ``method``; see the module docstring."""
+    method, design, fit, alpha, seed, rels = req.method, req.design, req.fit, req.alpha, req.seed, req.rels
+    options, method_options = dict(req.options), dict(req.method_options)
     n_perm, ci = int(options["n_perm"]), bool(options.get("ci", True))
     Y, start = design.Y, design.start
     T = Y.shape[1]

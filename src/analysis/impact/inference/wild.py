@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from analysis.impact.design import Design, demean2, treatment_matrix
-from analysis.impact.method import Method
-from analysis.impact.result import Fit, InferenceOutcome, InferenceRecord
+from analysis.impact.design import demean2, treatment_matrix
+from analysis.impact.method import Request
+from analysis.impact.result import InferenceOutcome, InferenceRecord
 
 #: options this inference reads
 OPTIONS = ("n_boot", "boot_weights", "ci")
@@ -154,19 +154,10 @@ def wild_bootstrap(
     return {"estimate": pr.beta, "se": float(abs(se)), "t": float(t0), "p_value": float(p0), "ci": interval}
 
 
-def run(
-    method: Method,
-    design: Design,
-    fit: Fit,
-    *,
-    alpha: float,
-    seed: int,
-    rels: list[int] | None,
-    options: dict,
-    method_options: dict,
-) -> InferenceOutcome:
+def run(req: Request) -> InferenceOutcome:
     """The restricted wild cluster bootstrap of the method's TWFE coefficient; the event study
     keeps the regression's cluster-robust errors."""
+    design, fit, alpha, seed, options = req.design, req.fit, req.alpha, req.seed, req.options
     n_boot, weights = int(options["n_boot"]), options["boot_weights"]
     wb = wild_bootstrap(
         design.Y, design.start, B=n_boot, weights=weights, seed=seed, alpha=alpha, ci=bool(options.get("ci", True))
