@@ -70,13 +70,18 @@ def estimate(
     m = get_method(method)
     kind = inference or m.default_inference
     m.check_inference(kind)
-    known = set(COMMON_OPTIONS) | set(m.options) | {o for k in m.inferences for o in KINDS[k].OPTIONS}
+    # an option nothing reads is an error, never silently ignored
+    reads = KINDS[kind].reads(m)
+    known = set(COMMON_OPTIONS) | set(m.options) | set(reads)
     unknown = sorted(set(options) - known)
     if unknown:
-        raise ValueError(f"{method} does not take option(s) {', '.join(unknown)}; it takes: {', '.join(sorted(known))}")
+        raise ValueError(
+            f"{method} with {kind} inference does not take option(s) {', '.join(unknown)}; "
+            f"it takes: {', '.join(sorted(known))}"
+        )
     window = options.get("event_window", EVENT_WINDOW)
     method_options = {k: options[k] for k in m.options if k in options}
-    inference_options = {**m.defaults, **{k: v for k, v in options.items() if k in KINDS[kind].OPTIONS}}
+    inference_options = {**m.defaults, **{k: v for k, v in options.items() if k in reads}}
 
     design = make_design(panel, outcome, unit=unit, time=time, treat_start=treat_start)
     fit = m.fit(design, event_window=window, **method_options)

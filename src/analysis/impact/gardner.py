@@ -65,7 +65,7 @@ def fit(design: Design, *, event_window: tuple[int, int] | None = (-12, 24)) -> 
 def draw(Y: np.ndarray, start: np.ndarray, rels: list[int] | None, fit: Fit | None = None) -> Draw:
     """The two-stage estimate under calendar ``start``."""
     att, coef, fitted = _stages(Y, start, rels)
-    return Draw(att=att, curve=coef, expected=None if rels is None else fitted[treated_rows(start)])
+    return Draw(att=att, curve=coef, expected=fitted[treated_rows(start)])
 
 
 METHOD = Method(

@@ -100,10 +100,9 @@ def draw(Y: np.ndarray, start: np.ndarray, rels: list[int] | None, fit: Fit | No
     Dp = treatment_matrix(start, Y.shape[1]).astype(bool)
     ay, by = fit_untreated(Y, ~Dp)
     gap = Y - ay[:, None] - by[None, :]
-    if rels is None:
-        return Draw(att=gap[Dp].mean())
     rows = treated_rows(start)
-    return Draw(att=gap[Dp].mean(), curve=event_curve(gap, start, rels), expected=ay[rows][:, None] + by[None, :])
+    curve = None if rels is None else event_curve(gap, start, rels)
+    return Draw(att=gap[Dp].mean(), curve=curve, expected=ay[rows][:, None] + by[None, :])
 
 
 METHOD = Method(

@@ -279,8 +279,9 @@ class ImpactResult:
             raise ValueError(f"level must be between 0 and 1, not {level!r}")
         elif self.interval_at is None:
             raise ValueError(
-                f"{self.inference.kind} inference keeps no draws to recompute its interval at another "
-                f"level; re-run estimate(..., alpha={1 - level:.3g})"
+                f"this estimate cannot recompute its interval at another level ({self.inference.kind} inference "
+                f"keeps no draws for it, or the interval was not computed: ci=False); "
+                f"re-run estimate(..., alpha={1 - level:.3g})"
             )
         else:
             lo, hi = self.interval_at(
@@ -317,27 +318,27 @@ class ImpactResult:
                 f"method {self.method!r} keeps no cell-level effects (no counterfactual per cell); "
                 "aggregate the results of imputation, gardner, ppml, sdid or sc"
             )
-        keys, obs, exp = _group_cells(self.cells, by, self.periods)
+        labels, codes = _group_codes(self.cells, by, self.periods)
+        obs, exp, n = _group_sums(self.cells, codes, len(labels))
+        present = n[0] > 0  # groups the estimate's own cells reach, in their natural order
+        obs, exp, n = obs[0, present], exp[0, present], n[0, present]
+        keys = [labels[i] for i in np.flatnonzero(present)]
         z = norm.ppf(1 - (self.alpha if level is None else 1 - level) / 2)
         log = self.event_scale == "log"
-        est = np.log(obs / exp) if log else (obs - exp) / _cell_counts(self.cells, by, self.periods, keys)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            est = np.log(obs / exp) if log else (obs - exp) / n
         spread = np.full(len(keys), np.nan)
         if self.cell_draws is not None and self.cell_draws.draws > 1:
-            dk, dobs, dexp = _group_cells(self.cell_draws, by, self.periods, keys)
+            _, dcodes = _group_codes(self.cell_draws, by, self.periods)
+            dobs, dexp, dn = (x[:, present] for x in _group_sums(self.cell_draws, dcodes, len(labels)))
             with np.errstate(invalid="ignore", divide="ignore"):
-                vals = (
-                    np.log(dobs / dexp)
-                    if log
-                    else (dobs - dexp) / _cell_counts(self.cell_draws, by, self.periods, keys)
-                )
-            vals = np.where(np.isfinite(vals), vals, np.nan)
-            with np.errstate(invalid="ignore"):
-                import warnings
+                vals = np.log(dobs / dexp) if log else (dobs - dexp) / dn
+            vals = np.where(np.isfinite(vals) & (dn > 0), vals, np.nan)
+            import warnings
 
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", RuntimeWarning)
-                    spread = np.nanstd(vals, axis=0)
-        n = _cell_counts(self.cells, by, self.periods, keys)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                spread = np.nanstd(vals, axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
             out = pd.DataFrame(
                 {
@@ -435,58 +436,45 @@ class ImpactResult:
         return f"<table>{body}</table>" + (f"<ul>{notes}</ul>" if notes else "")
 
 
-def _group_keys(cells: Cells, by: str, periods: pd.Index) -> np.ndarray:
-    """(B, R, T) group of each cell; None-like (NaN object) for cells outside every group."""
+def _period_labels(periods: pd.Index, by: str) -> list[str]:
+    """Each period's calendar year or quarter: from pandas Periods or timestamps; integer
+    periods (months counted from 0) in blocks of 12 or 3."""
+    if len(periods) and hasattr(periods[0], "year") and hasattr(periods[0], "quarter"):
+        return [str(p.year) if by == "year" else f"{p.year}Q{p.quarter}" for p in periods]
+    return [str(int(p) // (12 if by == "year" else 3)) for p in periods]
+
+
+def _group_codes(cells: Cells, by: str, periods: pd.Index) -> tuple[list, np.ndarray]:
+    """(labels, codes): every group's label in its natural order (months since the start,
+    cohorts and calendar periods in time order), and each cell's group as an index into them
+    (-1: a cell before the start, in no group except by months since the start)."""
     B, R, T = cells.observed.shape
     t = np.broadcast_to(np.arange(T)[None, None, :], (B, R, T))
-    s = cells.start[:, :, None]
+    s = np.broadcast_to(cells.start[:, :, None], (B, R, T))
     post = t >= s
-    if by == "event":
-        return np.where(True, t - s, 0)
+    if by == "event":  # relative periods -(T - 1) .. T - 1
+        return list(range(-(T - 1), T)), (t - s) + (T - 1)
     if by == "overall":
-        key = np.zeros((B, R, T), dtype=object)
-        key[:] = "all"
+        labels, codes = ["all"], np.zeros((B, R, T), dtype=int)
     elif by == "cohort":
-        labels = np.asarray([str(p) for p in periods], dtype=object)
-        key = np.broadcast_to(labels[cells.start][:, :, None], (B, R, T)).astype(object)
+        labels, codes = [str(p) for p in periods], s.copy()
     else:
-        if len(periods) and isinstance(periods[0], pd.Period):
-            lab = [str(p.year) if by == "year" else f"{p.year}Q{p.quarter}" for p in periods]
-        else:  # integer periods: blocks of 12 (year) or 3 (quarter) months
-            lab = [str(int(p) // (12 if by == "year" else 3)) for p in periods]
-        key = np.broadcast_to(np.asarray(lab, dtype=object)[None, None, :], (B, R, T)).astype(object)
-    key[~post] = None  # cells before the start belong to no group
-    return key
+        names = _period_labels(periods, by)
+        labels = list(dict.fromkeys(names))  # in time order, each once
+        codes = np.broadcast_to(np.array([labels.index(x) for x in names])[None, None, :], (B, R, T))
+    return labels, np.where(post, codes, -1)
 
 
-def _group_cells(cells: Cells, by: str, periods: pd.Index, keys=None):
-    """Sums of observed and expected outcomes per group: (keys, obs, exp); with ``keys`` given,
-    arrays (B, len(keys)) for each draw."""
-    k = _group_keys(cells, by, periods)
-    ok = np.array([v is not None for v in k.ravel()]).reshape(k.shape)
-    if keys is None:
-        keys = np.array(sorted({v for v in k[ok].ravel()}), dtype=object)
-        obs = np.array([cells.observed[ok & (k == g)].sum() for g in keys])
-        exp = np.array([cells.expected[ok & (k == g)].sum() for g in keys])
-        return keys, obs, exp
+def _group_sums(cells: Cells, codes: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Observed, expected and cell counts per draw and group: three (B, n_groups) arrays."""
     B = cells.draws
-    obs = np.full((B, len(keys)), np.nan)
-    exp = np.full((B, len(keys)), np.nan)
-    for j, g in enumerate(keys):
-        m = ok & (k == g)
-        obs[:, j] = np.where(m, cells.observed, 0).sum((1, 2))
-        exp[:, j] = np.where(m, cells.expected, 0).sum((1, 2))
-        none = ~m.any((1, 2))
-        obs[none, j] = exp[none, j] = np.nan
-    return keys, obs, exp
-
-
-def _cell_counts(cells: Cells, by: str, periods: pd.Index, keys) -> np.ndarray:
-    """Cells per group: a vector for one draw, (B, len(keys)) for many."""
-    k = _group_keys(cells, by, periods)
-    ok = np.array([v is not None for v in k.ravel()]).reshape(k.shape)
-    counts = np.stack([(ok & (k == g)).sum((1, 2)) for g in keys], axis=1).astype(float)
-    return counts[0] if cells.draws == 1 else np.where(counts > 0, counts, np.nan)
+    ok = codes >= 0
+    flat = (np.arange(B)[:, None, None] * n_groups + codes)[ok]
+    size = B * n_groups
+    obs = np.bincount(flat, weights=cells.observed[ok], minlength=size).reshape(B, n_groups)
+    exp = np.bincount(flat, weights=cells.expected[ok], minlength=size).reshape(B, n_groups)
+    n = np.bincount(flat, minlength=size).reshape(B, n_groups).astype(float)
+    return obs, exp, n
 
 
 def stack(results: list[ImpactResult]) -> pd.DataFrame:
@@ -497,7 +485,15 @@ def stack(results: list[ImpactResult]) -> pd.DataFrame:
 def compare(results: dict[str, ImpactResult] | list[ImpactResult]) -> pd.DataFrame:
     """Results side by side, one column each (linearmodels' ``compare``): effect, interval,
     percent, p-value and its floor, inference and counts."""
-    items = results.items() if isinstance(results, dict) else [(f"{r.method}: {r.outcome}", r) for r in results]
+    items: list[tuple[str, ImpactResult]] = []
+    if isinstance(results, dict):
+        items = list(results.items())
+    else:  # named by method, outcome and inference; a name that repeats is numbered, never overwritten
+        seen: dict[str, int] = {}
+        for r in results:
+            name = f"{r.method}: {r.outcome} ({r.inference.kind})"
+            seen[name] = seen.get(name, 0) + 1
+            items.append((name if seen[name] == 1 else f"{name} #{seen[name]}", r))
     cols = {}
     for name, r in items:
         lo, hi = r.ci_percent

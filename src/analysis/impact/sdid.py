@@ -184,7 +184,7 @@ METHOD_SDID = Method(
     inferences=("placebo", "jackknife"),
     default_inference="placebo",
     references=("Arkhangelsky, Athey, Hirshberg, Imbens and Wager (2021), American Economic Review 111(12)",),
-    defaults={"n_placebo": 200},
+    defaults={"n_perm": 200},  # placebo draws (``n_placebo`` is read first when given)
     hooks={"placebo": "stand-ins", "synthdid": "synthdid"},
 )
 
@@ -197,6 +197,6 @@ METHOD_SC = Method(
     inferences=("placebo", "jackknife"),
     default_inference="placebo",
     references=("Abadie, Diamond and Hainmueller (2010), Journal of the American Statistical Association 105(490)",),
-    defaults={"n_placebo": 200},
+    defaults={"n_perm": 200},  # placebo draws (``n_placebo`` is read first when given)
     hooks={"placebo": "stand-ins", "synthdid": "sc"},
 )

@@ -97,7 +97,9 @@ def draw(Y: np.ndarray, start: np.ndarray, rels: list[int] | None, fit: Fit | No
     return Draw(att=(Dt * Y).sum() / (Dt * Dp).sum())
 
 
-def event_draws(design: Design, fit: Fit, n_perm: int, seed: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+def event_draws(
+    design: Design, fit: Fit, n_perm: int, seed: int, pool: np.ndarray | None = None
+) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Event-study coefficients under reassigned calendars: a regression per draw, so at most 199
     of them (seed + 1), their spread the event study's standard errors."""
     if "event_window" not in fit.details:
@@ -106,7 +108,7 @@ def event_draws(design: Design, fit: Fit, n_perm: int, seed: int) -> tuple[np.nd
     window = fit.details["event_window"]
     rels = list(fit.event.index)
     draws = []
-    for s in permuted_starts(design.start, min(n_perm, 199), seed + 1):
+    for s in permuted_starts(design.start, min(n_perm, 199), seed + 1, pool):
         Xp, _ = event_study_matrix(s, T, window)
         Xpt = demean2(Xp).reshape(len(rels), -1)
         # normal equations: K x K with K about 36, far cheaper than an SVD of the N*T x K matrix

@@ -1,7 +1,8 @@
 """Each kind of inference, written once; a method lists the kinds it supports.
 
-Every kind is a module with ``run(method, design, fit, *, alpha, seed, rels, options,
-method_options) -> InferenceOutcome`` and ``OPTIONS``, the options it reads.
+Every kind is a module with ``run(req: Request) -> InferenceOutcome`` (``Request``: the method,
+the design and its fit, the level, the seed, the event window, the options; in
+``analysis.impact.method``) and ``OPTIONS``, the options it reads.
 """
 
 from __future__ import annotations

@@ -6,11 +6,17 @@ null several times too often), so no method uses them by default: they are for r
 
 from __future__ import annotations
 
-from analysis.impact.method import Request
+from analysis.impact.method import Method, Request
 from analysis.impact.result import InferenceOutcome, InferenceRecord, z_interval
 
 #: options this inference reads
 OPTIONS: tuple[str, ...] = ()
+
+
+def reads(method: Method) -> tuple[str, ...]:
+    """The options this inference reads for ``method``."""
+    return OPTIONS
+
 
 NOTE = "Cluster-robust errors over-reject with few treated units: for reference only."
 

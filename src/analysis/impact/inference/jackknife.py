@@ -11,11 +11,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.impact.method import Request
+from analysis.impact.method import Method, Request
 from analysis.impact.result import InferenceOutcome, InferenceRecord, z_interval
 
 #: options this inference reads
 OPTIONS: tuple[str, ...] = ()
+
+
+def reads(method: Method) -> tuple[str, ...]:
+    """The options this inference reads for ``method``."""
+    return OPTIONS
+
 
 NOTE = "Jackknife standard errors are unreliable with few treated units; the placebo method is the default."
 

@@ -33,12 +33,22 @@ from analysis.impact.inference.randomization import (
     draw_cells,
     perm_p,
     pool_mask,
+    pool_words,
 )
 from analysis.impact.method import Method, Request, treated_rows
 from analysis.impact.result import Fit, InferenceOutcome, InferenceRecord, z_interval
 
 #: options this inference reads (``n_placebo`` draws, or ``n_perm`` when it is not given)
 OPTIONS = ("n_placebo", "n_perm", "placebo_pool", "pool", "ci")
+
+
+def reads(method: Method) -> tuple[str, ...]:
+    """The options this inference reads for ``method``: its scheme's (``placebo_pool`` for
+    stand-ins; ``pool`` and ``ci`` for calendars) and the number of draws (``n_placebo``, or
+    ``n_perm`` when it is not given)."""
+    if method.hooks.get("placebo", "stand-ins") == "calendars":
+        return ("n_placebo", "n_perm", "pool", "ci")
+    return ("n_placebo", "n_perm", "placebo_pool")
 
 
 def placebo_pools(
@@ -141,6 +151,17 @@ def pivot_interval(
     return max(lo_u / expected - 1, -1.0), hi_u / expected - 1
 
 
+def _event_spread(curves: np.ndarray, rels: list[int] | None) -> dict:
+    """The event study's spread over the draws and the draws themselves (none without a window)."""
+    if rels is None:
+        return {"event_se": None, "event_draws": None, "event_rels": None}
+    return {
+        "event_se": pd.Series(draw_spread(curves), index=np.array(rels)),
+        "event_draws": curves,
+        "event_rels": np.array(rels),
+    }
+
+
 def _stand_ins(method: Method, design: Design, fit: Fit, alpha: float, seed: int, rels, options, method_options):
     Y, start = design.Y, design.start
     n_placebo = int(options["n_placebo"] if "n_placebo" in options else options["n_perm"])
@@ -153,7 +174,7 @@ def _stand_ins(method: Method, design: Design, fit: Fit, alpha: float, seed: int
     rng = np.random.default_rng(seed)
     pools = placebo_pools(Y, tr_rows, ctrl, design.n_pre, placebo_pool)
     atts = np.empty(n_placebo)
-    curves = np.empty((n_placebo, len(rels)))
+    curves = np.full((n_placebo, len(rels) if rels is not None else 0), np.nan)
     Yc = Y[ctrl]
     calendars, expected = [], []
     for b in range(n_placebo):
@@ -161,7 +182,9 @@ def _stand_ins(method: Method, design: Design, fit: Fit, alpha: float, seed: int
         s = np.full(len(ctrl), -1)
         s[np.searchsorted(ctrl, pick)] = start[tr_rows]
         d = method.draw(Yc, s, rels, fit, **method_options)
-        atts[b], curves[b] = d.att, d.curve
+        atts[b] = d.att
+        if rels is not None:
+            curves[b] = d.curve
         calendars.append(s)
         expected.append(d.expected)
     se = float(np.sqrt(np.mean((atts - atts.mean()) ** 2)))
@@ -178,9 +201,7 @@ def _stand_ins(method: Method, design: Design, fit: Fit, alpha: float, seed: int
         ci=(lo, hi),
         p_value=p,
         record=record,
-        event_se=pd.Series(draw_spread(curves), index=np.array(rels)),
-        event_draws=curves,
-        event_rels=np.array(rels),
+        **_event_spread(curves, rels),
         cells=draw_cells(Yc, np.stack(calendars), expected),
         interval_at=lambda a: z_interval(fit.att, se, a)[:2],
     )
@@ -198,7 +219,7 @@ def _calendars(method: Method, design: Design, fit: Fit, alpha: float, seed: int
     ctrl = start < 0
     Yd, draws = Y[ctrl], placebo_calendars(start, in_pool[ctrl], n_perm, seed)
     n_draws = len(draws)
-    curves = np.full((n_draws, len(rels)), np.nan)
+    curves = np.full((n_draws, len(rels) if rels is not None else 0), np.nan)
     recs, exps = np.full(n_draws, np.nan), np.full(n_draws, np.nan)
     expected = []
     studentized = method_options.get("statistic", "studentized") == "studentized"
@@ -209,7 +230,8 @@ def _calendars(method: Method, design: Design, fit: Fit, alpha: float, seed: int
             d = method.draw(Yd, s, rels, fit, **method_options)
             Dp = treatment_matrix(s, T).astype(bool)
             recs[k], exps[k] = Yd[Dp].sum(), _expected(d)[Dp[treated_rows(s)]].sum()
-            curves[k] = d.curve
+            if rels is not None:
+                curves[k] = d.curve
             expected.append(d.expected)
         extra = 0.0
         if studentized:
@@ -234,26 +256,27 @@ def _calendars(method: Method, design: Design, fit: Fit, alpha: float, seed: int
         lo_r, hi_r = pivot_interval(rec_obs, exp_obs, null_stats, alpha, extra)
         lo, hi = lo_r * cf_mean, hi_r * cf_mean
     n_cand = int((in_pool & ctrl).sum())
-    label = (
-        f"placebo inference ({n_draws} placebo calendars among the {n_cand} never-treated units at least as "
-        "violent before the start as the least violent treated unit; studentized, multiplicative)"
+    pool = options.get("pool", "comparable")
+    among = (
+        pool_words(Y, start, in_pool, among=ctrl, noun="never-treated units")
+        if pool == "comparable"
+        else f"all {n_cand} never-treated units"
     )
+    label = f"placebo inference ({n_draws} placebo calendars among {among}; studentized, multiplicative)"
     record = InferenceRecord(
         kind="placebo",
         label=label,
         n_draws=n_draws,
         min_p_value=max(1 / (n_draws + 1), 1 / (distinct_placebos(start, n_cand) + 1)),
         draws=null_stats,
-        pool=tuple(design.units[in_pool]),
+        pool=tuple(design.units[in_pool]) if pool == "comparable" else (),
     )
     return InferenceOutcome(
         se=float("nan"),
         ci=(lo, hi),
         p_value=p0,
         record=record,
-        event_se=pd.Series(draw_spread(curves), index=np.array(rels)),
-        event_draws=curves,
-        event_rels=np.array(rels),
+        **_event_spread(curves, rels),
         cells=draw_cells(Yd, draws, expected),
         interval_at=interval_at if ci and studentized else None,
         details={"ratio_ci": (lo_r, hi_r)},
@@ -264,8 +287,6 @@ def run(req: Request) -> InferenceOutcome:
     """Placebo inference for ``method`` by its scheme; see the module docstring."""
     method, design, fit, alpha, seed, rels = req.method, req.design, req.fit, req.alpha, req.seed, req.rels
     options, method_options = dict(req.options), dict(req.method_options)
-    if rels is None:
-        raise ValueError("placebo inference needs an event window")
     scheme = method.hooks.get("placebo", "stand-ins")
     run_scheme = {"stand-ins": _stand_ins, "calendars": _calendars}[scheme]
     return run_scheme(method, design, fit, alpha, seed, rels, options, method_options)

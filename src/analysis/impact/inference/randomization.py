@@ -34,6 +34,11 @@ from analysis.impact.result import Cells, Draw, Fit, InferenceOutcome, Inference
 OPTIONS = ("n_perm", "pool", "ci")
 
 
+def reads(method: Method) -> tuple[str, ...]:
+    """The options this inference reads for ``method``."""
+    return OPTIONS
+
+
 def permuted_starts(start: np.ndarray, n_perm: int, seed: int, pool: np.ndarray | None = None) -> np.ndarray:
     """(n_perm, N) reassignments of the observed adoption calendar to random units.
 
@@ -89,6 +94,25 @@ def pool_mask(Y: np.ndarray, start: np.ndarray, pool: str) -> np.ndarray:
             "the least violent treated one) or 'all'"
         )
     return comparable_pool(Y, start) if pool == "comparable" else np.ones(len(start), bool)
+
+
+def pool_words(
+    Y: np.ndarray, start: np.ndarray, mask: np.ndarray, among: np.ndarray | None = None, noun: str = "units"
+) -> str:
+    """The units of ``mask`` (restricted to ``among``, when given) in words: those at least as
+    violent before the start as the least violent treated unit, and how many were added to reach
+    the pool's minimum size when too few were (``comparable_pool``)."""
+    treated = start >= 0
+    level = Y[:, : max(int(start[treated].min()), 1)].mean(1)
+    by_level = mask & (treated | (level >= level[treated].min()))
+    sel = mask if among is None else mask & among
+    n, k = int(sel.sum()), int((by_level if among is None else by_level & among).sum())
+    if k >= n:
+        return f"the {n} {noun} at least as violent before the start as the least violent treated unit"
+    return (
+        f"the {n} {noun} most violent before the start ({k} at least as violent as the least violent treated "
+        f"unit, {n - k} more added to reach {n})"
+    )
 
 
 def arrangements(n_units: int, group_sizes) -> float:
@@ -230,8 +254,13 @@ def run(req: Request) -> InferenceOutcome:
         statistic = fit.att if fit.statistic is None else fit.statistic
         ri = invert(statistic, a_p, b_p, alpha)
         se, (lo, hi), p0 = ri["se"], ri["ci"], ri["p_value"]
-        min_p = 1 / (n_perm + 1)
+        if not ci:
+            lo = hi = float("nan")
+        # the floor: one over the draws, or over the distinct reassignments when there are fewer
+        min_p = max(1 / (n_perm + 1), 1 / distinct_reassignments(start if in_pool is None else start[in_pool]))
         label = f"randomization inference ({n_perm} reassignments of the adoption calendar)"
+        if in_pool is not None:
+            label = label[:-1] + f" among {pool_words(Y, start, in_pool)})"
         stat_draws = a_p
         details = {}
 
@@ -251,7 +280,12 @@ def run(req: Request) -> InferenceOutcome:
             null_stats = np.array([test_statistic(a, b, **method_options) for a, b in zip(recs, exps)])
             cf = _counterfactual(method, fit)
             rec_obs, exp_obs = float(Y[D].sum()), float(cf[D].sum())
-            obs0 = test_statistic(rec_obs, exp_obs, **method_options)
+            # the observed statistic computed as the draws compute theirs (the same warm start): a
+            # reassignment that gives the treated units their own calendar ties with it exactly,
+            # where the fit from scratch differs by ~1e-11 and such ties went uncounted (a single
+            # sector's p-value fell below the floor of 1 / its distinct reassignments)
+            obs_draw = method.draw(Y, start, None, fit, **method_options)
+            obs0 = test_statistic(rec_obs, float(_expected(obs_draw)[D[treated_rows(start)]].sum()), **method_options)
         p0 = perm_p(null_stats, obs0)
         lo = hi = lo_r = hi_r = float("nan")
         cf_mean = float(cf[D].mean())
@@ -274,11 +308,7 @@ def run(req: Request) -> InferenceOutcome:
         min_p = max(1 / (n_perm + 1), 1 / distinct_reassignments(start[mask]))
         label = (
             f"randomization inference ({n_perm} reassignments of the adoption calendar among "
-            + (
-                f"the {int(mask.sum())} units at least as violent before the start as the least violent treated unit"
-                if pool == "comparable"
-                else f"all {len(start)} units"
-            )
+            + (pool_words(Y, start, mask) if pool == "comparable" else f"all {len(start)} units")
             + "; multiplicative null)"
         )
         stat_draws = null_stats
@@ -290,7 +320,7 @@ def run(req: Request) -> InferenceOutcome:
 
     event_se, event_draws, event_rels = None, curves, None if rels is None else np.array(rels)
     if "event_draws" in method.hooks:  # a regression's event study, its own draws (TWFE)
-        event_draws, event_rels = method.hooks["event_draws"](design, fit, n_perm, seed)
+        event_draws, event_rels = method.hooks["event_draws"](design, fit, n_perm, seed, in_pool)
     if event_draws is not None and event_rels is not None:
         event_se = pd.Series(draw_spread(event_draws), index=event_rels)
     record = InferenceRecord(
@@ -299,7 +329,7 @@ def run(req: Request) -> InferenceOutcome:
         n_draws=n_perm,
         min_p_value=min_p,
         draws=stat_draws,
-        pool=tuple(design.units[in_pool]) if in_pool is not None else (),
+        pool=tuple(design.units[in_pool]) if in_pool is not None and pool != "all" else (),
     )
     return InferenceOutcome(
         se=se,

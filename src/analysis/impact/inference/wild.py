@@ -23,11 +23,17 @@ from __future__ import annotations
 import numpy as np
 
 from analysis.impact.design import demean2, treatment_matrix
-from analysis.impact.method import Request
+from analysis.impact.method import Method, Request
 from analysis.impact.result import InferenceOutcome, InferenceRecord
 
 #: options this inference reads
 OPTIONS = ("n_boot", "boot_weights", "ci")
+
+
+def reads(method: Method) -> tuple[str, ...]:
+    """The options this inference reads for ``method``."""
+    return OPTIONS
+
 
 WEBB = np.array([-np.sqrt(1.5), -1.0, -np.sqrt(0.5), np.sqrt(0.5), 1.0, np.sqrt(1.5)])
 
