@@ -127,8 +127,10 @@ def test_rule_twfe_smallest_p_value_is_one_over_the_number_of_reassignments_plus
 ])
 def test_rule_default_number_of_draws_of_each_inference(method, inference, n_draws, words):
     """Without ``n_perm``/``n_boot`` a result uses its method's documented default number of
-    draws (the signatures of estimate_cs and estimate_twfe): 499 calendar reassignments for CS,
-    999 for TWFE (p-value floor 1/1000), 9,999 wild-bootstrap draws; the inference label says so."""
+    draws (``Method.defaults``): 499 calendar reassignments for CS, 999 for TWFE, 9,999
+    wild-bootstrap draws; the inference label says so. The p-value floor is one over the draws
+    or over the distinct reassignments when there are fewer: 6 x 5 = 30 here (two treated units
+    with different starts among 6)."""
     from analysis import impact
 
     res = impact.estimate(_staggered(N=6, T=6, start=(3, -1, 4, -1, -1, -1)), outcome="y", method=method,
@@ -136,7 +138,7 @@ def test_rule_default_number_of_draws_of_each_inference(method, inference, n_dra
     assert res.inference.n_draws == n_draws
     assert words in res.inference.label
     if inference != "wild":
-        assert res.inference.min_p_value == 1 / (n_draws + 1)
+        assert res.inference.min_p_value == max(1 / (n_draws + 1), 1 / 30) == 1 / 30
 
 
 # -- the randomization interval: its grid --------------------------------------------------------

@@ -174,7 +174,8 @@ def test_rule_only_synthetic_control_carries_the_no_intercept_warning():
 def test_rule_default_number_of_draws_is_200_placebos_for_sdid_and_499_reassignments_for_imputation():
     """The defaults of ``estimate`` (the docstring's example calls it without them): 200 placebo
     draws for SDID and SC, 499 calendar reassignments for the imputation estimator (the smallest
-    p-value is then 1/500)."""
+    p-value is then 1/500, or one over the distinct reassignments when there are fewer: 1/6 for
+    one treated unit among 6)."""
     from analysis import impact
 
     Y = np.random.default_rng(5).poisson(4.0, (6, 5)).astype(float)
@@ -182,7 +183,10 @@ def test_rule_default_number_of_draws_is_200_placebos_for_sdid_and_499_reassignm
     r = impact.estimate(p, outcome="y", method="sdid")
     assert r.inference.n_draws == 200 and r.inference.label.startswith("placebo (200 draws")
     r = impact.estimate(p, outcome="y", method="imputation")
-    assert r.inference.n_draws == 499 and r.inference.min_p_value == pytest.approx(1 / 500)
+    assert r.inference.n_draws == 499 and r.inference.min_p_value == pytest.approx(1 / 6)
+    big = impact.estimate(_panel(np.random.default_rng(5).poisson(4.0, (40, 5)).astype(float), dict.fromkeys(range(5), 3)), outcome="y",
+                          method="imputation")
+    assert big.inference.min_p_value == pytest.approx(1 / 500)
 
 
 # -- imputation: the untreated fit ---------------------------------------------------------------
