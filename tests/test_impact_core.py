@@ -292,3 +292,26 @@ def test_compare_keeps_every_result_of_a_list():
     c = impact.estimate(p, outcome="y", method="ppml", n_perm=39)
     t = impact.compare([a, b, c])
     assert list(t.columns) == ["ppml: y (placebo)", "ppml: y (randomization)", "ppml: y (placebo) #2"]
+
+
+def test_aggregate_by_event_is_the_event_study_on_its_own_scale_with_its_interval():
+    """For the multiplicative method the aggregation runs on the log scale and is shown in percent:
+    by months since the start it is the event study itself, point, spread and interval."""
+    p = _panel(effect=0.6)
+    r = impact.estimate(p, outcome="y", method="ppml", n_perm=49, seed=2)
+    ev = r.aggregate("event").set_index("group")
+    es = r.event_study.set_index("rel_period")
+    ev = ev.loc[es.index]
+    for col in ("estimate", "se", "ci_low", "ci_high"):
+        assert ev[col].to_numpy() == pytest.approx(es[col].to_numpy(), rel=1e-9, abs=1e-12), col
+    assert (ev.ci_low < ev.estimate).all() and (ev.estimate < ev.ci_high).all()
+    assert ev.percent.to_numpy() == pytest.approx(100 * (ev.observed / ev.expected - 1).to_numpy())
+
+
+def test_for_unit_keeps_the_unit_and_the_never_treated_units():
+    p = _panel()
+    one = impact.for_unit(p, "U01")
+    assert set(one.unit) == {"U01"} | set(p.unit[p.treat_start.isna()])
+    assert one.treat_start.notna().groupby(one.unit).all().sum() == 1
+    with pytest.raises(ValueError, match="unit 'nope' is not in the panel"):
+        impact.for_unit(p, "nope")
