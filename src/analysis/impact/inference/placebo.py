@@ -28,12 +28,12 @@ from analysis.impact.design import Design, treatment_matrix
 from analysis.impact.event import draw_spread
 from analysis.impact.inference.randomization import (
     _counterfactual,
-    _expected,
     arrangements,
     draw_cells,
     perm_p,
     pool_mask,
     pool_words,
+    totals,
 )
 from analysis.impact.method import Method, Request, treated_rows
 from analysis.impact.result import Fit, InferenceOutcome, InferenceRecord, z_interval
@@ -228,8 +228,7 @@ def _calendars(method: Method, design: Design, fit: Fit, alpha: float, seed: int
     with np.errstate(invalid="ignore", divide="ignore"):
         for k, s in enumerate(draws):
             d = method.draw(Yd, s, rels, fit, **method_options)
-            Dp = treatment_matrix(s, T).astype(bool)
-            recs[k], exps[k] = Yd[Dp].sum(), _expected(d)[Dp[treated_rows(s)]].sum()
+            recs[k], exps[k] = totals(Yd, s, d)
             if rels is not None:
                 curves[k] = d.curve
             expected.append(d.expected)

@@ -76,14 +76,28 @@ def comparable_pool(Y: np.ndarray, start: np.ndarray, n_pre: int | None = None) 
     ones and a single sector's test can reach a 5 % p-value.
     """
     treated = start >= 0
-    n_pre = int(start[treated].min()) if n_pre is None else n_pre
-    level = Y[:, : max(n_pre, 1)].mean(1)
-    pool = treated | (level >= level[treated].min())
+    level, pool = _as_violent(Y, start, n_pre)
     need = min(len(start), max(2 * int(treated.sum()), MIN_POOL))
     if pool.sum() < need:
         order = [i for i in np.argsort(-level, kind="stable") if not pool[i]]
         pool[order[: need - int(pool.sum())]] = True
     return pool
+
+
+def _as_violent(Y: np.ndarray, start: np.ndarray, n_pre: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(each unit's mean count before the first start, the units at least as violent as the least
+    violent treated one, treated units included): the rule of ``comparable_pool``."""
+    treated = start >= 0
+    n_pre = int(start[treated].min()) if n_pre is None else n_pre
+    level = Y[:, : max(n_pre, 1)].mean(1)
+    return level, treated | (level >= level[treated].min())
+
+
+def totals(Yd: np.ndarray, start: np.ndarray, d: Draw) -> tuple[float, float]:
+    """Recorded and expected counts over the treated cells of calendar ``start`` (a draw's
+    expected counts cover its treated rows only, in row order)."""
+    Dp = treatment_matrix(start, Yd.shape[1]).astype(bool)
+    return Yd[Dp].sum(), _expected(d)[Dp[treated_rows(start)]].sum()
 
 
 def pool_mask(Y: np.ndarray, start: np.ndarray, pool: str) -> np.ndarray:
@@ -102,9 +116,7 @@ def pool_words(
     """The units of ``mask`` (restricted to ``among``, when given) in words: those at least as
     violent before the start as the least violent treated unit, and how many were added to reach
     the pool's minimum size when too few were (``comparable_pool``)."""
-    treated = start >= 0
-    level = Y[:, : max(int(start[treated].min()), 1)].mean(1)
-    by_level = mask & (treated | (level >= level[treated].min()))
+    by_level = mask & _as_violent(Y, start)[1]
     sel = mask if among is None else mask & among
     n, k = int(sel.sum()), int((by_level if among is None else by_level & among).sum())
     if k >= n:
@@ -272,8 +284,7 @@ def run(req: Request) -> InferenceOutcome:
         with np.errstate(invalid="ignore", divide="ignore"):
             for k, s in enumerate(perms):
                 d = method.draw(Y, s, rels, fit, **method_options)
-                Dp = treatment_matrix(s, T).astype(bool)
-                recs[k], exps[k] = Y[Dp].sum(), _expected(d)[Dp[treated_rows(s)]].sum()
+                recs[k], exps[k] = totals(Y, s, d)
                 if curves is not None:
                     curves[k] = d.curve
                 expected.append(d.expected)
@@ -285,7 +296,7 @@ def run(req: Request) -> InferenceOutcome:
             # where the fit from scratch differs by ~1e-11 and such ties went uncounted (a single
             # sector's p-value fell below the floor of 1 / its distinct reassignments)
             obs_draw = method.draw(Y, start, None, fit, **method_options)
-            obs0 = test_statistic(rec_obs, float(_expected(obs_draw)[D[treated_rows(start)]].sum()), **method_options)
+            obs0 = test_statistic(rec_obs, float(totals(Y, start, obs_draw)[1]), **method_options)
         p0 = perm_p(null_stats, obs0)
         lo = hi = lo_r = hi_r = float("nan")
         cf_mean = float(cf[D].mean())
