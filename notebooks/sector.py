@@ -12,7 +12,7 @@
 # # Sector report
 #
 # The effect of Alto al Fuego in one sector, against sectors never in the program
-# (Poisson imputation, randomization inference).
+# (Poisson imputation, placebo inference).
 
 # %% tags=["parameters"]
 sector = "D36"  # police sector id, as in the panel's `unit` column
@@ -38,11 +38,11 @@ display(Markdown(content.banner(ctx)))
 # %%
 res = impact.estimate(impact.for_unit(ctx.panel, sector), outcome=outcome, method="ppml",
                       n_perm=n_perm, seed=seed)
-display(Markdown(content.headline(res, ctx, sector=sector)))
+display(Markdown(content.headline(res, ctx, sector=sector, short=True)))
 
 # %%
 if not content.hidden(ctx, outcome, sector):  # a sector too small to publish gets no path either
-    display(figures.trends(res, demo=ctx.is_demo, noun=content.record_noun(ctx)))
+    display(figures.sector_panel(res, sector, demo=ctx.is_demo, noun=content.record_noun(ctx)))
 
 # %%
 saved = results_files.save_results([res], results_dir, f"sector_{content.file_stem(sector)}", ctx=ctx, sector=sector)

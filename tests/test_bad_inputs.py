@@ -394,6 +394,20 @@ def month_option_not_a_month(i: Inputs) -> None:
     i.kwargs["last_month"] = "2020-13"
 
 
+def junk_victim_fields(i: Inputs) -> None:
+    """Sex, age and case-file date are optional: junk there ('N/D', '-3', 'ayer') never sets a
+    row aside nor moves a count (they feed only the report's sex and age table and its note on
+    late case files)."""
+    v = _victims(i)
+    # by value, so the file's repeated records stay exact repeats (a repeat that differed in one
+    # column would be a second record, and counted)
+    v.loc[v.edad == "31", "sexo"] = "N/D"
+    v.loc[v.edad == "32", "edad"] = "-3"
+    v.loc[v.edad == "33", "edad"] = "ochenta"
+    v.loc[v.edad == "34", "fecha_inicio"] = "ayer"
+    v.to_csv(i.incidents[0], index=False)
+
+
 CASES = {
     # name: (make, outcome, expectation)
     "mixed_iso_and_day_first": (mixed_iso_and_day_first, "error",
@@ -429,6 +443,7 @@ CASES = {
     "two_sources_same_months": (two_sources_same_months, "error",
                                 r"(ssc_points\.csv \(ssc\) and \S*victimas_fgj_demo\.csv \(fgj\)|victimas_fgj_demo\.csv \(fgj\) and \S*ssc_points\.csv \(ssc\)) are different sources covering the same months"),
     "yearly_files_by_filing_year": (yearly_files_by_filing_year, "same_panel", None),
+    "junk_victim_fields": (junk_victim_fields, "same_panel", None),
     "older_release_with_other_column_names": (older_release_with_other_column_names, "same_panel", "superseded"),
     "revised_release": (revised_release, "same_panel", "superseded"),
     "cut_four_days_early_with_a_stray_last_day": (cut_four_days_early_with_a_stray_last_day, "window", "2023-11"),

@@ -190,13 +190,18 @@ def test_stage_snapshots_the_inputs_and_plans_the_notebooks_from_the_run_options
 
     opt = BuildOptions(run=RunOptions(n_perm=7, n_placebo=3, n_calibration=2, n_power=1, seed=9), sectors=["D36", "D62"])
     st = stage(QUARTER, processed / "panel.parquet", tmp_path / "staging", opt)
-    assert sorted(p.name for p in st.snapshot.iterdir()) == ["adjacency.csv", "audit.json", "panel.parquet"]
+    # the panel's files, the activities file beside the rollout and the cost parameters
+    assert sorted(p.name for p in st.snapshot.iterdir()) == ["activities.csv", "adjacency.csv", "audit.json", "cost.toml",
+                                                             "panel.parquet"]
     assert st.hashes["panel.parquet"] == json.loads((st.snapshot / "audit.json").read_text())["outputs_sha256"]["panel.parquet"]
-    assert [(nb, stem) for nb, stem, _ in st.jobs] == [("program", "program"), ("sector", "sector_D36"),
-                                                      ("sector", "sector_D62")]
-    program, d36 = st.jobs[0][2], st.jobs[1][2]
-    assert {k: program[k] for k in ("n_perm", "n_placebo", "n_calibration", "n_power", "seed")} == \
-        {"n_perm": 7, "n_placebo": 3, "n_calibration": 2, "n_power": 1, "seed": 9}
+    assert [(nb, stem) for nb, stem, _ in st.jobs] == [("program", "program"), ("checks", "checks"),
+                                                      ("sector", "sector_D36"), ("sector", "sector_D62")]
+    assert [(nb, stem) for nb, stem, _ in st.after] == [("sectors", "sectors")]  # reads the sectors' results
+    program, checks, d36 = st.jobs[0][2], st.jobs[1][2], st.jobs[2][2]
+    assert {k: program[k] for k in ("n_perm", "n_placebo", "seed")} == {"n_perm": 7, "n_placebo": 3, "seed": 9}
+    assert {k: checks[k] for k in ("n_perm", "n_calibration", "n_power", "seed")} == \
+        {"n_perm": 7, "n_calibration": 2, "n_power": 1, "seed": 9}
+    assert program["reports_dir"] == "../.." and program["cost_config"].endswith("_inputs/cost.toml")
     assert d36["sector"] == "D36" and d36["n_perm"] == 7 and "n_placebo" not in d36
     assert program["quarter"] == QUARTER and program["outcome"] == "shootings"
 
@@ -207,5 +212,5 @@ def test_check_outputs_refuses_a_build_that_lacks_a_results_file(processed, tmp_
     st = stage(QUARTER, processed / "panel.parquet", tmp_path / "staging", TINY)
     for name in ("program.csv", "program_event_study.csv", "calibration.csv", "spillover.csv", "power.csv"):
         (st.staging / "results" / name).write_text("x\n")
-    with pytest.raises(ReportError, match="did not write sensitivity.csv in results/: nothing was published"):
+    with pytest.raises(ReportError, match="did not write sensitivity.csv, trend.csv, .* in results/: nothing was published"):
         check_outputs(st)

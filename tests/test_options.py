@@ -47,5 +47,7 @@ def test_the_command_line_offers_every_run_option_with_its_default_and_help():
 
 def test_build_parameters_come_from_the_run_options():
     o = RunOptions(n_perm=7, n_placebo=3, n_calibration=2, n_power=1, seed=5)
-    assert o.notebook_parameters("program") == {"seed": 5, "n_perm": 7, "n_placebo": 3, "n_calibration": 2, "n_power": 1}
+    assert o.notebook_parameters("program") == {"seed": 5, "n_perm": 7, "n_placebo": 3}
+    assert o.notebook_parameters("checks") == {"seed": 5, "n_perm": 7, "n_calibration": 2, "n_power": 1}
+    assert o.notebook_parameters("sectors") == {"seed": 5}
     assert o.notebook_parameters("sector") == {"seed": 5, "n_perm": 7}

@@ -104,7 +104,8 @@ def test_results_are_data(built):
     assert set(cal.method) == {"ppml", "twfe"} and (cal.runs == 20).all()
     html = (built["dir"] / f"alto-al-fuego_{QUARTER}.html").read_text()
     rate = cal.set_index("method").rejection_rate["ppml"]
-    assert f"{100 * rate:.1f}%</strong> of 20 placebo runs" in html
+    assert f"{100 * rate:.1f}%</strong> of 20 runs" in html
+    assert f"Monte Carlo standard error {100 * cal.set_index('method').mc_error['ppml']:.1f} points" in html
     spill = pd.read_csv(built["dir"] / "results" / "spillover.csv")
     assert len(spill) == 2 and f"{spill.att_percent.iloc[1]:+.1f}%".replace("-", "−") in html
     sens = pd.read_csv(built["dir"] / "results" / "sensitivity.csv")
@@ -116,7 +117,11 @@ def test_results_are_data(built):
     # the change it reports is the log-scale estimate shown in percent
     assert f"the change is {fmt_pct(100 * np.expm1(sens.estimate[0]))} against what the comparison predicts" in _text(html)
     power = pd.read_csv(built["dir"] / "results" / "power.csv")
-    assert len(power) == 8 and "Planning the expansion" in html
+    assert len(power) == 9 and "Planning the expansion" in html
+    cur = power[power.design == "current"].iloc[0]
+    assert cur.n_treated == 3  # the demo's sectors started by 2021Q4
+    if np.isfinite(cur.mde):
+        assert f"detects a fall of <strong>{abs(100 * cur.mde):.0f}%</strong>" in html
     es = pd.read_csv(built["dir"] / "results" / "program_event_study.csv")
     assert {"rel_period", "estimate", "ci_low", "ci_high", "method"} <= set(es.columns)
     sec = pd.read_csv(built["dir"] / "results" / "sector_D36.csv")
@@ -155,7 +160,7 @@ def test_estimates_table_names_inference_and_draws_from_the_results(demo_panel):
           impact.estimate(demo_panel, method="twfe", inference="cluster")]
     assert [r.inference.n_draws for r in rs] == [99, 1999, 0]
     t = estimates_table(rs)
-    assert "Randomization, 99 draws" in t and "Wild bootstrap, 1,999 draws" in t and "cluster-robust by unit" in t
+    assert "Randomization of the start calendar (99)" in t and "Wild bootstrap (1,999)" in t and "Cluster-robust" in t
 
 
 def test_no_python_value_leaks_into_the_report(built):
@@ -170,3 +175,66 @@ def test_no_python_value_leaks_into_the_report(built):
     text = _text((built["dir"] / f"alto-al-fuego_{QUARTER}.html").read_text())
     for leak in ("PosixPath(", "ImpactResult(", "<analysis.", "Warning:", "array(["):
         assert leak not in text
+
+
+def test_every_new_section_shows_its_results_file(built):
+    """This quarter, the trend, outcomes, cohorts, pre-trends, anticipation, rates, activities,
+    cost and sectors: each number in the HTML is the one in its results file."""
+    d = built["dir"]
+    text = _text((d / f"alto-al-fuego_{QUARTER}.html").read_text())
+    def r(name):
+        return pd.read_csv(d / "results" / f"{name}.csv")
+
+    trend = r("trend").set_index("window")
+    q = trend.loc["quarter"]
+    if not q.suppressed:
+        assert f"In {QUARTER} the program's sectors recorded {fmt_pct(q.percent)}" in text
+        assert f"{fmt_pct(q.ci_low)} to {fmt_pct(q.ci_high)}" in text
+    four = trend.loc["four_quarters"]
+    assert f"Over the last four quarters the effect was {fmt_pct(four.percent)}" in text
+    for y in r("trend").query("window == 'year' and not suppressed").itertuples():
+        assert f"{y.label} {y.cells} {fmt_pct(y.percent)}" in text
+    out = r("outcomes").set_index("outcome")
+    for o in ("gun_homicides", "gun_injuries"):
+        row = out.loc[o]
+        assert f"{fmt_pct(row.percent)} {fmt_pct(row.ci_low)} to {fmt_pct(row.ci_high)}" in text
+    for c in r("cohorts").itertuples():
+        assert f"{c.group} " in text and (c.suppressed or fmt_pct(c.estimate) in text)
+    pre = r("pretrends")
+    assert all(fmt_pct(v) in text for v in pre.percent)
+    assert "Joint test that every quarter is on the prediction" in text
+    rob = r("robustness").set_index("estimate")
+    assert f"Leaving out the 3 months before each start (anticipation) {fmt_pct(rob.loc['anticipation_3m', 'percent'])}" in text
+    assert "because it measures something narrower" in text  # the sensitivity section set against the headline
+    rates = r("rates").set_index("row")
+    assert f"{rates.loc['program_since', 'rate_per_100k_year']:.1f}" in text
+    acts = r("activities")
+    assert len(acts) and "Direct communication (Comunicación directa)" in text
+    cost = r("cost")
+    assert "cost_averted" in cost and "program's cost has not been given" in text and "not from Mexico" in text
+    sec = r("sectors")
+    assert list(sec.sector) == ["D36"]
+    assert f"{fmt_pct(sec.percent.iloc[0])} {fmt_pct(sec.ci_low.iloc[0])} to {fmt_pct(sec.ci_high.iloc[0])}" in text
+    assert "No earlier quarterly report is in reports/" in text
+    for heading in ("Limitations", "Appendix: sector pages", "Sectors", "Context, checks and planning"):
+        assert heading in text
+
+
+def test_a_second_quarter_compares_itself_with_the_first(built):
+    """The next quarter's report sets its headline beside the published one and says why it moved."""
+    opts = dataclasses.replace(built["opts"], sectors=[])
+    build_report("2022Q1", built["panel"], built["reports"], opts)
+    d = built["reports"] / "2022Q1"
+    text = _text((d / "alto-al-fuego_2022Q1.html").read_text())
+    prev = pd.read_csv(d / "results" / "previous.csv")
+    old = pd.read_csv(built["dir"] / "results" / "program.csv").set_index("method").loc["ppml"]
+    assert prev.att_percent.iloc[0] == pytest.approx(old.att_percent)
+    assert f"The {QUARTER} report put the effect at {fmt_pct(old.att_percent)}" in text
+    assert "3 new months (2022-01 to 2022-03)" in text and "no earlier month's records changed" in text
+    # the same months and sectors on today's records give the published number back (nothing was revised)
+    same = prev[prev.kind == "same_window_today"].att_percent.iloc[0]
+    assert same == pytest.approx(old.att_percent, abs=1e-9)
+    m = json.loads((d / "manifest.json").read_text())
+    months = pd.read_parquet(built["panel"]).period
+    assert sorted(m["panel_digest"]) == [str(x) for x in pd.period_range(months.min(), "2022-03", freq="M")]
+    assert m["extracts"][0]["last_event"]

@@ -52,15 +52,15 @@ def small(tmp_path_factory, demo_build, demo_dir):
 
 
 def _sector_table(report: Path) -> pd.DataFrame:
-    """The counts-by-sector table as a reader sees it (the Markdown the program notebook shows)."""
-    nb = json.loads((report / "notebooks" / "program.ipynb").read_text())
+    """The counts-by-sector table as a reader sees it (the Markdown the sectors notebook shows)."""
+    nb = json.loads((report / "notebooks" / "sectors.ipynb").read_text())
     for cell in nb["cells"]:
         for o in cell.get("outputs", []):
             md = "".join(o.get("data", {}).get("text/markdown", ""))
             if md.startswith("| Sector | Program start |"):
                 rows = [[c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]] for line in md.splitlines()]
                 return pd.DataFrame(rows[2:], columns=rows[0])
-    raise AssertionError("no sector table in the program notebook")
+    raise AssertionError("no sector table in the sectors notebook")
 
 
 def _reader_aggregates(small) -> list[disclosure.Aggregate]:
@@ -79,9 +79,10 @@ def _reader_aggregates(small) -> list[disclosure.Aggregate]:
         start = pd.Period(row[1], "M")
         spans = {2: (start - 12, start - 1), 3: (start, start + 11), 4: (q0, end)}
         for col, (a, b) in spans.items():
-            if re.fullmatch(r"\d+", row[col]):
+            m = re.fullmatch(r"(\d+)(?: \([\d.]+\))?", row[col])  # a count, with its rate in brackets
+            if m:
                 aggs.append(disclosure.Aggregate(f"table {unit} col {col}", disclosure.cells_of(panel, [unit], a, b),
-                                                 float(row[col])))
+                                                 float(m.group(1))))
     return aggs
 
 

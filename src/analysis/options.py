@@ -12,7 +12,9 @@ from dataclasses import asdict, dataclass, field, fields
 
 #: which options each notebook takes as parameters (besides quarter, outcome, paths and seed)
 NOTEBOOK_OPTIONS = {
-    "program": ("n_perm", "n_placebo", "n_calibration", "n_power"),
+    "program": ("n_perm", "n_placebo"),
+    "checks": ("n_perm", "n_calibration", "n_power"),
+    "sectors": (),
     "sector": ("n_perm",),
 }
 
@@ -34,7 +36,10 @@ class RunOptions:
         },
     )
     n_placebo: int = field(default=200, metadata={"help": "placebo draws of the SDID comparison"})
-    n_calibration: int = field(default=100, metadata={"help": "placebo runs of the calibration check"})
+    n_calibration: int = field(
+        default=500,
+        metadata={"help": "placebo rollouts of the calibration check (the program's calendar; cached by its inputs)"},
+    )
     n_power: int = field(default=60, metadata={"help": "simulated rollouts per cell of the planning table"})
     seed: int = field(default=0, metadata={"help": "seed of every random draw: same inputs and seed, same numbers"})
 

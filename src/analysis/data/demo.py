@@ -223,6 +223,10 @@ def _victim_rows(city: dict, last_month: pd.Period, d: DemoDesign, rng: np.rando
     day = (rng.random(len(ev)) * ev.period.dt.days_in_month).astype(int)
     fecha_hecho = start + pd.to_timedelta(day, unit="D")
     lag = rng.geometric(0.6, len(ev)) - 1
+    # as in the real files, some case files are opened weeks or months after the event (a
+    # complaint filed late); drawn from a stream of their own so no other column changes
+    late = np.random.default_rng(d.seed + 3)
+    lag = lag + np.where(late.random(len(ev)) < 0.12, np.ceil(late.exponential(75.0, len(ev))), 0).astype(int)
     fecha_inicio = fecha_hecho + pd.to_timedelta(lag, unit="D")
     hour = rng.integers(0, 24, len(ev))
     minute = rng.integers(0, 60, len(ev))
@@ -259,7 +263,7 @@ def write_demo_city(out_dir: Path | str, last_month: pd.Period | str, design: De
     """Write the demo city as raw-style files under ``out_dir`` and return its metadata.
 
     Files: ``incidents/victimas_fgj_demo.csv``, ``geography/sectores_demo.geojson``,
-    ``program/rollout.csv``, ``truth.parquet`` and ``demo.json`` (seed, design, true effect).
+    ``program/rollout.csv``, ``program/activities.csv``, ``truth.parquet`` and ``demo.json`` (seed, design, true effect).
     """
     out = Path(out_dir)
     last_month = pd.Period(last_month, freq="M")
@@ -272,7 +276,12 @@ def write_demo_city(out_dir: Path | str, last_month: pd.Period | str, design: De
 
     # rows are drawn to the horizon and then cut, so a month's records never depend on last_month
     victims = _victim_rows(city, HORIZON, design, rng)
-    victims = victims[pd.PeriodIndex(victims.fecha_hecho, freq="M") <= last_month]
+    victims = victims[pd.PeriodIndex(victims.fecha_hecho, freq="M") <= last_month].copy()
+    # an extract holds no case file opened after it was taken (five days after the last month)
+    cut = (last_month.end_time + pd.Timedelta(days=5)).normalize()
+    late = pd.to_datetime(victims.fecha_inicio) > cut
+    victims.loc[late, "fecha_inicio"] = cut.strftime("%Y-%m-%d")
+    victims.loc[late, "anio_inicio"], victims.loc[late, "mes_inicio"] = cut.year, cut.month
     victims.to_csv(out / "incidents" / "victimas_fgj_demo.csv", index=False)
 
     sec = city["sectors"]
@@ -289,6 +298,10 @@ def write_demo_city(out_dir: Path | str, last_month: pd.Period | str, design: De
     }
     (out / "geography" / "sectores_demo.geojson").write_text(json.dumps(fc))
     city["rollout"].to_csv(out / "program" / "rollout.csv", index=False)
+    # activities by component (their own random stream: the other files do not change with them)
+    from analysis.data.activities import demo_activities
+
+    demo_activities(city["rollout"], last_month, design.seed + 2).to_csv(out / "program" / "activities.csv", index=False)
     truth = city["truth"]
     truth = truth[truth.period <= last_month]
     truth.to_parquet(out / "truth.parquet", index=False)

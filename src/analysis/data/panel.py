@@ -510,6 +510,9 @@ def audit(rows: Rows, loc: Location, geo: Geography, window: Window, panel: pd.D
         "rollout": rollout_info,
         "outcomes": outcomes.outcome_columns(found),
         "notes": _notes(found),
+        "extracts": _extracts(rec, used),
+        "reporting_lag": _reporting_lag(rec, used),
+        "victims_by_group": _victims_by_group(rec, used, loc, rows.ordinal),
     }
     if out["rows_in"] != out["rows_used"] + out["rows_quarantined"]:
         raise AssertionError("rows in != rows used + rows quarantined")
@@ -580,6 +583,75 @@ def build_panel(
     panel, rollout_info = aggregate(rows, loc, geo, window, rollout_path)
     a = audit(rows, loc, geo, window, panel, rollout_info, priority=locate, cuadrantes_path=cuadrantes_path)
     return PanelBuild(panel=panel, quarantine=quarantine_table(rows), audit=a, adjacency=geo.adjacency())
+
+
+AGE_GROUPS = ((0, 17, "0-17"), (18, 24, "18-24"), (25, 34, "25-34"), (35, 49, "35-49"), (50, 200, "50+"))
+
+
+def age_group(age: np.ndarray) -> np.ndarray:
+    out = np.full(len(age), "unknown", dtype=object)
+    for lo, hi, name in AGE_GROUPS:
+        out[(age >= lo) & (age <= hi)] = name
+    return out
+
+
+def _extracts(rec: pd.DataFrame, used: np.ndarray) -> list[dict]:
+    """Each input file's last event date and last case-file date: the extract's cut-off, which
+    the report's limitations state."""
+    out = []
+    for f, g in rec.groupby("file", observed=True):
+        d = pd.to_datetime(g.date, errors="coerce")
+        row = {"file": _name(str(f)), "last_event": str(d.max().date()) if d.notna().any() else None}
+        if "opened" in g:
+            o = pd.to_datetime(g.opened, errors="coerce")
+            row["last_opened"] = str(o.max().date()) if o.notna().any() else None
+        out.append(row)
+    return out
+
+
+def _reporting_lag(rec: pd.DataFrame, used: np.ndarray) -> dict | None:
+    """Days from the event to the opening of its case file, over the rows used: how many files
+    are opened late, and so how incomplete the last months of an extract are."""
+    if "opened" not in rec:
+        return None
+    ev = pd.to_datetime(rec.date[used], errors="coerce")
+    op = pd.to_datetime(rec.opened[used], errors="coerce")
+    lag = (op - ev).dt.days.to_numpy(dtype=float)
+    lag = lag[np.isfinite(lag) & (lag >= 0)]
+    if not len(lag):
+        return None
+    return {
+        "records": int(len(lag)),
+        "share_over_30_days": float(np.mean(lag > 30)),
+        "share_over_90_days": float(np.mean(lag > 90)),
+        "share_over_365_days": float(np.mean(lag > 365)),
+        "median_days": float(np.median(lag)),
+        "p90_days": float(np.quantile(lag, 0.9)),
+        # the share of a month's records still to come k months after it ends (k = 0, 1, 2, 3)
+        "share_missing_after_months": [float(np.mean(lag > 30 * k + 15)) for k in range(4)],
+    }
+
+
+def _victims_by_group(rec: pd.DataFrame, used: np.ndarray, loc, ordinal: np.ndarray) -> dict | None:
+    """Victims used, by sector, month, outcome, sex and age group (when the source gives sex
+    or age), as ``{"columns": [...], "rows": [[...], ...]}``: unpublished (the audit is never
+    published); the report shows only sums, suppressed from 1 to 4."""
+    if "sex" not in rec and "age" not in rec:
+        return None
+    n = int(used.sum())
+    sex = rec.sex.to_numpy(dtype=object)[used] if "sex" in rec else np.full(n, "unknown", dtype=object)
+    sex = np.where(pd.isna(sex), "unknown", sex)
+    age = rec.age.to_numpy(dtype=float)[used] if "age" in rec else np.full(n, np.nan)
+    t = pd.DataFrame({
+        "unit": loc.sector[used].astype(str),
+        "month": pd.PeriodIndex.from_ordinals(ordinal[used], freq="M").astype(str),
+        "outcome": rec.outcome.to_numpy(dtype=object)[used],
+        "sex": sex,
+        "age_group": age_group(age),
+        "victims": rec.weight.to_numpy()[used],
+    })
+    g = t.groupby(["unit", "month", "outcome", "sex", "age_group"]).victims.sum().reset_index()
+    return {"columns": list(g.columns), "rows": [[*map(str, r[:-1]), int(r[-1])] for r in g.itertuples(index=False)]}
 
 
 def _check_points_fit(rec, cand, lat, lon, has_point, by_point, geo, min_share: float = 0.5) -> None:

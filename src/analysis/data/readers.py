@@ -58,6 +58,11 @@ SOURCES = {
             "lat": ("latitud", "coord_y", "lat", "y"),
             "lon": ("longitud", "coord_x", "lon", "long", "x"),
             "id": ("id_ci", "id"),
+            # optional: who the victim was, and when the case file was opened (for the report's
+            # victims by sex and age, and its note on case files opened late)
+            "sex": ("sexo", "sex"),
+            "age": ("edad", "age"),
+            "opened": ("fecha_inicio", "fechainicio", "fecha_de_inicio"),
         },
         required=("date", "crime", "lat", "lon"),
         dup_exclude=(),
@@ -408,6 +413,27 @@ def read_incidents(path: Path | str, source: str | None = None) -> tuple[pd.Data
         raise InputError(f"{path}: {kind} ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'no detail'})") from None
 
 
+def _victim_fields(text, arrow, col: dict, n: int) -> dict:
+    """Sex ('female', 'male' or 'unknown'), age in years (NaN when absent or implausible) and the
+    date the case file was opened (NaT when absent or unreadable): optional, never a reason to
+    set a row aside."""
+    out: dict = {}
+    if col.get("sex") is not None:
+        s = text(arrow("sex")).str.lower().str.strip()
+        out["sex"] = np.select([s.str.startswith("f") | s.str.startswith("muj"), s.str.startswith("m") | s.str.startswith("h")],
+                               ["female", "male"], "unknown")
+    if col.get("age") is not None:
+        a = pd.to_numeric(text(arrow("age")), errors="coerce").to_numpy(dtype=float)
+        out["age"] = np.where((a >= 0) & (a <= 110), a, np.nan)
+    if col.get("opened") is not None:
+        raw = text(arrow("opened")).str.slice(0, 10)
+        d = pd.to_datetime(raw, errors="coerce", format="%Y-%m-%d")
+        if d.isna().mean() > 0.5:
+            d = pd.to_datetime(raw, errors="coerce", format="%d/%m/%Y")
+        out["opened"] = d.to_numpy()
+    return out
+
+
 def _read_incidents(path: Path, source: str | None) -> tuple[pd.DataFrame, dict]:
     head = _peek(path)
     delim, enc = _sniff(head, path)
@@ -494,6 +520,7 @@ def _read_incidents(path: Path, source: str | None) -> tuple[pd.DataFrame, dict]
         vals = pd.Series(joined.to_numpy(zero_copy_only=False), dtype=object)
         row_key[keep] = pd.util.hash_array(("\x1f".join(kept) + "\x1e" + vals).to_numpy(dtype=object))
 
+    extra = _victim_fields(text, arrow, col, n)
     records = pd.DataFrame({
         "file": pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=[str(path)]),
         "row": np.arange(1, n + 1),
@@ -509,6 +536,7 @@ def _read_incidents(path: Path, source: str | None) -> tuple[pd.DataFrame, dict]
         "outcome": outcome.to_numpy(dtype=object, na_value=None),
         "duplicate": duplicate,
         "row_key": row_key,
+        **extra,
     })
     info = {"source": src.name, "encoding": encoding, "rows": n, "events": int(weight.sum()),
             "mojibake_repaired": n_fix_crime + n_fix_cat,

@@ -9,7 +9,9 @@ comes from. The report shows the resulting rejection rate as the method's calibr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -25,10 +27,17 @@ class SizeCheck:
     inference: str
     alpha: float
     p_values: np.ndarray
+    name: str = ""  # what the report calls this test, exactly
 
     @property
     def rejection_rate(self) -> float:
         return float(np.mean(self.p_values <= self.alpha))
+
+    @property
+    def mc_error(self) -> float:
+        """Monte Carlo standard error of the rejection rate (binomial)."""
+        n, r = len(self.p_values), self.rejection_rate
+        return float(np.sqrt(r * (1 - r) / n)) if n else float("nan")
 
     @property
     def interval(self) -> tuple[float, float]:
@@ -44,6 +53,7 @@ class SizeCheck:
         return pd.DataFrame(
             [
                 {
+                    "test": self.name or f"{self.method}, {self.inference}",
                     "method": self.method,
                     "inference": self.inference,
                     "runs": len(self.p_values),
@@ -51,6 +61,7 @@ class SizeCheck:
                     "rejection_rate": self.rejection_rate,
                     "rate_ci_low": lo,
                     "rate_ci_high": hi,
+                    "mc_error": self.mc_error,
                 }
             ]
         )
@@ -66,8 +77,10 @@ def placebo_size(
     n_treated: int = 3,
     min_pre: int = 6,
     min_post: int = 3,
+    calendar: Sequence | None = None,
     alpha: float = 0.05,
     seed: int = 0,
+    workers: int = 1,
     unit: str = "unit",
     time: str = "period",
     **options,
@@ -79,38 +92,120 @@ def placebo_size(
     panel : DataFrame
         A balanced panel in which no unit is treated (its ``treat_start`` is ignored).
     n_treated : int
-        Units given a placebo start in each run.
+        Units given a placebo start in each run (ignored when ``calendar`` is given).
     min_pre, min_post : int
         The random start leaves at least this many periods before and after it.
+    calendar : sequence of periods, optional
+        The program's own calendar, one start per treated sector (for example three sectors
+        starting in 2022-04 and one in 2019-07): each run gives these starts to as many units
+        drawn at random, so the check has the program's number of sectors, start groups and
+        follow-up. Default: ``n_treated`` units sharing one random start.
+    workers : int
+        Processes the runs are spread over; the numbers do not depend on it (each run's units,
+        start and seed are drawn first, in order, from one stream).
     **options
         Passed to ``analysis.impact.estimate`` (for example ``n_perm``).
     """
     rng = np.random.default_rng(seed)
     units = np.sort(panel[unit].unique())
     times = np.sort(panel[time].unique())
-    if len(times) < min_pre + min_post:
-        raise ValueError(f"the panel has {len(times)} periods; placebo runs need at least {min_pre + min_post}")
     base = panel[[unit, time, outcome]].copy()
-    pvals = np.empty(n_runs)
-    label = None
-    for r in range(n_runs):
-        chosen = rng.choice(units, size=n_treated, replace=False)
-        k = int(rng.integers(min_pre, len(times) - min_post + 1))
-        start = pd.Series({u: times[k] for u in chosen})
-        p = base.assign(treat_start=base[unit].map(start))
-        if isinstance(times[0], pd.Period):
-            p["treat_start"] = p.treat_start.astype(f"period[{times[0].freqstr}]")
-        res = impact.estimate(
-            p,
+    specs: list[tuple[np.ndarray, list, int]] = []
+    if calendar is not None:
+        starts = list(calendar)
+        if not 0 < len(starts) < len(units):
+            raise ValueError(f"the calendar has {len(starts)} starts for {len(units)} units")
+        missing = [s for s in starts if s not in set(times)]
+        if missing:
+            raise ValueError(f"calendar starts {missing[:3]} are not periods of the panel")
+        for _ in range(n_runs):
+            chosen = rng.choice(units, size=len(starts), replace=False)
+            specs.append((chosen, starts, int(rng.integers(2**31))))
+    else:
+        if len(times) < min_pre + min_post:
+            raise ValueError(f"the panel has {len(times)} periods; placebo runs need at least {min_pre + min_post}")
+        for _ in range(n_runs):
+            chosen = rng.choice(units, size=n_treated, replace=False)
+            k = int(rng.integers(min_pre, len(times) - min_post + 1))
+            specs.append((chosen, [times[k]] * n_treated, int(rng.integers(2**31))))
+    job = partial(_run, base, unit, time, outcome, method, inference, alpha, options)
+    if workers > 1 and len(specs) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=workers) as ex:
+            out = list(ex.map(job, specs, chunksize=max(1, len(specs) // (4 * workers))))
+    else:
+        out = [job(s) for s in specs]
+    pvals = np.array([p for p, _ in out], dtype=float)
+    label = out[-1][1] if out else None
+    return SizeCheck(method=method, inference=label or str(inference), alpha=alpha, p_values=pvals)
+
+
+def _run(base, unit, time, outcome, method, inference, alpha, options, spec) -> tuple[float, str]:
+    """One placebo run: the chosen units start as the spec says; the p-value and inference label."""
+    chosen, starts, run_seed = spec
+    start = pd.Series(dict(zip(chosen, starts, strict=True)))
+    p = base.assign(treat_start=base[unit].map(start))
+    t0 = base[time].iloc[0]
+    if isinstance(t0, pd.Period):
+        p["treat_start"] = p.treat_start.astype(f"period[{t0.freqstr}]")
+    res = impact.estimate(
+        p,
+        outcome=outcome,
+        method=method,
+        inference=inference,
+        unit=unit,
+        time=time,
+        alpha=alpha,
+        seed=run_seed,
+        **options,
+    )
+    return float(res.p_value), res.inference.label
+
+
+#: the code a calibration's numbers depend on (a change to any of it gives a new cache key)
+CODE = ("impact", "evaluation/calibration.py")
+
+
+def program_calibration(
+    panel: pd.DataFrame,
+    *,
+    outcome: str,
+    method: str,
+    calendar: Sequence,
+    n_runs: int,
+    seed: int = 0,
+    inference: str | None = None,
+    workers: int = 2,
+    **options,
+) -> tuple[SizeCheck, bool]:
+    """``placebo_size`` with the program's calendar, stored in ``analysis.cache`` under the hash
+    of the panel, the calendar, the options and the code; returns ``(check, read_from_cache)``."""
+    from analysis.cache import cached, code_hash, key
+
+    k = key(
+        panel=panel[["unit", "period", outcome]],
+        outcome=outcome,
+        method=method,
+        inference=inference,
+        calendar=[str(s) for s in calendar],
+        n_runs=n_runs,
+        seed=seed,
+        options=options,
+        code=code_hash(CODE),
+    )
+    return cached(
+        f"calibration-{method}",
+        k,
+        lambda: placebo_size(
+            panel,
             outcome=outcome,
             method=method,
             inference=inference,
-            unit=unit,
-            time=time,
-            alpha=alpha,
-            seed=int(rng.integers(2**31)),
+            n_runs=n_runs,
+            calendar=calendar,
+            seed=seed,
+            workers=workers,
             **options,
-        )
-        pvals[r] = res.p_value
-        label = res.inference.label
-    return SizeCheck(method=method, inference=label or str(inference), alpha=alpha, p_values=pvals)
+        ),
+    )

@@ -62,6 +62,7 @@ def power_curve(
     outcome: str,
     n_treated: int,
     follow_up: int,
+    calendar: np.ndarray | None = None,
     effects=tuple(-np.arange(0, 0.61, 0.05)),
     n_sims: int = 100,
     n_perm: int = 99,
@@ -81,6 +82,11 @@ def power_curve(
         Sectors to be treated.
     follow_up : int
         Periods observed after the start.
+    calendar : array of int, optional
+        Start positions (column indices of the periods) of the treated sectors, one per sector:
+        the program's own staggered calendar (``n_treated`` and ``follow_up`` are then
+        ``len(calendar)`` and the months from the earliest start). Default: ``n_treated``
+        sectors sharing one start ``follow_up`` periods before the end.
     effects : sequence of float
         Effects to evaluate, as fractions (-0.3 = 30 % fewer victims).
     """
@@ -89,6 +95,11 @@ def power_curve(
         raise ValueError("panel is not balanced")
     Y = wide.to_numpy(float)
     N, T = Y.shape
+    if calendar is not None:
+        cal = np.asarray(calendar, dtype=int)
+        if not 0 < len(cal) < N or cal.min() < 2 or cal.max() >= T:
+            raise ValueError(f"the calendar needs 1 to {N - 1} starts within periods 2..{T - 1}")
+        n_treated, follow_up = len(cal), int(T - cal.min())
     if not 0 < follow_up < T - 2:
         raise ValueError(f"follow_up must leave pre-period months (the panel has {T} periods)")
     if not 0 < n_treated < N:
@@ -96,14 +107,15 @@ def power_curve(
     effects = np.asarray(effects, float)
     rng = np.random.default_rng(seed)
     k = T - follow_up
-    # every sector on its own scale: counts over its mean before the (common) start, which the
+    # every sector on its own scale: counts over its mean before the (earliest) start, which the
     # injected effect never touches (a sector with no event before it keeps its counts)
     pre = Y[:, :k].mean(1)
     Y = Y / np.where(pre > 0, pre, 1.0)[:, None]
     hits = np.zeros(len(effects))
     for _ in range(n_sims):
         start = np.full(N, -1)
-        start[rng.choice(N, n_treated, replace=False)] = k
+        chosen = rng.choice(N, n_treated, replace=False)
+        start[chosen] = k if calendar is None else cal
         D = treatment_matrix(start, T).astype(bool)
         Z = np.where(D, Y, 0.0)  # the injected effect adds e * Z
         a0, c0 = _stat(Y, D), _stat(Z, D)
@@ -118,3 +130,62 @@ def power_curve(
         hits += (p <= alpha) & right_sign
     curve = pd.DataFrame({"effect": effects, "power": hits / n_sims})
     return PowerResult(curve=curve, n_treated=n_treated, follow_up=follow_up, n_sims=n_sims, target=target)
+
+
+#: the code a planning table's numbers depend on (a change gives a new cache key)
+CODE = ("evaluation/power.py", "impact/design.py", "impact/imputation.py")
+
+
+def planning(
+    panel: pd.DataFrame,
+    *,
+    outcome: str,
+    calendar: np.ndarray | None = None,
+    sizes=(3, 5, 10, 15),
+    follow_ups=(12, 24),
+    n_sims: int = 60,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, dict, bool]:
+    """The planning table (minimum detectable reduction by sectors and months of follow-up) and
+    the current design's row (``calendar``: the program's start positions in ``panel``'s
+    periods), stored in ``analysis.cache``; returns ``(table, current, read_from_cache)``."""
+    from analysis.cache import cached, code_hash, key
+
+    def compute() -> tuple[pd.DataFrame, dict]:
+        table = pd.DataFrame(
+            [
+                {
+                    "n_treated": k,
+                    "follow_up": f,
+                    "mde": power_curve(panel, outcome=outcome, n_treated=k, follow_up=f, n_sims=n_sims, seed=seed).mde,
+                }
+                for k in sizes
+                for f in follow_ups
+            ]
+        )
+        current: dict = {"n_treated": 0, "mde": float("nan")}
+        if calendar is not None and len(calendar):
+            r = power_curve(
+                panel,
+                outcome=outcome,
+                n_treated=len(calendar),
+                follow_up=1,
+                calendar=calendar,
+                n_sims=n_sims,
+                seed=seed,
+            )
+            current = {"n_treated": r.n_treated, "follow_up": r.follow_up, "mde": r.mde}
+        return table, current
+
+    k = key(
+        panel=panel[["unit", "period", outcome]],
+        outcome=outcome,
+        sizes=list(sizes),
+        follow_ups=list(follow_ups),
+        calendar=None if calendar is None else [int(c) for c in calendar],
+        n_sims=n_sims,
+        seed=seed,
+        code=code_hash(CODE),
+    )
+    (table, current), hit = cached("planning", k, compute)
+    return table, current, hit

@@ -363,6 +363,7 @@ class ImpactResult:
         lo, hi = self.ci_percent
         row = {k: getattr(self, k) for k in ("method", "outcome")}
         row["inference"] = self.inference.label
+        row["min_p_value"] = self.inference.min_p_value  # the smallest p-value the inference can give
         row.update(
             {
                 k: getattr(self, k)

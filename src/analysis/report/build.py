@@ -38,6 +38,7 @@ from analysis.data.geography import sha256
 from analysis.options import RunOptions
 from analysis.paths import ROOT, repo_relative
 from analysis.report import content
+from analysis.report.history import panel_digest
 from analysis.report.render import ReportMeta, combine, render_html, render_pdf
 from analysis.report.results_files import expected_results
 
@@ -60,6 +61,8 @@ KEY_PACKAGES = (
 )
 #: files of data/processed a build reads; each is copied into the snapshot
 SNAPSHOT_FILES = ("panel.parquet", "audit.json", "adjacency.csv")
+#: the cost parameters (config/cost.toml), copied into the snapshot and hashed like the data
+COST_CONFIG = ROOT / "config" / "cost.toml"
 
 
 class ReportError(RuntimeError):
@@ -321,7 +324,8 @@ class Stage:
     outcome: str
     sectors: list[str]
     parameters: dict  # what every notebook gets: quarter, outcome, paths, seed
-    jobs: list[tuple[str, str, dict]]  # (notebook, output stem, Papermill parameters)
+    jobs: list[tuple[str, str, dict]]  # (notebook, output stem, Papermill parameters), run side by side
+    after: list[tuple[str, str, dict]] = field(default_factory=list)  # run once every job above is done
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -346,11 +350,25 @@ def stage(label: str, panel_path: Path, staging: Path, opt: BuildOptions, today:
         "results_dir": str(staging / "results"),
     }
     sectors = list(opt.sectors) if opt.sectors is not None else ctx.treated_sectors
-    jobs = [("program", "program", {**common, **opt.run.notebook_parameters("program")})]
+    extra = _snapshot_program_files(ctx, snap, hashes)
+    program = {
+        **common,
+        **opt.run.notebook_parameters("program"),
+        # earlier reports live beside the staging folder: from its notebooks/ (the notebooks'
+        # working directory), two levels up; relative, so no machine path is published
+        "reports_dir": "../..",
+        "activities_path": extra.get("activities", ""),
+        "cost_config": extra["cost"],
+    }
+    jobs = [
+        ("program", "program", program),
+        ("checks", "checks", {**common, **opt.run.notebook_parameters("checks")}),
+    ]
     jobs += [
         ("sector", f"sector_{content.file_stem(s)}", {**common, "sector": s, **opt.run.notebook_parameters("sector")})
         for s in sectors
     ]
+    after = [("sectors", "sectors", {**common, **opt.run.notebook_parameters("sectors")})]
     return Stage(
         label=label,
         staging=staging,
@@ -361,7 +379,26 @@ def stage(label: str, panel_path: Path, staging: Path, opt: BuildOptions, today:
         sectors=sectors,
         parameters=common,
         jobs=jobs,
+        after=after,
     )
+
+
+def _snapshot_program_files(ctx: content.Context, snap: Path, hashes: dict[str, str]) -> dict[str, str]:
+    """Copy the activities file (beside the rollout, when there is one) and the cost parameters
+    into the snapshot and hash them: the notebooks read these copies, the manifest records them."""
+    out = {}
+    rollout = (ctx.audit.get("rollout") or {}).get("file")
+    acts = Path(rollout).with_name("activities.csv") if rollout else None
+    if acts is not None and acts.exists():
+        shutil.copyfile(acts, snap / "activities.csv")
+        hashes["activities.csv"] = sha256(snap / "activities.csv")
+        out["activities"] = str(snap / "activities.csv")
+    if not COST_CONFIG.exists():
+        raise ReportError(f"{repo_relative(COST_CONFIG)} does not exist: the cost parameters are needed")
+    shutil.copyfile(COST_CONFIG, snap / "cost.toml")
+    hashes["cost.toml"] = sha256(snap / "cost.toml")
+    out["cost"] = str(snap / "cost.toml")
+    return out
 
 
 def execute(st: Stage, workers: int = 2) -> list[Path]:
@@ -388,7 +425,8 @@ def execute(st: Stage, workers: int = 2) -> list[Path]:
         pool.shutdown(wait=True)
         raise
     pool.shutdown()
-    return executed
+    # the jobs that read the others' results files (the sectors' summary), in order
+    return executed + [run(job) for job in st.after]
 
 
 def check_outputs(st: Stage) -> None:
@@ -423,7 +461,10 @@ def render(st: Stage, executed: list[Path], built: str) -> dict[str, str]:
         demo_label=content.DEMO_LABEL if ctx.is_demo else None,
         footer=(f"{content.DEMO_LABEL} · " if ctx.is_demo else "") + f"Alto al Fuego evaluation workbook · {st.label}",
     )
-    nb = combine(executed, headings={1: "Results by sector"} if len(executed) > 1 else None)
+    by_stem = {p.stem: p for p in executed}
+    body = [by_stem[s] for s in ("program", "sectors", "checks") if s in by_stem]
+    pages = [p for p in executed if p.stem.startswith("sector_")]
+    nb = combine(body + pages, headings={len(body): "Appendix: sector pages"} if pages else None)
     stem = f"alto-al-fuego_{st.label}"
     t = time.perf_counter()
     render_html(nb, st.staging / f"{stem}.html", meta)
@@ -441,9 +482,15 @@ def write_manifest(
     then the snapshot of the panel is removed (it holds small counts: it is never published)."""
     ctx = st.ctx
     inputs = {
-        f"data/processed/{n}" if panel_path.parent == ROOT / "data" / "processed" else n: h
+        f"data/processed/{n}" if panel_path.parent == ROOT / "data" / "processed" and n in SNAPSHOT_FILES else n: h
         for n, h in st.hashes.items()
+        if n in SNAPSHOT_FILES
     }
+    if "cost.toml" in st.hashes:
+        inputs[repo_relative(COST_CONFIG, "name")] = st.hashes["cost.toml"]
+    rollout = (ctx.audit.get("rollout") or {}).get("file")
+    if "activities.csv" in st.hashes and rollout:
+        inputs[repo_relative(Path(rollout).with_name("activities.csv"), "name")] = st.hashes["activities.csv"]
     for f in ctx.audit.get("inputs") or []:
         inputs[repo_relative(f["file"], "name")] = f["sha256"]
     for key in ("geography", "cuadrantes", "rollout"):
@@ -464,6 +511,9 @@ def write_manifest(
             "results_dir": "results",
             "sectors": list(st.sectors),
         },
+        "treated_sectors": ctx.treated_sectors,
+        "extracts": ctx.audit.get("extracts") or [],
+        "panel_digest": panel_digest(ctx.panel),
         "packages": _versions(),
         "timings_seconds": {k: round(v, 3) for k, v in st.timings.items()},
         "outputs": {

@@ -44,7 +44,7 @@ def md_escape(text) -> str:
     cell)."""
     import html as _html
 
-    s = _html.escape(str(text), quote=True)
+    s = _html.escape(str(text), quote=False)  # quotes need no escaping in text, and "&#x27;" would lose its "#"
     # '@' would start a pandoc citation (the PDF then fails), '$' maths, '^' a superscript
     return "".join("\\" + c if c in "\\`*_{}[]()#+!|~@$^" else c for c in s)
 
@@ -244,6 +244,20 @@ def _p(result) -> str:
     return fmt_p(result.p_value, result.inference.min_p_value)
 
 
+def p_with_floor(p: float, floor: float) -> str:
+    """A p-value with the smallest value its test can give: 'p = 0.023 (smallest possible 0.001)';
+    at the floor, 'p ≤ 0.001 (the smallest possible)'."""
+    if not floor:
+        return fmt_p(p)
+    if p <= floor + 1e-12:
+        return f"p ≤ {floor:.3f}, the smallest this test can give"
+    return f"{fmt_p(p)}; the smallest this test can give is {floor:.3f}"
+
+
+def _pf(result) -> str:
+    return p_with_floor(result.p_value, result.inference.min_p_value)
+
+
 def cohorts_text(ctx: Context) -> str:
     """'D36 from 2019-07; D62 and D69 from 2020-02; 5 sectors from 2022-04'."""
     ts = ctx.panel.drop_duplicates("unit").set_index("unit").treat_start.dropna()
@@ -259,10 +273,11 @@ def cohorts_text(ctx: Context) -> str:
     return "; ".join(parts)
 
 
-def headline(result, ctx: Context, sector: str | None = None) -> str:
+def headline(result, ctx: Context, sector: str | None = None, short: bool = False) -> str:
     """The headline paragraph, in English and Spanish, built from one ImpactResult.
 
-    ``sector`` names the one treated sector of a per-sector estimate.
+    ``sector`` names the one treated sector of a per-sector estimate; ``short`` gives one
+    sentence (the appendix's sector pages).
     """
     en, es = outcome_name(ctx, result.outcome)
     noun = record_noun(ctx)
@@ -322,12 +337,18 @@ def headline(result, ctx: Context, sector: str | None = None) -> str:
         )
         interval = f"{level} interval: {fmt_pct(lo)} to {fmt_pct(hi)}"
         interval_es = f"intervalo de {level}: {fmt_pct(lo)} a {fmt_pct(hi)}"
+    if short:
+        return (
+            f"Since {first} ({cells:,} months): recorded {noun} {change_en} ({interval}; {_pf(result)}); about "
+            f"{abs(total):,.0f} {'fewer' if lower else 'more'} {noun} (interval {fmt_num(total_lo, 0)} to "
+            f"{fmt_num(total_hi, 0)})." + (" *Not distinguishable from chance.*" if chance else "")
+        )
     text = (
         f"**Cumulative estimate through {ctx.label}** (every month since "
         f"{'the' if sector else 'each'} sector's start, {span}). "
         f"{where_en}, recorded {en} were {change_en} — the estimate of what would have been recorded without the "
         f"program, built from the months before the start and from sectors not (yet) in it ({interval}; "
-        f"{_p(result)}). "
+        f"{_pf(result)}). "
         f"That is {abs(result.att):.2f} {'fewer' if lower else 'more'} {noun} per sector per month against "
         f"{result.counterfactual_mean:.2f} expected, or about **{abs(total):,.0f} {'fewer' if lower else 'more'} {noun}** "
         f"over {cells:,} treated sector-months (interval {fmt_num(total_lo, 0)} to {fmt_num(total_hi, 0)})."
@@ -360,8 +381,6 @@ def estimates_table(results, labels: list[str] | None = None, noun: str = "victi
     rows = []
     for i, r in enumerate(results):
         lo, hi = r.ci_percent
-        n = r.inference.n_draws
-        kind = label(INFERENCE_LABELS, r.inference.kind)
         if disclosure.is_small(disclosure.recorded_total(r)):  # the row would give a count of 1-4 away
             rows.append(
                 {
@@ -370,8 +389,9 @@ def estimates_table(results, labels: list[str] | None = None, noun: str = "victi
                     "Effect": "n/p",
                     f"{100 * (1 - r.alpha):.0f}% interval": "n/p",
                     "p-value": "n/p",
+                    "Smallest possible p": "n/p",
                     "Treated / comparison sectors": f"{r.n_treated} / {r.n_control}",
-                    "Inference": f"not published: fewer than 5 {noun} recorded",
+                    "Test (draws)": f"not published: fewer than 5 {noun} recorded",
                 }
             )
             continue
@@ -384,16 +404,53 @@ def estimates_table(results, labels: list[str] | None = None, noun: str = "victi
                 "Effect": fmt_pct(r.att_percent),
                 f"{100 * (1 - r.alpha):.0f}% interval": f"{fmt_pct(lo)} to {fmt_pct(hi)}",
                 "p-value": _p(r).removeprefix("p = ").replace("p ", ""),
+                "Smallest possible p": f"{r.inference.min_p_value:.3f}" if r.inference.min_p_value else "—",
                 "Treated / comparison sectors": f"{r.n_treated} / {r.n_control}",
-                "Inference": f"{kind}, {n:,} draws" if n and kind else r.inference.label,
+                "Test (draws)": test_name(r),
             }
         )
-    return pipe_table(pd.DataFrame(rows), align="lrrrrrl")
+    return pipe_table(pd.DataFrame(rows).fillna("n/p"), align="lrrrrrrl")
+
+
+def test_name(r) -> str:
+    """The exact test behind a row: its kind, the draws and what was reassigned."""
+    kind, n = r.inference.kind, r.inference.n_draws
+    if kind == "placebo" and r.method == "ppml":
+        return f"Placebo calendars, comparable never-treated sectors ({n:,})"
+    if kind == "placebo":
+        return f"Placebo sectors, normal approximation ({n:,})"
+    if kind == "randomization":
+        return f"Randomization of the start calendar ({n:,})"
+    name = label(INFERENCE_LABELS, kind) or r.inference.label
+    return f"{name} ({n:,})" if n else name
 
 
 def calibration_panel(ctx: Context) -> pd.DataFrame:
     """The sectors never in the program: a panel with no true effect, for placebo runs."""
     return ctx.panel[ctx.panel.treat_start.isna()].reset_index(drop=True)
+
+
+#: the tests the calibration checks, named exactly as the report names them
+HEADLINE_TEST = (
+    "Poisson imputation (PPML) with placebo inference (the program's calendar given to comparable sectors never in "
+    "the program; the headline's test)"
+)
+CLUSTER_TEST = (
+    "Two-way fixed effects with standard errors clustered by sector (not a row of the estimates table, whose TWFE "
+    "row uses randomization inference)"
+)
+
+
+def program_calendar(ctx: Context) -> list:
+    """The program's starts, one per treated sector (the calendar the calibration replays)."""
+    ts = ctx.panel.drop_duplicates("unit").set_index("unit").treat_start.dropna()
+    return sorted(ts.tolist())
+
+
+def calendar_positions(ctx: Context, panel: pd.DataFrame) -> np.ndarray:
+    """The program's starts as positions among ``panel``'s periods (for the power simulation)."""
+    periods = list(np.sort(panel.period.unique()))
+    return np.array([periods.index(s) for s in program_calendar(ctx) if s in periods], dtype=int)
 
 
 def calibration_text(checks) -> str:
@@ -428,6 +485,9 @@ def sector_table_cells(ctx: Context, outcome: str):
     if treated and not hidden(ctx, outcome):
         prog = disclosure.cells_of(p, treated, from_start=True)
         fixed.append(disclosure.Aggregate("program", prog, disclosure.total_of(p, outcome, prog)))
+    if treated and not hidden(ctx, outcome):
+        withheld = window_suppression(ctx, outcome)
+        fixed += [a for a in program_windows(ctx, outcome) if a.label not in withheld]
     rows, cells = [], []
     for u in treated:
         s = p.loc[p.unit == u, "treat_start"].iloc[0]
@@ -446,6 +506,65 @@ def sector_table_cells(ctx: Context, outcome: str):
     return rows, cells, disclosure.suppress_cells(fixed, cells)
 
 
+def program_windows(ctx: Context, outcome: str) -> list:
+    """Every program-wide total the trend table, the quarter figure and the cohort table publish
+    (``analysis.report.breakdown``), as ``disclosure.Aggregate`` labelled ``trend:<label>``,
+    ``quarter:<YYYYQn>`` and ``cohort:<YYYY-MM>``: one list, so those tables and the sector table
+    suppress against the same published totals."""
+    p = ctx.panel
+    treated = ctx.treated_sectors
+    periods = pd.PeriodIndex(sorted(p.period.unique()), freq="M")
+    end = periods.max()
+    q = periods.asfreq("Q")
+    out = []
+
+    def add(label: str, first, last, units=None) -> None:
+        c = disclosure.cells_of(p, treated if units is None else units, first, last, from_start=True)
+        if c:
+            out.append(disclosure.Aggregate(label, c, disclosure.total_of(p, outcome, c)))
+
+    last_q = q[-1]
+    add(f"trend:{last_q}", last_q.asfreq("M", "start"), end)
+    add(f"trend:{last_q - 3} to {last_q}", (last_q - 3).asfreq("M", "start"), end)
+    for y in sorted(set(periods.year)):
+        add(f"trend:{y}", pd.Period(f"{y}-01", "M"), pd.Period(f"{y}-12", "M"))
+    for qq in sorted(set(q)):
+        add(f"quarter:{qq}", qq.asfreq("M", "start"), qq.asfreq("M", "end"))
+    starts = p.drop_duplicates("unit").set_index("unit").treat_start.dropna()
+    for g in sorted(set(starts)):
+        add(f"cohort:{g}", None, None, sorted(starts.index[starts == g]))
+    # the rates table's "12 months before each start": the sum of the sector table's first column
+    before = (
+        frozenset().union(*[disclosure.cells_of(p, [u], s - 12, s - 1) for u, s in starts.items()])
+        if len(starts)
+        else frozenset()
+    )
+    if before:
+        out.append(disclosure.Aggregate("rates:before", before, disclosure.total_of(p, outcome, before)))
+    return out
+
+
+def _published_totals(ctx: Context, outcome: str) -> list:
+    """The totals the report's estimates give away: the program's and each published sector's."""
+    out = []
+    if ctx.treated_sectors and not hidden(ctx, outcome):
+        c = disclosure.cells_of(ctx.panel, ctx.treated_sectors, from_start=True)
+        out.append(disclosure.Aggregate("program", c, disclosure.total_of(ctx.panel, outcome, c)))
+    hid = disclosure.hidden_sectors(ctx.panel, outcome)
+    for u in ctx.treated_sectors:
+        if u not in hid:
+            c = disclosure.cells_of(ctx.panel, [u], from_start=True)
+            out.append(disclosure.Aggregate(f"{u} total", c, disclosure.total_of(ctx.panel, outcome, c)))
+    return out
+
+
+def window_suppression(ctx: Context, outcome: str) -> dict[str, str]:
+    """Which of ``program_windows`` to withhold: counts of 1 to 4, and any total that, with the
+    others, the program's total and the published sectors' totals, would give one away
+    (``disclosure.suppress_cells``)."""
+    return disclosure.suppress_cells(_published_totals(ctx, outcome), program_windows(ctx, outcome))
+
+
 def sector_table(ctx: Context, outcome: str) -> str:
     """Treated sectors: start month and counts before and after.
 
@@ -459,14 +578,29 @@ def sector_table(ctx: Context, outcome: str) -> str:
     def show(agg) -> str:
         return "n/a" if agg is None else hide.get(agg.label, str(int(agg.total)))
 
+    pop = (
+        ctx.panel.drop_duplicates("unit").set_index("unit").population.astype(float)
+        if "population" in ctx.panel
+        else pd.Series(dtype=float)
+    )
+
+    def cell(agg, sector: str, months: int) -> str:
+        """The count and, where it is shown and the population known, its rate per 100,000
+        inhabitants per year in brackets."""
+        shown = show(agg)
+        people = pop.get(sector, np.nan)
+        if agg is None or agg.label in hide or not np.isfinite(people) or people <= 0:
+            return shown
+        return f"{shown} ({fmt_num(100_000 * 12 * agg.total / months / people, 1)})"
+
     table = pd.DataFrame(
         [
             {
                 "Sector": md_escape(r["sector"]),
                 "Program start": str(r["start"]),
-                f"{n}, 12 months before start": show(r["pre"]),
-                f"{n}, first 12 months": show(r.get("first12")),
-                f"{n} in {ctx.label}": show(r["quarter"]),
+                f"{n}, 12 months before start (rate)": cell(r["pre"], r["sector"], 12),
+                f"{n}, first 12 months (rate)": cell(r.get("first12"), r["sector"], 12),
+                f"{n} in {ctx.label} (rate)": cell(r["quarter"], r["sector"], 3),
             }
             for r in rows
         ]
@@ -682,7 +816,7 @@ def assumptions_text(main, additive, ctx: Context, validation: pd.DataFrame | No
 
     def under(r) -> str:
         lo, hi = r.ci_percent
-        return f"**{fmt_pct(r.att_percent)}** ({level} interval {fmt_pct(lo)} to {fmt_pct(hi)}; {_p(r)})"
+        return f"**{fmt_pct(r.att_percent)}** ({level} interval {fmt_pct(lo)} to {fmt_pct(hi)}; {_pf(r)})"
 
     text = (
         "Every estimate here compares the program's sectors with a prediction of what they would have "

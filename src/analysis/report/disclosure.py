@@ -190,7 +190,49 @@ def published_aggregates(
             aggs.append(Aggregate("spillover.csv (program sectors)", program_cells, total))
         elif is_small(total):
             small_only.append(f"spillover.csv row {r.Index + 1}: total {total:g}")
+    aggs += window_aggregates(results_dir, panel)
     return aggs, small_only
+
+
+def window_aggregates(results_dir, panel: pd.DataFrame) -> list[Aggregate]:
+    """The program's recorded victims over calendar windows and cohorts that ``trend.csv``,
+    ``quarters.csv`` and ``cohorts.csv`` publish (their ``observed`` column; withheld rows are
+    blank), with the sector-months each covers."""
+    from pathlib import Path
+
+    results_dir = Path(results_dir)
+    treated = panel.loc[panel.treat_start.notna(), "unit"].unique()
+    out: list[Aggregate] = []
+
+    def shown(name):
+        f = results_dir / name
+        if not f.exists():
+            return pd.DataFrame()
+        t = pd.read_csv(f)
+        return t[t.observed.notna()] if "observed" in t else t.iloc[0:0]
+
+    for r in shown("trend.csv").itertuples():
+        c = cells_of(panel, treated, pd.Period(r.first, "M"), pd.Period(r.last, "M"), from_start=True)
+        out.append(Aggregate(f"trend.csv {r.label}", c, float(r.observed)))
+    for r in shown("quarters.csv").itertuples():
+        q = pd.Period(r.group, "Q")
+        c = cells_of(panel, treated, q.asfreq("M", "start"), q.asfreq("M", "end"), from_start=True)
+        out.append(Aggregate(f"quarters.csv {r.group}", c, float(r.observed)))
+    starts = panel.drop_duplicates("unit").set_index("unit").treat_start.dropna()
+    for r in shown("cohorts.csv").itertuples():
+        units = list(starts.index[starts.astype(str) == str(r.group)])
+        out.append(Aggregate(f"cohorts.csv {r.group}", cells_of(panel, units, from_start=True), float(r.observed)))
+    f = results_dir / "rates.csv"
+    if f.exists():
+        t = pd.read_csv(f)
+        t = t[(t.row == "program_before") & t.victims.notna()] if "row" in t else t.iloc[0:0]
+        before = (
+            frozenset().union(*[cells_of(panel, [u], s - 12, s - 1) for u, s in starts.items()])
+            if len(starts)
+            else frozenset()
+        )
+        out += [Aggregate("rates.csv program_before", before, float(v)) for v in t.victims]
+    return out
 
 
 def check_published(

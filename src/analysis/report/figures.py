@@ -237,3 +237,138 @@ def _demo_mark(ax, demo: bool) -> None:
             color="#b00020",
             fontweight="bold",
         )
+
+
+def by_quarter(table: pd.DataFrame, headline: float, demo: bool = False, title: str | None = None):
+    """The effect in each calendar quarter (percent, with its interval), the headline as a line.
+
+    ``table``: ``ImpactResult.aggregate('quarter')`` with ``suppressed`` (quarters not drawn)."""
+    t = table[~table.get("suppressed", pd.Series(False, index=table.index)).astype(bool)]
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(7.2, 3.0))
+        x = pd.PeriodIndex(t.group, freq="Q").to_timestamp(how="start") + pd.Timedelta(days=45)
+        ax.axhline(0, color=GREY, lw=0.8)
+        ax.axhline(headline, color=COUNTERFACTUAL, lw=1.0, ls="--", label=f"since the start: {headline:+.1f}%")
+        ax.errorbar(
+            x,
+            t.estimate,
+            yerr=[t.estimate - t.ci_low, t.ci_high - t.estimate],
+            fmt="o",
+            ms=3.5,
+            color=TREATED,
+            ecolor=TREATED,
+            elinewidth=0.9,
+            capsize=0,
+            alpha=0.9,
+            label="quarter (95% interval)",
+        )
+        ax.set_ylabel("Effect (% of expected)")
+        ax.xaxis.set_major_locator(mdates.YearLocator())
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
+        ax.set_title(title or "Effect of the program by calendar quarter", loc="left")
+        ax.legend(loc="lower left", fontsize=8, ncol=2)
+        _demo_mark(ax, demo)
+        fig.tight_layout(rect=(0, 0.03, 1, 1))
+        plt.close(fig)
+        return fig
+
+
+def forest(
+    table: pd.DataFrame,
+    headline: tuple[float, float, float] | None = None,
+    demo: bool = False,
+    title: str = "Effect in each sector since its start",
+):
+    """One row per sector: effect and interval in percent (``sector, start, percent, ci_low,
+    ci_high``; rows with ``suppressed`` are listed without a point); the program's on top."""
+    t = table.reset_index(drop=True)
+    n = len(t) + (1 if headline else 0)
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(7.2, 0.32 * n + 1.1))
+        labels, y = [], 0
+        if headline:
+            est, lo, hi = headline
+            ax.errorbar([est], [y], xerr=[[est - lo], [hi - est]], fmt="D", ms=5, color="black", elinewidth=1.4)
+            labels.append("All program sectors")
+            y += 1
+        for r in t.itertuples():
+            if getattr(r, "suppressed", False) or not np.isfinite(r.percent):
+                ax.text(0, y, "not published (fewer than 5 victims)", va="center", fontsize=8, color=GREY)
+            else:
+                ax.errorbar(
+                    [r.percent],
+                    [y],
+                    xerr=[[r.percent - r.ci_low], [r.ci_high - r.percent]],
+                    fmt="o",
+                    ms=4,
+                    color=TREATED,
+                    elinewidth=1.0,
+                )
+            labels.append(f"{r.sector} (from {r.start})")
+            y += 1
+        ax.axvline(0, color=GREY, lw=0.8)
+        if headline:
+            ax.axvline(headline[0], color=COUNTERFACTUAL, lw=0.8, ls="--")
+        ax.set_yticks(range(len(labels)), labels)
+        ax.invert_yaxis()
+        ax.set_xlabel("Effect (% of expected), 95% interval")
+        ax.set_title(title, loc="left")
+        ax.grid(axis="y", alpha=0)
+        _demo_mark(ax, demo)
+        fig.tight_layout(rect=(0, 0.03, 1, 1))
+        plt.close(fig)
+        return fig
+
+
+def activity_vs_outcome(t: pd.DataFrame, demo: bool = False):
+    """Description only: each program sector-quarter's activities against its recorded / expected
+    victims (percent); one colour per sector."""
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(7.2, 3.0))
+        ok = t[np.isfinite(t.percent) & (t.counterfactual > 0)]
+        for i, (s, g) in enumerate(ok.groupby("sector")):
+            ax.scatter(g.activities, g.percent, s=12, alpha=0.7, label=s, color=plt.get_cmap("tab10")(i % 10))
+        ax.axhline(0, color=GREY, lw=0.8)
+        ax.set_xlabel("Program activities in the sector-quarter")
+        ax.set_ylabel("Recorded vs expected (%)")
+        ax.set_title("Activity and outcomes by sector and quarter (description, not effect)", loc="left")
+        ax.legend(fontsize=7, ncol=4, loc="upper right")
+        _demo_mark(ax, demo)
+        fig.tight_layout(rect=(0, 0.03, 1, 1))
+        plt.close(fig)
+        return fig
+
+
+def sector_panel(result, sector: str, demo: bool = False, noun: str = "victims", window: int = 12):
+    """A sector's appendix figure: its event study (left) and its recorded and counterfactual path
+    as rolling 12-month totals (right; totals from 1 to 4 not drawn)."""
+    with plt.rc_context(STYLE):
+        fig, (a1, a2) = plt.subplots(1, 2, figsize=(7.2, 2.5))
+        es = result.event_study
+        a1.axhline(0, color=GREY, lw=0.8)
+        a1.axvline(-0.5, color=GREY, lw=0.8, ls="--")
+        a1.fill_between(es.rel_period, es.ci_low, es.ci_high, color=TREATED, alpha=0.18, lw=0)
+        a1.plot(es.rel_period, es.estimate, color=TREATED, marker="o", ms=2, lw=1.0)
+        a1.set_xlabel("Months since the start")
+        a1.set_ylabel("Effect (% of expected)" if result.event_scale == "log" else f"{noun} per month")
+        a1.set_title(f"{sector}: event study", loc="left", fontsize=9)
+        cf = result.counterfactual.sort_values("period").copy()
+        for c in ("observed", "counterfactual"):
+            cf[c] = cf[c].rolling(window, min_periods=window).sum()
+        cf.loc[(cf.observed > 0) & (cf.observed <= SMALL_MAX), "observed"] = np.nan
+        x = cf.period.dt.to_timestamp() if hasattr(cf.period, "dt") else cf.period
+        a2.plot(x, cf.observed, color=TREATED, lw=1.3, label="recorded")
+        a2.plot(x, cf.counterfactual, color=COUNTERFACTUAL, lw=1.3, ls="--", label="counterfactual")
+        start = cf.loc[cf.treated.astype(bool), "period"].min()
+        if pd.notna(start):
+            a2.axvline(start.to_timestamp(), color=GREY, lw=0.8)
+        a2.xaxis.set_major_locator(mdates.YearLocator(2))
+        a2.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
+        a2.set_ylim(bottom=0)
+        a2.set_ylabel(f"{noun}, last {window} months")
+        a2.set_title(f"{sector}: recorded and counterfactual", loc="left", fontsize=9)
+        a2.legend(fontsize=7, loc="lower left")
+        _demo_mark(a2, demo)
+        fig.tight_layout(rect=(0, 0.04, 1, 1))
+        plt.close(fig)
+        return fig

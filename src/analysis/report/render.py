@@ -157,15 +157,14 @@ def typst_preamble(meta: ReportMeta) -> str:
 
 
 def _page_breaks(typ: str) -> str:
-    """A page break before each top-level heading and each sector section, but not between a
-    top-level heading and the sector heading right under it."""
-    out, prev = [], ""
+    """A page break before the appendix only. Sections otherwise follow each other on the page
+    (a break before each left pages half empty), as do the appendix's sector sections (each is a
+    heading, a sentence and one figure); a heading is kept with what follows it (``sticky``)."""
+    out = []
     for line in typ.splitlines():
-        if line.startswith("= ") or (line.startswith("== Sector ") and not prev.startswith("= ")):
+        if line.startswith("= Appendix"):
             out.append("#pagebreak(weak: true)")
         out.append(line)
-        if line.strip() and not re.fullmatch(r"<[^>]+>", line.strip()):  # pandoc puts a label under headings
-            prev = line
     return "\n".join(out)
 
 

@@ -20,18 +20,28 @@ EXPECTED_RESULTS = {
     "program": (
         "program.csv",
         "program_event_study.csv",
-        "calibration.csv",
-        "spillover.csv",
-        "power.csv",
         "sensitivity.csv",
+        "trend.csv",
+        "quarters.csv",
+        "outcomes.csv",
+        "cohorts.csv",
+        "rates.csv",
+        "sex_age.csv",
+        "pretrends.csv",
+        "robustness.csv",
+        "activities.csv",
+        "cost.csv",
+        "previous.csv",
     ),
+    "checks": ("calibration.csv", "spillover.csv", "power.csv"),
+    "sectors": ("sectors.csv",),
     "sector": ("sector_{stem}.csv", "sector_{stem}_event_study.csv"),
 }
 
 
 def expected_results(sectors: list[str]) -> list[str]:
     """The results files a build for ``sectors`` must have written."""
-    out = list(EXPECTED_RESULTS["program"])
+    out = list(EXPECTED_RESULTS["program"]) + list(EXPECTED_RESULTS["checks"]) + list(EXPECTED_RESULTS["sectors"])
     for s in sectors:
         out += [f.format(stem=content.file_stem(s)) for f in EXPECTED_RESULTS["sector"]]
     return out
@@ -102,9 +112,12 @@ def save_calibration(checks, out_dir: str | Path) -> Path:
     return out / "calibration.csv"
 
 
-def save_power(plan: pd.DataFrame, out_dir: str | Path) -> Path:
-    """Write the planning table's numbers (minimum detectable effects) as data: ``power.csv``."""
+def save_power(plan: pd.DataFrame, out_dir: str | Path, current: dict | None = None) -> Path:
+    """Write the planning table's numbers (minimum detectable effects) as data: ``power.csv``,
+    with the current design's row (``design`` = 'current') when given."""
     path = Path(out_dir) / "power.csv"
+    if current and current.get("n_treated"):
+        plan = pd.concat([plan, pd.DataFrame([{**current, "design": "current"}])], ignore_index=True)
     plan.to_csv(path, index=False)
     return path
 
@@ -114,3 +127,20 @@ def save_sensitivity(table: pd.DataFrame, out_dir: str | Path) -> Path:
     path = Path(out_dir) / "sensitivity.csv"
     table.assign(breakdown=table.attrs["breakdown"], scale=table.attrs.get("scale", "level")).to_csv(path, index=False)
     return path
+
+
+def save_table(
+    table: pd.DataFrame, out_dir: str | Path, name: str, blank: tuple[str, ...] = (), hide: pd.Series | None = None
+) -> Path:
+    """Write a report table as data (``<name>.csv``); rows where ``hide`` is true (or the
+    table's own ``suppressed`` column) keep their labels but have the columns ``blank`` emptied:
+    a results file never holds what the report withholds."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    t = table.copy()
+    mask = hide if hide is not None else t.get("suppressed")
+    if mask is not None and len(t):
+        mask = pd.Series(mask, index=t.index).astype(bool)
+        t.loc[mask, [c for c in blank if c in t]] = np.nan
+    t.to_csv(out / f"{name}.csv", index=False)
+    return out / f"{name}.csv"
