@@ -44,9 +44,9 @@ display(figures.city_series(ctx.panel, outcome, demo=ctx.is_demo, noun=noun))
 # %% [markdown]
 # ## Neighbouring sectors: displacement or diffusion?
 #
-# Violence pushed out of a sector may reappear next door; or calm may spread. Sectors that
-# border a sector in the program are therefore not used as comparisons, and their own change
-# is estimated from the first start among their neighbours.
+# Violence pushed out of a sector may reappear next door; or calm may spread. In this check,
+# sectors that border a sector in the program are left out of the comparison (the headline keeps
+# them), and their own change is estimated from the first start among their neighbours.
 
 # %%
 spill = spillover(ctx.panel, content.load_adjacency(panel_path), outcome=outcome, n_perm=n_perm, seed=seed)
@@ -66,15 +66,18 @@ display(Markdown(content.estimates_table([spill.main, spill.exposed], noun=noun,
 # %%
 never = content.calibration_panel(ctx)
 calendar = content.program_calendar(ctx)
-headline_check, cached_1 = program_calibration(never, outcome=outcome, method="ppml", calendar=calendar,
+headline_check, _ = program_calibration(never, outcome=outcome, method="ppml", calendar=calendar,
                                                n_runs=n_calibration, n_perm=n_perm, ci=False, seed=seed)
 headline_check.name = content.HEADLINE_TEST
-cluster_check, cached_2 = program_calibration(never, outcome=outcome, method="twfe", inference="cluster",
+cluster_check, _ = program_calibration(never, outcome=outcome, method="twfe", inference="cluster",
                                               calendar=calendar, n_runs=n_calibration, seed=seed, event_window=None)
 cluster_check.name = content.CLUSTER_TEST
 checks = [headline_check, cluster_check]
-display(Markdown(diagnostics.calibration_md(checks, diagnostics.calibration_design(ctx, calendar, n_calibration, n_perm),
-                                            cached_1 and cached_2)))
+point = impact.estimate(ctx.panel, outcome=outcome, method="ppml", n_perm=n_perm, seed=seed, ci=False)  # the headline's point
+design = diagnostics.calibration_design(ctx, calendar, n_calibration, n_perm,
+                                        pool=diagnostics.pool_size(headline_check.inference),
+                                        headline_pool=diagnostics.pool_size(point.inference.label))
+display(Markdown(diagnostics.calibration_md(checks, design)))
 display(figures.calibration(checks, demo=ctx.is_demo))
 
 # %% [markdown]
@@ -89,7 +92,6 @@ display(figures.calibration(checks, demo=ctx.is_demo))
 plan, current, _ = planning(never, outcome=outcome, calendar=content.calendar_positions(ctx, never),
                             n_sims=n_power, seed=seed)
 display(Markdown(diagnostics.planning_md(plan, current)))
-point = impact.estimate(ctx.panel, outcome=outcome, method="ppml", n_perm=n_perm, seed=seed, ci=False)  # the headline's point
 display(Markdown(diagnostics.planning_sentence(plan, current, point)))
 
 # %% [markdown]

@@ -33,6 +33,7 @@ from IPython.display import Markdown, display
 
 from analysis import impact
 from analysis.evaluation.cost import load_costs
+from analysis.evaluation.influence import leave_one_out
 from analysis.evaluation.pretrends import anticipation, pretrend_test
 from analysis.report import (
     breakdown,
@@ -54,6 +55,8 @@ display(Markdown(content.banner(ctx)))
 # %%
 main = impact.estimate(ctx.panel, outcome=outcome, method="ppml", n_perm=n_perm, seed=seed)
 display(Markdown(content.headline(main, ctx)))
+pre = pretrend_test(ctx.panel, outcome=outcome, n_perm=n_perm, seed=seed)  # shown in full under the event study
+display(Markdown(diagnostics.headline_caveat(pre)))
 
 # %% [markdown]
 # ## This quarter and the trend
@@ -173,7 +176,6 @@ display(Markdown(content.assumptions_text(main, additive, ctx, content.validatio
 
 # %%
 display(figures.event_study(main, demo=ctx.is_demo, noun=noun))
-pre = pretrend_test(ctx.panel, outcome=outcome, n_perm=n_perm, seed=seed)
 display(Markdown(diagnostics.pretrend_md(pre, main, noun)))
 
 # %% [markdown]
@@ -185,9 +187,10 @@ display(Markdown(diagnostics.pretrend_md(pre, main, noun)))
 # magnitudes (Rambachan and Roth 2023).
 
 # %%
-antic = anticipation(ctx.panel, outcome=outcome, months=3, n_perm=n_perm, seed=seed)
+antic = [anticipation(ctx.panel, outcome=outcome, months=m, n_perm=n_perm, seed=seed) for m in (3, 12)]
+loo = leave_one_out(ctx.panel, outcome=outcome, n_perm=n_perm, seed=seed)  # does one sector carry the result?
 sens, sens_quarters = content.relative_magnitudes_or_none(main, mbar=(0.0, 0.25, 0.5, 1.0))
-display(Markdown(diagnostics.robustness_md(main, antic, sens, sens_quarters)))
+display(Markdown(diagnostics.robustness_md(main, antic, sens, sens_quarters, loo)))
 sens_text, sens_table = content.sensitivity_text(sens, sens_quarters)
 display(Markdown(sens_text))
 if not sens.empty:
@@ -199,7 +202,7 @@ saved = [  # the results files (analysis.report.results_files); nothing is shown
     results_files.save_results([main, additive, sdid, twfe], results_dir, "program", ctx=ctx),
     results_files.save_sensitivity(sens, results_dir),
     *breakdown.save(results_dir, trend=trend, quarters=quarters, outcomes=outcomes, cohorts=cohorts, rates=rates,
-                    sex_age=sex_age, pretrends=pre, anticipation=antic, main=main),
+                    sex_age=sex_age, pretrends=pre, anticipations=antic, main=main, leave_one_out=loo),
     implementation.save(results_dir, acts, ctx, cost),
     history.save(results_dir, previous, main, same_window, changes),
 ]

@@ -188,7 +188,8 @@ def test_every_new_section_shows_its_results_file(built):
     trend = r("trend").set_index("window")
     q = trend.loc["quarter"]
     if not q.suppressed:
-        assert f"In {QUARTER} the program's sectors recorded {fmt_pct(q.percent)}" in text
+        assert f"In {QUARTER} the program's sectors recorded {abs(q.percent):.1f}%" in text
+        assert f"(effect {fmt_pct(q.percent)}, 95% interval" in text
         assert f"{fmt_pct(q.ci_low)} to {fmt_pct(q.ci_high)}" in text
     four = trend.loc["four_quarters"]
     assert f"Over the last four quarters the effect was {fmt_pct(four.percent)}" in text
@@ -204,8 +205,12 @@ def test_every_new_section_shows_its_results_file(built):
     assert all(fmt_pct(v) in text for v in pre.percent)
     assert "Joint test that every quarter is on the prediction" in text
     rob = r("robustness").set_index("estimate")
-    assert f"Leaving out the 3 months before each start (anticipation) {fmt_pct(rob.loc['anticipation_3m', 'percent'])}" in text
-    assert "because it measures something narrower" in text  # the sensitivity section set against the headline
+    for m in (3, 12):
+        assert f"Leaving out the {m} months before each start {fmt_pct(rob.loc[f'anticipation_{m}m', 'percent'])}" in text
+    assert "because it measures something narrower" in text
+    loo = rob[rob.index.str.startswith("without_")]
+    assert len(loo) == 3 and "Leaving out one sector at a time (3 estimates)" in text
+    assert fmt_pct(loo.percent.min()) in text and fmt_pct(loo.percent.max()) in text  # the sensitivity section set against the headline
     rates = r("rates").set_index("row")
     assert f"{rates.loc['program_since', 'rate_per_100k_year']:.1f}" in text
     acts = r("activities")

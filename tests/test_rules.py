@@ -374,7 +374,7 @@ def test_rule_headline_sets_the_effect_against_the_counterfactual():
     text = content.headline(r, ctx)
     assert "2.00 fewer victims per sector per month against 11.00 expected" in text
     assert "18.2% lower" in text  # -2 / 11
-    assert "about **48 fewer victims** over 24 treated sector-months (interval −72 to −24)" in text
+    assert "about **48 fewer victims** over 24 treated sector-months (interval: 24 to 72 fewer)" in text
 
 
 def test_rule_assumptions_paragraph_takes_its_figures_from_the_validation_table():

@@ -47,11 +47,11 @@ def window_effect(result: ImpactResult, first: int, last: int, level: float | No
         else:  # additive: the interval of the mean effect, in percent of the expected mean
             est = (obs - exp) / n
             pct, lo, hi = (100 * (est + k * z * spread) / (exp / n) for k in (0, -1, 1))
-    # victims averted: the expected victims without the program less those recorded; the
-    # interval follows from the percent interval (counterfactual = recorded / (1 + effect))
+    # victims averted: the expected victims without the program less those recorded; its interval
+    # is the percent interval applied to the expected victims (-effect x expected), as the
+    # headline's (the same convention everywhere in the report)
     averted = exp - obs
-    av_lo = obs / (1 + hi / 100) - obs if np.isfinite(hi) and hi > -100 else np.nan
-    av_hi = obs / (1 + lo / 100) - obs if np.isfinite(lo) and lo > -100 else np.nan
+    av_lo, av_hi = averted_interval(exp, lo, hi)
     return {
         "cells": int(n),
         "observed": float(obs),
@@ -63,6 +63,11 @@ def window_effect(result: ImpactResult, first: int, last: int, level: float | No
         "averted_low": float(av_lo),
         "averted_high": float(av_hi),
     }
+
+
+def averted_interval(expected: float, low: float, high: float) -> tuple[float, float]:
+    """Victims averted at the ends of a percent interval: -effect x expected (low, high)."""
+    return -high / 100 * expected, -low / 100 * expected
 
 
 def trend_table(result: ImpactResult) -> pd.DataFrame:

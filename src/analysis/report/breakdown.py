@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.evaluation.trend import trend_table, window_effect
+from analysis.evaluation.trend import averted_interval, trend_table, window_effect
 from analysis.report import disclosure
 from analysis.report.content import (
     Context,
@@ -47,9 +47,8 @@ def trend_rows(main, ctx: Context) -> pd.DataFrame:
     cum = t.window == "cumulative"
     lo, hi = main.ci_percent
     t.loc[cum, ["ci_low", "ci_high"]] = [lo, hi]
-    obs = t.loc[cum, "observed"].iloc[0] if cum.any() else np.nan
-    t.loc[cum, "averted_low"] = obs / (1 + hi / 100) - obs
-    t.loc[cum, "averted_high"] = obs / (1 + lo / 100) - obs
+    exp = t.loc[cum, "expected"].iloc[0] if cum.any() else np.nan
+    t.loc[cum, "averted_low"], t.loc[cum, "averted_high"] = averted_interval(exp, lo, hi)
     return t
 
 
@@ -92,9 +91,10 @@ def trend_md(t: pd.DataFrame, noun: str, quarter: str) -> tuple[str, str]:
     if not q.empty and not q.suppressed.iloc[0]:
         r = q.iloc[0]
         text.append(
-            f"**In {quarter}** the program's sectors recorded {fmt_pct(r.percent)} {noun} against the counterfactual "
-            f"(95% interval {fmt_pct(r.ci_low)} to {fmt_pct(r.ci_high)}): about {fmt_num(r.averted, 0)} {noun} "
-            f"averted in the quarter."
+            f"**In {quarter}** the program's sectors recorded {abs(r.percent):.1f}% "
+            f"{'fewer' if r.percent < 0 else 'more'} {noun} than the counterfactual (effect {fmt_pct(r.percent)}, 95% "
+            f"interval {fmt_pct(r.ci_low)} to {fmt_pct(r.ci_high)}): about {fmt_num(abs(r.averted), 0)} {noun} "
+            f"{'averted' if r.averted >= 0 else 'more than expected'} in the quarter."
         )
     elif not q.empty:
         text.append(f"The estimate for {quarter} alone is not published: too few {noun} were recorded.")
@@ -106,15 +106,15 @@ def trend_md(t: pd.DataFrame, noun: str, quarter: str) -> tuple[str, str]:
         )
     full = years[(~years.suppressed) & (years.cells >= years.cells.max())]
     if len(full) >= 2:
-        first, last = full.iloc[0], full.iloc[-1]
-        lo_ok = first.ci_high < last.ci_low or last.ci_high < first.ci_low
+        low, high = full.loc[full.percent.idxmin()], full.loc[full.percent.idxmax()]
+        apart = low.ci_high < high.ci_low
         text.append(
-            f"Among the years with every program sector in it, the effect was {fmt_pct(first.percent)} in {first.label} "
-            f"and {fmt_pct(last.percent)} in {last.label}"
+            f"In the years with every program sector in it, the effect ranged from {fmt_pct(low.percent)} "
+            f"({low.label}) to {fmt_pct(high.percent)} ({high.label})"
             + (
-                "; the two intervals do not overlap."
-                if lo_ok
-                else "; the intervals overlap, so no fading or strengthening can be told from chance."
+                "; those two intervals do not overlap, so the effect did change from year to year."
+                if apart
+                else "; their intervals overlap, so these data show no clear fading or strengthening."
             )
         )
     text.append(
@@ -145,8 +145,8 @@ def outcome_rows(results: dict, ctx: Context) -> pd.DataFrame:
                 "observed": obs,
                 "expected": w["expected"],
                 "averted": w["expected"] - obs,
-                "averted_low": obs / (1 + hi / 100) - obs if hi > -100 else np.nan,
-                "averted_high": obs / (1 + lo / 100) - obs if lo > -100 else np.nan,
+                "averted_low": averted_interval(w["expected"], lo, hi)[0],
+                "averted_high": averted_interval(w["expected"], lo, hi)[1],
                 "inference": r.inference.label,
                 "n_draws": r.inference.n_draws,
             }
@@ -272,16 +272,21 @@ def rate_rows(main, ctx: Context) -> pd.DataFrame:
 def rate_md(t: pd.DataFrame, noun: str) -> str:
     if t.empty:
         return "Rates need each sector's population, which the geography file does not give."
+    note = (
+        "\n\n*These raw rates are not the estimate: the windows differ (the program's sectors started at different "
+        "times) and a city-wide change moves both groups. The estimate compares each program sector with its own "
+        "prediction, month by month.*"
+    )
     out = pd.DataFrame(
         {
             "": [md_escape(x) for x in t.label],
-            f"{noun.capitalize()}": [NP if w else fmt_num(v, 0) for v, w in zip(t.victims, t.withheld)],
+            f"{noun.capitalize()}": [NP if w else f"{v:,.0f}" for v, w in zip(t.victims, t.withheld)],
             "Per 100,000 inhabitants per year": [
                 NP if w else fmt_num(r, 1) for r, w in zip(t.rate_per_100k_year, t.withheld)
             ],
         }
     )
-    return pipe_table(out, align="lrr")
+    return pipe_table(out, align="lrr") + note
 
 
 # -- who the victims were ----------------------------------------------------------------------
@@ -442,7 +447,9 @@ VICTIM_COLUMNS = (
 )
 
 
-def save(results_dir, *, trend, quarters, outcomes, cohorts, rates, sex_age, pretrends, anticipation, main) -> list:
+def save(
+    results_dir, *, trend, quarters, outcomes, cohorts, rates, sex_age, pretrends, anticipations, main, leave_one_out
+) -> list:
     """Write the breakdown tables as results files (suppressed rows blanked)."""
     from analysis.report.results_files import save_table
 
@@ -460,12 +467,19 @@ def save(results_dir, *, trend, quarters, outcomes, cohorts, rates, sex_age, pre
                 "ci_low": main.ci_percent[0],
                 "ci_high": main.ci_percent[1],
             },
-            {
-                "estimate": f"anticipation_{anticipation['months_left_out']}m",
-                "percent": anticipation["percent"],
-                "ci_low": anticipation["ci_low"],
-                "ci_high": anticipation["ci_high"],
-            },
+            *[
+                {
+                    "estimate": f"anticipation_{a['months_left_out']}m",
+                    "percent": a["percent"],
+                    "ci_low": a["ci_low"],
+                    "ci_high": a["ci_high"],
+                }
+                for a in anticipations
+            ],
+            *[
+                {"estimate": f"without_{r.left_out}", "percent": r.percent, "ci_low": np.nan, "ci_high": np.nan}
+                for r in leave_one_out.itertuples()
+            ],
         ]
     )
     return [

@@ -273,6 +273,17 @@ def cohorts_text(ctx: Context) -> str:
     return "; ".join(parts)
 
 
+def count_interval(low: float, high: float, noun: str = "") -> str:
+    """An interval of a change in counts in words: '496 to 704 fewer', 'from 38 fewer to 4 more'."""
+    lo, hi = sorted((low, high))
+    n = f" {noun}" if noun else ""
+    if hi <= 0:
+        return f"{abs(hi):,.0f} to {abs(lo):,.0f} fewer{n}"
+    if lo >= 0:
+        return f"{lo:,.0f} to {hi:,.0f} more{n}"
+    return f"from {abs(lo):,.0f} fewer to {hi:,.0f} more{n}"
+
+
 def headline(result, ctx: Context, sector: str | None = None, short: bool = False) -> str:
     """The headline paragraph, in English and Spanish, built from one ImpactResult.
 
@@ -340,8 +351,8 @@ def headline(result, ctx: Context, sector: str | None = None, short: bool = Fals
     if short:
         return (
             f"Since {first} ({cells:,} months): recorded {noun} {change_en} ({interval}; {_pf(result)}); about "
-            f"{abs(total):,.0f} {'fewer' if lower else 'more'} {noun} (interval {fmt_num(total_lo, 0)} to "
-            f"{fmt_num(total_hi, 0)})." + (" *Not distinguishable from chance.*" if chance else "")
+            f"{abs(total):,.0f} {'fewer' if lower else 'more'} {noun} (interval: {count_interval(total_lo, total_hi)})."
+            + (" *Not distinguishable from chance.*" if chance else "")
         )
     text = (
         f"**Cumulative estimate through {ctx.label}** (every month since "
@@ -351,7 +362,7 @@ def headline(result, ctx: Context, sector: str | None = None, short: bool = Fals
         f"{_pf(result)}). "
         f"That is {abs(result.att):.2f} {'fewer' if lower else 'more'} {noun} per sector per month against "
         f"{result.counterfactual_mean:.2f} expected, or about **{abs(total):,.0f} {'fewer' if lower else 'more'} {noun}** "
-        f"over {cells:,} treated sector-months (interval {fmt_num(total_lo, 0)} to {fmt_num(total_hi, 0)})."
+        f"over {cells:,} treated sector-months (interval: {count_interval(total_lo, total_hi)})."
     )
     if sector is None:
         text += f" Starts: {cohorts_text(ctx)}."
@@ -416,7 +427,9 @@ def test_name(r) -> str:
     """The exact test behind a row: its kind, the draws and what was reassigned."""
     kind, n = r.inference.kind, r.inference.n_draws
     if kind == "placebo" and r.method == "ppml":
-        return f"Placebo calendars, comparable never-treated sectors ({n:,})"
+        pool = len(r.inference.pool) if r.inference.pool else None
+        who = f"{pool} comparable never-treated sectors" if pool else "comparable never-treated sectors"
+        return f"Placebo calendars, {who} ({n:,})"
     if kind == "placebo":
         return f"Placebo sectors, normal approximation ({n:,})"
     if kind == "randomization":

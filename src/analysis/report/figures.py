@@ -332,7 +332,7 @@ def activity_vs_outcome(t: pd.DataFrame, demo: bool = False):
         ax.set_xlabel("Program activities in the sector-quarter")
         ax.set_ylabel("Recorded vs expected (%)")
         ax.set_title("Activity and outcomes by sector and quarter (description, not effect)", loc="left")
-        ax.legend(fontsize=7, ncol=4, loc="upper right")
+        ax.legend(fontsize=7, ncol=1, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="sector", title_fontsize=7)
         _demo_mark(ax, demo)
         fig.tight_layout(rect=(0, 0.03, 1, 1))
         plt.close(fig)
@@ -351,6 +351,11 @@ def sector_panel(result, sector: str, demo: bool = False, noun: str = "victims",
         a1.plot(es.rel_period, es.estimate, color=TREATED, marker="o", ms=2, lw=1.0)
         a1.set_xlabel("Months since the start")
         a1.set_ylabel("Effect (% of expected)" if result.event_scale == "log" else f"{noun} per month")
+        if (
+            result.event_scale == "log"
+        ):  # one sector's monthly bands reach hundreds of percent: keep the estimates readable
+            top = float(np.nanmax(np.r_[es.estimate.to_numpy(), 0.0]))
+            a1.set_ylim(-100, max(100.0, min(200.0, top + 50)))
         a1.set_title(f"{sector}: event study", loc="left", fontsize=9)
         cf = result.counterfactual.sort_values("period").copy()
         for c in ("observed", "counterfactual"):

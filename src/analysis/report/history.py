@@ -116,7 +116,7 @@ def cut_to(panel: pd.DataFrame, last_month, sectors: list[str] | None) -> pd.Dat
 
 def previous_md(previous: Previous | None, main, changes: dict | None, same_window=None) -> tuple[str, str]:
     """(text, table): the earlier report's headline beside this one and why it moved."""
-    from analysis.report.content import fmt_pct, pipe_table
+    from analysis.report.content import fmt_pct, md_escape, pipe_table
 
     if previous is None:
         return (
@@ -162,7 +162,7 @@ def previous_md(previous: Previous | None, main, changes: dict | None, same_wind
     if c.get("new_sectors"):
         why.append(
             f"{len(c['new_sectors'])} sector{'s' if len(c['new_sectors']) > 1 else ''} new to the program "
-            f"({', '.join(c['new_sectors'])})"
+            f"({', '.join(md_escape(x) for x in c['new_sectors'])})"
         )
     if c.get("revised_months"):
         r = c["revised_months"]

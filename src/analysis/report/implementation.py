@@ -147,8 +147,9 @@ def cost_md(c: dict | None, costs: Costs, homicides: dict | None, injuries: dict
         )
     cur = costs.currency
     label = (
-        " These are **default figures from the United States, not from Mexico**: no Mexico-specific cost per "
-        "shooting is published. Replace them in `config/cost.toml` when local figures exist."
+        " These are **default figures from the United States, not from Mexico**, not adjusted for prices or "
+        "incomes in Mexico: the team knows of no published Mexican cost per victim of a shooting. Replace them "
+        "(in the workbook's cost parameters, `config/cost.toml`) when local figures exist."
         if costs.is_default
         else ""
     )
@@ -157,7 +158,7 @@ def cost_md(c: dict | None, costs: Costs, homicides: dict | None, injuries: dict
         f"{fmt_num(homicides['averted_low'], 0)} to {fmt_num(homicides['averted_high'], 0)}) and "
         f"{fmt_num(injuries['averted'], 0)} of non-fatal gun injury ({fmt_num(injuries['averted_low'], 0)} to "
         f"{fmt_num(injuries['averted_high'], 0)}), from the estimates by outcome above. Valued at "
-        f"{money(costs.fatal, cur)} per fatal and {money(costs.nonfatal, cur)} per non-fatal shooting "
+        f"{money(costs.fatal, cur)} per person killed and {money(costs.nonfatal, cur)} per person injured by gunfire "
         f"({costs.price_year} prices; source: {md_escape(costs.source)}), the violence averted is worth about "
         f"**{money(c['cost_averted'], cur)}** (from {money(c['cost_averted_low'], cur)} to "
         f"{money(c['cost_averted_high'], cur)}, combining the ends of each outcome's interval, which makes the "
@@ -191,11 +192,11 @@ def save(results_dir, acts: pd.DataFrame | None, ctx: Context, cost: dict | None
     from analysis.report.results_files import save_table
 
     if acts is None:
-        a = pd.DataFrame(columns=["component", "quarter", "count", "people", "suppressed"])
+        a = pd.DataFrame(columns=["component", "quarter", "count", "people", "people_suppressed"])
     else:
         a = activity_rows(acts, ctx)
-        if "people" in a:
-            a["suppressed"] = [disclosure.is_small(v) if pd.notna(v) else False for v in a.people]
-    save_table(a, results_dir, "activities", ("people",))
+        if "people" in a:  # activity counts are not people and are all published; small people counts are not
+            a["people_suppressed"] = [disclosure.is_small(v) if pd.notna(v) else False for v in a.people]
+    save_table(a, results_dir, "activities", ("people",), hide=a.get("people_suppressed"))
     c = pd.DataFrame([cost]) if cost else pd.DataFrame(columns=["cost_averted"])
     return save_table(c, results_dir, "cost")

@@ -82,7 +82,8 @@ def limitations_md(ctx: Context) -> str:
     items.append(
         f"**Few treated sectors.** The estimate rests on {len(ctx.treated_sectors)} sectors. Standard errors that "
         "assume many clusters are wrong with so few; every interval here comes from placebo or randomization "
-        "inference, checked in the calibration section. A single sector's p-value cannot fall below about "
+        "draws (SDID's through a normal approximation to its placebo spread), and the headline's test is "
+        "checked in the calibration section. A single sector's p-value cannot fall below about "
         "1/(number of comparable placebo calendars + 1)."
     )
     co = coinciding_events(ctx)
