@@ -30,7 +30,8 @@ from analysis.evaluation.power import planning
 from analysis.evaluation.spillover import spillover
 from analysis.report import content, diagnostics, figures, limitations, results_files
 
-ctx = content.load_context(panel_path, quarter)
+ctx = content.load_context(panel_path, quarter)  # a bad quarter stops here, in one line
+content.check_parameters(ctx, outcome)  # and a bad outcome or sector here, listing the valid ones
 noun = content.record_noun(ctx)
 display(Markdown(content.banner(ctx)))
 

@@ -45,7 +45,8 @@ from analysis.report import (
     results_files,
 )
 
-ctx = content.load_context(panel_path, quarter)
+ctx = content.load_context(panel_path, quarter)  # a bad quarter stops here, in one line
+content.check_parameters(ctx, outcome)  # and a bad outcome or sector here, listing the valid ones
 noun = content.record_noun(ctx)
 display(Markdown(content.banner(ctx)))
 

@@ -29,7 +29,8 @@ from IPython.display import Markdown, display
 from analysis import impact
 from analysis.report import content, figures, results_files
 
-ctx = content.load_context(panel_path, quarter)
+ctx = content.load_context(panel_path, quarter)  # a bad quarter stops here, in one line
+content.check_parameters(ctx, outcome, sector=sector)  # and a bad outcome or sector here, listing the valid ones
 display(Markdown(f"## Sector {content.md_escape(sector)}"))
 
 # %% tags=["notebook-only"]

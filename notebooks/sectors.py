@@ -28,7 +28,8 @@ from IPython.display import Markdown, display
 
 from analysis.report import content, figures, results_files, sectors
 
-ctx = content.load_context(panel_path, quarter)
+ctx = content.load_context(panel_path, quarter)  # a bad quarter stops here, in one line
+content.check_parameters(ctx, outcome)  # and a bad outcome or sector here, listing the valid ones
 display(Markdown(content.banner(ctx)))
 
 # %%

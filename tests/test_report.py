@@ -144,7 +144,7 @@ def test_a_failed_build_keeps_the_previous_report(built):
     d = built["dir"]
     before = (d / "manifest.json").read_text()
     opts = BuildOptions(run=RunOptions(n_placebo=4, n_perm=19, n_calibration=5, n_power=4), sectors=["NOPE"])
-    with pytest.raises(ReportError, match=r"notebook sector failed in cell \d+ .*ValueError: unit 'NOPE' is not in the panel"):
+    with pytest.raises(ReportError, match=r"notebook sector failed in cell \d+ .*ValueError: sector 'NOPE' is not a sector of this panel; the sectors in the program are: "):
         build_report(QUARTER, built["panel"], built["reports"], opts)
     assert (d / "manifest.json").read_text() == before
     assert not list(built["reports"].glob(".staging-*"))

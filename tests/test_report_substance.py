@@ -575,3 +575,16 @@ def test_leave_one_out_drops_each_program_sector_in_turn(ctx):
     Y, start, _, _ = _wide(rest, "shootings")
     mu, D = _expected(Y, start)
     assert t.percent.iloc[0] == pytest.approx(100 * (Y[D].sum() / mu[D].sum() - 1), abs=1e-6)
+
+
+def test_bad_notebook_parameters_fail_in_one_line_listing_the_valid_values(ctx):
+    with pytest.raises(ValueError, match=r"outcome 'robos' is not in this panel; its sources give: .*shootings"):
+        content.check_parameters(ctx, "robos")
+    treated = ctx.treated_sectors
+    with pytest.raises(ValueError, match=rf"sector 'XYZ' is not a sector of this panel; the sectors in the program "
+                                         rf"are: {', '.join(treated)}$"):
+        content.check_parameters(ctx, "shootings", sector="XYZ")
+    never = sorted(set(ctx.panel.unit) - set(treated))[0]
+    with pytest.raises(ValueError, match=rf"sector '{never}' is not in the program by the end of {QUARTER}"):
+        content.check_parameters(ctx, "shootings", sector=never)
+    content.check_parameters(ctx, "gun_homicides", sector=treated[0])  # valid: nothing raised

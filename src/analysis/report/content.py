@@ -132,6 +132,19 @@ def check_outcome(ctx: Context, outcome: str) -> None:
         )
 
 
+def check_parameters(ctx: Context, outcome: str, sector: str | None = None) -> None:
+    """The notebook's parameters checked before anything is shown: one line that names the bad
+    value and lists the valid ones (outcomes the panel carries; sectors in the program by the
+    quarter's end). The quarter is checked by ``load_context``."""
+    check_outcome(ctx, outcome)
+    if sector is not None and sector not in ctx.treated_sectors:
+        known = sector in set(ctx.panel.unit)
+        why = "is not in the program by the end of " + ctx.label if known else "is not a sector of this panel"
+        raise ValueError(
+            f"sector {sector!r} {why}; the sectors in the program are: {', '.join(ctx.treated_sectors) or 'none'}"
+        )
+
+
 def record_noun(ctx: Context) -> str:
     """'victims' when every record is a victim (FGJ files), else 'incidents'."""
     sources = {i.get("source") for i in ctx.audit.get("inputs") or []}
