@@ -23,17 +23,10 @@ from analysis.report.content import (
     outcome_name,
     pipe_table,
     record_noun,
+    window_suppression,
 )
 
 NP = "n/p"  # not published: the cell would reveal a count from 1 to 4
-
-
-def window_suppression(ctx: Context, outcome: str) -> dict[str, str]:
-    """Which program-wide totals of the trend, quarter and cohort tables to withhold
-    (``content.window_suppression``)."""
-    from analysis.report.content import window_suppression as ws
-
-    return ws(ctx, outcome)
 
 
 # -- this quarter and the trend ----------------------------------------------------------------

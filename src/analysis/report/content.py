@@ -7,7 +7,7 @@ traced from its cell to a function here or in ``analysis.impact``.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +68,8 @@ class Context:
     panel: pd.DataFrame
     audit: dict
     demo: dict | None
+    #: results derived from the fields above, computed once (``window_suppression``)
+    memo: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def label(self) -> str:
@@ -479,21 +481,6 @@ def calendar_positions(ctx: Context, panel: pd.DataFrame) -> np.ndarray:
     return np.array([periods.index(s) for s in program_calendar(ctx) if s in periods], dtype=int)
 
 
-def calibration_text(checks) -> str:
-    """One sentence per method: the rejection rate of a true null in placebo runs."""
-    lines = []
-    for c in checks:
-        lo, hi = c.interval
-        ok = lo <= c.alpha  # the interval of the rejection rate reaches the nominal level
-        lines.append(
-            f"- {method_label(c.method)} with {c.inference.split(' (')[0]}: rejected a true "
-            f"null in **{100 * c.rejection_rate:.1f}%** of {len(c.p_values)} placebo runs "
-            f"(95% interval {100 * lo:.1f}% to {100 * hi:.1f}%; nominal 5%)"
-            + ("." if ok else " — **it finds effects where there are none too often: not used for conclusions**.")
-        )
-    return "\n".join(lines)
-
-
 def sector_table_cells(ctx: Context, outcome: str):
     """The counts of the sector table as a reader can use them, and which to hide.
 
@@ -505,21 +492,14 @@ def sector_table_cells(ctx: Context, outcome: str):
     """
     p = ctx.panel
     end, q0 = ctx.quarter.asfreq("M", "end"), ctx.quarter.asfreq("M", "start")
-    hid = disclosure.hidden_sectors(p, outcome)
-    fixed = []
     treated = ctx.treated_sectors
-    if treated and not hidden(ctx, outcome):
-        prog = disclosure.cells_of(p, treated, from_start=True)
-        fixed.append(disclosure.Aggregate("program", prog, disclosure.total_of(p, outcome, prog)))
+    fixed = _published_totals(ctx, outcome)
     if treated and not hidden(ctx, outcome):
         withheld = window_suppression(ctx, outcome)
         fixed += [a for a in program_windows(ctx, outcome) if a.label not in withheld]
     rows, cells = [], []
     for u in treated:
         s = p.loc[p.unit == u, "treat_start"].iloc[0]
-        if u not in hid:
-            c = disclosure.cells_of(p, [u], from_start=True)
-            fixed.append(disclosure.Aggregate(f"{u} total", c, disclosure.total_of(p, outcome, c)))
         spans = {"pre": (s - 12, s - 1), "quarter": (q0, end)}
         if (s + 11) <= end:
             spans["first12"] = (s, s + 11)
@@ -588,7 +568,10 @@ def window_suppression(ctx: Context, outcome: str) -> dict[str, str]:
     """Which of ``program_windows`` to withhold: counts of 1 to 4, and any total that, with the
     others, the program's total and the published sectors' totals, would give one away
     (``disclosure.suppress_cells``)."""
-    return disclosure.suppress_cells(_published_totals(ctx, outcome), program_windows(ctx, outcome))
+    key = ("window_suppression", outcome)
+    if key not in ctx.memo:  # the trend, quarter, cohort, rate and sector tables all ask
+        ctx.memo[key] = disclosure.suppress_cells(_published_totals(ctx, outcome), program_windows(ctx, outcome))
+    return ctx.memo[key]
 
 
 def sector_table(ctx: Context, outcome: str) -> str:
@@ -786,33 +769,6 @@ def spillover_text(s) -> str:
         f"as their own group: {verdict}. Without them as comparisons the program's effect is "
         f"{fmt_pct(s.main.att_percent)} (interval {fmt_pct(s.main.ci_percent[0])} to {fmt_pct(s.main.ci_percent[1])})."
     )
-
-
-def planning_table(
-    panel: pd.DataFrame, outcome: str, sizes=(3, 5, 10, 15), follow_ups=(12, 24), n_sims: int = 60, seed: int = 0
-) -> tuple[str, pd.DataFrame]:
-    """Minimum detectable reduction (80 % power, 5 % test) by sectors treated and months of
-    follow-up, simulated on ``panel``; returns the Markdown table and the numbers as data."""
-    from analysis.evaluation.power import power_curve
-
-    data = pd.DataFrame(
-        [
-            {
-                "n_treated": k,
-                "follow_up": f,
-                "mde": power_curve(panel, outcome=outcome, n_treated=k, follow_up=f, n_sims=n_sims, seed=seed).mde,
-            }
-            for k in sizes
-            for f in follow_ups
-        ]
-    )
-    wide = data.pivot(index="n_treated", columns="follow_up", values="mde")
-    table = pd.DataFrame({"Sectors in the program": wide.index})
-    for f in wide.columns:
-        table[f"{f} months of follow-up"] = [
-            "more than 60%" if np.isnan(v) else f"{abs(100 * v):.0f}%" for v in wide[f]
-        ]
-    return pipe_table(table), data
 
 
 def validation_figures(path: str | Path = VALIDATION_SUMMARY) -> pd.DataFrame | None:
