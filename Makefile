@@ -10,6 +10,11 @@ PY := $(VENV)/bin/python
 SETUP := $(VENV)/.setup-done
 QUARTER ?=
 OUTCOME ?=
+EDITION ?= public
+FORMATS ?=
+# LANG is also the shell's locale variable (LANG=C.UTF-8): only a value given on make's command
+# line chooses the editions' language; otherwise both editions are built
+REPORT_LANG := $(if $(filter command line,$(origin LANG)),$(LANG),en es)
 
 # Values given on the command line are checked here, before any shell sees them: only letters,
 # digits, '.', '_' and '-' pass (QUARTER='x; touch owned' stops with an error, nothing runs).
@@ -23,13 +28,19 @@ _TAB := $(shell printf '\t')
 _check = $(if $(or $(findstring $(_NL),$(value $(1))),$(findstring $(_TAB),$(value $(1)))),$(error $(1) holds a tab or a line break: only letters, digits, '.', '_' and '-' are allowed))$(if $(strip $(call _strip,$(subst $(eval) ,!,$(value $(1))),$(_ALLOWED))),$(error $(1)='$(value $(1))' is not valid: only letters, digits, '.', '_' and '-' are allowed))
 $(call _check,QUARTER)
 $(call _check,OUTCOME)
+$(call _check,EDITION)
+$(call _check,FORMATS)
+$(if $(filter command line,$(origin LANG)),$(call _check,LANG))
 
 .PHONY: setup data report test test-fast lint bench validate mutate lab clean help
 
 help:
-	@echo "make report [QUARTER=2024Q2] [OUTCOME=gun_injuries]"
-	@echo "                               build the quarterly report (demo city when data/raw is empty);"
-	@echo "                               OUTCOME defaults to shootings when the sources give it"
+	@echo "make report [QUARTER=2024Q2] [OUTCOME=gun_injuries] [LANG=es|en] [EDITION=internal] [FORMATS=docx]"
+	@echo "                               build the quarterly report (demo city when data/raw is empty):"
+	@echo "                               Spanish and English editions and a two-page brief of each;"
+	@echo "                               OUTCOME defaults to shootings when the sources give it;"
+	@echo "                               EDITION=internal shows counts 1-4 (CONFIDENTIAL, own folder);"
+	@echo "                               FORMATS=docx adds a Word edition"
 	@echo "make test                      run the test suite (lint, format and types included)"
 	@echo "make lint                      ruff (lint, format check) and mypy only"
 	@echo "make data                      build data/processed/panel.parquet only"
@@ -52,7 +63,8 @@ data: $(SETUP)
 	$(PY) -m analysis data
 
 report: data
-	$(PY) -m analysis report $(if $(QUARTER),--quarter '$(QUARTER)') $(if $(OUTCOME),--outcome '$(OUTCOME)')
+	$(PY) -m analysis report $(if $(QUARTER),--quarter '$(QUARTER)') $(if $(OUTCOME),--outcome '$(OUTCOME)') \
+		--lang '$(REPORT_LANG)' --edition '$(EDITION)' $(if $(FORMATS),--formats '$(FORMATS)')
 
 test: $(SETUP)
 	$(PY) -m pytest -n 2 --dist loadfile

@@ -20,27 +20,30 @@ n_perm = 999  # calendar reassignments for the randomization tests (headline, ad
 n_calibration = 500  # placebo runs of the calibration check
 n_power = 60  # simulated rollouts per cell of the planning table
 seed = 0  # seed of every random draw
+languages = "en"  # languages of the texts shown: "en", "es" or "en es" (the build shows both editions)
+edition = "public"  # "internal" shows counts from 1 to 4 (CONFIDENTIAL)
 
 # %%
-from IPython.display import Markdown, display
-
 from analysis import impact
 from analysis.evaluation.calibration import program_calibration
 from analysis.evaluation.power import planning
 from analysis.evaluation.spillover import spillover
-from analysis.report import content, diagnostics, figures, limitations, results_files
+from analysis.report import content, diagnostics, disclosure, figures, limitations, results_files
+from analysis.report.i18n import set_languages, show
 
+set_languages(languages)  # each text below is shown once per language, from the same numbers
+disclosure.set_edition(edition)
 ctx = content.load_context(panel_path, quarter)  # a bad quarter stops here, in one line
 content.check_parameters(ctx, outcome)  # and a bad outcome or sector here, listing the valid ones
 noun = content.record_noun(ctx)
-display(Markdown(content.banner(ctx)))
+show(lambda: content.banner(ctx))
 
 # %% [markdown]
 # ## Context: the whole city
 
 # %%
-display(Markdown(content.city_text(ctx)))
-display(figures.city_series(ctx.panel, outcome, demo=ctx.is_demo, noun=noun))
+show(lambda: content.city_text(ctx))
+show(lambda: figures.city_series(ctx.panel, outcome, demo=ctx.is_demo, noun=noun))
 
 # %% [markdown]
 # ## Neighbouring sectors: displacement or diffusion?
@@ -51,9 +54,9 @@ display(figures.city_series(ctx.panel, outcome, demo=ctx.is_demo, noun=noun))
 
 # %%
 spill = spillover(ctx.panel, content.load_adjacency(panel_path), outcome=outcome, n_perm=n_perm, seed=seed)
-display(Markdown(content.spillover_text(spill)))
-display(Markdown(content.estimates_table([spill.main, spill.exposed], noun=noun,
-                                         labels=["Sectors in the program", "Their neighbours"])))
+show(lambda: content.spillover_text(spill))
+show(lambda: content.estimates_table([spill.main, spill.exposed], noun=noun, labels=content.spillover_labels()),
+     caption="The program's sectors and their neighbours")
 
 # %% [markdown]
 # ## Calibration: can the tests be trusted with so few sectors?
@@ -75,11 +78,12 @@ cluster_check, _ = program_calibration(never, outcome=outcome, method="twfe", in
 cluster_check.name = content.CLUSTER_TEST
 checks = [headline_check, cluster_check]
 point = impact.estimate(ctx.panel, outcome=outcome, method="ppml", n_perm=n_perm, seed=seed, ci=False)  # the headline's point
-design = diagnostics.calibration_design(ctx, calendar, n_calibration, n_perm,
-                                        pool=diagnostics.pool_size(headline_check.inference),
-                                        headline_pool=diagnostics.pool_size(point.inference.label))
-display(Markdown(diagnostics.calibration_md(checks, design)))
-display(figures.calibration(checks, demo=ctx.is_demo))
+def design():  # the design in words, in the language being shown
+    return diagnostics.calibration_design(ctx, calendar, n_calibration, n_perm,
+                                          pool=diagnostics.pool_size(headline_check.inference),
+                                          headline_pool=diagnostics.pool_size(point.inference.label))
+show(lambda: diagnostics.calibration_md(checks, design()))
+show(lambda: figures.calibration(checks, demo=ctx.is_demo))
 
 # %% [markdown]
 # ## Planning the expansion: what effect could be detected?
@@ -92,14 +96,14 @@ display(figures.calibration(checks, demo=ctx.is_demo))
 # %%
 plan, current, _ = planning(never, outcome=outcome, calendar=content.calendar_positions(ctx, never),
                             n_sims=n_power, seed=seed)
-display(Markdown(diagnostics.planning_md(plan, current)))
-display(Markdown(diagnostics.planning_sentence(plan, current, point)))
+show(lambda: diagnostics.planning_md(plan, current), caption="Smallest fall detected four times in five")
+show(lambda: diagnostics.planning_sentence(plan, current, point))
 
 # %% [markdown]
 # ## Limitations
 
 # %%
-display(Markdown(limitations.limitations_md(ctx)))
+show(lambda: limitations.limitations_md(ctx))
 
 # %% [markdown]
 # ## Data and methods
@@ -127,15 +131,15 @@ display(Markdown(limitations.limitations_md(ctx)))
 # sector-months. Its interval comes from placebo runs in which sectors never in the program
 # stand in for the treated ones (normal approximation). Like the additive imputation it
 # compares numbers of victims, and it overstates a fall when city-wide changes are proportional
-# (measured in reports/validation/; synthetic control, not shown here, has the opposite bias).
+# (measured in the validation study; synthetic control, not shown here, has the opposite bias).
 #
 # **Two-way fixed effects** compares treated and other sectors with sector and month
 # effects, with randomization inference. It can be biased with staggered starts; it is shown
 # for reference.
 
 # %%
-display(Markdown(content.data_text(ctx)))
-display(Markdown(content.data_note(ctx)))
+show(lambda: content.data_text(ctx))
+show(lambda: content.data_note(ctx))
 saved = [  # the results files (analysis.report.results_files); nothing is shown
     results_files.save_calibration(checks, results_dir),
     results_files.save_spillover(spill, results_dir, ctx),

@@ -26,10 +26,12 @@ cost_config = "../config/cost.toml"  # cost parameters and their sources
 n_perm = 999  # calendar reassignments for the randomization tests (headline, additive imputation, TWFE)
 n_placebo = 200  # placebo draws for the SDID comparison interval
 seed = 0  # seed of every random draw
+languages = "en"  # languages of the texts shown: "en", "es" or "en es" (the build shows both editions)
+edition = "public"  # "internal" shows counts from 1 to 4 (CONFIDENTIAL)
+geography_path = ""  # sector polygons (GeoJSON, the build's snapshot); empty: no map
 
 # %%
 import pandas as pd
-from IPython.display import Markdown, display
 
 from analysis import impact
 from analysis.evaluation.cost import load_costs
@@ -39,25 +41,34 @@ from analysis.report import (
     breakdown,
     content,
     diagnostics,
+    disclosure,
     figures,
     history,
     implementation,
+    maps,
     results_files,
 )
+from analysis.report.i18n import set_languages, show
 
+set_languages(languages)  # each text below is shown once per language, from the same numbers
+disclosure.set_edition(edition)
 ctx = content.load_context(panel_path, quarter)  # a bad quarter stops here, in one line
 content.check_parameters(ctx, outcome)  # and a bad outcome or sector here, listing the valid ones
-noun = content.record_noun(ctx)
-display(Markdown(content.banner(ctx)))
+noun = content.record_noun(ctx)  # 'victims' or 'incidents': a key, shown in each language
+show(lambda: content.banner(ctx))
 
 # %% [markdown]
 # ## Headline
 
 # %%
 main = impact.estimate(ctx.panel, outcome=outcome, method="ppml", n_perm=n_perm, seed=seed)
-display(Markdown(content.headline(main, ctx)))
+show(lambda: content.headline(main, ctx))
 pre = pretrend_test(ctx.panel, outcome=outcome, n_perm=n_perm, seed=seed)  # shown in full under the event study
-display(Markdown(diagnostics.headline_caveat(pre)))
+show(lambda: diagnostics.headline_caveat(pre))
+if geography_path:  # where the program is: its sectors by start date and their neighbours
+    polygons = maps.load_sectors(geography_path)
+    adjacency = content.load_adjacency(panel_path)
+    show(lambda: maps.program_map(polygons, ctx, adjacency, demo=ctx.is_demo))
 
 # %% [markdown]
 # ## This quarter and the trend
@@ -67,11 +78,10 @@ display(Markdown(diagnostics.headline_caveat(pre)))
 
 # %%
 trend = breakdown.trend_rows(main, ctx)
-trend_text, trend_table = breakdown.trend_md(trend, noun, ctx.label)
-display(Markdown(trend_text))
-display(Markdown(trend_table))
+show(lambda: breakdown.trend_md(trend, noun, ctx.label)[0])
+show(lambda: breakdown.trend_md(trend, noun, ctx.label)[1], caption="The effect by period")
 quarters = breakdown.quarter_rows(main, ctx)
-display(figures.by_quarter(quarters, main.att_percent, demo=ctx.is_demo))
+show(lambda: figures.by_quarter(quarters, main.att_percent, demo=ctx.is_demo))
 
 # %% [markdown]
 # ### Since the last report
@@ -84,10 +94,8 @@ if previous is not None:  # the earlier report's months and sectors, on today's 
     before = history.cut_to(ctx.panel, pd.Period(previous.label, "Q").asfreq("M", "end"),
                             history.treated_then(previous))
     same_window = impact.estimate(before, outcome=outcome, method="ppml", n_perm=n_perm, seed=seed)
-prev_text, prev_table = history.previous_md(previous, main, changes, same_window)
-display(Markdown(prev_text))
-if prev_table:
-    display(Markdown(prev_table))
+show(lambda: history.previous_md(previous, main, changes, same_window)[0])
+show(lambda: history.previous_md(previous, main, changes, same_window)[1], caption="This report and the last")
 
 # %% [markdown]
 # ## By outcome and by start cohort
@@ -100,10 +108,10 @@ by_outcome = {o: impact.estimate(ctx.panel, outcome=o, method="ppml", n_perm=n_p
               for o in breakdown.outcomes_to_show(ctx, outcome)}
 by_outcome[outcome] = main
 outcomes = breakdown.outcome_rows(by_outcome, ctx)
-display(Markdown(breakdown.outcome_md(outcomes, ctx)))
+show(lambda: breakdown.outcome_md(outcomes, ctx), caption="The effect by outcome")
 cohorts = breakdown.cohort_rows(main, ctx)
-display(Markdown(breakdown.cohort_text(cohorts)))
-display(Markdown(breakdown.cohort_md(cohorts)))
+show(lambda: breakdown.cohort_text(cohorts))
+show(lambda: breakdown.cohort_md(cohorts), caption="The effect by start cohort")
 
 # %% [markdown]
 # ## Rates and who the victims were
@@ -114,9 +122,9 @@ display(Markdown(breakdown.cohort_md(cohorts)))
 
 # %%
 rates = breakdown.rate_rows(main, ctx)
-display(Markdown(breakdown.rate_md(rates, noun)))
+show(lambda: breakdown.rate_md(rates, noun), caption="Rates per 100,000 inhabitants per year")
 sex_age = breakdown.sex_age_rows(ctx, outcome)
-display(Markdown(breakdown.sex_age_md(sex_age, noun)))
+show(lambda: breakdown.sex_age_md(sex_age, noun), caption="Victims by sex and age group")
 
 # %% [markdown]
 # ## What the program did
@@ -126,13 +134,12 @@ display(Markdown(breakdown.sex_age_md(sex_age, noun)))
 
 # %%
 acts = implementation.load_activities(activities_path, ctx)
-acts_text, acts_table = implementation.activity_md(acts, ctx)
-display(Markdown(acts_text))
-if acts_table:
-    display(Markdown(acts_table))
+show(lambda: implementation.activity_md(acts, ctx)[0])
+if acts is not None:
+    show(lambda: implementation.activity_md(acts, ctx)[1], caption="Activities by component and quarter")
     activity_outcome = implementation.activity_vs_outcome(acts, main, ctx)
-    display(figures.activity_vs_outcome(activity_outcome, demo=ctx.is_demo))
-    display(Markdown(implementation.ACTIVITY_CAVEAT))
+    show(lambda: figures.activity_vs_outcome(activity_outcome, demo=ctx.is_demo))
+    show(implementation.activity_caveat)
 
 # %% [markdown]
 # ## What the violence averted is worth
@@ -141,7 +148,7 @@ if acts_table:
 costs = load_costs(cost_config)
 fatal, nonfatal = breakdown.averted(outcomes, "gun_homicides"), breakdown.averted(outcomes, "gun_injuries")
 cost = implementation.cost_rows(fatal, nonfatal, costs)
-display(Markdown(implementation.cost_md(cost, costs, fatal, nonfatal, noun)))
+show(lambda: implementation.cost_md(cost, costs, fatal, nonfatal, noun))
 
 # %% [markdown]
 # ## Estimates by method
@@ -158,13 +165,14 @@ display(Markdown(implementation.cost_md(cost, costs, fatal, nonfatal, noun)))
 additive = impact.estimate(ctx.panel, outcome=outcome, method="imputation", n_perm=n_perm, seed=seed)
 sdid = impact.estimate(ctx.panel, outcome=outcome, method="sdid", n_placebo=n_placebo, seed=seed)
 twfe = impact.estimate(ctx.panel, outcome=outcome, method="twfe", n_perm=n_perm, seed=seed)
-display(Markdown(content.estimates_table([main, additive, sdid, twfe], noun=noun)))
+show(lambda: content.estimates_table([main, additive, sdid, twfe], noun=noun), caption="Estimates by method")
 
 # %% [markdown]
 # ## What the comparison assumes: trends in proportions or in numbers
 
 # %%
-display(Markdown(content.assumptions_text(main, additive, ctx, content.validation_figures())))
+validation = content.validation_figures()
+show(lambda: content.assumptions_text(main, additive, ctx, validation))
 
 # %% [markdown]
 # ## Effect over time since the start
@@ -176,8 +184,8 @@ display(Markdown(content.assumptions_text(main, additive, ctx, content.validatio
 # sectors were chosen after a rise, and part of the later fall could be a return to normal.
 
 # %%
-display(figures.event_study(main, demo=ctx.is_demo, noun=noun))
-display(Markdown(diagnostics.pretrend_md(pre, main, noun)))
+show(lambda: figures.event_study(main, demo=ctx.is_demo, noun=noun))
+show(lambda: diagnostics.pretrend_md(pre, main, noun))
 
 # %% [markdown]
 # ### Anticipation, and how much a departure from parallel trends could change this
@@ -191,12 +199,13 @@ display(Markdown(diagnostics.pretrend_md(pre, main, noun)))
 antic = [anticipation(ctx.panel, outcome=outcome, months=m, n_perm=n_perm, seed=seed) for m in (3, 12)]
 loo = leave_one_out(ctx.panel, outcome=outcome, n_perm=n_perm, seed=seed)  # does one sector carry the result?
 sens, sens_quarters = content.relative_magnitudes_or_none(main, mbar=(0.0, 0.25, 0.5, 1.0))
-display(Markdown(diagnostics.robustness_md(main, antic, sens, sens_quarters, loo)))
-sens_text, sens_table = content.sensitivity_text(sens, sens_quarters)
-display(Markdown(sens_text))
+show(lambda: diagnostics.robustness_md(main, antic, sens, sens_quarters, loo).split("\n\n")[0])
+show(lambda: diagnostics.robustness_md(main, antic, sens, sens_quarters, loo).split("\n\n")[1],
+     caption="Anticipation and leaving one sector out")
+show(lambda: content.sensitivity_text(sens, sens_quarters)[0])
 if not sens.empty:
-    display(figures.sensitivity(sens, demo=ctx.is_demo, noun=noun))
-    display(Markdown(sens_table))
+    show(lambda: figures.sensitivity(sens, demo=ctx.is_demo, noun=noun))
+    show(lambda: content.sensitivity_text(sens, sens_quarters)[1], caption="Sensitivity to departures from parallel trends")
 
 # %%
 saved = [  # the results files (analysis.report.results_files); nothing is shown

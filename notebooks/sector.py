@@ -22,28 +22,34 @@ panel_path = "../data/processed/panel.parquet"  # output of `make data`
 results_dir = "results"  # where the estimates are written as data
 n_perm = 999  # calendar reassignments for the randomization test
 seed = 0  # seed of the reassignments
+languages = "en"  # languages of the texts shown: "en", "es" or "en es" (the build shows both editions)
+edition = "public"  # "internal" shows counts from 1 to 4 (CONFIDENTIAL)
+geography_path = ""  # sector polygons (GeoJSON, the build's snapshot); empty: no map
 
 # %%
-from IPython.display import Markdown, display
-
 from analysis import impact
-from analysis.report import content, figures, results_files
+from analysis.report import content, disclosure, figures, maps, results_files
+from analysis.report.i18n import set_languages, show, tr
+
+set_languages(languages)  # each text below is shown once per language, from the same numbers
+disclosure.set_edition(edition)
 
 ctx = content.load_context(panel_path, quarter)  # a bad quarter stops here, in one line
 content.check_parameters(ctx, outcome, sector=sector)  # and a bad outcome or sector here, listing the valid ones
-display(Markdown(f"## Sector {content.md_escape(sector)}"))
+show(lambda: "## " + tr("Sector {sector}", sector=content.md_escape(sector)))
 
 # %% tags=["notebook-only"]
-display(Markdown(content.banner(ctx)))
+show(lambda: content.banner(ctx))
 
 # %%
 res = impact.estimate(impact.for_unit(ctx.panel, sector), outcome=outcome, method="ppml",
                       n_perm=n_perm, seed=seed)
-display(Markdown(content.headline(res, ctx, sector=sector, short=True)))
+show(lambda: content.headline(res, ctx, sector=sector, short=True))
 
 # %%
 if not content.hidden(ctx, outcome, sector):  # a sector too small to publish gets no path either
-    display(figures.sector_panel(res, sector, demo=ctx.is_demo, noun=content.record_noun(ctx)))
+    polygons = maps.load_sectors(geography_path) if geography_path else None
+    show(lambda: figures.sector_panel(res, sector, demo=ctx.is_demo, noun=content.record_noun(ctx), sectors=polygons))
 
 # %%
 saved = results_files.save_results([res], results_dir, f"sector_{content.file_stem(sector)}", ctx=ctx, sector=sector)

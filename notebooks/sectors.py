@@ -22,21 +22,30 @@ outcome = "shootings"  # panel column: shootings, gun_homicides or gun_injuries
 panel_path = "../data/processed/panel.parquet"  # output of `make data`
 results_dir = "results"  # where the sector notebooks wrote their estimates; this one reads them
 seed = 0  # unused here: the estimates are read, not computed
+languages = "en"  # languages of the texts shown: "en", "es" or "en es" (the build shows both editions)
+edition = "public"  # "internal" shows counts from 1 to 4 (CONFIDENTIAL)
+geography_path = ""  # sector polygons (GeoJSON, the build's snapshot); empty: no map
 
 # %%
-from IPython.display import Markdown, display
+from analysis.report import content, disclosure, figures, maps, results_files, sectors
+from analysis.report.i18n import set_languages, show
 
-from analysis.report import content, figures, results_files, sectors
+set_languages(languages)  # each text below is shown once per language, from the same numbers
+disclosure.set_edition(edition)
 
 ctx = content.load_context(panel_path, quarter)  # a bad quarter stops here, in one line
 content.check_parameters(ctx, outcome)  # and a bad outcome or sector here, listing the valid ones
-display(Markdown(content.banner(ctx)))
+show(lambda: content.banner(ctx))
 
 # %%
 table = sectors.sector_rows(results_dir, ctx, outcome)
-display(figures.forest(table, sectors.program_row(results_dir), demo=ctx.is_demo))
-display(Markdown(sectors.sector_text(table)))
-display(Markdown(sectors.sector_md(table)))
+program = sectors.program_row(results_dir)
+show(lambda: figures.forest(table, program, demo=ctx.is_demo))
+if geography_path:
+    polygons = maps.load_sectors(geography_path)
+    show(lambda: maps.effect_map(polygons, table, demo=ctx.is_demo))
+show(lambda: sectors.sector_text(table))
+show(lambda: sectors.sector_md(table), caption="The effect in each sector")
 
 # %% [markdown]
 # ### Counts and rates in the program's sectors
@@ -46,7 +55,7 @@ display(Markdown(sectors.sector_md(table)))
 # are per 100,000 inhabitants per year.
 
 # %%
-display(Markdown(content.sector_table(ctx, outcome)))
+show(lambda: content.sector_table(ctx, outcome), caption="Counts and rates in the program's sectors")
 
 # %%
 saved = results_files.save_table(table, results_dir, "sectors", ("percent", "ci_low", "ci_high", "p_value"))

@@ -186,7 +186,16 @@ def cmd_report(args) -> int:
         quarter = quarter_label(latest_reportable_quarter(last))
     from dataclasses import fields
 
-    opts = BuildOptions(run=RunOptions(**{f.name: getattr(args, f.name) for f in fields(RunOptions)}))
+    try:
+        opts = BuildOptions(
+            run=RunOptions(**{f.name: getattr(args, f.name) for f in fields(RunOptions)}),
+            languages=tuple(args.lang.replace(",", " ").split()),
+            edition=args.edition,
+            formats=tuple(dict.fromkeys(("html", "pdf", *args.formats.replace(",", " ").split()))),
+        )
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     t = time.perf_counter()
     try:
         m = build_report(quarter, panel, args.reports, opts)
@@ -197,9 +206,10 @@ def cmd_report(args) -> int:
         print(f"error: report for {quarter} not built; the previous one (if any) is unchanged.\n{e}", file=sys.stderr)
         return 1
     out = Path(m["path"])
-    print(f"Report {m['quarter']} ({m['data']} data) built in {time.perf_counter() - t:.1f} s:")
-    print(f"  HTML: {out / m['outputs']['html']}")
-    print(f"  PDF:  {out / m['outputs']['pdf']}")
+    print(f"Report {m['quarter']} ({m['data']} data, {m['edition']} edition) built in {time.perf_counter() - t:.1f} s:")
+    for key, name in m["outputs"].items():
+        if "_" in key and isinstance(name, str):  # html_en, pdf_es, brief_en, docx_es ...
+            print(f"  {key.replace('_', ' '):9s} {out / name}")
     print(f"  notebooks, results and manifest.json in {out}")
     return 0
 
@@ -292,6 +302,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quarter", default=None, help="YYYYQn (default: latest complete quarter the data cover)")
     p.add_argument("--panel", default=str(PROCESSED / "panel.parquet"))
     p.add_argument("--reports", default=str(ROOT / "reports"))
+    p.add_argument("--lang", default="en es", help="languages of the editions: en, es or both (default: %(default)s)")
+    p.add_argument(
+        "--edition",
+        default="public",
+        choices=["public", "internal"],
+        help="public (default: counts from 1 to 4 suppressed) or internal (shows them; CONFIDENTIAL, "
+        "built in reports/<YYYYQn>-CONFIDENTIAL/)",
+    )
+    p.add_argument("--formats", default="", help="extra formats beside HTML and PDF: docx (Word, through pandoc)")
     for flag, kw in RunOptions.cli_arguments():  # the run's options, defaults and help from one place
         p.add_argument(flag, **kw)
     p.set_defaults(func=cmd_report)

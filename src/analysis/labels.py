@@ -20,34 +20,40 @@ INFERENCE_LABELS: dict[str, tuple[str, str]] = {
 OUTCOME_LABELS: dict[str, tuple[str, str]] = {
     "shootings": (
         "victims of shootings (gun homicides and non-fatal gun injuries)",
-        "víctimas de disparos (homicidios y lesiones por arma de fuego)",
+        "víctimas de disparos (homicidios dolosos con arma de fuego y lesiones dolosas por disparo de arma de fuego)",
     ),
-    "gun_homicides": ("victims of gun homicide", "víctimas de homicidio por arma de fuego"),
-    "gun_injuries": ("victims of non-fatal gun injuries", "víctimas de lesiones por arma de fuego"),
+    "gun_homicides": ("victims of gun homicide", "víctimas de homicidio doloso con arma de fuego"),
+    "gun_injuries": ("victims of non-fatal gun injuries", "víctimas de lesiones dolosas por disparo de arma de fuego"),
 }
 #: the same outcomes counted as incidents (SSC sources: one record per incident, not per victim)
 INCIDENT_OUTCOME_LABELS: dict[str, tuple[str, str]] = {
     "shootings": (
         "shooting incidents (gun homicides and non-fatal gun injuries)",
-        "incidentes de disparos (homicidios y lesiones dolosas por arma de fuego)",
+        "incidentes de disparos (homicidios dolosos con arma de fuego y lesiones dolosas por disparo de arma de fuego)",
     ),
-    "gun_homicides": ("gun homicide incidents", "incidentes de homicidio doloso por arma de fuego"),
-    "gun_injuries": ("incidents of non-fatal gun injury", "incidentes de lesiones dolosas por arma de fuego"),
+    "gun_homicides": ("gun homicide incidents", "incidentes de homicidio doloso con arma de fuego"),
+    "gun_injuries": ("incidents of non-fatal gun injury", "incidentes de lesiones dolosas por disparo de arma de fuego"),
     "all_homicides": ("intentional homicide incidents (any weapon)", "incidentes de homicidio doloso (cualquier arma)"),
 }
 #: outcome -> (English, Spanish): the short name on figure axes and titles
 OUTCOME_SHORT: dict[str, tuple[str, str]] = {
-    "shootings": ("Shootings (gun homicides + gun injuries)", "Disparos (homicidios + lesiones por arma de fuego)"),
-    "gun_homicides": ("Gun homicides", "Homicidios por arma de fuego"),
-    "gun_injuries": ("Non-fatal gun injuries", "Lesiones por arma de fuego"),
+    "shootings": ("Shootings (gun homicides + gun injuries)", "Disparos (homicidios dolosos + lesiones dolosas con arma de fuego)"),
+    "gun_homicides": ("Gun homicides", "Homicidios dolosos con arma de fuego"),
+    "gun_injuries": ("Non-fatal gun injuries", "Lesiones dolosas por disparo de arma de fuego"),
     "all_homicides": ("Intentional homicides (all weapons)", "Homicidios dolosos (cualquier arma)"),
 }
 
 LANGUAGES = ("en", "es")
 
 
-def label(table: dict[str, tuple[str, str]], key: str, lang: str = "en") -> str:
-    """``key``'s name in ``lang`` from one of the tables above; an unknown key reads as itself."""
+def label(table: dict[str, tuple[str, str]], key: str, lang: str | None = None) -> str:
+    """``key``'s name in ``lang`` from one of the tables above; an unknown key reads as itself.
+    Without ``lang``, the report's current language (``analysis.report.i18n``; imported here
+    only when asked, so this module stays a leaf)."""
+    if lang is None:
+        from analysis.report.i18n import current
+
+        lang = current()
     if lang not in LANGUAGES:
         raise ValueError(f"language {lang!r}: use one of {', '.join(LANGUAGES)}")
     names = table.get(key)

@@ -22,11 +22,19 @@ import pandas as pd
 
 from analysis.data.readers import InputError
 
+
+
+def N_(message: str) -> str:
+    """Marks a reader-facing name for the report's message catalogue (``analysis.report.i18n``);
+    the report translates it where it is shown."""
+    return message
+
+
 COMPONENTS = ("justicia", "comunidad", "comunicacion_directa")
 COMPONENT_LABELS = {
-    "justicia": "Justice (Justicia)",
-    "comunidad": "Community (Comunidad)",
-    "comunicacion_directa": "Direct communication (Comunicación directa)",
+    "justicia": N_("Justice (Justicia)"),
+    "comunidad": N_("Community (Comunidad)"),
+    "comunicacion_directa": N_("Direct communication (Comunicación directa)"),
 }
 _ALIASES = {
     "justicia": "justicia",
@@ -113,11 +121,11 @@ def activity_summary(acts: pd.DataFrame, sectors: list[str] | None = None) -> pd
 # -- the demo city's activities ---------------------------------------------------------------
 #: (component, activity, monthly mean per sector, share with a person id)
 DEMO_ACTIVITIES = (
-    ("comunicacion_directa", "custom notifications", 4.0, 1.0),
-    ("comunicacion_directa", "call-ins", 0.35, 0.0),
-    ("comunidad", "referrals to services", 9.0, 1.0),
-    ("comunidad", "community meetings", 2.0, 0.0),
-    ("justicia", "justice actions on priority groups", 3.0, 0.0),
+    ("comunicacion_directa", N_("custom notifications"), 4.0, 1.0),
+    ("comunicacion_directa", N_("call-ins"), 0.35, 0.0),
+    ("comunidad", N_("referrals to services"), 9.0, 1.0),
+    ("comunidad", N_("community meetings"), 2.0, 0.0),
+    ("justicia", N_("justice actions on priority groups"), 3.0, 0.0),
 )
 
 

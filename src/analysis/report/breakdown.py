@@ -20,11 +20,13 @@ from analysis.report.content import (
     fmt_pct,
     hidden,
     md_escape,
+    noun_word,
     outcome_name,
     pipe_table,
     record_noun,
     window_suppression,
 )
+from analysis.report.i18n import N_, _, tr
 
 NP = "n/p"  # not published: the cell would reveal a count from 1 to 4
 
@@ -45,74 +47,102 @@ def trend_rows(main, ctx: Context) -> pd.DataFrame:
     return t
 
 
-def trend_md(t: pd.DataFrame, noun: str, quarter: str) -> tuple[str, str]:
-    """(sentence, table) for the trend rows."""
+def trend_md(tbl: pd.DataFrame, noun: str, quarter: str) -> tuple[str, str]:
+    """(sentence, table) for the trend rows; ``noun`` is ``content.record_noun``'s key."""
+    nn = noun_word(noun)
     name = {
-        "quarter": f"This quarter ({quarter})",
-        "four_quarters": "Last four quarters",
-        "cumulative": "Since the start",
+        "quarter": tr("This quarter ({quarter})", quarter=quarter),
+        "four_quarters": _("Last four quarters"),
+        "cumulative": _("Since the start"),
     }
+    period, months, effect, interval = _("Period"), _("Sector-months"), _("Effect"), _("95% interval")
+    averted_col, averted_ci = tr("{noun} averted", noun=nn.capitalize()), _("Interval")
     rows = []
-    for r in t.itertuples():
+    for r in tbl.itertuples():
         label = name.get(r.window, r.label) + (f" ({r.label})" if r.window == "four_quarters" else "")
         if r.suppressed:
-            rows.append(
-                {
-                    "Period": label,
-                    "Sector-months": f"{r.cells:,}",
-                    "Effect": NP,
-                    "95% interval": NP,
-                    f"{noun.capitalize()} averted": NP,
-                    "Interval": NP,
-                }
-            )
+            rows.append({period: label, months: f"{r.cells:,}", effect: NP, interval: NP, averted_col: NP, averted_ci: NP})
             continue
         rows.append(
             {
-                "Period": label,
-                "Sector-months": f"{r.cells:,}",
-                "Effect": fmt_pct(r.percent),
-                "95% interval": f"{fmt_pct(r.ci_low)} to {fmt_pct(r.ci_high)}",
-                f"{noun.capitalize()} averted": fmt_num(r.averted, 0),
-                "Interval": f"{fmt_num(r.averted_low, 0)} to {fmt_num(r.averted_high, 0)}",
+                period: label,
+                months: f"{r.cells:,}",
+                effect: fmt_pct(r.percent),
+                interval: tr("{lo} to {hi}", lo=fmt_pct(r.ci_low), hi=fmt_pct(r.ci_high)),
+                averted_col: fmt_num(r.averted, 0),
+                averted_ci: tr("{lo} to {hi}", lo=fmt_num(r.averted_low, 0), hi=fmt_num(r.averted_high, 0)),
             }
         )
-    q = t[t.window == "quarter"]
-    four = t[t.window == "four_quarters"]
-    years = t[t.window == "year"]
+    q = tbl[tbl.window == "quarter"]
+    four = tbl[tbl.window == "four_quarters"]
+    years = tbl[tbl.window == "year"]
     text = []
     if not q.empty and not q.suppressed.iloc[0]:
         r = q.iloc[0]
-        text.append(
-            f"**In {quarter}** the program's sectors recorded {abs(r.percent):.1f}% "
-            f"{'fewer' if r.percent < 0 else 'more'} {noun} than the counterfactual (effect {fmt_pct(r.percent)}, 95% "
-            f"interval {fmt_pct(r.ci_low)} to {fmt_pct(r.ci_high)}): about {fmt_num(abs(r.averted), 0)} {noun} "
-            f"{'averted' if r.averted >= 0 else 'more than expected'} in the quarter."
-        )
+        values = {
+            "quarter": quarter,
+            "size": fmt_pct(abs(r.percent)).lstrip("+"),
+            "noun": nn,
+            "effect": fmt_pct(r.percent),
+            "lo": fmt_pct(r.ci_low),
+            "hi": fmt_pct(r.ci_high),
+            "n": fmt_num(abs(r.averted), 0),
+        }
+        if r.percent < 0 and r.averted >= 0:
+            text.append(
+                tr(
+                    "**In {quarter}** the program's sectors recorded {size} fewer {noun} than the counterfactual "
+                    "(effect {effect}, 95% interval {lo} to {hi}): about {n} {noun} averted in the quarter.",
+                    **values,
+                )
+            )
+        else:
+            text.append(
+                tr(
+                    "**In {quarter}** the program's sectors recorded {size} more {noun} than the counterfactual "
+                    "(effect {effect}, 95% interval {lo} to {hi}): about {n} {noun} more than expected in the "
+                    "quarter.",
+                    **values,
+                )
+            )
     elif not q.empty:
-        text.append(f"The estimate for {quarter} alone is not published: too few {noun} were recorded.")
+        text.append(
+            tr("The estimate for {quarter} alone is not published: too few {noun} were recorded.", quarter=quarter, noun=nn)
+        )
     if not four.empty and not four.suppressed.iloc[0]:
         r = four.iloc[0]
         text.append(
-            f"Over the last four quarters the effect was {fmt_pct(r.percent)} ({fmt_pct(r.ci_low)} to "
-            f"{fmt_pct(r.ci_high)})."
+            tr(
+                "Over the last four quarters the effect was {effect} ({lo} to {hi}).",
+                effect=fmt_pct(r.percent),
+                lo=fmt_pct(r.ci_low),
+                hi=fmt_pct(r.ci_high),
+            )
         )
     full = years[(~years.suppressed) & (years.cells >= years.cells.max())]
     if len(full) >= 2:
         low, high = full.loc[full.percent.idxmin()], full.loc[full.percent.idxmax()]
         apart = low.ci_high < high.ci_low
         text.append(
-            f"In the years with every program sector in it, the effect ranged from {fmt_pct(low.percent)} "
-            f"({low.label}) to {fmt_pct(high.percent)} ({high.label})"
+            tr(
+                "In the years with every program sector in it, the effect ranged from {low} ({low_year}) to {high} "
+                "({high_year})",
+                low=fmt_pct(low.percent),
+                low_year=low.label,
+                high=fmt_pct(high.percent),
+                high_year=high.label,
+            )
             + (
-                "; those two intervals do not overlap, so the effect did change from year to year."
+                _("; those two intervals do not overlap, so the effect did change from year to year.")
                 if apart
-                else "; their intervals overlap, so these data show no clear fading or strengthening."
+                else _("; their intervals overlap, so these data show no clear fading or strengthening.")
             )
         )
     text.append(
-        "Intervals of single periods come from the spread of the same period's effect over the headline's "
-        "placebo draws (normal approximation); the cumulative row repeats the headline's own interval."
+        _(
+            "Intervals of single periods come from the spread of the same period's effect over the headline's "
+            "placebo draws (normal approximation); the cumulative row repeats the headline's own interval."
+        )
     )
     return " ".join(text), pipe_table(pd.DataFrame(rows), align="lrrrrr")
 
@@ -147,33 +177,36 @@ def outcome_rows(results: dict, ctx: Context) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def outcome_md(t: pd.DataFrame, ctx: Context) -> str:
-    noun = record_noun(ctx)
+def outcome_md(tbl: pd.DataFrame, ctx: Context) -> str:
+    nn = noun_word(record_noun(ctx))
+    out_col, effect, interval, pcol, floor = (
+        _("Outcome"),
+        _("Effect"),
+        _("95% interval"),
+        _("p-value"),
+        _("Smallest possible p"),
+    )
+    averted_col = tr("{noun} averted (interval)", noun=nn.capitalize())
     rows = []
-    for r in t.itertuples():
-        name = outcome_name(ctx, r.outcome)[0]
+    for r in tbl.itertuples():
+        name = outcome_name(ctx, r.outcome)
         name = name[0].upper() + name[1:]
         if r.suppressed:
-            rows.append(
-                {
-                    "Outcome": name,
-                    "Effect": NP,
-                    "95% interval": NP,
-                    "p-value": NP,
-                    "Smallest possible p": NP,
-                    f"{noun.capitalize()} averted (interval)": NP,
-                }
-            )
+            rows.append({out_col: name, effect: NP, interval: NP, pcol: NP, floor: NP, averted_col: NP})
             continue
         rows.append(
             {
-                "Outcome": name,
-                "Effect": fmt_pct(r.percent),
-                "95% interval": f"{fmt_pct(r.ci_low)} to {fmt_pct(r.ci_high)}",
-                "p-value": fmt_p(r.p_value, r.p_floor).removeprefix("p = ").replace("p ", ""),
-                "Smallest possible p": f"{r.p_floor:.3f}" if r.p_floor else "—",
-                f"{noun.capitalize()} averted (interval)": f"{fmt_num(r.averted, 0)} ({fmt_num(r.averted_low, 0)} to "
-                f"{fmt_num(r.averted_high, 0)})",
+                out_col: name,
+                effect: fmt_pct(r.percent),
+                interval: tr("{lo} to {hi}", lo=fmt_pct(r.ci_low), hi=fmt_pct(r.ci_high)),
+                pcol: fmt_p(r.p_value, r.p_floor).removeprefix("p = ").replace("p ", ""),
+                floor: f"{r.p_floor:.3f}" if r.p_floor else "—",
+                averted_col: tr(
+                    "{n} ({lo} to {hi})",
+                    n=fmt_num(r.averted, 0),
+                    lo=fmt_num(r.averted_low, 0),
+                    hi=fmt_num(r.averted_high, 0),
+                ),
             }
         )
     return pipe_table(pd.DataFrame(rows), align="lrrrrr")
@@ -190,25 +223,35 @@ def cohort_rows(main, ctx: Context) -> pd.DataFrame:
     return t
 
 
-def cohort_md(t: pd.DataFrame) -> str:
+def cohort_md(tbl: pd.DataFrame) -> str:
     rows = []
-    for r in t.itertuples():
+    for r in tbl.itertuples():
         n = len(r.sectors.split(", "))
-        who = r.sectors if n <= 3 else f"{n} sectors"
+        who = r.sectors if n <= 3 else tr("{n} sectors", n=n)
         shown = not r.suppressed
         rows.append(
             {
-                "Start": r.group,
-                "Sectors": md_escape(who),
-                "Sector-months": f"{r.cells:,}",
-                "Effect": fmt_pct(r.estimate) if shown else NP,
-                "95% interval": f"{fmt_pct(r.ci_low)} to {fmt_pct(r.ci_high)}" if shown else NP,
+                _("Start"): r.group,
+                _("Sectors"): md_escape(who),
+                _("Sector-months"): f"{r.cells:,}",
+                _("Effect"): fmt_pct(r.estimate) if shown else NP,
+                _("95% interval"): tr("{lo} to {hi}", lo=fmt_pct(r.ci_low), hi=fmt_pct(r.ci_high)) if shown else NP,
             }
         )
     return pipe_table(pd.DataFrame(rows), align="llrrr")
 
 
 # -- rates -------------------------------------------------------------------------------------
+#: the rows of the rates table (English in the results file; the report translates them)
+RATE_ROWS = {
+    "program_before": N_("Program sectors, 12 months before each start"),
+    "program_since": N_("Program sectors since each start (recorded)"),
+    "program_expected": N_("Program sectors since each start (expected without the program)"),
+    "others_before": N_("Other sectors, 12 months before {first}"),
+    "others_since": N_("Other sectors, {first} to {last}"),
+}
+
+
 def rate_rows(main, ctx: Context) -> pd.DataFrame:
     """Victims per 100,000 inhabitants per year: the program's sectors in the 12 months before
     each start, since the start (recorded, and expected without the program), and the other
@@ -236,17 +279,13 @@ def rate_rows(main, ctx: Context) -> pd.DataFrame:
     others = (~tr) & (p.period >= first).to_numpy()
     others_pre = (~tr) & (p.period < first).to_numpy() & (p.period >= first - 12).to_numpy()
     rows = [
-        ("program_before", "Program sectors, 12 months before each start", y[pre].sum(), pm[pre].sum()),
-        ("program_since", "Program sectors since each start (recorded)", y[post].sum(), pm[post].sum()),
-        (
-            "program_expected",
-            "Program sectors since each start (expected without the program)",
-            w["expected"],
-            pm[post].sum(),
-        ),
-        ("others_before", f"Other sectors, 12 months before {first}", y[others_pre].sum(), pm[others_pre].sum()),
-        ("others_since", f"Other sectors, {first} to {p.period.max()}", y[others].sum(), pm[others].sum()),
+        ("program_before", RATE_ROWS["program_before"], y[pre].sum(), pm[pre].sum()),
+        ("program_since", RATE_ROWS["program_since"], y[post].sum(), pm[post].sum()),
+        ("program_expected", RATE_ROWS["program_expected"], w["expected"], pm[post].sum()),
+        ("others_before", RATE_ROWS["others_before"], y[others_pre].sum(), pm[others_pre].sum()),
+        ("others_since", RATE_ROWS["others_since"], y[others].sum(), pm[others].sum()),
     ]
+    rows = [(k, lab.format(first=first, last=p.period.max()), v, m) for k, lab, v, m in rows]
     out = pd.DataFrame(
         [
             {"row": k, "label": lab, "victims": v, "person_months": m, "rate_per_100k_year": rate(v, m)}
@@ -256,26 +295,32 @@ def rate_rows(main, ctx: Context) -> pd.DataFrame:
     # the program's count before the starts is the sector table's first column summed: withheld
     # with it (``content.window_suppression``); the others only when they are 1 to 4
     before_hidden = "rates:before" in window_suppression(ctx, outcome)
+    out.attrs.update(first=str(first), last=str(p.period.max()))
     out["withheld"] = [
         bool((r == "program_before" and before_hidden) or disclosure.is_small(v)) for r, v in zip(out.row, out.victims)
     ]
     return out
 
 
-def rate_md(t: pd.DataFrame, noun: str) -> str:
-    if t.empty:
-        return "Rates need each sector's population, which the geography file does not give."
-    note = (
-        "\n\n*These raw rates are not the estimate: the windows differ (the program's sectors started at different "
+def rate_md(tbl: pd.DataFrame, noun: str) -> str:
+    if tbl.empty:
+        return _("Rates need each sector's population, which the geography file does not give.")
+    note = "\n\n" + _(
+        "*These raw rates are not the estimate: the windows differ (the program's sectors started at different "
         "times) and a city-wide change moves both groups. The estimate compares each program sector with its own "
         "prediction, month by month.*"
     )
+    first, last = tbl.attrs.get("first"), tbl.attrs.get("last")
+    labels = [
+        md_escape(tr(RATE_ROWS[k], first=first, last=last) if k in RATE_ROWS and first else lab)
+        for k, lab in zip(tbl.row, tbl.label)
+    ]
     out = pd.DataFrame(
         {
-            "": [md_escape(x) for x in t.label],
-            f"{noun.capitalize()}": [NP if w else f"{v:,.0f}" for v, w in zip(t.victims, t.withheld)],
-            "Per 100,000 inhabitants per year": [
-                NP if w else fmt_num(r, 1) for r, w in zip(t.rate_per_100k_year, t.withheld)
+            "": labels,
+            noun_word(noun).capitalize(): [NP if w else f"{v:,.0f}" for v, w in zip(tbl.victims, tbl.withheld)],
+            _("Per 100,000 inhabitants per year"): [
+                NP if w else fmt_num(r, 1) for r, w in zip(tbl.rate_per_100k_year, tbl.withheld)
             ],
         }
     )
@@ -283,7 +328,7 @@ def rate_md(t: pd.DataFrame, noun: str) -> str:
 
 
 # -- who the victims were ----------------------------------------------------------------------
-SEXES = {"female": "Women", "male": "Men", "unknown": "Not recorded"}
+SEXES = {"female": N_("Women"), "male": N_("Men"), "unknown": N_("Not recorded")}
 
 
 def victims_by_group(ctx: Context, outcome: str) -> pd.DataFrame | None:
@@ -354,29 +399,35 @@ def sex_age_rows(ctx: Context, outcome: str) -> pd.DataFrame:
     return out[out.sex.isin(keep_s) & out.age_group.isin(keep_a)].reset_index(drop=True)
 
 
-def sex_age_md(t: pd.DataFrame, noun: str) -> str:
-    if t.empty:
-        return (
-            f"The source does not record the {noun}' sex or age (the SSC's incident files do not); "
-            "the FGJ victim files do."
+def sex_age_md(tbl: pd.DataFrame, noun: str) -> str:
+    nn = noun_word(noun)
+    if tbl.empty:
+        return tr(
+            "The source does not record the {noun}' sex or age (the SSC's incident files do not); the FGJ victim "
+            "files do.",
+            noun=nn,
         )
-    ages = list(dict.fromkeys(t.age_group))
+    ages = list(dict.fromkeys(tbl.age_group))
+
+    def age_col(a: str) -> str:
+        return tr("Age {group}", group=a) if a != "unknown" else _("Age not recorded")
+
     rows = []
-    for s in dict.fromkeys(t.sex):
-        g = t[t.sex == s].set_index("age_group")
+    for s in dict.fromkeys(tbl.sex):
+        g = tbl[tbl.sex == s].set_index("age_group")
         total = int(g.victims.sum())
-        row = {"": SEXES.get(s, s)}
+        row = {"": _(SEXES[s]) if s in SEXES else s}
         for a in ages:
-            row["Age " + a if a != "unknown" else "Age not recorded"] = g.shown[a] or str(int(g.victims[a]))
-        row["Total"] = "<5" if disclosure.is_small(total) else f"{total:,}"
+            row[age_col(a)] = g.shown[a] or str(int(g.victims[a]))
+        row[_("Total")] = "<5" if disclosure.is_small(total) else f"{total:,}"
         rows.append(row)
-    col = {"": "Total"}
+    col = {"": _("Total")}
     for a in ages:
-        tot = int(t[t.age_group == a].victims.sum())
-        col["Age " + a if a != "unknown" else "Age not recorded"] = "<5" if disclosure.is_small(tot) else f"{tot:,}"
-    col["Total"] = f"{int(t.victims.sum()):,}"
+        tot = int(tbl[tbl.age_group == a].victims.sum())
+        col[age_col(a)] = "<5" if disclosure.is_small(tot) else f"{tot:,}"
+    col[_("Total")] = f"{int(tbl.victims.sum()):,}"
     rows.append(col)
-    lead = f"{noun.capitalize()} in the program's sectors since each start, by sex and age group:\n\n"
+    lead = tr("{noun} in the program's sectors since each start, by sex and age group:", noun=nn.capitalize()) + "\n\n"
     return lead + pipe_table(pd.DataFrame(rows), align="l" + "r" * (len(ages) + 1))
 
 
@@ -398,22 +449,29 @@ def outcomes_to_show(ctx: Context, headline_outcome: str) -> list[str]:
     return [o for o in ("gun_homicides", "gun_injuries", "shootings") if o in have and o != headline_outcome]
 
 
-def cohort_text(t: pd.DataFrame) -> str:
-    shown = t[~t.suppressed]
+def cohort_text(tbl: pd.DataFrame) -> str:
+    shown = tbl[~tbl.suppressed]
     if len(shown) < 2:
-        return "The program's sectors started in a single month so far: the cohort table has one row."
+        return _("The program's sectors started in a single month so far: the cohort table has one row.")
     best = shown.loc[shown.estimate.idxmin()]
     worst = shown.loc[shown.estimate.idxmax()]
     overlap = not (best.ci_high < worst.ci_low)
     return (
-        f"By start cohort, the effect ranges from {fmt_pct(best.estimate)} (sectors from {best.group}) to "
-        f"{fmt_pct(worst.estimate)} (from {worst.group})"
-        + (
-            "; the intervals overlap, so the cohorts cannot be told apart."
-            if overlap
-            else "; the intervals do not overlap."
+        tr(
+            "By start cohort, the effect ranges from {best} (sectors from {best_start}) to {worst} (from "
+            "{worst_start})",
+            best=fmt_pct(best.estimate),
+            best_start=best.group,
+            worst=fmt_pct(worst.estimate),
+            worst_start=worst.group,
         )
-        + " Later cohorts have had less time in the program, so their estimates cover earlier months of it."
+        + (
+            _("; the intervals overlap, so the cohorts cannot be told apart.")
+            if overlap
+            else _("; the intervals do not overlap.")
+        )
+        + " "
+        + _("Later cohorts have had less time in the program, so their estimates cover earlier months of it.")
     )
 
 

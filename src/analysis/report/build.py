@@ -39,12 +39,16 @@ from analysis.options import RunOptions
 from analysis.paths import ROOT, repo_relative
 from analysis.report import content
 from analysis.report.history import panel_digest
-from analysis.report.render import ReportMeta, combine, render_html, render_pdf
+from analysis.report.render import ReportMeta, combine, render_brief, render_docx, render_html, render_pdf
 from analysis.report.results_files import expected_results
 
 NOTEBOOKS = ROOT / "notebooks"
-TITLE = "Alto al Fuego: impact on gun violence"
-SUBTITLE = "Quarterly evaluation report · Mexico City Focused Deterrence of Violence strategy"
+#: the editions a build can make: the public one (default) suppresses counts from 1 to 4 and
+#: anything that gives one away; the internal one shows them and is marked CONFIDENTIAL
+EDITIONS = ("public", "internal")
+#: output formats: HTML and PDF by default; Word (docx) for partners who edit text, on request
+FORMATS = ("html", "pdf", "docx")
+DEFAULT_FORMATS = ("html", "pdf")
 KEY_PACKAGES = (
     "numpy",
     "pandas",
@@ -58,11 +62,15 @@ KEY_PACKAGES = (
     "typst",
     "shapely",
     "pyarrow",
+    "babel",
+    "geopandas",
 )
 #: files of data/processed a build reads; each is copied into the snapshot
 SNAPSHOT_FILES = ("panel.parquet", "audit.json", "adjacency.csv")
 #: the cost parameters (config/cost.toml), copied into the snapshot and hashed like the data
 COST_CONFIG = ROOT / "config" / "cost.toml"
+#: the cover and metadata (title, authors, contact, version), read by the render
+COVER_CONFIG = ROOT / "config" / "report.toml"
 
 
 class ReportError(RuntimeError):
@@ -80,6 +88,25 @@ class BuildOptions:
     run: RunOptions = field(default_factory=RunOptions)
     sectors: list[str] | None = None  # default: every sector treated by the quarter's end
     workers: int = 2
+    languages: tuple[str, ...] = ("en", "es")  # one edition per language, from the same run
+    edition: str = "public"  # or "internal" (counts 1-4 shown; CONFIDENTIAL; never by default)
+    formats: tuple[str, ...] = DEFAULT_FORMATS
+
+    def __post_init__(self) -> None:
+        from analysis.report.i18n import check_language
+
+        for lang in self.languages:
+            check_language(lang)
+        if self.edition not in EDITIONS:
+            raise ValueError(f"edition {self.edition!r} is not available: use one of {', '.join(EDITIONS)}")
+        bad = [f for f in self.formats if f not in FORMATS]
+        if bad:
+            raise ValueError(f"format {bad[0]!r} is not available: use any of {', '.join(FORMATS)}")
+
+    @property
+    def folder(self) -> str:
+        """The report folder's suffix: the internal edition never replaces the public report."""
+        return "-CONFIDENTIAL" if self.edition == "internal" else ""
 
 
 def _say(msg: str) -> None:
@@ -272,9 +299,10 @@ def build_report(
         raise ReportError(f"cannot create {repo_relative(reports_dir)}: {e.strerror}") from None
     if not os.access(reports_dir, os.W_OK | os.X_OK):
         raise ReportError(f"{repo_relative(reports_dir)} is not writable: the report cannot be built there")
-    with BuildLock(reports_dir, label):
-        _clean_stale(reports_dir, label)
-        staging = reports_dir / f".staging-{label}-{os.getpid()}"
+    folder = label + opt.folder
+    with BuildLock(reports_dir, folder):
+        _clean_stale(reports_dir, folder)
+        staging = reports_dir / f".staging-{folder}-{os.getpid()}"
         try:
             return _build(label, panel_path, reports_dir, staging, opt, today)
         except (QuarterError, OptionError):
@@ -286,13 +314,13 @@ def build_report(
         except ReportError as e:
             if "the finished build is at" in str(e):
                 raise  # a complete build that could not be swapped in stays where the message says
-            raise ReportError(_fail(reports_dir, label, staging, str(e))) from None
+            raise ReportError(_fail(reports_dir, folder, staging, str(e))) from None
         except Exception as e:  # anything else: still say where the partial build is
             if staging.exists():
-                _fail(reports_dir, label, staging, "")
+                _fail(reports_dir, folder, staging, "")
                 raise ReportError(
                     f"{type(e).__name__}: {e} (partial build moved to "
-                    f"{repo_relative(reports_dir / f'.failed-{label}')})"
+                    f"{repo_relative(reports_dir / f'.failed-{folder}')})"
                 ) from e
             raise
 
@@ -348,9 +376,12 @@ def stage(label: str, panel_path: Path, staging: Path, opt: BuildOptions, today:
         "outcome": outcome,
         "panel_path": str(snap / "panel.parquet"),
         "results_dir": str(staging / "results"),
+        "languages": " ".join(opt.languages),
+        "edition": opt.edition,
     }
     sectors = list(opt.sectors) if opt.sectors is not None else ctx.treated_sectors
     extra = _snapshot_program_files(ctx, snap, hashes)
+    maps = {"geography_path": extra.get("geography", "")}
     program = {
         **common,
         **opt.run.notebook_parameters("program"),
@@ -359,16 +390,24 @@ def stage(label: str, panel_path: Path, staging: Path, opt: BuildOptions, today:
         "reports_dir": "../..",
         "activities_path": extra.get("activities", ""),
         "cost_config": extra["cost"],
+        **maps,
     }
     jobs = [
         ("program", "program", program),
         ("checks", "checks", {**common, **opt.run.notebook_parameters("checks")}),
     ]
     jobs += [
-        ("sector", f"sector_{content.file_stem(s)}", {**common, "sector": s, **opt.run.notebook_parameters("sector")})
+        (
+            "sector",
+            f"sector_{content.file_stem(s)}",
+            {**common, "sector": s, **maps, **opt.run.notebook_parameters("sector")},
+        )
         for s in sectors
     ]
-    after = [("sectors", "sectors", {**common, **opt.run.notebook_parameters("sectors")})]
+    after = [
+        ("sectors", "sectors", {**common, **maps, **opt.run.notebook_parameters("sectors")}),
+        ("brief", "brief", {**common, **maps}),
+    ]
     return Stage(
         label=label,
         staging=staging,
@@ -398,6 +437,17 @@ def _snapshot_program_files(ctx: content.Context, snap: Path, hashes: dict[str, 
     shutil.copyfile(COST_CONFIG, snap / "cost.toml")
     hashes["cost.toml"] = sha256(snap / "cost.toml")
     out["cost"] = str(snap / "cost.toml")
+    # the sector polygons the panel was built from (maps): the copy must be the file the audit hashed
+    geo = ctx.audit.get("geography") or {}
+    if geo.get("file") and Path(geo["file"]).exists():
+        shutil.copyfile(geo["file"], snap / "sectors.geojson")
+        h = sha256(snap / "sectors.geojson")
+        if geo.get("sha256") and h != geo["sha256"]:
+            raise ReportError(
+                f"{repo_relative(Path(geo['file']))} changed since the panel was built from it: run `make data` again"
+            )
+        hashes["sectors.geojson"] = h
+        out["geography"] = str(snap / "sectors.geojson")
     return out
 
 
@@ -439,6 +489,8 @@ def check_outputs(st: Stage) -> None:
         raise ReportError(
             f"the notebooks ran but did not write {', '.join(missing)} in results/: nothing was published"
         )
+    if st.parameters.get("edition") == "internal":
+        return  # the internal edition shows small counts on purpose (CONFIDENTIAL, never published)
     _, table_cells, table_hide = content.sector_table_cells(st.ctx, st.outcome)
     shown = [c for c in table_cells if c.label not in table_hide]
     stems = {s: content.file_stem(s) for s in st.sectors}
@@ -450,29 +502,103 @@ def check_outputs(st: Stage) -> None:
         )
 
 
-def render(st: Stage, executed: list[Path], built: str) -> dict[str, str]:
-    """Step 4: the executed notebooks, combined, rendered to HTML and PDF."""
+def render(st: Stage, executed: list[Path], built: str, opt: BuildOptions | None = None) -> dict[str, str]:
+    """Step 4: the executed notebooks, combined, rendered in each language to HTML and PDF (and
+    Word on request), and each language's two-page brief."""
+    from analysis.report.cover import citation, cover_lines, cutoff_date, load_cover
+    from analysis.report.i18n import _, use
+
+    opt = opt or BuildOptions()
     ctx = st.ctx
-    meta = ReportMeta(
-        title=TITLE,
-        subtitle=SUBTITLE,
-        quarter=st.label,
-        built=built,
-        demo_label=content.DEMO_LABEL if ctx.is_demo else None,
-        footer=(f"{content.DEMO_LABEL} · " if ctx.is_demo else "") + f"Alto al Fuego evaluation workbook · {st.label}",
-    )
+    try:
+        cover = load_cover(COVER_CONFIG)
+    except ValueError as e:
+        raise ReportError(str(e)) from None
+    cutoff = cutoff_date(cover, ctx.audit.get("extracts") or [])
     by_stem = {p.stem: p for p in executed}
     body = [by_stem[s] for s in ("program", "sectors", "checks") if s in by_stem]
     pages = [p for p in executed if p.stem.startswith("sector_")]
-    nb = combine(body + pages, headings={len(body): "Appendix: sector pages"} if pages else None)
-    stem = f"alto-al-fuego_{st.label}"
-    t = time.perf_counter()
-    render_html(nb, st.staging / f"{stem}.html", meta)
-    st.timings["render html"] = time.perf_counter() - t
-    t = time.perf_counter()
-    render_pdf(nb, st.staging / f"{stem}.pdf", meta)
-    st.timings["render pdf"] = time.perf_counter() - t
-    return {"html": f"{stem}.html", "pdf": f"{stem}.pdf"}
+    internal = opt.edition == "internal"
+    outputs: dict[str, str] = {}
+    for lang in opt.languages:
+        with use(lang):
+            demo = _(content.DEMO_LABEL) if ctx.is_demo else None
+            confidential = (
+                _("CONFIDENTIAL: internal edition, shows counts from 1 to 4; do not share") if internal else ""
+            )
+            appendix = _("Appendix: sector pages")
+            sources = _("Appendix: where each figure and table comes from")
+            meta = ReportMeta(
+                title=cover.title(lang),
+                subtitle=cover.subtitle(lang),
+                quarter=st.label,
+                built=built,
+                demo_label=demo,
+                footer=(f"{demo} · " if demo else "") + f"{_('Alto al Fuego evaluation workbook')} · {st.label}",
+                lang=lang,
+                cover=cover_lines(cover, lang, st.label, built, cutoff),
+                citation=citation(cover, lang, st.label, int(built[:4])),
+                confidential=confidential,
+                contents=_("Contents"),
+                skip=_("Skip to the contents"),
+            )
+            nb = combine(body + pages, headings={len(body): appendix} if pages else None, lang=lang)
+            _append_sources(nb, sources)
+        stem = f"alto-al-fuego_{st.label}" + ("_CONFIDENTIAL" if internal else "") + f"_{lang}"
+        for fmt in opt.formats:
+            t = time.perf_counter()
+            path = st.staging / f"{stem}.{fmt}"
+            if fmt == "html":
+                render_html(nb, path, meta)
+            elif fmt == "pdf":
+                render_pdf(nb, path, meta, appendix=appendix)
+            else:
+                render_docx(nb, path, meta)
+            st.timings[f"render {fmt} {lang}"] = time.perf_counter() - t
+            outputs[f"{fmt}_{lang}"] = path.name
+        if "brief" in by_stem:
+            t = time.perf_counter()
+            path = st.staging / f"{stem.replace(f'_{lang}', '')}_brief_{lang}.pdf"
+            with use(lang):
+                brief = combine([by_stem["brief"]], lang=lang)
+            render_brief(brief, path, meta)
+            st.timings[f"render brief {lang}"] = time.perf_counter() - t
+            outputs[f"brief_{lang}"] = path.name
+    # the first language's files under the old keys, for readers of older manifests
+    first = opt.languages[0]
+    for fmt in ("html", "pdf"):
+        if f"{fmt}_{first}" in outputs:
+            outputs[fmt] = outputs[f"{fmt}_{first}"]
+    return outputs
+
+
+def _append_sources(nb, heading: str) -> None:
+    """The appendix that maps each figure and table to the notebook cell and the function behind
+    it (no code path appears in the reader's text above it)."""
+    import nbformat
+
+    from analysis.report.i18n import _
+
+    ex = nb.metadata.get("exhibits", [])
+    if not ex:
+        return
+    lines = [
+        f"# {heading}",
+        "",
+        _(
+            "Every number in this report is computed by the evaluation workbook's notebooks, which call tested "
+            "functions. The table gives, for each figure and table, the executed notebook published with this "
+            "report, the cell (counting from the top of the notebook) and the function that makes it."
+        ),
+        "",
+        f"| {_('Exhibit')} | {_('Notebook')} | {_('Cell')} | {_('Function')} |",
+        "| :--- | :--- | ---: | :--- |",
+    ]
+    for e in ex:
+        word = _("Figure") if e["kind"] == "figure" else _("Table")
+        fn = f"`{e['source']}`" if e["source"] else ""
+        lines.append(f"| {word} {e['number']} | notebooks/{e['notebook']}.ipynb | {e['cell']} | {fn} |")
+    nb.cells.append(nbformat.v4.new_markdown_cell("\n".join(lines)))
 
 
 def write_manifest(
@@ -488,6 +614,8 @@ def write_manifest(
     }
     if "cost.toml" in st.hashes:
         inputs[repo_relative(COST_CONFIG, "name")] = st.hashes["cost.toml"]
+    if COVER_CONFIG.exists():
+        inputs[repo_relative(COVER_CONFIG, "name")] = sha256(COVER_CONFIG)
     rollout = (ctx.audit.get("rollout") or {}).get("file")
     if "activities.csv" in st.hashes and rollout:
         inputs[repo_relative(Path(rollout).with_name("activities.csv"), "name")] = st.hashes["activities.csv"]
@@ -512,6 +640,8 @@ def write_manifest(
             "sectors": list(st.sectors),
         },
         "treated_sectors": ctx.treated_sectors,
+        "edition": opt.edition,
+        "languages": list(opt.languages),
         "extracts": ctx.audit.get("extracts") or [],
         "panel_digest": panel_digest(ctx.panel),
         "packages": _versions(),
@@ -536,10 +666,10 @@ def _build(
     executed = execute(st, opt.workers)
     check_outputs(st)
     built = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
-    outputs = render(st, executed, built)
+    outputs = render(st, executed, built, opt)
     st.timings["total"] = time.perf_counter() - t0
     manifest = write_manifest(st, executed, outputs, opt, panel_path, built)
-    manifest["path"] = str(publish(staging, reports_dir / label))
+    manifest["path"] = str(publish(staging, reports_dir / (label + opt.folder)))
     return manifest
 
 

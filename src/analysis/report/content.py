@@ -18,17 +18,25 @@ from analysis.labels import INCIDENT_OUTCOME_LABELS, INFERENCE_LABELS, OUTCOME_L
 from analysis.paths import ROOT
 from analysis.periods import check_reportable, parse_quarter, quarter_label
 from analysis.report import disclosure
+from analysis.report.i18n import N_, _, tr
+from analysis.report.i18n import join as join_words
+from analysis.report.i18n import pct as _pct
 
-DEMO_LABEL = "DEMO DATA (synthetic)"
+DEMO_LABEL = N_("DEMO DATA (synthetic)")
 #: Counts from 1 to SUPPRESS_BELOW - 1 are hidden in public tables (``disclosure.SMALL_MAX``).
 SUPPRESS_BELOW = disclosure.SMALL_MAX + 1
 
 SOURCE_DESCRIPTIONS = {
-    "fgj": "victim records of the FGJ-CDMX (one record per victim)",
-    "ssc": "incident points of the SSC (one record per incident, whatever the number of victims)",
-    "ssc_counts": "monthly counts of incidents by cuadrante from the SSC",
+    "fgj": N_("victim records of the FGJ-CDMX (one record per victim)"),
+    "ssc": N_("incident points of the SSC (one record per incident, whatever the number of victims)"),
+    "ssc_counts": N_("monthly counts of incidents by cuadrante from the SSC"),
 }
-ROLE = {"ppml": " (headline)", "imputation": " (comparison)", "sdid": " (comparison)", "twfe": " (reference only)"}
+ROLE = {
+    "ppml": N_("{method} (headline)"),
+    "imputation": N_("{method} (comparison)"),
+    "sdid": N_("{method} (comparison)"),
+    "twfe": N_("{method} (reference only)"),
+}
 #: the validation study's table (``make validate``), read by the report's assumptions paragraph
 VALIDATION_SUMMARY = ROOT / "reports" / "validation" / "summary.csv"
 
@@ -147,52 +155,76 @@ def check_parameters(ctx: Context, outcome: str, sector: str | None = None) -> N
         )
 
 
+#: what a record counts, as shown to readers (``record_noun`` gives the key)
+NOUNS = {"victims": N_("victims"), "incidents": N_("incidents")}
+
+
 def record_noun(ctx: Context) -> str:
-    """'victims' when every record is a victim (FGJ files), else 'incidents'."""
+    """'victims' when every record is a victim (FGJ files), else 'incidents' (a key: ``noun``
+    gives the word in the current language)."""
     sources = {i.get("source") for i in ctx.audit.get("inputs") or []}
     return "victims" if not sources or sources == {"fgj"} else "incidents"
 
 
-def outcome_name(ctx: Context, outcome: str) -> tuple[str, str]:
-    """(English, Spanish) name of an outcome as this panel counts it."""
+def noun_word(key: str) -> str:
+    """'victims' / 'víctimas': the word for what a record counts, in the current language."""
+    return _(NOUNS.get(key, key))
+
+
+def outcome_name(ctx: Context, outcome: str) -> str:
+    """The name of an outcome as this panel counts it (victims or incidents), in the current language."""
     table = OUTCOME_LABELS if record_noun(ctx) == "victims" else INCIDENT_OUTCOME_LABELS
-    return label(table, outcome, "en"), label(table, outcome, "es")
+    return label(table, outcome)
 
 
 def data_text(ctx: Context) -> str:
     """The 'Data' and 'Units' paragraphs of the methods note, from what the panel step did: the
     sources read, how records were located, the period covered."""
     a, p = ctx.audit, ctx.panel
-    noun = record_noun(ctx)
+    key = record_noun(ctx)
     sources = sorted({i.get("source") for i in a.get("inputs") or []} - {None})
-    what = "; ".join(SOURCE_DESCRIPTIONS.get(x, x) for x in sources) or "incident records"
+    what = "; ".join(_(SOURCE_DESCRIPTIONS[x]) if x in SOURCE_DESCRIPTIONS else x for x in sources) or _(
+        "incident records"
+    )
     loc = a.get("location") or {}
     by_point, by_id = loc.get("by_point", 0), loc.get("by_id", 0)
     if by_id and by_point:
-        where = (
-            f"placed in a police sector by the coordinates of the event ({by_point:,} records) or, where the "
-            f"coordinates were missing or fell in no sector, by the cuadrante or sector recorded with it "
-            f"({by_id:,} records)"
+        where = tr(
+            "placed in a police sector by the coordinates of the event ({by_point} records) or, where the "
+            "coordinates were missing or fell in no sector, by the cuadrante or sector recorded with it "
+            "({by_id} records)",
+            by_point=f"{by_point:,}",
+            by_id=f"{by_id:,}",
         )
     elif by_id:
-        where = "placed in a police sector by the cuadrante or sector recorded with them"
+        where = _("placed in a police sector by the cuadrante or sector recorded with them")
     else:
-        where = "placed in a police sector by the coordinates of the event"
-    kinds = [outcome_name(ctx, o)[0] for o in panel_outcomes(ctx) if o != "shootings"]
+        where = _("placed in a police sector by the coordinates of the event")
+    kinds = [outcome_name(ctx, o) for o in panel_outcomes(ctx) if o != "shootings"]
     unit_text = (
-        "Counts are victims (one record per victim), by sector and month of the event."
-        if noun == "victims"
-        else "Counts are incidents (one record per incident: an incident with several victims counts "
-        "once), by sector and month of the event."
+        _("Counts are victims (one record per victim), by sector and month of the event.")
+        if key == "victims"
+        else _(
+            "Counts are incidents (one record per incident: an incident with several victims counts "
+            "once), by sector and month of the event."
+        )
     )
-    return (
-        f"**Data.** {what[0].upper() + what[1:]}, {p.period.min()} to {p.period.max()}. Records are classified "
-        f"as {' or '.join(kinds)} by the crime-label table shipped with the workbook, {where}, and counted by "
-        f"sector and month of the event; months without events count as zero. Records that could not be used "
-        f"are kept aside with a reason, and the counts reconcile.\n\n"
-        f"**Units.** {unit_text} Percent effects and their intervals are relative to the predicted "
-        f"{noun} without the program in the treated sector-months. A randomization p-value cannot be smaller "
-        f"than one over the number of reassignments plus one."
+    return tr(
+        "**Data.** {what}, {first} to {last}. Records are classified as {kinds} by the crime-label table "
+        "shipped with the workbook, {where}, and counted by sector and month of the event; months without "
+        "events count as zero. Records that could not be used are kept aside with a reason, and the counts "
+        "reconcile.",
+        what=what[0].upper() + what[1:],
+        first=p.period.min(),
+        last=p.period.max(),
+        kinds=_(" or ").join(kinds),
+        where=where,
+    ) + "\n\n" + tr(
+        "**Units.** {unit_text} Percent effects and their intervals are relative to the predicted {noun} "
+        "without the program in the treated sector-months. A randomization p-value cannot be smaller than "
+        "one over the number of reassignments plus one.",
+        unit_text=unit_text,
+        noun=noun_word(key),
     )
 
 
@@ -201,10 +233,17 @@ def city_text(ctx: Context) -> str:
     covers_2020 = ctx.panel.period.min() <= pd.Period("2020-03", "M") and ctx.panel.period.max() >= pd.Period(
         "2020-06", "M"
     )
-    swings = "City-wide swings, such as the 2020 dip, affect" if covers_2020 else "City-wide swings affect"
-    return (
-        f"Monthly {record_noun(ctx)} in the sectors in the program and in all other sectors together (3-month "
-        f"averages). {swings} both groups; the estimates above compare like with like."
+    if covers_2020:
+        return tr(
+            "Monthly {noun} in the sectors in the program and in all other sectors together (3-month "
+            "averages). City-wide swings, such as the 2020 dip, affect both groups; the estimates above "
+            "compare like with like.",
+            noun=noun_word(record_noun(ctx)),
+        )
+    return tr(
+        "Monthly {noun} in the sectors in the program and in all other sectors together (3-month averages). "
+        "City-wide swings affect both groups; the estimates above compare like with like.",
+        noun=noun_word(record_noun(ctx)),
     )
 
 
@@ -232,9 +271,11 @@ def banner(ctx: Context) -> str:
     """Markdown banner that opens every section of a demo report."""
     if not ctx.is_demo or ctx.demo is None:
         return ""
-    return (
-        f"**{DEMO_LABEL}** — every number here comes from a simulated city with a known program "
-        f"effect of {fmt_num(ctx.demo['true_effect_percent'], 0)}%, not from Mexico City records."
+    return tr(
+        "**{label}** — every number here comes from a simulated city with a known program effect of "
+        "{effect}, not from Mexico City records.",
+        label=_(DEMO_LABEL),
+        effect=_pct(ctx.demo["true_effect_percent"], 0, signed=False).replace("+", ""),
     )
 
 
@@ -243,7 +284,7 @@ def fmt_p(p: float, floor: float = 0.0) -> str:
     p-value at its smallest possible value reads 'p ≤ floor'."""
     if floor and p <= floor + 1e-12:
         return f"p ≤ {floor:.3f}"
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"  # the same in Spanish (decimal point in es-MX)
 
 
 def fmt_num(x: float, digits: int = 2) -> str:
@@ -252,7 +293,8 @@ def fmt_num(x: float, digits: int = 2) -> str:
 
 
 def fmt_pct(x: float) -> str:
-    return f"{x:+.1f}%".replace("-", "−")
+    """A signed percentage in the current language's format ('+3.2%', '−31.7 %')."""
+    return _pct(x, 1, signed=True)
 
 
 def _p(result) -> str:
@@ -265,8 +307,8 @@ def p_with_floor(p: float, floor: float) -> str:
     if not floor:
         return fmt_p(p)
     if p <= floor + 1e-12:
-        return f"p ≤ {floor:.3f}, the smallest this test can give"
-    return f"{fmt_p(p)}; the smallest this test can give is {floor:.3f}"
+        return tr("p ≤ {floor}, the smallest this test can give", floor=f"{floor:.3f}")
+    return tr("{p}; the smallest this test can give is {floor}", p=fmt_p(p), floor=f"{floor:.3f}")
 
 
 def _pf(result) -> str:
@@ -279,12 +321,8 @@ def cohorts_text(ctx: Context) -> str:
     parts = []
     for start, units in ts.groupby(ts).groups.items():
         units = [md_escape(u) for u in sorted(units)]
-        who = (
-            (" and ".join([", ".join(units[:-1]), units[-1]]) if len(units) > 1 else units[0])
-            if len(units) <= 3
-            else f"{len(units)} sectors"
-        )
-        parts.append(f"{who} from {start}")
+        who = join_words(units) if len(units) <= 3 else tr("{n} sectors", n=len(units))
+        parts.append(tr("{who} from {start}", who=who, start=start))
     return "; ".join(parts)
 
 
@@ -293,54 +331,52 @@ def count_interval(low: float, high: float, noun: str = "") -> str:
     lo, hi = sorted((low, high))
     n = f" {noun}" if noun else ""
     if hi <= 0:
-        return f"{abs(hi):,.0f} to {abs(lo):,.0f} fewer{n}"
+        return tr("{a} to {b} fewer", a=f"{abs(hi):,.0f}", b=f"{abs(lo):,.0f}") + n
     if lo >= 0:
-        return f"{lo:,.0f} to {hi:,.0f} more{n}"
-    return f"from {abs(lo):,.0f} fewer to {hi:,.0f} more{n}"
+        return tr("{a} to {b} more", a=f"{lo:,.0f}", b=f"{hi:,.0f}") + n
+    return tr("from {a} fewer to {b} more", a=f"{abs(lo):,.0f}", b=f"{hi:,.0f}") + n
 
 
 def headline(result, ctx: Context, sector: str | None = None, short: bool = False) -> str:
-    """The headline paragraph, in English and Spanish, built from one ImpactResult.
+    """The headline paragraph, in the current language, built from one ImpactResult.
 
     ``sector`` names the one treated sector of a per-sector estimate; ``short`` gives one
     sentence (the appendix's sector pages).
     """
-    en, es = outcome_name(ctx, result.outcome)
-    noun = record_noun(ctx)
+    name = outcome_name(ctx, result.outcome)
+    nn = noun_word(record_noun(ctx))
     why = hidden_reason(ctx, result.outcome, sector)
     if why:
-        who = f"sector {md_escape(sector)}" if sector else "the sectors in the program"
-        quien = f"el sector {md_escape(sector)}" if sector else "los sectores del programa"
+        who = tr("sector {sector}", sector=md_escape(sector)) if sector else _("the sectors in the program")
         if why == "secondary":
-            return (
-                f"**No estimate is published for {who}.** Another sector recorded too few {en} for its "
-                f"estimate to be shown, and the program's total less this sector's would give that small "
-                f"count away; this sector's estimate is therefore withheld too.\n\n*Resumen.* No se publica "
-                f"una estimación para {quien}: con ella y el total del programa podría deducirse el conteo "
-                f"pequeño de otro sector."
+            return tr(
+                "**No estimate is published for {who}.** Another sector recorded too few {outcome} for its "
+                "estimate to be shown, and the program's total less this sector's would give that small "
+                "count away; this sector's estimate is therefore withheld too.",
+                who=who,
+                outcome=name,
             )
-        return (
-            f"**No estimate is published for {who}.** Too few {en} were recorded there since the start for "
-            f"an estimate to be shown without revealing a count below {SUPPRESS_BELOW} (directly, or from the "
-            f"other figures of this report).\n\n*Resumen.* No se publica una estimación para {quien}: hay muy "
-            f"pocos casos registrados."
+        return tr(
+            "**No estimate is published for {who}.** Too few {outcome} were recorded there since the start for "
+            "an estimate to be shown without revealing a count below {limit} (directly, or from the other "
+            "figures of this report).",
+            who=who,
+            outcome=name,
+            limit=SUPPRESS_BELOW,
         )
     lo, hi = result.ci_percent
-    level = f"{100 * (1 - result.alpha):.0f}%"
+    level = _pct(100 * (1 - result.alpha), 0, signed=False)
     lower = result.att < 0
     first = (
         ctx.panel.treat_start.min()
         if sector is None
         else ctx.panel.loc[ctx.panel.unit == sector, "treat_start"].iloc[0]
     )
-    span = f"{first} to {ctx.quarter.asfreq('M', 'end')}"
-    where_en = (
-        f"In sector {md_escape(sector)}"
+    span = tr("{first} to {last}", first=first, last=ctx.quarter.asfreq("M", "end"))
+    where = (
+        tr("In sector {sector}", sector=md_escape(sector))
         if sector
-        else f"In the {result.n_treated} sectors where Alto al Fuego operates"
-    )
-    where_es = (
-        f"En el sector {md_escape(sector)}" if sector else f"En los {result.n_treated} sectores con Alto al Fuego"
+        else tr("In the {n} sectors where Alto al Fuego operates", n=result.n_treated)
     )
     cells = result.n_treated_periods
     total = result.att * cells
@@ -348,44 +384,74 @@ def headline(result, ctx: Context, sector: str | None = None, short: bool = Fals
     chance = lo < 0 < hi
     if not np.isfinite(result.att_percent):
         # a counterfactual mean at or below zero has no percent change; say so instead of "nan%"
-        change_en = (
-            f"{'lower' if lower else 'higher'} than the counterfactual by {abs(result.att):.2f} {noun} per "
-            f"sector per month (the counterfactual mean, {fmt_num(result.counterfactual_mean)}, is not "
-            f"positive, so no percent change is defined)"
+        values = {"x": f"{abs(result.att):.2f}", "noun": nn, "cf": fmt_num(result.counterfactual_mean)}
+        change = (
+            tr(
+                "lower than the counterfactual by {x} {noun} per sector per month (the counterfactual mean, "
+                "{cf}, is not positive, so no percent change is defined)",
+                **values,
+            )
+            if lower
+            else tr(
+                "higher than the counterfactual by {x} {noun} per sector per month (the counterfactual mean, "
+                "{cf}, is not positive, so no percent change is defined)",
+                **values,
+            )
         )
-        change_es = f"{abs(result.att):.2f} {'menos' if lower else 'más'} {es} por sector y mes que en el contrafactual"
-        interval = f"{level} interval: {fmt_num(result.ci_low)} to {fmt_num(result.ci_high)} per sector-month"
-        interval_es = f"intervalo de {level}: {fmt_num(result.ci_low)} a {fmt_num(result.ci_high)} por sector y mes"
+        interval = tr(
+            "{level} interval: {lo} to {hi} per sector-month",
+            level=level,
+            lo=fmt_num(result.ci_low),
+            hi=fmt_num(result.ci_high),
+        )
     else:
-        change_en = f"**{abs(result.att_percent):.1f}% {'lower' if lower else 'higher'}** than the counterfactual"
-        change_es = (
-            f"**{abs(result.att_percent):.1f}% {'menos' if lower else 'más'}** {es} que en el contrafactual estimado"
+        size = _pct(abs(result.att_percent), 1, signed=False)
+        change = (
+            tr("**{size} lower** than the counterfactual", size=size)
+            if lower
+            else tr("**{size} higher** than the counterfactual", size=size)
         )
-        interval = f"{level} interval: {fmt_pct(lo)} to {fmt_pct(hi)}"
-        interval_es = f"intervalo de {level}: {fmt_pct(lo)} a {fmt_pct(hi)}"
+        interval = tr("{level} interval: {lo} to {hi}", level=level, lo=fmt_pct(lo), hi=fmt_pct(hi))
+    fewer = (
+        (lambda n: tr("{n} fewer {noun}", n=n, noun=nn)) if lower else (lambda n: tr("{n} more {noun}", n=n, noun=nn))
+    )
     if short:
-        return (
-            f"Since {first} ({cells:,} months): recorded {noun} {change_en} ({interval}; {_pf(result)}); about "
-            f"{abs(total):,.0f} {'fewer' if lower else 'more'} {noun} (interval: {count_interval(total_lo, total_hi)})."
-            + (" *Not distinguishable from chance.*" if chance else "")
-        )
-    text = (
-        f"**Cumulative estimate through {ctx.label}** (every month since "
-        f"{'the' if sector else 'each'} sector's start, {span}). "
-        f"{where_en}, recorded {en} were {change_en} — the estimate of what would have been recorded without the "
-        f"program, built from the months before the start and from sectors not (yet) in it ({interval}; "
-        f"{_pf(result)}). "
-        f"That is {abs(result.att):.2f} {'fewer' if lower else 'more'} {noun} per sector per month against "
-        f"{result.counterfactual_mean:.2f} expected, or about **{abs(total):,.0f} {'fewer' if lower else 'more'} {noun}** "
-        f"over {cells:,} treated sector-months (interval: {count_interval(total_lo, total_hi)})."
+        return tr(
+            "Since {first} ({months} months): recorded {noun} {change} ({interval}; {p}); about {total} "
+            "(interval: {total_interval}).",
+            first=first,
+            months=f"{cells:,}",
+            noun=nn,
+            change=change,
+            interval=interval,
+            p=_pf(result),
+            total=fewer(f"{abs(total):,.0f}"),
+            total_interval=count_interval(total_lo, total_hi),
+        ) + (" " + _("*Not distinguishable from chance.*") if chance else "")
+    text = tr(
+        "**Cumulative estimate through {quarter}** (every month since {whose} start, {span}). {where}, "
+        "recorded {outcome} were {change} — the estimate of what would have been recorded without the "
+        "program, built from the months before the start and from sectors not (yet) in it ({interval}; {p}). "
+        "That is {per_month} per sector per month against {expected} expected, or about **{total}** over "
+        "{months} treated sector-months (interval: {total_interval}).",
+        quarter=ctx.label,
+        whose=_("the sector's") if sector else _("each sector's"),
+        span=span,
+        where=where,
+        outcome=name,
+        change=change,
+        interval=interval,
+        p=_pf(result),
+        per_month=fewer(f"{abs(result.att):.2f}"),
+        expected=f"{result.counterfactual_mean:.2f}",
+        total=fewer(f"{abs(total):,.0f}"),
+        months=f"{cells:,}",
+        total_interval=count_interval(total_lo, total_hi),
     )
     if sector is None:
-        text += f" Starts: {cohorts_text(ctx)}."
+        text += " " + tr("Starts: {starts}.", starts=cohorts_text(ctx))
     if chance:
-        text += " *The interval includes zero: this change cannot be distinguished from chance.*"
-    text += f"\n\n*Resumen.* {where_es} hubo {change_es} ({interval_es}; {_p(result)})" + (
-        ", un cambio que no se distingue del azar." if chance else "."
-    )
+        text += " " + _("*The interval includes zero: this change cannot be distinguished from chance.*")
     return text
 
 
@@ -404,35 +470,38 @@ def estimates_table(results, labels: list[str] | None = None, noun: str = "victi
     """One row per result: effect in victims and in percent, interval, p-value, inference.
 
     ``labels`` replaces the method names in the first column (for groups of sectors)."""
+    nn = noun_word(noun)
+    first = _("Method") if labels is None else _("Group")
+    per = tr("{noun} per sector-month", noun=nn.capitalize())
     rows = []
     for i, r in enumerate(results):
         lo, hi = r.ci_percent
+        interval = tr("{level} interval", level=_pct(100 * (1 - r.alpha), 0, signed=False))
         if disclosure.is_small(disclosure.recorded_total(r)):  # the row would give a count of 1-4 away
             rows.append(
                 {
-                    "Method" if labels is None else "Group": labels[i] if labels else method_label(r.method),
-                    f"{noun.capitalize()} per sector-month": "n/p",
-                    "Effect": "n/p",
-                    f"{100 * (1 - r.alpha):.0f}% interval": "n/p",
-                    "p-value": "n/p",
-                    "Smallest possible p": "n/p",
-                    "Treated / comparison sectors": f"{r.n_treated} / {r.n_control}",
-                    "Test (draws)": f"not published: fewer than 5 {noun} recorded",
+                    first: labels[i] if labels else method_label(r.method),
+                    per: "n/p",
+                    _("Effect"): "n/p",
+                    interval: "n/p",
+                    _("p-value"): "n/p",
+                    _("Smallest possible p"): "n/p",
+                    _("Treated / comparison sectors"): f"{r.n_treated} / {r.n_control}",
+                    _("Test (draws)"): tr("not published: fewer than 5 {noun} recorded", noun=nn),
                 }
             )
             continue
+        name = labels[i] if labels else tr(ROLE[r.method], method=method_label(r.method)) if r.method in ROLE else method_label(r.method)
         rows.append(
             {
-                "Method" if labels is None else "Group": labels[i]
-                if labels
-                else method_label(r.method) + ROLE.get(r.method, ""),
-                f"{noun.capitalize()} per sector-month": fmt_num(r.att),
-                "Effect": fmt_pct(r.att_percent),
-                f"{100 * (1 - r.alpha):.0f}% interval": f"{fmt_pct(lo)} to {fmt_pct(hi)}",
-                "p-value": _p(r).removeprefix("p = ").replace("p ", ""),
-                "Smallest possible p": f"{r.inference.min_p_value:.3f}" if r.inference.min_p_value else "—",
-                "Treated / comparison sectors": f"{r.n_treated} / {r.n_control}",
-                "Test (draws)": test_name(r),
+                first: name,
+                per: fmt_num(r.att),
+                _("Effect"): fmt_pct(r.att_percent),
+                interval: tr("{lo} to {hi}", lo=fmt_pct(lo), hi=fmt_pct(hi)),
+                _("p-value"): _p(r).removeprefix("p = ").replace("p ", ""),
+                _("Smallest possible p"): f"{r.inference.min_p_value:.3f}" if r.inference.min_p_value else "—",
+                _("Treated / comparison sectors"): f"{r.n_treated} / {r.n_control}",
+                _("Test (draws)"): test_name(r),
             }
         )
     return pipe_table(pd.DataFrame(rows).fillna("n/p"), align="lrrrrrrl")
@@ -443,12 +512,13 @@ def test_name(r) -> str:
     kind, n = r.inference.kind, r.inference.n_draws
     if kind == "placebo" and r.method == "ppml":
         pool = len(r.inference.pool) if r.inference.pool else None
-        who = f"{pool} comparable never-treated sectors" if pool else "comparable never-treated sectors"
-        return f"Placebo calendars, {who} ({n:,})"
+        if pool:
+            return tr("Placebo calendars, {pool} comparable never-treated sectors ({n})", pool=pool, n=f"{n:,}")
+        return tr("Placebo calendars, comparable never-treated sectors ({n})", n=f"{n:,}")
     if kind == "placebo":
-        return f"Placebo sectors, normal approximation ({n:,})"
+        return tr("Placebo sectors, normal approximation ({n})", n=f"{n:,}")
     if kind == "randomization":
-        return f"Randomization of the start calendar ({n:,})"
+        return tr("Randomization of the start calendar ({n})", n=f"{n:,}")
     name = label(INFERENCE_LABELS, kind) or r.inference.label
     return f"{name} ({n:,})" if n else name
 
@@ -459,11 +529,11 @@ def calibration_panel(ctx: Context) -> pd.DataFrame:
 
 
 #: the tests the calibration checks, named exactly as the report names them
-HEADLINE_TEST = (
+HEADLINE_TEST = N_(
     "Poisson imputation (PPML) with placebo inference (the program's calendar given to comparable sectors never in "
     "the program; the headline's test)"
 )
-CLUSTER_TEST = (
+CLUSTER_TEST = N_(
     "Two-way fixed effects with standard errors clustered by sector (not a row of the estimates table, whose TWFE "
     "row uses randomization inference)"
 )
@@ -581,11 +651,11 @@ def sector_table(ctx: Context, outcome: str) -> str:
     sector's total through its estimate, the program's total, the other counts of the table),
     would give away 1 to 4 victims reads 'n/p' (not published): ``sector_table_cells``.
     """
-    rows, _, hide = sector_table_cells(ctx, outcome)
-    n = record_noun(ctx).capitalize()
+    rows, _cells, hide = sector_table_cells(ctx, outcome)
+    n = noun_word(record_noun(ctx)).capitalize()
 
     def show(agg) -> str:
-        return "n/a" if agg is None else hide.get(agg.label, str(int(agg.total)))
+        return _("n/a") if agg is None else hide.get(agg.label, str(int(agg.total)))
 
     pop = (
         ctx.panel.drop_duplicates("unit").set_index("unit").population.astype(float)
@@ -605,11 +675,11 @@ def sector_table(ctx: Context, outcome: str) -> str:
     table = pd.DataFrame(
         [
             {
-                "Sector": md_escape(r["sector"]),
-                "Program start": str(r["start"]),
-                f"{n}, 12 months before start (rate)": cell(r["pre"], r["sector"], 12),
-                f"{n}, first 12 months (rate)": cell(r.get("first12"), r["sector"], 12),
-                f"{n} in {ctx.label} (rate)": cell(r["quarter"], r["sector"], 3),
+                _("Sector"): md_escape(r["sector"]),
+                _("Program start"): str(r["start"]),
+                tr("{noun}, 12 months before start (rate)", noun=n): cell(r["pre"], r["sector"], 12),
+                tr("{noun}, first 12 months (rate)", noun=n): cell(r.get("first12"), r["sector"], 12),
+                tr("{noun} in {quarter} (rate)", noun=n, quarter=ctx.label): cell(r["quarter"], r["sector"], 3),
             }
             for r in rows
         ]
@@ -622,22 +692,37 @@ def data_note(ctx: Context) -> str:
     a = ctx.audit
     p = ctx.panel
     lines = [
-        f"- Sectors: {p.unit.nunique()}; months: {p.period.min()} to {p.period.max()} ({p.period.nunique()}).",
-        f"- Program starts: {cohorts_text(ctx)}.",
-        f"- Sectors in the program by the end of {ctx.label}: {len(ctx.treated_sectors)}.",
+        tr(
+            "- Sectors: {sectors}; months: {first} to {last} ({months}).",
+            sectors=p.unit.nunique(),
+            first=p.period.min(),
+            last=p.period.max(),
+            months=p.period.nunique(),
+        ),
+        tr("- Program starts: {starts}.", starts=cohorts_text(ctx)),
+        tr("- Sectors in the program by the end of {quarter}: {n}.", quarter=ctx.label, n=len(ctx.treated_sectors)),
     ]
     if a:
         q = a.get("quarantined_by_reason", {})
         lines.append(
-            f"- Input records: {a['rows_in']:,}; used: {a['rows_used']:,}; set aside: "
-            f"{a['rows_quarantined']:,} ({', '.join(f'{k.replace(chr(95), chr(32))} {v:,}' for k, v in q.items())})."
+            tr(
+                "- Input records: {rows_in}; used: {used}; set aside: {aside} ({reasons}).",
+                rows_in=f"{a['rows_in']:,}",
+                used=f"{a['rows_used']:,}",
+                aside=f"{a['rows_quarantined']:,}",
+                reasons=", ".join(f"{k.replace(chr(95), chr(32))} {v:,}" for k, v in q.items()),
+            )
         )
         g = a.get("geography", {})
         loc = a.get("location", {})
         lines.append(
-            f"- Police geography: version {md_escape(g.get('version'))} ({g.get('sectors')} sectors); "
-            f"located by coordinates: {loc.get('by_point', 0):,}"
-            + (f"; by recorded cuadrante or sector: {loc['by_id']:,}" if loc.get("by_id") else "")
+            tr(
+                "- Police geography: version {version} ({sectors} sectors); located by coordinates: {by_point}",
+                version=md_escape(g.get("version")),
+                sectors=g.get("sectors"),
+                by_point=f"{loc.get('by_point', 0):,}",
+            )
+            + (tr("; by recorded cuadrante or sector: {by_id}", by_id=f"{loc['by_id']:,}") if loc.get("by_id") else "")
             + "."
         )
     return "\n".join(lines)
@@ -679,8 +764,10 @@ def sensitivity_text(table: pd.DataFrame, horizon_quarters: int) -> tuple[str, s
     per sector-month for an additive estimate, percent for one on the log scale (PPML)."""
     if table.empty:
         return (
-            "Not yet possible: the analysis needs at least one whole quarter after the first start and two "
-            "before it in the event study.",
+            _(
+                "Not yet possible: the analysis needs at least one whole quarter after the first start and two "
+                "before it in the event study."
+            ),
             "",
         )
     b = table.attrs["breakdown"]
@@ -688,51 +775,81 @@ def sensitivity_text(table: pd.DataFrame, horizon_quarters: int) -> tuple[str, s
     if table.attrs.get("scale") == "log":
 
         def show(x: float) -> str:
-            return fmt_pct(100 * np.expm1(x)) if np.isfinite(x) else ("-100%" if x < 0 else "unbounded")
+            if np.isfinite(x):
+                return fmt_pct(100 * np.expm1(x))
+            return _pct(-100, 0, signed=False) if x < 0 else _("unbounded")
 
-        change = f"{show(est)} against what the comparison predicts (recorded / expected - 1)"
-        departures = "proportional departures from parallel trends"
+        change = tr("{change} against what the comparison predicts (recorded / expected - 1)", change=show(est))
+        departures = _("proportional departures from parallel trends")
     else:
 
         def show(x: float) -> str:
             return fmt_num(x)
 
-        change = f"{fmt_num(est)} victims per sector-month"
-        departures = "departures from parallel trends"
-    direction = "fell" if est < 0 else "rose"
+        change = tr("{x} victims per sector-month", x=fmt_num(est))
+        departures = _("departures from parallel trends")
     if b <= 0:
         verdict = (
-            f"Even with parallel trends holding exactly after the start, the robust interval includes zero: "
-            f"this event study alone does not show that victims {direction}."
-        )
-    else:
-        verdict = (
-            f"The conclusion that victims {direction} survives {departures} as long as, "
-            f"after the start, those departures grow from one quarter to the next by less than "
-            f"**{b:.2f} times** the largest quarter-to-quarter departure seen before the start. "
-            + (
-                "That is a fragile margin: read the headline together with the event study above."
-                if b < 0.5
-                else "That is a comfortable margin."
-                if b >= 1
-                else "That is a moderate margin."
+            _(
+                "Even with parallel trends holding exactly after the start, the robust interval includes zero: "
+                "this event study alone does not show that victims fell."
+            )
+            if est < 0
+            else _(
+                "Even with parallel trends holding exactly after the start, the robust interval includes zero: "
+                "this event study alone does not show that victims rose."
             )
         )
-    first = "the first quarter" if horizon_quarters == 1 else f"the first {horizon_quarters} quarters"
+    else:
+        values = {"departures": departures, "b": f"{b:.2f}"}
+        verdict = (
+            tr(
+                "The conclusion that victims fell survives {departures} as long as, after the start, those "
+                "departures grow from one quarter to the next by less than **{b} times** the largest "
+                "quarter-to-quarter departure seen before the start.",
+                **values,
+            )
+            if est < 0
+            else tr(
+                "The conclusion that victims rose survives {departures} as long as, after the start, those "
+                "departures grow from one quarter to the next by less than **{b} times** the largest "
+                "quarter-to-quarter departure seen before the start.",
+                **values,
+            )
+        )
+        verdict += " " + (
+            _("That is a fragile margin: read the headline together with the event study above.")
+            if b < 0.5
+            else _("That is a comfortable margin.")
+            if b >= 1
+            else _("That is a moderate margin.")
+        )
+    first = _("the first quarter") if horizon_quarters == 1 else tr("the first {n} quarters", n=horizon_quarters)
     text = (
-        f"Averaged over {first} after the start, and measured against the last "
-        f"quarter before it, the change is {change}. {verdict} "
-        f"(Relative magnitudes, Rambachan and Roth 2023: the identified range is what the estimates allow "
-        f"if they were exact; the 95% interval also carries their sampling error.)"
+        tr(
+            "Averaged over {first} after the start, and measured against the last quarter before it, the "
+            "change is {change}.",
+            first=first,
+            change=change,
+        )
+        + f" {verdict} "
+        + _(
+            "(Relative magnitudes, Rambachan and Roth 2023: the identified range is what the estimates allow "
+            "if they were exact; the 95% interval also carries their sampling error.)"
+        )
     )
-    t = pd.DataFrame(
+    tbl = pd.DataFrame(
         {
-            "Allowed departure (times the largest before the start)": [f"{m:g}" for m in table.mbar],
-            "Identified range": [f"{show(lo)} to {show(hi)}" for lo, hi in zip(table.set_low, table.set_high)],
-            "95% robust interval": [f"{show(lo)} to {show(hi)}" for lo, hi in zip(table.ci_low, table.ci_high)],
+            _("Allowed departure (times the largest before the start)"): [f"{m:g}" for m in table.mbar],
+            _("Identified range"): [
+                tr("{lo} to {hi}", lo=show(lo), hi=show(hi)) for lo, hi in zip(table.set_low, table.set_high)
+            ],
+            _("95% robust interval"): [
+                tr("{lo} to {hi}", lo=show(lo), hi=show(hi)) for lo, hi in zip(table.ci_low, table.ci_high)
+            ],
         }
     )
-    return text, pipe_table(t, align="lrr")
+    return text, pipe_table(tbl, align="lrr")
 
 
 def load_adjacency(panel_path: str | Path) -> pd.DataFrame:
@@ -743,31 +860,45 @@ def load_adjacency(panel_path: str | Path) -> pd.DataFrame:
     return pd.read_csv(path, dtype=str)
 
 
+def spillover_labels() -> list[str]:
+    """The rows of the spillover table."""
+    return [_("Sectors in the program"), _("Their neighbours")]
+
+
 def spillover_text(s) -> str:
     """What the neighbours' estimate says, in words."""
     lo, hi = s.exposed.ci_percent
     n = len(s.exposed_units)
+    values = {"change": fmt_pct(s.exposed.att_percent), "lo": fmt_pct(lo), "hi": fmt_pct(hi)}
     if disclosure.is_small(disclosure.recorded_total(s.exposed)):
-        verdict = "too few victims were recorded in them for their change to be published"
+        verdict = _("too few victims were recorded in them for their change to be published")
     elif lo < 0 < hi:
-        verdict = (
-            "no displacement into neighbouring sectors can be distinguished from chance "
-            f"(their change: {fmt_pct(s.exposed.att_percent)}, interval {fmt_pct(lo)} to {fmt_pct(hi)})"
+        verdict = tr(
+            "no displacement into neighbouring sectors can be distinguished from chance (their change: "
+            "{change}, interval {lo} to {hi})",
+            **values,
         )
     elif s.exposed.att > 0:
-        verdict = (
-            f"victims rose in neighbouring sectors by {fmt_pct(s.exposed.att_percent)} (interval {fmt_pct(lo)} "
-            f"to {fmt_pct(hi)}): a sign of displacement that offsets part of the effect"
+        verdict = tr(
+            "victims rose in neighbouring sectors by {change} (interval {lo} to {hi}): a sign of displacement "
+            "that offsets part of the effect",
+            **values,
         )
     else:
-        verdict = (
-            f"victims also fell in neighbouring sectors, by {fmt_pct(s.exposed.att_percent)} (interval "
-            f"{fmt_pct(lo)} to {fmt_pct(hi)}): benefits spread beyond the program's sectors"
+        verdict = tr(
+            "victims also fell in neighbouring sectors, by {change} (interval {lo} to {hi}): benefits spread "
+            "beyond the program's sectors",
+            **values,
         )
-    return (
-        f"The {n} sectors that border a sector in the program were left out of the comparison and estimated "
-        f"as their own group: {verdict}. Without them as comparisons the program's effect is "
-        f"{fmt_pct(s.main.att_percent)} (interval {fmt_pct(s.main.ci_percent[0])} to {fmt_pct(s.main.ci_percent[1])})."
+    return tr(
+        "The {n} sectors that border a sector in the program were left out of the comparison and estimated as "
+        "their own group: {verdict}. Without them as comparisons the program's effect is {effect} (interval "
+        "{lo} to {hi}).",
+        n=n,
+        verdict=verdict,
+        effect=fmt_pct(s.main.att_percent),
+        lo=fmt_pct(s.main.ci_percent[0]),
+        hi=fmt_pct(s.main.ci_percent[1]),
     )
 
 
@@ -792,27 +923,39 @@ def pre_start_levels(ctx: Context, outcome: str) -> tuple[float, float]:
 def assumptions_text(main, additive, ctx: Context, validation: pd.DataFrame | None = None) -> str:
     """What the comparison assumes: parallel trends in proportions (the headline, ``main``) or in
     levels (``additive``), the headline under both, and what the validation study measured."""
-    noun = record_noun(ctx)
+    nn = noun_word(record_noun(ctx))
     hi_level, lo_level = pre_start_levels(ctx, main.outcome)
-    level = f"{100 * (1 - main.alpha):.0f}%"
+    level = _pct(100 * (1 - main.alpha), 0, signed=False)
 
     def under(r) -> str:
         lo, hi = r.ci_percent
-        return f"**{fmt_pct(r.att_percent)}** ({level} interval {fmt_pct(lo)} to {fmt_pct(hi)}; {_pf(r)})"
+        return tr(
+            "**{effect}** ({level} interval {lo} to {hi}; {p})",
+            effect=fmt_pct(r.att_percent),
+            level=level,
+            lo=fmt_pct(lo),
+            hi=fmt_pct(hi),
+            p=_pf(r),
+        )
 
-    text = (
-        "Every estimate here compares the program's sectors with a prediction of what they would have "
-        "recorded without it, built from the sectors not (yet) in it. The headline assumes that, without the "
-        f"program, each sector's {noun} would have risen or fallen in the same *proportion* as the others' "
-        "(parallel trends in proportions: a city-wide fall of 10% is a fall of 10% in every sector). The "
-        "additive comparisons (imputation DiD, SDID, TWFE) assume instead that they would have changed by the "
-        f"same *number* of {noun}. Both cannot hold when the program's sectors are much more violent than the "
-        f"rest (Roth and Sant'Anna 2023), as they are here: before the first start they recorded "
-        f"{fmt_num(hi_level)} {noun} per sector-month against {fmt_num(lo_level)} elsewhere. A city-wide change "
-        f"then moves them by more {noun} than the average sector, and an additive comparison counts the "
-        f"difference as the program's doing.\n\n"
-        f"Under parallel trends in proportions (the headline) the change is {under(main)}; under parallel "
-        f"trends in levels (the additive imputation) it is {under(additive)}."
+    text = tr(
+        "Every estimate here compares the program's sectors with a prediction of what they would have recorded "
+        "without it, built from the sectors not (yet) in it. The headline assumes that, without the program, "
+        "each sector's {noun} would have risen or fallen in the same *proportion* as the others' (parallel "
+        "trends in proportions: a city-wide fall of 10% is a fall of 10% in every sector). The additive "
+        "comparisons (imputation DiD, SDID, TWFE) assume instead that they would have changed by the same "
+        "*number* of {noun}. Both cannot hold when the program's sectors are much more violent than the rest "
+        "(Roth and Sant'Anna 2023), as they are here: before the first start they recorded {high} {noun} per "
+        "sector-month against {low} elsewhere. A city-wide change then moves them by more {noun} than the "
+        "average sector, and an additive comparison counts the difference as the program's doing.",
+        noun=nn,
+        high=fmt_num(hi_level),
+        low=fmt_num(lo_level),
+    ) + "\n\n" + tr(
+        "Under parallel trends in proportions (the headline) the change is {main}; under parallel trends in "
+        "levels (the additive imputation) it is {additive}.",
+        main=under(main),
+        additive=under(additive),
     )
     if validation is not None:
         try:
@@ -822,23 +965,32 @@ def assumptions_text(main, additive, ctx: Context, validation: pd.DataFrame | No
             return text
         sd = validation.loc[("constant", "sdid")] if ("constant", "sdid") in validation.index else None
         sc = validation.loc[("constant", "sc")] if ("constant", "sc") in validation.index else None
-        text += (
-            f" Which reading to trust was measured (`make validate`, reports/validation/): on "
-            f"{int(c_p.cities):,} simulated cities built from the real 2013-2015 sector counts, with city-wide "
-            f"swings that multiply every sector's rate as Mexico City's did and the program in the most violent "
-            f"sectors, a true fall of {abs(c_p.truth_percent):.0f}% was estimated by the headline method at "
-            f"{fmt_pct(c_p.mean_estimate)} on average (its 95% interval held the truth in "
-            f"{100 * c_p.coverage:.1f}% of cities) and by the additive imputation at {fmt_pct(c_a.mean_estimate)}"
-            + (f" (SDID: {fmt_pct(sd.mean_estimate)}" if sd is not None else "")
-            + (
-                f"; synthetic control, which errs the other way: {fmt_pct(sc.mean_estimate)}"
-                if sc is not None and sd is not None
-                else ""
+        others = ""
+        if sd is not None and sc is not None:
+            others = " " + tr(
+                "(SDID: {sdid}; synthetic control, which errs the other way: {sc})",
+                sdid=fmt_pct(sd.mean_estimate),
+                sc=fmt_pct(sc.mean_estimate),
             )
-            + (")" if sd is not None else "")
-            + f". Where the program had no effect, the headline's 5% test found one in {100 * z_p.rejects:.1f}% "
-            f"of cities and the additive imputation's in {100 * z_a.rejects:.0f}%. The additive rows of the "
-            "table above are therefore shown as comparisons, not as conclusions: where they say more than the "
-            "headline, the difference is what proportional city-wide trends alone would produce."
+        elif sd is not None:
+            others = " " + tr("(SDID: {sdid})", sdid=fmt_pct(sd.mean_estimate))
+        text += " " + tr(
+            "Which reading to trust was measured (the validation study in the appendix on methods): on {cities} "
+            "simulated cities built from the real 2013-2015 sector counts, with city-wide swings that multiply "
+            "every sector's rate as Mexico City's did and the program in the most violent sectors, a true fall "
+            "of {truth} was estimated by the headline method at {ppml} on average (its 95% interval held the "
+            "truth in {coverage} of cities) and by the additive imputation at {additive}{others}. Where the "
+            "program had no effect, the headline's 5% test found one in {z_ppml} of cities and the additive "
+            "imputation's in {z_additive}. The additive rows of the table above are therefore shown as "
+            "comparisons, not as conclusions: where they say more than the headline, the difference is what "
+            "proportional city-wide trends alone would produce.",
+            cities=f"{int(c_p.cities):,}",
+            truth=_pct(abs(c_p.truth_percent), 0, signed=False),
+            ppml=fmt_pct(c_p.mean_estimate),
+            coverage=_pct(100 * c_p.coverage, 1, signed=False),
+            additive=fmt_pct(c_a.mean_estimate),
+            others=others,
+            z_ppml=_pct(100 * z_p.rejects, 1, signed=False),
+            z_additive=_pct(100 * z_a.rejects, 0, signed=False),
         )
     return text

@@ -11,7 +11,9 @@ import numpy as np
 import pandas as pd
 
 from analysis.impact.registry import method_label
-from analysis.report.content import fmt_p, fmt_pct, md_escape, pipe_table
+from analysis.report.content import fmt_p, fmt_pct, md_escape, noun_word, pipe_table
+from analysis.report.i18n import _, tr
+from analysis.report.i18n import pct as _pct
 
 
 def pre_start_mean(main, months: int = 4) -> float:
@@ -27,36 +29,52 @@ def pretrend_md(test, main, noun: str) -> str:
     floor = test.min_p_value
     joint = test.p_value <= 0.05
     total = np.isfinite(test.pooled_p_value) and test.pooled_p_value <= 0.05
-    quarters = ", ".join(f"{fmt_pct(v)} (quarter {q})" for q, v in zip(test.quarters, test.percent))
-    text = (
-        f"**Pre-trends.** If the program's sectors had been moving away from the comparison before the start, part "
-        f"of the measured effect could be that movement. Left out of the model and predicted like treated months "
-        f"(Borusyak, Jaravel and Spiess 2024), the {test.months} months before each start recorded {quarters} "
-        f"{noun} against the prediction; over the whole {test.months} months, {fmt_pct(test.pooled_percent)}. "
-        f"Joint test that every quarter is on the prediction: {fmt_p(test.p_value, floor)}; test of the "
-        f"{test.months} months together: {fmt_p(test.pooled_p_value, floor)} ({test.n_draws:,} placebo draws, the "
-        f"headline's inference; the smallest p-value either can give is {floor:.3f}). "
-    )
+    quarters = ", ".join(tr("{x} (quarter {q})", x=fmt_pct(v), q=q) for q, v in zip(test.quarters, test.percent))
+    text = tr(
+        "**Pre-trends.** If the program's sectors had been moving away from the comparison before the start, part "
+        "of the measured effect could be that movement. Left out of the model and predicted like treated months "
+        "(Borusyak, Jaravel and Spiess 2024), the {months} months before each start recorded {quarters} {noun} "
+        "against the prediction; over the whole {months} months, {pooled}. Joint test that every quarter is on "
+        "the prediction: {p_joint}; test of the {months} months together: {p_pooled} ({draws} placebo draws, the "
+        "headline's inference; the smallest p-value either can give is {floor}).",
+        months=test.months,
+        quarters=quarters,
+        noun=noun_word(noun),
+        pooled=fmt_pct(test.pooled_percent),
+        p_joint=fmt_p(test.p_value, floor),
+        p_pooled=fmt_p(test.pooled_p_value, floor),
+        draws=f"{test.n_draws:,}",
+        floor=f"{floor:.3f}",
+    ) + " "
     if not (joint or total):
-        text += "Neither departs from the prediction by more than chance would."
+        text += _("Neither departs from the prediction by more than chance would.")
     else:
         lower = test.pooled_percent < 0
         text += (
-            f"**The program's sectors were already {'quieter' if lower else 'more violent'} than predicted before "
-            f"the start**, by more than chance would give. "
-            + (
-                "If that lower level would have lasted without the program, part of the fall measured after the "
-                "start is not the program's doing and the headline overstates it; if it was a passing lull, the "
-                "headline is unaffected."
+            (
+                _(
+                    "**The program's sectors were already quieter than predicted before the start**, by more than "
+                    "chance would give. If that lower level would have lasted without the program, part of the "
+                    "fall measured after the start is not the program's doing and the headline overstates it; if "
+                    "it was a passing lull, the headline is unaffected."
+                )
                 if lower
-                else "Sectors may have been chosen after a rise: part of the fall measured after the start could be "
-                "a return to normal, and the headline would overstate the effect."
+                else _(
+                    "**The program's sectors were already more violent than predicted before the start**, by more "
+                    "than chance would give. Sectors may have been chosen after a rise: part of the fall measured "
+                    "after the start could be a return to normal, and the headline would overstate the effect."
+                )
             )
-            + " The row below that leaves the 12 months before each start out of the prediction shows how much "
-            "the estimate leans on them; the sensitivity analysis shows how far the conclusion survives if such "
-            "departures continued after the start. Neither removes the concern."
+            + " "
+            + _(
+                "The row below that leaves the 12 months before each start out of the prediction shows how much "
+                "the estimate leans on them; the sensitivity analysis shows how far the conclusion survives if "
+                "such departures continued after the start. Neither removes the concern."
+            )
         )
-    return text + f" (In the event study above, the last four months before the start average {fmt_pct(last4)}.)"
+    return text + " " + tr(
+        "(In the event study above, the last four months before the start average {x}.)", x=fmt_pct(last4)
+    )
 
 
 def headline_caveat(test) -> str:
@@ -65,16 +83,21 @@ def headline_caveat(test) -> str:
     total = np.isfinite(test.pooled_p_value) and test.pooled_p_value <= 0.05
     if not (joint or total):
         return ""
-    lower = test.pooled_percent < 0
-    return (
-        f"**Main caveat.** In the {test.months} months before each start the program's sectors were already "
-        f"{abs(test.pooled_percent):.1f}% {'below' if lower else 'above'} what the comparison predicts, more than "
-        f"chance would give (see Pre-trends). "
-        + (
-            "If that lower level would have lasted anyway, part of the fall is not the program's doing."
-            if lower
-            else "If the program's sectors were chosen after a rise, part of the fall is a return to normal."
+    size = _pct(abs(test.pooled_percent), 1, signed=False)
+    if test.pooled_percent < 0:
+        return tr(
+            "**Main caveat.** In the {months} months before each start the program's sectors were already {size} "
+            "below what the comparison predicts, more than chance would give (see Pre-trends). If that lower "
+            "level would have lasted anyway, part of the fall is not the program's doing.",
+            months=test.months,
+            size=size,
         )
+    return tr(
+        "**Main caveat.** In the {months} months before each start the program's sectors were already {size} "
+        "above what the comparison predicts, more than chance would give (see Pre-trends). If the program's "
+        "sectors were chosen after a rise, part of the fall is a return to normal.",
+        months=test.months,
+        size=size,
     )
 
 
@@ -84,50 +107,61 @@ def robustness_md(
     """The rows that leave the months before each start out, and the sentence that reconciles the
     sensitivity analysis with the headline."""
     lo, hi = main.ci_percent
+    est_col, effect, interval = _("Estimate"), _("Effect"), _("95% interval")
     rows = [
         {
-            "Estimate": "Headline (every month since each start)",
-            "Effect": fmt_pct(main.att_percent),
-            "95% interval": f"{fmt_pct(lo)} to {fmt_pct(hi)}",
+            est_col: _("Headline (every month since each start)"),
+            effect: fmt_pct(main.att_percent),
+            interval: tr("{lo} to {hi}", lo=fmt_pct(lo), hi=fmt_pct(hi)),
         }
     ]
     for a in anticipations:
         rows.append(
             {
-                "Estimate": f"Leaving out the {a['months_left_out']} months before each start",
-                "Effect": fmt_pct(a["percent"]),
-                "95% interval": f"{fmt_pct(a['ci_low'])} to {fmt_pct(a['ci_high'])}",
+                est_col: tr("Leaving out the {n} months before each start", n=a["months_left_out"]),
+                effect: fmt_pct(a["percent"]),
+                interval: tr("{lo} to {hi}", lo=fmt_pct(a["ci_low"]), hi=fmt_pct(a["ci_high"])),
             }
         )
     if loo is not None and len(loo):
         lo_r, hi_r = loo.loc[loo.percent.idxmin()], loo.loc[loo.percent.idxmax()]
         rows.append(
             {
-                "Estimate": f"Leaving out one sector at a time ({len(loo)} estimates)",
-                "Effect": f"{fmt_pct(lo_r.percent)} (without {md_escape(lo_r.left_out)}) to {fmt_pct(hi_r.percent)} "
-                f"(without {md_escape(hi_r.left_out)})",
-                "95% interval": "",
+                est_col: tr("Leaving out one sector at a time ({n} estimates)", n=len(loo)),
+                effect: tr(
+                    "{lo} (without {lo_sector}) to {hi} (without {hi_sector})",
+                    lo=fmt_pct(lo_r.percent),
+                    lo_sector=md_escape(lo_r.left_out),
+                    hi=fmt_pct(hi_r.percent),
+                    hi_sector=md_escape(hi_r.left_out),
+                ),
+                interval: "",
             }
         )
     moves = "; ".join(
-        f"leaving out {a['months_left_out']} months moves it by {a['percent'] - main.att_percent:+.1f} points".replace(
-            "-", "−"
+        tr(
+            "leaving out {n} months moves it by {points} points",
+            n=a["months_left_out"],
+            points=f"{a['percent'] - main.att_percent:+.1f}".replace("-", "−"),
         )
         for a in anticipations
     )
-    text = (
+    text = tr(
         "If sectors changed in the months just before the program arrived (because they were chosen after a "
         "spike, or because work began before the official start), those months would distort both the "
-        "prediction and the effect. Leaving them out of both (anticipation): " + moves + "."
+        "prediction and the effect. Leaving them out of both (anticipation): {moves}.",
+        moves=moves,
     )
     if not sens.empty:
         est = 100 * np.expm1(sens.estimate.iloc[0]) if sens.attrs.get("scale") == "log" else sens.estimate.iloc[0]
-        first = "first quarter" if sens_quarters == 1 else f"first {sens_quarters} quarters"
-        text += (
-            f" The sensitivity analysis below starts from a different number, {fmt_pct(est)}, because it "
-            f"measures something narrower: the {first} after the start only, against the last quarter before "
-            f"it, where the headline ({fmt_pct(main.att_percent)}) pools every month since each start against "
-            f"all months before."
+        first = _("first quarter") if sens_quarters == 1 else tr("first {n} quarters", n=sens_quarters)
+        text += " " + tr(
+            "The sensitivity analysis below starts from a different number, {est}, because it measures something "
+            "narrower: the {first} after the start only, against the last quarter before it, where the headline "
+            "({headline}) pools every month since each start against all months before.",
+            est=fmt_pct(est),
+            first=first,
+            headline=fmt_pct(main.att_percent),
         )
     return text + "\n\n" + pipe_table(pd.DataFrame(rows), align="lrr")
 
@@ -135,27 +169,37 @@ def robustness_md(
 # -- calibration -------------------------------------------------------------------------------
 def calibration_md(checks: list, design: str) -> str:
     """One line per test: what exactly it is, its rejection rate of a true null with the Monte
-    Carlo error and interval, and the verdict."""
+    Carlo error and interval, and the verdict. ``design``: ``calibration_design`` in the same
+    language; each check's ``name`` is an English message (``content.HEADLINE_TEST``), translated here."""
     # whether it was read from the cache is the build log's business (and the notebook's), not the reader's
-    lines = [f"Design of every run: {design}. A well-calibrated 5% test finds an effect in about 5% of runs.\n"]
+    lines = [
+        tr(
+            "Design of every run: {design}. A well-calibrated 5% test finds an effect in about 5% of runs.",
+            design=design,
+        )
+        + "\n"
+    ]
     for c in checks:
         lo, hi = c.interval
         ok = lo <= c.alpha  # the interval of the rejection rate reaches the nominal level
         twice = hi < 2 * c.alpha
-        lines.append(
-            f"- **{c.name}**: rejected a true null in **{100 * c.rejection_rate:.1f}%** of {len(c.p_values):,} "
-            f"runs (Monte Carlo standard error {100 * c.mc_error:.1f} points; 95% interval {100 * lo:.1f}% to "
-            f"{100 * hi:.1f}%; nominal 5%)"
-            + (
-                (
-                    ": calibrated, and the interval rules out a test that rejects twice too often."
-                    if twice
-                    else ": consistent with 5%, but the runs cannot yet rule out twice too many rejections."
-                )
-                if ok
-                else " — **it finds effects where there are none too often: not used for conclusions**."
-            )
+        line = tr(
+            "- **{name}**: rejected a true null in **{rate}** of {runs} runs (Monte Carlo standard error {se} points; "
+            "95% interval {lo} to {hi}; nominal 5%)",
+            name=_(c.name),
+            rate=_pct(100 * c.rejection_rate, 1, signed=False),
+            runs=f"{len(c.p_values):,}",
+            se=f"{100 * c.mc_error:.1f}",
+            lo=_pct(100 * lo, 1, signed=False),
+            hi=_pct(100 * hi, 1, signed=False),
         )
+        if not ok:
+            line += " — " + _("**it finds effects where there are none too often: not used for conclusions**.")
+        elif twice:
+            line += _(": calibrated, and the interval rules out a test that rejects twice too often.")
+        else:
+            line += _(": consistent with 5%, but the runs cannot yet rule out twice too many rejections.")
+        lines.append(line)
     return "\n".join(lines)
 
 
@@ -166,18 +210,27 @@ def calibration_design(
     the placebo draws came from in a run and in the headline (the placebo sectors are drawn at
     random, the program's were among the most violent, so a run's pool is larger)."""
     groups = pd.Series([str(s) for s in calendar]).value_counts().sort_index()
-    starts = "; ".join(f"{n} sector{'s' if n > 1 else ''} from {s}" for s, n in groups.items())
+    starts = "; ".join(
+        (tr("{n} sectors from {start}", n=n, start=s) if n > 1 else tr("1 sector from {start}", start=s))
+        for s, n in groups.items()
+    )
     never = ctx.panel.loc[ctx.panel.treat_start.isna(), "unit"].nunique()
-    text = (
-        f"{n_runs:,} placebo rollouts on the {never} sectors never in the program, each giving the program's real "
-        f"calendar ({starts}) to as many sectors drawn at random, tested with the headline's method and its "
-        f"{n_perm:,} placebo draws"
+    text = tr(
+        "{runs} placebo rollouts on the {never} sectors never in the program, each giving the program's real "
+        "calendar ({starts}) to as many sectors drawn at random, tested with the headline's method and its "
+        "{draws} placebo draws",
+        runs=f"{n_runs:,}",
+        never=never,
+        starts=starts,
+        draws=f"{n_perm:,}",
     )
     if pool and headline_pool:
-        text += (
-            f". Because the placebo sectors are drawn at random while the program's were among the most violent, "
-            f"a run's placebo draws come from about {pool} comparable sectors, against {headline_pool} for the "
-            "headline"
+        text += tr(
+            ". Because the placebo sectors are drawn at random while the program's were among the most violent, "
+            "a run's placebo draws come from about {pool} comparable sectors, against {headline_pool} for the "
+            "headline",
+            pool=pool,
+            headline_pool=headline_pool,
         )
     return text
 
@@ -196,60 +249,81 @@ def planning_sentence(plan: pd.DataFrame, current: dict, main, target: float = 2
     estimate, and how many sectors the next expansion needs to detect a fall of ``target`` %."""
     mde = float(current.get("mde", np.nan))
     now = (
-        f"With the program as it is ({current['n_treated']} sectors, starts as they were, observed to the end of "
-        f"the quarter), the headline's test detects a fall of **{abs(100 * mde):.0f}%** or more four times in five"
+        tr(
+            "With the program as it is ({n} sectors, starts as they were, observed to the end of the quarter), the "
+            "headline's test detects a fall of **{mde}** or more four times in five",
+            n=current["n_treated"],
+            mde=_pct(abs(100 * mde), 0, signed=False),
+        )
         if np.isfinite(mde)
-        else f"With the program as it is ({current['n_treated']} sectors) no fall up to 60% is detected four times in five"
+        else tr(
+            "With the program as it is ({n} sectors) no fall up to 60% is detected four times in five",
+            n=current["n_treated"],
+        )
     )
     est = main.att_percent
     if np.isfinite(mde):
         now += (
-            f"; the estimate, {fmt_pct(est)}, is larger than that, so an effect of its size is detectable."
+            tr("; the estimate, {est}, is larger than that, so an effect of its size is detectable.", est=fmt_pct(est))
             if abs(est) >= abs(100 * mde)
-            else f"; the estimate, {fmt_pct(est)}, is smaller than that: an effect of its size is often missed."
+            else tr("; the estimate, {est}, is smaller than that: an effect of its size is often missed.", est=fmt_pct(est))
         )
     else:
         now += "."
     last = int(plan.follow_up.max())
+    target_pct = _pct(target, 0, signed=False)
     ok = plan[(plan.follow_up == last) & (plan.mde.abs() * 100 <= target)]
     if ok.empty:
-        nxt = (
-            f" For the next expansion, no size in the table detects a fall of {target:.0f}% (the middle of the 20-35% "
-            f"that focused-deterrence programs achieved elsewhere) within {last} months."
+        nxt = " " + tr(
+            "For the next expansion, no size in the table detects a fall of {target} (the middle of the 20-35% "
+            "that focused-deterrence programs achieved elsewhere) within {months} months.",
+            target=target_pct,
+            months=last,
         )
     else:
         k = int(ok.n_treated.min())
         below = plan[(plan.follow_up == last) & (plan.n_treated < k)]
         prev = below.loc[below.n_treated.idxmax()] if not below.empty else None
-        nxt = (
-            f" For the next expansion: to detect a fall of {target:.0f}% (the middle of the 20-35% that "
-            f"focused-deterrence programs achieved elsewhere) within {last} months, an expansion of about **{k} "
-            f"sectors** is needed"
-            + (
-                f" ({int(prev.n_treated)} sectors reach {abs(100 * prev.mde):.0f}%)"
-                if prev is not None and np.isfinite(prev.mde)
-                else ""
+        reach = (
+            " "
+            + tr(
+                "({n} sectors reach {mde})",
+                n=int(prev.n_treated),
+                mde=_pct(abs(100 * prev.mde), 0, signed=False),
             )
-            + "; smaller expansions detect only larger falls. Each cell is simulated, so differences of a few points "
-            "are within simulation noise, and a larger expansion leaves fewer comparable sectors outside the program."
+            if prev is not None and np.isfinite(prev.mde)
+            else ""
+        )
+        nxt = " " + tr(
+            "For the next expansion: to detect a fall of {target} (the middle of the 20-35% that "
+            "focused-deterrence programs achieved elsewhere) within {months} months, an expansion of about **{k} "
+            "sectors** is needed{reach}; smaller expansions detect only larger falls. Each cell is simulated, so "
+            "differences of a few points are within simulation noise, and a larger expansion leaves fewer "
+            "comparable sectors outside the program.",
+            target=target_pct,
+            months=last,
+            k=k,
+            reach=reach,
         )
     return now + nxt
 
 
 def planning_md(plan: pd.DataFrame, current: dict) -> str:
     wide = plan.pivot(index="n_treated", columns="follow_up", values="mde")
-    table = pd.DataFrame({"Sectors in the program": [str(k) for k in wide.index]})
+    sectors_col = _("Sectors in the program")
+    more = _("more than 60%")
+    table = pd.DataFrame({sectors_col: [str(k) for k in wide.index]})
     for f in wide.columns:
-        table[f"{f} months of follow-up"] = [
-            "more than 60%" if np.isnan(v) else f"−{abs(100 * v):.0f}%" for v in wide[f]
+        table[tr("{n} months of follow-up", n=f)] = [
+            more if np.isnan(v) else _pct(-abs(100 * v), 0, signed=False) for v in wide[f]
         ]
-    observed = f"Program as it is ({int(current.get('follow_up', 0))} months since the first start)"
+    observed = tr("Program as it is ({n} months since the first start)", n=int(current.get("follow_up", 0)))
     table[observed] = ""
     mde = float(current.get("mde", np.nan))
-    cur = {"Sectors in the program": f"**{current['n_treated']} (the program's own calendar)**"}
+    cur = {sectors_col: tr("**{n} (the program's own calendar)**", n=current["n_treated"])}
     for f in wide.columns:
-        cur[f"{f} months of follow-up"] = ""
-    cur[observed] = f"**−{abs(100 * mde):.0f}%**" if np.isfinite(mde) else "more than 60%"
+        cur[tr("{n} months of follow-up", n=f)] = ""
+    cur[observed] = f"**{_pct(-abs(100 * mde), 0, signed=False)}**" if np.isfinite(mde) else more
     table = pd.concat([table, pd.DataFrame([cur])], ignore_index=True)
     return pipe_table(table)
 

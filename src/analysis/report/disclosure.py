@@ -29,8 +29,23 @@ import pandas as pd
 SMALL_MIN, SMALL_MAX = 1, 4
 
 
+#: the edition being built: "public" (the default) suppresses, "internal" shows every count
+#: (the CONFIDENTIAL edition, never published: ``analysis.report.build``, EDITION=internal)
+EDITION = {"name": "public"}
+
+
+def set_edition(edition: str) -> None:
+    """Set the edition of this process (a notebook's ``edition`` parameter)."""
+    if edition not in ("public", "internal"):
+        raise ValueError(f"edition {edition!r} is not available: use public or internal")
+    EDITION["name"] = edition
+
+
 def is_small(total: float) -> bool:
-    """True for a count of 1 to 4 (totals recovered as mean x cells carry float error)."""
+    """True for a count of 1 to 4 (totals recovered as mean x cells carry float error); never
+    in the internal edition, which shows every count."""
+    if EDITION["name"] == "internal":
+        return False
     t = float(np.round(total, 6))
     return SMALL_MIN - 1e-6 <= t <= SMALL_MAX + 1e-6
 

@@ -117,76 +117,95 @@ def cut_to(panel: pd.DataFrame, last_month, sectors: list[str] | None) -> pd.Dat
 def previous_md(previous: Previous | None, main, changes: dict | None, same_window=None) -> tuple[str, str]:
     """(text, table): the earlier report's headline beside this one and why it moved."""
     from analysis.report.content import fmt_pct, md_escape, pipe_table
+    from analysis.report.i18n import _, nt, tr
 
     if previous is None:
         return (
-            "No earlier quarterly report is in reports/, so there is nothing to compare this quarter's headline "
-            "with. From the next quarter on, this section sets the two side by side and says why the number moved.",
+            _(
+                "No earlier quarterly report has been published, so there is nothing to compare this quarter's "
+                "headline with. From the next quarter on, this section sets the two side by side and says why the "
+                "number moved."
+            ),
             "",
         )
     row = headline_row(previous.program)
     if row is None or pd.isna(row.get("att_percent")):
-        return (f"The {previous.label} report has no published headline to compare with.", "")
+        return (tr("The {quarter} report has no published headline to compare with.", quarter=previous.label), "")
     lo, hi = main.ci_percent
+    report, effect, interval, months = _("Report"), _("Effect"), _("95% interval"), _("Treated sector-months")
     rows = [
         {
-            "Report": f"{previous.label} (published)",
-            "Effect": fmt_pct(row.att_percent),
-            "95% interval": f"{fmt_pct(row.ci_percent_low)} to {fmt_pct(row.ci_percent_high)}",
-            "Treated sector-months": f"{int(row.n_treated_periods):,}",
+            report: tr("{quarter} (published)", quarter=previous.label),
+            effect: fmt_pct(row.att_percent),
+            interval: tr("{lo} to {hi}", lo=fmt_pct(row.ci_percent_low), hi=fmt_pct(row.ci_percent_high)),
+            months: f"{int(row.n_treated_periods):,}",
         },
     ]
     if same_window is not None:
         a, b = same_window.ci_percent
         rows.append(
             {
-                "Report": f"{previous.label} months and sectors, today's records",
-                "Effect": fmt_pct(same_window.att_percent),
-                "95% interval": f"{fmt_pct(a)} to {fmt_pct(b)}",
-                "Treated sector-months": f"{same_window.n_treated_periods:,}",
+                report: tr("{quarter} months and sectors, today's records", quarter=previous.label),
+                effect: fmt_pct(same_window.att_percent),
+                interval: tr("{lo} to {hi}", lo=fmt_pct(a), hi=fmt_pct(b)),
+                months: f"{same_window.n_treated_periods:,}",
             }
         )
     rows.append(
         {
-            "Report": "This report",
-            "Effect": fmt_pct(main.att_percent),
-            "95% interval": f"{fmt_pct(lo)} to {fmt_pct(hi)}",
-            "Treated sector-months": f"{main.n_treated_periods:,}",
+            report: _("This report"),
+            effect: fmt_pct(main.att_percent),
+            interval: tr("{lo} to {hi}", lo=fmt_pct(lo), hi=fmt_pct(hi)),
+            months: f"{main.n_treated_periods:,}",
         }
     )
     why = []
     c = changes or {}
     if c.get("new_months"):
         m = c["new_months"]
-        why.append(f"{len(m)} new month{'s' if len(m) > 1 else ''} ({m[0]} to {m[-1]})")
+        why.append(nt("{n} new month ({first} to {last})", "{n} new months ({first} to {last})", len(m), first=m[0], last=m[-1]))
     if c.get("new_sectors"):
         why.append(
-            f"{len(c['new_sectors'])} sector{'s' if len(c['new_sectors']) > 1 else ''} new to the program "
-            f"({', '.join(md_escape(x) for x in c['new_sectors'])})"
+            nt(
+                "{n} sector new to the program ({sectors})",
+                "{n} sectors new to the program ({sectors})",
+                len(c["new_sectors"]),
+                sectors=", ".join(md_escape(x) for x in c["new_sectors"]),
+            )
         )
     if c.get("revised_months"):
         r = c["revised_months"]
         why.append(
-            f"records revised in {len(r)} earlier month{'s' if len(r) > 1 else ''} ({r[0]} to {r[-1]}) by a "
-            "newer extract"
+            nt(
+                "records revised in {n} earlier month ({first} to {last}) by a newer extract",
+                "records revised in {n} earlier months ({first} to {last}) by a newer extract",
+                len(r),
+                first=r[0],
+                last=r[-1],
+            )
         )
     elif c.get("digest_recorded"):
-        why.append("no earlier month's records changed")
+        why.append(_("no earlier month's records changed"))
     else:
-        why.append("(the earlier report predates month digests, so revisions cannot be told apart)")
-    text = (
-        f"The {previous.label} report put the effect at {fmt_pct(row.att_percent)}; this one at "
-        f"{fmt_pct(main.att_percent)}, a change of {_pts(main.att_percent - row.att_percent)} points. What changed: "
-        + "; ".join(why)
-        + "."
+        why.append(_("(the earlier report predates month digests, so revisions cannot be told apart)"))
+    text = tr(
+        "The {quarter} report put the effect at {before}; this one at {now}, a change of {points} points. What "
+        "changed: {why}.",
+        quarter=previous.label,
+        before=fmt_pct(row.att_percent),
+        now=fmt_pct(main.att_percent),
+        points=_pts(main.att_percent - row.att_percent),
+        why="; ".join(why),
     )
     if same_window is not None:
         rev = same_window.att_percent - row.att_percent
         new = main.att_percent - same_window.att_percent
-        text += (
-            f" Re-estimated on today's records over the earlier report's months and sectors, the effect is "
-            f"{fmt_pct(same_window.att_percent)}: revisions moved it by {_pts(rev)} points, and the new months "
-            f"and sectors by {_pts(new)}."
+        text += " " + tr(
+            "Re-estimated on today's records over the earlier report's months and sectors, the effect is {effect}: "
+            "revisions moved it by {rev} points, and the new months and sectors by {new}.",
+            effect=fmt_pct(same_window.att_percent),
+            rev=_pts(rev),
+            new=_pts(new),
         )
     return text, pipe_table(pd.DataFrame(rows), align="lrrr")
 

@@ -16,6 +16,7 @@ from analysis.data.activities import COMPONENT_LABELS, COMPONENTS, activity_summ
 from analysis.evaluation.cost import Costs, cost_averted
 from analysis.report import disclosure
 from analysis.report.content import Context, fmt_num, md_escape, pipe_table
+from analysis.report.i18n import N_, _, tr
 
 
 def load_activities(path: str | Path | None, ctx: Context) -> pd.DataFrame | None:
@@ -44,9 +45,11 @@ def activity_md(acts: pd.DataFrame | None, ctx: Context, last: int = 4) -> tuple
     """(text, table): the last ``last`` quarters by component, and by sector this quarter."""
     if acts is None:
         return (
-            "No activity file was given (`data/raw/program/activities.csv`, described in data/raw/README.md): "
-            "this section will show the program's work by component (Justice, Community, Direct communication) "
-            "once it is. The estimates above do not depend on it.",
+            _(
+                "No activity file was given (the program's record of its activities; its format is described in "
+                "the workbook's data guide): this section will show the program's work by component (Justice, "
+                "Community, Direct communication) once it is. The estimates above do not depend on it."
+            ),
             "",
         )
     g = activity_rows(acts, ctx)
@@ -58,8 +61,8 @@ def activity_md(acts: pd.DataFrame | None, ctx: Context, last: int = 4) -> tuple
             q = a.assign(quarter=a.month.dt.asfreq("Q").astype(str)).groupby("quarter")["count"].sum()
             rows.append(
                 {
-                    "Component": COMPONENT_LABELS[c],
-                    "Activity": md_escape(act),
+                    _("Component"): _(COMPONENT_LABELS[c]),
+                    _("Activity"): md_escape(_(act)),
                     **{qq: f"{int(q.get(qq, 0)):,}" for qq in quarters},
                 }
             )
@@ -69,17 +72,20 @@ def activity_md(acts: pd.DataFrame | None, ctx: Context, last: int = 4) -> tuple
             if p.notna().any():
                 rows.append(
                     {
-                        "Component": COMPONENT_LABELS[c],
-                        "Activity": "*distinct people reached*",
+                        _("Component"): _(COMPONENT_LABELS[c]),
+                        _("Activity"): _("*distinct people reached*"),
                         **{qq: _people(p.get(qq)) for qq in quarters},
                     }
                 )
     tot = acts[acts.sector.isin(ctx.treated_sectors)]
-    text = (
-        f"Activities recorded in the {len(ctx.treated_sectors)} program sectors, by component, in the last "
-        f"{len(quarters)} quarters ({int(tot['count'].sum()):,} since the first start). People are counted once per "
-        "component and quarter however many times they were reached; their identifiers were replaced by a salted "
-        "hash when the file was read and appear nowhere in this report."
+    text = tr(
+        "Activities recorded in the {sectors} program sectors, by component, in the last {quarters} quarters "
+        "({total} since the first start). People are counted once per component and quarter however many times "
+        "they were reached; their identifiers were replaced by a salted hash when the file was read and appear "
+        "nowhere in this report.",
+        sectors=len(ctx.treated_sectors),
+        quarters=len(quarters),
+        total=f"{int(tot['count'].sum()):,}",
     )
     table = pipe_table(pd.DataFrame(rows), align="ll" + "r" * len(quarters))
     return text, table + "\n\n" + sector_md(acts, ctx)
@@ -93,11 +99,13 @@ def sector_md(acts: pd.DataFrame, ctx: Context) -> str:
     wide = s.pivot_table(index="sector", columns="component", values="count", aggfunc="sum", fill_value=0)
     rows = []
     for sec in ctx.treated_sectors:
-        row = {"Sector": md_escape(sec)}
+        row = {_("Sector"): md_escape(sec)}
         for c in COMPONENTS:
-            row[COMPONENT_LABELS[c]] = f"{int(wide.loc[sec, c]):,}" if sec in wide.index and c in wide else "0"
+            row[_(COMPONENT_LABELS[c])] = f"{int(wide.loc[sec, c]):,}" if sec in wide.index and c in wide else "0"
         rows.append(row)
-    return f"Activities in {q} by sector and component:\n\n" + pipe_table(pd.DataFrame(rows), align="lrrr")
+    return tr("Activities in {quarter} by sector and component:", quarter=q) + "\n\n" + pipe_table(
+        pd.DataFrame(rows), align="lrrr"
+    )
 
 
 def _people(v) -> str:
@@ -131,60 +139,84 @@ def cost_rows(homicides: dict | None, injuries: dict | None, costs: Costs) -> di
 
 def money(x: float, currency: str) -> str:
     if not np.isfinite(x):
-        return "unbounded"
-    if abs(x) >= 1e9:
-        return f"{currency} {x / 1e9:,.2f} billion".replace("-", "−")
+        return _("unbounded")
+    if abs(x) >= 1e9:  # Spanish "mil millones": a billion in English is not a "billón"
+        return tr("{currency} {x} billion", currency=currency, x=f"{x / 1e9:,.2f}").replace("-", "−")
     if abs(x) >= 1e6:
-        return f"{currency} {x / 1e6:,.1f} million".replace("-", "−")
+        return tr("{currency} {x} million", currency=currency, x=f"{x / 1e6:,.1f}").replace("-", "−")
     return f"{currency} {x:,.0f}".replace("-", "−")
 
 
 def cost_md(c: dict | None, costs: Costs, homicides: dict | None, injuries: dict | None, noun: str) -> str:
     if c is None or homicides is None or injuries is None:
-        return (
+        return _(
             "The cost section needs separate estimates for gun homicides and non-fatal gun injuries, which these "
             "data do not give."
         )
     cur = costs.currency
     label = (
-        " These are **default figures from the United States, not from Mexico**, not adjusted for prices or "
-        "incomes in Mexico: the team knows of no published Mexican cost per victim of a shooting. Replace them "
-        "(in the workbook's cost parameters, `config/cost.toml`) when local figures exist."
+        " "
+        + _(
+            "These are **default figures from the United States, not from Mexico**, not adjusted for prices or "
+            "incomes in Mexico: the team knows of no published Mexican cost per victim of a shooting. Replace them "
+            "in the workbook's cost parameters when local figures exist."
+        )
         if costs.is_default
         else ""
     )
-    text = (
-        f"Victims averted since the start: {fmt_num(homicides['averted'], 0)} of gun homicide (interval "
-        f"{fmt_num(homicides['averted_low'], 0)} to {fmt_num(homicides['averted_high'], 0)}) and "
-        f"{fmt_num(injuries['averted'], 0)} of non-fatal gun injury ({fmt_num(injuries['averted_low'], 0)} to "
-        f"{fmt_num(injuries['averted_high'], 0)}), from the estimates by outcome above. Valued at "
-        f"{money(costs.fatal, cur)} per person killed and {money(costs.nonfatal, cur)} per person injured by gunfire "
-        f"({costs.price_year} prices; source: {md_escape(costs.source)}), the violence averted is worth about "
-        f"**{money(c['cost_averted'], cur)}** (from {money(c['cost_averted_low'], cur)} to "
-        f"{money(c['cost_averted_high'], cur)}, combining the ends of each outcome's interval, which makes the "
-        f"range wider than a 95% interval).{label}"
-    )
+    text = tr(
+        "Victims averted since the start: {hom} of gun homicide (interval {hom_lo} to {hom_hi}) and {inj} of "
+        "non-fatal gun injury ({inj_lo} to {inj_hi}), from the estimates by outcome above. Valued at {fatal} per "
+        "person killed and {nonfatal} per person injured by gunfire ({year} prices; source: {source}), the "
+        "violence averted is worth about **{value}** (from {value_lo} to {value_hi}, combining the ends of each "
+        "outcome's interval, which makes the range wider than a 95% interval).",
+        hom=fmt_num(homicides["averted"], 0),
+        hom_lo=fmt_num(homicides["averted_low"], 0),
+        hom_hi=fmt_num(homicides["averted_high"], 0),
+        inj=fmt_num(injuries["averted"], 0),
+        inj_lo=fmt_num(injuries["averted_low"], 0),
+        inj_hi=fmt_num(injuries["averted_high"], 0),
+        fatal=money(costs.fatal, cur),
+        nonfatal=money(costs.nonfatal, cur),
+        year=costs.price_year,
+        source=md_escape(costs.source),
+        value=money(c["cost_averted"], cur),
+        value_lo=money(c["cost_averted_low"], cur),
+        value_hi=money(c["cost_averted_high"], cur),
+    ) + label
     if "cost_per_victim_averted" in c:
-        text += (
-            f"\n\nThe program cost {money(c['program_cost'], cur)} to date"
-            + (f" (source: {md_escape(costs.program_cost_source)})" if costs.program_cost_source else "")
-            + f": **{money(c['cost_per_victim_averted'], cur)} per victim averted** (from "
-            f"{money(c['cost_per_victim_low'], cur)} to {money(c['cost_per_victim_high'], cur)}), and each dollar "
-            f"spent averted about {c['benefit_cost_ratio']:.1f} dollars of harm."
+        source = (
+            " " + tr("(source: {source})", source=md_escape(costs.program_cost_source))
+            if costs.program_cost_source
+            else ""
+        )
+        text += "\n\n" + tr(
+            "The program cost {cost} to date{source}: **{per_victim} per victim averted** (from {lo} to {hi}), and "
+            "each dollar spent averted about {ratio} dollars of harm.",
+            cost=money(c["program_cost"], cur),
+            source=source,
+            per_victim=money(c["cost_per_victim_averted"], cur),
+            lo=money(c["cost_per_victim_low"], cur),
+            hi=money(c["cost_per_victim_high"], cur),
+            ratio=f"{c['benefit_cost_ratio']:.1f}",
         )
     else:
-        text += (
-            "\n\n**The program's cost has not been given**, so the cost per victim averted cannot be computed. Enter "
-            "the program's total cost to date (all components, all sectors) as `program_cost` in `config/cost.toml`, "
-            "with its source, and rebuild the report."
+        text += "\n\n" + _(
+            "**The program's cost has not been given**, so the cost per victim averted cannot be computed. Enter "
+            "the program's total cost to date (all components, all sectors), with its source, in the workbook's "
+            "cost parameters and rebuild the report."
         )
     return text
 
 
-ACTIVITY_CAVEAT = (
+ACTIVITY_CAVEAT = N_(
     "*Each point is a program sector in a quarter since its start. This is description, not an estimate of what "
     "each activity achieved: activity goes where and when violence is high, so the association runs both ways.*"
 )
+
+
+def activity_caveat() -> str:
+    return _(ACTIVITY_CAVEAT)
 
 
 def save(results_dir, acts: pd.DataFrame | None, ctx: Context, cost: dict | None):

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.report.content import Context, file_stem, fmt_p, fmt_pct, md_escape, pipe_table
+from analysis.report.i18n import _, nt, tr
 
 
 def sector_rows(results_dir: str | Path, ctx: Context, outcome: str) -> pd.DataFrame:
@@ -75,56 +76,54 @@ def program_row(results_dir: str | Path) -> tuple[float, float, float] | None:
     return float(r.att_percent), float(r.ci_percent_low), float(r.ci_percent_high)
 
 
-def sector_text(t: pd.DataFrame) -> str:
-    shown = t[~t.suppressed]
+def sector_text(tbl: pd.DataFrame) -> str:
+    shown = tbl[~tbl.suppressed]
     if shown.empty:
-        return "No sector's estimate can be published."
+        return _("No sector's estimate can be published.")
     below = int((shown.ci_high < 0).sum())
     floor = float(shown.min_p_value.max()) if len(shown) else 0.0
     rest = len(shown) - below
-    others = (
-        ""
-        if not rest
-        else ("; the other one's interval includes it" if rest == 1 else f"; the other {rest}'s intervals include it")
-    )
-    text = (
-        f"Of the {len(shown)} sectors with a published estimate, {below} show{'s' if below == 1 else ''} a fall whose "
-        f"interval excludes zero{others}. Estimates range from {fmt_pct(shown.percent.min())} to "
-        f"{fmt_pct(shown.percent.max())}."
+    others = "" if not rest else nt("; the other one's interval includes it", "; the other {n}'s intervals include it", rest)
+    text = nt(
+        "Of the {total} sectors with a published estimate, {n} shows a fall whose interval excludes zero{others}.",
+        "Of the {total} sectors with a published estimate, {n} show a fall whose interval excludes zero{others}.",
+        below,
+        total=len(shown),
+        others=others,
+    ) + " " + tr(
+        "Estimates range from {low} to {high}.", low=fmt_pct(shown.percent.min()), high=fmt_pct(shown.percent.max())
     )
     if floor:
-        text += (
-            f" A single sector's placebo p-value cannot go below {floor:.3f} (one over the number of distinct placebo "
-            "calendars plus one, as few as the comparable sectors never in the program), so a sector's p-value at that floor means 'as extreme as any placebo', not 'p = 0'."
+        text += " " + tr(
+            "A single sector's placebo p-value cannot go below {floor} (one over the number of distinct placebo "
+            "calendars plus one, as few as the comparable sectors never in the program), so a sector's p-value at "
+            "that floor means 'as extreme as any placebo', not 'p = 0'.",
+            floor=f"{floor:.3f}",
         )
     return text
 
 
-def sector_md(t: pd.DataFrame) -> str:
+def sector_md(tbl: pd.DataFrame) -> str:
+    cols = (_("Sector"), _("Start"), _("Months"), _("Effect"), _("95% interval"), _("p-value"), _("Smallest possible p"))
     rows = []
-    for r in t.itertuples():
+    for r in tbl.itertuples():
         if r.suppressed:
-            rows.append(
-                {
-                    "Sector": md_escape(r.sector),
-                    "Start": r.start,
-                    "Months": f"{r.months}",
-                    "Effect": "n/p",
-                    "95% interval": "n/p",
-                    "p-value": "n/p",
-                    "Smallest possible p": "n/p",
-                }
-            )
+            rows.append(dict(zip(cols, (md_escape(r.sector), r.start, f"{r.months}", "n/p", "n/p", "n/p", "n/p"))))
             continue
         rows.append(
-            {
-                "Sector": md_escape(r.sector),
-                "Start": r.start,
-                "Months": f"{r.months}",
-                "Effect": fmt_pct(r.percent),
-                "95% interval": f"{fmt_pct(r.ci_low)} to {fmt_pct(r.ci_high)}",
-                "p-value": fmt_p(r.p_value, r.min_p_value).removeprefix("p = ").replace("p ", ""),
-                "Smallest possible p": f"{r.min_p_value:.3f}" if r.min_p_value else "—",
-            }
+            dict(
+                zip(
+                    cols,
+                    (
+                        md_escape(r.sector),
+                        r.start,
+                        f"{r.months}",
+                        fmt_pct(r.percent),
+                        tr("{lo} to {hi}", lo=fmt_pct(r.ci_low), hi=fmt_pct(r.ci_high)),
+                        fmt_p(r.p_value, r.min_p_value).removeprefix("p = ").replace("p ", ""),
+                        f"{r.min_p_value:.3f}" if r.min_p_value else "—",
+                    ),
+                )
+            )
         )
     return pipe_table(pd.DataFrame(rows), align="llrrrrr")

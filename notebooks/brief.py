@@ -1,0 +1,47 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown] tags=["notebook-only"]
+# # Two-page brief
+#
+# The key messages, one figure and one map, read from the results files the other notebooks
+# wrote (run it after them; it computes no estimate).
+
+# %% tags=["parameters"]
+quarter = "2024Q2"  # reporting quarter, YYYYQn
+outcome = "shootings"  # panel column: shootings, gun_homicides or gun_injuries
+panel_path = "../data/processed/panel.parquet"  # output of `make data`
+results_dir = "results"  # where the other notebooks wrote their results; this one reads them
+geography_path = ""  # sector polygons (GeoJSON); empty: no map
+languages = "en"  # languages of the texts shown: "en", "es" or "en es" (the build shows both editions)
+edition = "public"  # "internal" shows counts from 1 to 4 (CONFIDENTIAL)
+
+# %%
+from analysis.report import brief, content, disclosure, figures, maps, sectors
+from analysis.report.i18n import set_languages, show
+
+set_languages(languages)  # each text below is shown once per language, from the same numbers
+disclosure.set_edition(edition)
+ctx = content.load_context(panel_path, quarter)  # a bad quarter stops here, in one line
+content.check_parameters(ctx, outcome)  # and a bad outcome here, listing the valid ones
+show(lambda: content.banner(ctx))
+show(lambda: brief.brief_md(results_dir, ctx))
+
+# %%
+quarter_table, program = brief.quarters(results_dir), brief.headline(results_dir)
+if len(quarter_table) and program is not None:
+    show(lambda: figures.by_quarter(quarter_table, program, demo=ctx.is_demo))
+
+# %%
+if geography_path:
+    polygons = maps.load_sectors(geography_path)
+    table = sectors.sector_rows(results_dir, ctx, outcome)
+    show(lambda: maps.effect_map(polygons, table, demo=ctx.is_demo))
+show(brief.closing)

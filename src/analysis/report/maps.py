@@ -1,0 +1,166 @@
+"""Maps of the program from the police-sector polygons (geopandas): where the program is and
+since when, its neighbours, each sector's effect as a choropleth, and a small locator map.
+
+A map shows places and percent effects only: no count is ever drawn on a map (counts from 1 to
+4 are suppressed in tables; a map has no room to say why a number is missing). Fills are
+chosen to read in greyscale: the start groups go from dark to light, the effect classes are
+one hue from light to dark, and "not published" is hatched.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.patches import Patch
+
+from analysis.report.figures import STYLE, _demo_mark, _described
+from analysis.report.i18n import _, nt, tr
+from analysis.report.i18n import pct as _pct
+
+#: projected CRS for drawing Mexico City (UTM zone 14N, metres): shapes keep their proportions
+CRS = "EPSG:32614"
+EDGE = "#ffffff"
+OTHER = "#e6e6e6"
+NEIGHBOUR = "#bdbdbd"
+#: start groups, earliest first: dark to light, so the order reads in greyscale too
+GROUPS = ("#08306b", "#2171b5", "#6baed6", "#c6dbef", "#deebf7")
+#: effect classes (percent), from the largest fall to a rise; one hue, dark = larger fall
+EFFECT_BINS = (-np.inf, -50, -25, -10, 0, np.inf)
+EFFECT_COLOURS = ("#08306b", "#2171b5", "#6baed6", "#c6dbef", "#fdd0a2")
+
+
+def load_sectors(path: str | Path):
+    """The sector polygons as a GeoDataFrame in ``CRS``, one row per sector (``unit``)."""
+    import geopandas as gpd
+
+    from analysis.data.geography import read_geography
+
+    geo = read_geography(path)
+    g = gpd.GeoDataFrame(geo.sectors.rename(columns={"sector": "unit"}), geometry="geometry", crs="EPSG:4326")
+    return g.to_crs(CRS)
+
+
+def _frame(ax) -> None:
+    ax.set_axis_off()
+    ax.set_aspect("equal")
+
+
+def program_map(sectors, ctx, adjacency: pd.DataFrame | None = None, demo: bool = False):
+    """Program sectors by start group, the sectors that border them, and the others."""
+    starts = ctx.panel.drop_duplicates("unit").set_index("unit").treat_start.dropna()
+    groups = sorted(set(starts))
+    neighbours: set[str] = set()
+    if adjacency is not None and len(adjacency):
+        a, b = adjacency.columns[:2]
+        for x, y in zip(adjacency[a], adjacency[b]):
+            if x in starts.index and y not in starts.index:
+                neighbours.add(y)
+            if y in starts.index and x not in starts.index:
+                neighbours.add(x)
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(7.2, 5.4))
+        sectors.plot(ax=ax, color=OTHER, edgecolor=EDGE, linewidth=0.5)
+        near = sectors[sectors.unit.isin(neighbours)]
+        if len(near):
+            near.plot(ax=ax, color=NEIGHBOUR, edgecolor=EDGE, linewidth=0.5, hatch="///")
+        handles = []
+        for i, g in enumerate(groups):
+            units = list(starts.index[starts == g])
+            colour = GROUPS[min(i, len(GROUPS) - 1)]
+            sectors[sectors.unit.isin(units)].plot(ax=ax, color=colour, edgecolor="black", linewidth=0.6)
+            handles.append(
+                Patch(facecolor=colour, edgecolor="black", label=nt("{n} sector from {start}", "{n} sectors from {start}",
+                                                                      len(units), start=g))
+            )
+        handles.append(
+            Patch(facecolor=NEIGHBOUR, edgecolor="white", hatch="///", label=tr("Neighbouring sectors ({n})", n=len(near)))
+        )
+        others = len(sectors) - len(near) - int(sectors.unit.isin(starts.index).sum())
+        handles.append(Patch(facecolor=OTHER, edgecolor="#999999", label=tr("Other sectors ({n})", n=others)))
+        ax.legend(handles=handles, loc="lower left", fontsize=8, frameon=True, framealpha=0.9)
+        _frame(ax)
+        caption = _("Where the program operates: police sectors by start date, and their neighbours")
+        ax.set_title(caption, loc="left")
+        _demo_mark(ax, demo)
+        fig.tight_layout()
+        plt.close(fig)
+    alt = tr(
+        "Map of the city's {total} police sectors: {treated} in the program, started in {groups} groups "
+        "({starts}); {near} neighbouring sectors hatched; the other {others} in light grey.",
+        total=len(sectors),
+        treated=int(sectors.unit.isin(starts.index).sum()),
+        groups=len(groups),
+        starts="; ".join(
+            nt("{n} sector from {start}", "{n} sectors from {start}", int((starts == g).sum()), start=g) for g in groups
+        ),
+        near=len(near),
+        others=others,
+    )
+    return _described(fig, caption, alt)
+
+
+def effect_map(sectors, table: pd.DataFrame, demo: bool = False):
+    """Each program sector's effect since its start (percent) in classes; sectors whose estimate
+    is not published are hatched, the others left light grey. ``table``: ``report.sectors.sector_rows``."""
+    t = table.copy()
+    t["shown"] = ~t.get("suppressed", pd.Series(False, index=t.index)).astype(bool) & np.isfinite(
+        t.percent.astype(float)
+    )
+    labels = [
+        _("fall of more than 50%"),
+        _("fall of 25% to 50%"),
+        _("fall of 10% to 25%"),
+        _("fall of less than 10%"),
+        _("rise"),
+    ]
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(7.2, 5.4))
+        sectors.plot(ax=ax, color=OTHER, edgecolor=EDGE, linewidth=0.5)
+        handles = []
+        shown = t[t.shown]
+        cls = pd.cut(shown.percent.astype(float), EFFECT_BINS, labels=False, right=False)
+        used = set(cls.dropna().astype(int))
+        for k, (colour, label) in enumerate(zip(EFFECT_COLOURS, labels)):
+            units = list(shown.sector[cls == k])
+            if units:
+                sectors[sectors.unit.isin(units)].plot(ax=ax, color=colour, edgecolor="black", linewidth=0.6)
+            if k in used:
+                handles.append(Patch(facecolor=colour, edgecolor="black", label=label))
+        hidden = list(t.sector[~t.shown])
+        if hidden:
+            sectors[sectors.unit.isin(hidden)].plot(ax=ax, color="white", edgecolor="black", linewidth=0.6, hatch="xxx")
+            handles.append(Patch(facecolor="white", edgecolor="black", hatch="xxx", label=_("not published")))
+        handles.append(Patch(facecolor=OTHER, edgecolor="#999999", label=_("not in the program")))
+        ax.legend(handles=handles, loc="lower left", fontsize=8, frameon=True, framealpha=0.9,
+                  title=_("Effect since the start"), title_fontsize=8)
+        _frame(ax)
+        caption = _("The effect in each program sector since its start")
+        ax.set_title(caption, loc="left")
+        _demo_mark(ax, demo)
+        fig.tight_layout()
+        plt.close(fig)
+    if len(shown):
+        best, worst = shown.loc[shown.percent.idxmin()], shown.loc[shown.percent.idxmax()]
+        alt = tr(
+            "Choropleth map of the effect in each of {n} program sectors: from {low} in sector {low_sector} to {high} "
+            "in sector {high_sector}; {hidden} not published.",
+            n=len(t),
+            low=_pct(float(best.percent)),
+            low_sector=best.sector,
+            high=_pct(float(worst.percent)),
+            high_sector=worst.sector,
+            hidden=len(hidden),
+        )
+    else:
+        alt = _("Map of the program sectors; no sector's effect can be published.")
+    return _described(fig, caption, alt)
+
+
+def locator(ax, sectors, sector: str) -> None:
+    """A small locator map on ``ax``: every sector in light grey, ``sector`` in the accent colour."""
+    sectors.plot(ax=ax, color=OTHER, edgecolor=EDGE, linewidth=0.2)
+    sectors[sectors.unit == sector].plot(ax=ax, color=GROUPS[0], edgecolor="black", linewidth=0.5)
+    _frame(ax)
