@@ -43,5 +43,5 @@ if len(quarter_table) and program is not None:
 if geography_path:
     polygons = maps.load_sectors(geography_path)
     table = sectors.sector_rows(results_dir, ctx, outcome)
-    show(lambda: maps.effect_map(polygons, table, demo=ctx.is_demo))
+    show(lambda: maps.effect_map(polygons, table, demo=ctx.is_demo, figsize=(6.4, 3.4)))
 show(brief.closing)

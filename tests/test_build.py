@@ -190,13 +190,15 @@ def test_stage_snapshots_the_inputs_and_plans_the_notebooks_from_the_run_options
 
     opt = BuildOptions(run=RunOptions(n_perm=7, n_placebo=3, n_calibration=2, n_power=1, seed=9), sectors=["D36", "D62"])
     st = stage(QUARTER, processed / "panel.parquet", tmp_path / "staging", opt)
-    # the panel's files, the activities file beside the rollout and the cost parameters
+    # the panel's files, the activities file beside the rollout, the cost parameters and the polygons
     assert sorted(p.name for p in st.snapshot.iterdir()) == ["activities.csv", "adjacency.csv", "audit.json", "cost.toml",
-                                                             "panel.parquet"]
+                                                             "panel.parquet", "sectors.geojson"]
+    assert st.hashes["sectors.geojson"] == json.loads((st.snapshot / "audit.json").read_text())["geography"]["sha256"]
     assert st.hashes["panel.parquet"] == json.loads((st.snapshot / "audit.json").read_text())["outputs_sha256"]["panel.parquet"]
     assert [(nb, stem) for nb, stem, _ in st.jobs] == [("program", "program"), ("checks", "checks"),
                                                       ("sector", "sector_D36"), ("sector", "sector_D62")]
-    assert [(nb, stem) for nb, stem, _ in st.after] == [("sectors", "sectors")]  # reads the sectors' results
+    # read the sectors' results (the summary), then everything (the brief)
+    assert [(nb, stem) for nb, stem, _ in st.after] == [("sectors", "sectors"), ("brief", "brief")]
     program, checks, d36 = st.jobs[0][2], st.jobs[1][2], st.jobs[2][2]
     assert {k: program[k] for k in ("n_perm", "n_placebo", "seed")} == {"n_perm": 7, "n_placebo": 3, "seed": 9}
     assert {k: checks[k] for k in ("n_perm", "n_calibration", "n_power", "seed")} == \

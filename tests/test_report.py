@@ -38,7 +38,7 @@ def _text(html: str) -> str:
 def test_html_shows_the_estimate_in_the_results_file(built):
     d = built["dir"]
     res = pd.read_csv(d / "results" / "program.csv").set_index("method")
-    html = (d / f"alto-al-fuego_{QUARTER}.html").read_text()
+    html = (d / f"alto-al-fuego_{QUARTER}_en.html").read_text()
     text = _text(html)
     head = res.loc["ppml"]  # the headline method
     m = re.search(r"Cumulative estimate through 2021Q4 .{0,300}? were ([\d.]+)% lower", text)
@@ -57,7 +57,7 @@ def test_html_shows_the_estimate_in_the_results_file(built):
 
 
 def test_html_is_self_contained_with_embedded_figures(built):
-    html = (built["dir"] / f"alto-al-fuego_{QUARTER}.html").read_text()
+    html = (built["dir"] / f"alto-al-fuego_{QUARTER}_en.html").read_text()
     assert "<script" not in html.lower()
     assert not re.search(r"""(src|href)=["']?https?://""", html)
     imgs = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
@@ -71,7 +71,7 @@ def test_pdf_has_the_headline_and_demo_label_on_every_page(built):
     from pypdf import PdfReader
 
     res = pd.read_csv(built["dir"] / "results" / "program.csv").set_index("method")
-    pdf = PdfReader(str(built["dir"] / f"alto-al-fuego_{QUARTER}.pdf"))
+    pdf = PdfReader(str(built["dir"] / f"alto-al-fuego_{QUARTER}_en.pdf"))
     pages = [p.extract_text() or "" for p in pdf.pages]
     assert len(pages) >= 3
     assert all("DEMO DATA (synthetic)" in p for p in pages), [i for i, p in enumerate(pages) if "DEMO" not in p]
@@ -90,7 +90,9 @@ def test_manifest(built):
     assert len(m["inputs_sha256"]) >= 4  # panel, incidents, geography, rollout
     assert m["parameters"]["n_placebo"] == 6 and m["parameters"]["sectors"] == ["D36"]
     assert m["packages"]["linearmodels"] and m["packages"]["synthdid-py"]
-    assert {"notebook program", "render html", "render pdf", "total"} <= set(m["timings_seconds"])
+    assert {"notebook program", "render html en", "render pdf es", "render brief en", "total"} <= set(m["timings_seconds"])
+    assert m["languages"] == ["en", "es"] and m["edition"] == "public"
+    assert {"html_en", "pdf_en", "html_es", "pdf_es", "brief_en", "brief_es"} <= set(m["outputs"])
     assert re.match(r"^[0-9a-f]{40}|unknown", m["code_commit"])
     nb = json.loads((built["dir"] / "notebooks" / "program.ipynb").read_text())
     params = [c for c in nb["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
@@ -102,7 +104,7 @@ def test_results_are_data(built):
     assert set(res.method) == {"ppml", "imputation", "sdid", "twfe"}
     cal = pd.read_csv(built["dir"] / "results" / "calibration.csv")
     assert set(cal.method) == {"ppml", "twfe"} and (cal.runs == 20).all()
-    html = (built["dir"] / f"alto-al-fuego_{QUARTER}.html").read_text()
+    html = (built["dir"] / f"alto-al-fuego_{QUARTER}_en.html").read_text()
     rate = cal.set_index("method").rejection_rate["ppml"]
     assert f"{100 * rate:.1f}%</strong> of 20 runs" in html
     assert f"Monte Carlo standard error {100 * cal.set_index('method').mc_error['ppml']:.1f} points" in html
@@ -172,7 +174,7 @@ def test_no_python_value_leaks_into_the_report(built):
     assert plain == [], plain
     streams = [o for o in shown if o["output_type"] == "stream"]
     assert streams == [], streams
-    text = _text((built["dir"] / f"alto-al-fuego_{QUARTER}.html").read_text())
+    text = _text((built["dir"] / f"alto-al-fuego_{QUARTER}_en.html").read_text())
     for leak in ("PosixPath(", "ImpactResult(", "<analysis.", "Warning:", "array(["):
         assert leak not in text
 
@@ -181,7 +183,7 @@ def test_every_new_section_shows_its_results_file(built):
     """This quarter, the trend, outcomes, cohorts, pre-trends, anticipation, rates, activities,
     cost and sectors: each number in the HTML is the one in its results file."""
     d = built["dir"]
-    text = _text((d / f"alto-al-fuego_{QUARTER}.html").read_text())
+    text = _text((d / f"alto-al-fuego_{QUARTER}_en.html").read_text())
     def r(name):
         return pd.read_csv(d / "results" / f"{name}.csv")
 
@@ -220,7 +222,7 @@ def test_every_new_section_shows_its_results_file(built):
     sec = r("sectors")
     assert list(sec.sector) == ["D36"]
     assert f"{fmt_pct(sec.percent.iloc[0])} {fmt_pct(sec.ci_low.iloc[0])} to {fmt_pct(sec.ci_high.iloc[0])}" in text
-    assert "No earlier quarterly report is in reports/" in text
+    assert "No earlier quarterly report has been published" in text
     for heading in ("Limitations", "Appendix: sector pages", "Sectors", "Context, checks and planning"):
         assert heading in text
 
@@ -230,7 +232,7 @@ def test_a_second_quarter_compares_itself_with_the_first(built):
     opts = dataclasses.replace(built["opts"], sectors=[])
     build_report("2022Q1", built["panel"], built["reports"], opts)
     d = built["reports"] / "2022Q1"
-    text = _text((d / "alto-al-fuego_2022Q1.html").read_text())
+    text = _text((d / "alto-al-fuego_2022Q1_en.html").read_text())
     prev = pd.read_csv(d / "results" / "previous.csv")
     old = pd.read_csv(built["dir"] / "results" / "program.csv").set_index("method").loc["ppml"]
     assert prev.att_percent.iloc[0] == pytest.approx(old.att_percent)
@@ -243,3 +245,144 @@ def test_a_second_quarter_compares_itself_with_the_first(built):
     months = pd.read_parquet(built["panel"]).period
     assert sorted(m["panel_digest"]) == [str(x) for x in pd.period_range(months.min(), "2022-03", freq="M")]
     assert m["extracts"][0]["last_event"]
+
+
+# -- the editions in a real browser ------------------------------------------------------------
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs the Debian chromium: sudo apt-get install chromium")
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_each_html_edition_works_in_a_real_browser(built, lang, tmp_path):
+    """Playwright drives the Debian chromium: no console error, no request leaving the file, every
+    image loaded with its own alt text, the right lang, readable at phone width; screenshots kept."""
+    from playwright.sync_api import sync_playwright
+
+    page_file = built["dir"] / f"alto-al-fuego_{QUARTER}_{lang}.html"
+    errors, outside = [], []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 900})
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+
+            def route(r):
+                if r.request.url.startswith(("file://", "data:")):
+                    r.continue_()
+                else:
+                    outside.append(r.request.url)
+                    r.abort()
+
+            page.route("**/*", route)
+            page.goto(page_file.as_uri())
+            page.wait_for_load_state("load")
+            assert page.evaluate("document.documentElement.lang") == lang
+            imgs = page.evaluate(
+                "[...document.images].map(i => ({ok: i.complete && i.naturalWidth > 0, alt: i.alt}))"
+            )
+            assert len(imgs) >= 5
+            assert all(i["ok"] for i in imgs), [n for n, i in enumerate(imgs) if not i["ok"]]
+            alts = [i["alt"] for i in imgs]
+            assert all(len(a) > 40 and "No description" not in a for a in alts), alts
+            assert len(set(alts)) == len(alts)  # each written from its own figure
+            toc = page.evaluate("[...document.querySelectorAll('nav.toc a')].map(a => a.getAttribute('href'))")
+            lands = page.evaluate(
+                "hs => hs.map(h => !!document.getElementById(decodeURIComponent(h.slice(1))))", toc
+            )
+            assert len(toc) >= 8 and all(lands), [h for h, ok in zip(toc, lands) if not ok]  # every entry lands
+            captions = page.evaluate("document.body.innerText")
+            word = "Figure" if lang == "en" else "Figura"
+            assert f"{word} 1." in captions and f"{word} {len(imgs)}." in captions
+            page.screenshot(path=str(tmp_path / f"desktop_{lang}.png"), full_page=False)
+            page.set_viewport_size({"width": 390, "height": 844})
+            assert page.evaluate("document.documentElement.scrollWidth") <= 392  # no sideways scrolling
+            page.screenshot(path=str(tmp_path / f"phone_{lang}.png"), full_page=False)
+        finally:
+            browser.close()
+    assert not errors, errors
+    assert not outside, outside
+    assert (tmp_path / f"desktop_{lang}.png").stat().st_size > 10_000
+    assert (tmp_path / f"phone_{lang}.png").stat().st_size > 5_000
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_pdf_and_brief_of_each_language_give_the_results_files_headline(built, lang):
+    from pypdf import PdfReader
+
+    from analysis.report.i18n import pct, use
+
+    res = pd.read_csv(built["dir"] / "results" / "program.csv").set_index("method").loc["ppml"]
+    trend = pd.read_csv(built["dir"] / "results" / "trend.csv").set_index("window").loc["cumulative"]
+    with use(lang):
+        size, lo, since = pct(abs(res.att_percent), 1, signed=False), pct(res.ci_percent_low), pct(trend.percent)
+
+    def text(name):
+        pages = [p.extract_text() or "" for p in PdfReader(str(built["dir"] / name)).pages]
+        return pages, re.sub(r"\s+", " ", " ".join(pages).replace("\u00a0", " "))
+
+    pages, full = text(f"alto-al-fuego_{QUARTER}_{lang}.pdf")
+    norm = lambda s: re.sub(r"\s+", " ", s.replace("\u00a0", " "))
+    assert norm(size) in full and norm(lo) in full
+    demo = "DEMO DATA (synthetic)" if lang == "en" else "DATOS DE DEMOSTRACIÓN (sintéticos)"
+    assert all(demo in p for p in pages)
+    if lang == "es":  # no English left in the running text of the Spanish edition
+        for phrase in ("Cumulative estimate", "interval", "Headline", "victims", "Figure", "Table", "sectors"):
+            assert not re.search(rf"\b{phrase}\b", full), phrase
+        assert "Estimación acumulada" in full
+    brief_pages, brief = text(f"alto-al-fuego_{QUARTER}_brief_{lang}.pdf")
+    assert len(brief_pages) <= 2
+    assert f"{trend.averted:,.0f}" in brief and norm(since) in brief
+    assert all(demo in p for p in brief_pages)
+
+
+# -- the internal edition and the Word edition ---------------------------------------------------
+@pytest.fixture(scope="module")
+def internal(built):
+    opts = dataclasses.replace(built["opts"], edition="internal", languages=("en",), formats=("html", "pdf", "docx"))
+    manifest = build_report(QUARTER, built["panel"], built["reports"], opts)
+    return {"manifest": manifest, "dir": built["reports"] / f"{QUARTER}-CONFIDENTIAL"}
+
+
+def test_the_internal_edition_shows_small_counts_says_confidential_and_leaves_the_public_report(built, internal):
+    from pypdf import PdfReader
+
+    d = internal["dir"]
+    assert internal["manifest"]["edition"] == "internal" and built["manifest"]["edition"] == "public"
+    names = sorted(p.name for p in d.iterdir() if p.is_file())
+    assert [n for n in names if n.startswith("alto-al-fuego")] == [
+        f"alto-al-fuego_{QUARTER}_CONFIDENTIAL_brief_en.pdf",
+        f"alto-al-fuego_{QUARTER}_CONFIDENTIAL_en.docx",
+        f"alto-al-fuego_{QUARTER}_CONFIDENTIAL_en.html",
+        f"alto-al-fuego_{QUARTER}_CONFIDENTIAL_en.pdf",
+    ]
+    pages = [p.extract_text() or "" for p in PdfReader(str(d / f"alto-al-fuego_{QUARTER}_CONFIDENTIAL_en.pdf")).pages]
+    assert all("CONFIDENTIAL" in p for p in pages)
+    html = (d / f"alto-al-fuego_{QUARTER}_CONFIDENTIAL_en.html").read_text()
+    assert 'class="confidential-banner"' in html
+    # what the public edition withholds, the internal one shows
+    withheld = {}
+    for f in sorted((built["dir"] / "results").glob("*.csv")):
+        t = pd.read_csv(f)
+        if "suppressed" in t and t.suppressed.astype(bool).any():
+            withheld[f.name] = int(t.suppressed.astype(bool).sum())
+            inner = pd.read_csv(d / "results" / f.name)
+            assert not inner.suppressed.astype(bool).any(), f.name
+    assert withheld  # the public edition withholds something in this small build, the internal one nothing
+    public_html = (built["dir"] / f"alto-al-fuego_{QUARTER}_en.html").read_text()
+    assert "&lt;5" in public_html and "&lt;5" not in html
+    # the public report was not replaced, and is still the one a next quarter compares with
+    assert (built["dir"] / f"alto-al-fuego_{QUARTER}_en.html").exists()
+    assert "CONFIDENTIAL" not in public_html
+
+
+def test_formats_docx_adds_a_word_edition_with_the_report_text(internal):
+    import zipfile
+
+    res = pd.read_csv(internal["dir"] / "results" / "program.csv").set_index("method").loc["ppml"]
+    with zipfile.ZipFile(internal["dir"] / f"alto-al-fuego_{QUARTER}_CONFIDENTIAL_en.docx") as z:
+        xml = z.read("word/document.xml").decode("utf-8")
+        media = [n for n in z.namelist() if n.startswith("word/media/")]
+    text = re.sub(r"<[^>]+>", "", xml)
+    assert "Cumulative estimate through" in text and f"{abs(res.att_percent):.1f}%" in text
+    assert "CONFIDENTIAL" in text and len(media) >= 5  # the figures travel with the text

@@ -120,7 +120,7 @@ def test_hidden_sectors_publish_no_numbers(small):
         assert bool(row.suppressed) and np.isnan(row.att) and np.isnan(row.treated_mean)
         es = pd.read_csv(res / f"sector_{content.file_stem(s)}_event_study.csv")
         assert es.estimate.isna().all()
-    html = (small["dir"] / f"alto-al-fuego_{QUARTER}.html").read_text()
+    html = (small["dir"] / f"alto-al-fuego_{QUARTER}_en.html").read_text()
     assert html.count("No estimate is published for sector") == 2
     text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
     primary = [s for s, why in hidden.items() if why == "primary"]
@@ -129,7 +129,7 @@ def test_hidden_sectors_publish_no_numbers(small):
 
 
 def test_names_from_the_data_are_escaped(small):
-    html = (small["dir"] / f"alto-al-fuego_{QUARTER}.html").read_text()
+    html = (small["dir"] / f"alto-al-fuego_{QUARTER}_en.html").read_text()
     assert not re.search(r"<img[^>]*onerror", html, re.I)
     assert "ZAP&lt;img src=x onerror=alert(1)&gt;" in html
     files = {p.name for p in (small["dir"] / "results").iterdir()}
@@ -225,7 +225,7 @@ def test_ssc_points_build_a_report_with_the_outcome_they_give(ssc_first_quarter)
     assert set(b.audit["outcomes"]) == {"all_homicides", "gun_injuries"}
     assert m["parameters"]["outcome"] == "gun_injuries"
     d = Path(m["path"])
-    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", (d / "alto-al-fuego_2019Q3.html").read_text()))
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", (d / "alto-al-fuego_2019Q3_en.html").read_text()))
     assert "Incident points of the SSC (one record per incident" in text
     assert "Counts are incidents" in text and "Counts are victims" not in text
     loc = b.audit["location"]
@@ -241,7 +241,7 @@ def test_first_quarter_of_the_program_gets_a_report(ssc_first_quarter):
     is now as long as the data allow: one quarter after the start here."""
     m, _ = ssc_first_quarter
     d = Path(m["path"])
-    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", (d / "alto-al-fuego_2019Q3.html").read_text()))
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", (d / "alto-al-fuego_2019Q3_en.html").read_text()))
     assert "Averaged over the first quarter after the start" in text
     sens = pd.read_csv(d / "results" / "sensitivity.csv")
     assert len(sens) == 4 and sens.ci_low.notna().all()

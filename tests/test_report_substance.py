@@ -320,7 +320,8 @@ def test_without_activities_the_section_says_so(ctx):
 
     assert load_activities("", ctx) is None
     text, table = activity_md(None, ctx)
-    assert "activities.csv" in text and table == ""
+    assert "No activity file was given" in text and table == ""
+    assert "activities.csv" not in text and "data/raw" not in text  # no code path in reader text
 
 
 # -- cost --------------------------------------------------------------------------------------

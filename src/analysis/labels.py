@@ -32,12 +32,18 @@ INCIDENT_OUTCOME_LABELS: dict[str, tuple[str, str]] = {
         "incidentes de disparos (homicidios dolosos con arma de fuego y lesiones dolosas por disparo de arma de fuego)",
     ),
     "gun_homicides": ("gun homicide incidents", "incidentes de homicidio doloso con arma de fuego"),
-    "gun_injuries": ("incidents of non-fatal gun injury", "incidentes de lesiones dolosas por disparo de arma de fuego"),
+    "gun_injuries": (
+        "incidents of non-fatal gun injury",
+        "incidentes de lesiones dolosas por disparo de arma de fuego",
+    ),
     "all_homicides": ("intentional homicide incidents (any weapon)", "incidentes de homicidio doloso (cualquier arma)"),
 }
 #: outcome -> (English, Spanish): the short name on figure axes and titles
 OUTCOME_SHORT: dict[str, tuple[str, str]] = {
-    "shootings": ("Shootings (gun homicides + gun injuries)", "Disparos (homicidios dolosos + lesiones dolosas con arma de fuego)"),
+    "shootings": (
+        "Shootings (gun homicides + gun injuries)",
+        "Disparos (homicidios dolosos con arma de fuego + lesiones dolosas por disparo de arma de fuego)",
+    ),
     "gun_homicides": ("Gun homicides", "Homicidios dolosos con arma de fuego"),
     "gun_injuries": ("Non-fatal gun injuries", "Lesiones dolosas por disparo de arma de fuego"),
     "all_homicides": ("Intentional homicides (all weapons)", "Homicidios dolosos (cualquier arma)"),
@@ -46,14 +52,9 @@ OUTCOME_SHORT: dict[str, tuple[str, str]] = {
 LANGUAGES = ("en", "es")
 
 
-def label(table: dict[str, tuple[str, str]], key: str, lang: str | None = None) -> str:
-    """``key``'s name in ``lang`` from one of the tables above; an unknown key reads as itself.
-    Without ``lang``, the report's current language (``analysis.report.i18n``; imported here
-    only when asked, so this module stays a leaf)."""
-    if lang is None:
-        from analysis.report.i18n import current
-
-        lang = current()
+def label(table: dict[str, tuple[str, str]], key: str, lang: str = "en") -> str:
+    """``key``'s name in ``lang`` from one of the tables above; an unknown key reads as itself
+    (the report asks in its current language: ``analysis.report.i18n.label``)."""
     if lang not in LANGUAGES:
         raise ValueError(f"language {lang!r}: use one of {', '.join(LANGUAGES)}")
     names = table.get(key)

@@ -30,13 +30,9 @@ REGISTRY: dict[str, Method] = {
 DEFAULT_METHOD = "ppml"
 
 
-def method_label(name: str, lang: str | None = None, short: bool = False) -> str:
-    """A method's name for a reader (``Method.label``); an unregistered name reads as itself.
-    Without ``lang``, the report's current language (``analysis.report.i18n.current``)."""
-    if lang is None:
-        from analysis.report.i18n import current
-
-        lang = current()
+def method_label(name: str, lang: str = "en", short: bool = False) -> str:
+    """A method's name for a reader (``Method.label``); an unregistered name reads as itself
+    (the report asks in its current language: ``analysis.report.i18n.method_name``)."""
     return REGISTRY[name].label(lang, short) if name in REGISTRY else name
 
 

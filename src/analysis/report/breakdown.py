@@ -26,9 +26,12 @@ from analysis.report.content import (
     record_noun,
     window_suppression,
 )
-from analysis.report.i18n import N_, _, tr
+from analysis.report.i18n import N_, _, month, tr
 
 NP = "n/p"  # not published: the cell would reveal a count from 1 to 4
+#: column headers by what a record counts (the Spanish agrees with the noun: evitadas / evitados)
+AVERTED = {"victims": N_("Victims averted"), "incidents": N_("Incidents averted")}
+AVERTED_CI = {"victims": N_("Victims averted (interval)"), "incidents": N_("Incidents averted (interval)")}
 
 
 # -- this quarter and the trend ----------------------------------------------------------------
@@ -56,12 +59,14 @@ def trend_md(tbl: pd.DataFrame, noun: str, quarter: str) -> tuple[str, str]:
         "cumulative": _("Since the start"),
     }
     period, months, effect, interval = _("Period"), _("Sector-months"), _("Effect"), _("95% interval")
-    averted_col, averted_ci = tr("{noun} averted", noun=nn.capitalize()), _("Interval")
+    averted_col, averted_ci = _(AVERTED[noun] if noun in AVERTED else "Victims averted"), _("Interval")
     rows = []
     for r in tbl.itertuples():
-        label = name.get(r.window, r.label) + (f" ({r.label})" if r.window == "four_quarters" else "")
+        label = name.get(r.window, r.label) + (f" ({_span(r.label)})" if r.window == "four_quarters" else "")
         if r.suppressed:
-            rows.append({period: label, months: f"{r.cells:,}", effect: NP, interval: NP, averted_col: NP, averted_ci: NP})
+            rows.append(
+                {period: label, months: f"{r.cells:,}", effect: NP, interval: NP, averted_col: NP, averted_ci: NP}
+            )
             continue
         rows.append(
             {
@@ -107,7 +112,11 @@ def trend_md(tbl: pd.DataFrame, noun: str, quarter: str) -> tuple[str, str]:
             )
     elif not q.empty:
         text.append(
-            tr("The estimate for {quarter} alone is not published: too few {noun} were recorded.", quarter=quarter, noun=nn)
+            tr(
+                "The estimate for {quarter} alone is not published: too few {noun} were recorded.",
+                quarter=quarter,
+                noun=nn,
+            )
         )
     if not four.empty and not four.suppressed.iloc[0]:
         r = four.iloc[0]
@@ -147,6 +156,12 @@ def trend_md(tbl: pd.DataFrame, noun: str, quarter: str) -> tuple[str, str]:
     return " ".join(text), pipe_table(pd.DataFrame(rows), align="lrrrrr")
 
 
+def _span(label: str) -> str:
+    """'2025Q4 to 2026Q3' (a results file's label) in the current language."""
+    a, sep, b = str(label).partition(" to ")
+    return tr("{first} to {last}", first=a, last=b) if sep else str(label)
+
+
 # -- outcomes ----------------------------------------------------------------------------------
 def outcome_rows(results: dict, ctx: Context) -> pd.DataFrame:
     """One row per outcome from PPML results keyed by outcome: percent, interval, p, victims averted."""
@@ -178,7 +193,6 @@ def outcome_rows(results: dict, ctx: Context) -> pd.DataFrame:
 
 
 def outcome_md(tbl: pd.DataFrame, ctx: Context) -> str:
-    nn = noun_word(record_noun(ctx))
     out_col, effect, interval, pcol, floor = (
         _("Outcome"),
         _("Effect"),
@@ -186,7 +200,8 @@ def outcome_md(tbl: pd.DataFrame, ctx: Context) -> str:
         _("p-value"),
         _("Smallest possible p"),
     )
-    averted_col = tr("{noun} averted (interval)", noun=nn.capitalize())
+    key = record_noun(ctx)
+    averted_col = _(AVERTED_CI[key] if key in AVERTED_CI else "Victims averted (interval)")
     rows = []
     for r in tbl.itertuples():
         name = outcome_name(ctx, r.outcome)
@@ -231,7 +246,7 @@ def cohort_md(tbl: pd.DataFrame) -> str:
         shown = not r.suppressed
         rows.append(
             {
-                _("Start"): r.group,
+                _("Start"): month(r.group, "short"),
                 _("Sectors"): md_escape(who),
                 _("Sector-months"): f"{r.cells:,}",
                 _("Effect"): fmt_pct(r.estimate) if shown else NP,
@@ -312,7 +327,7 @@ def rate_md(tbl: pd.DataFrame, noun: str) -> str:
     )
     first, last = tbl.attrs.get("first"), tbl.attrs.get("last")
     labels = [
-        md_escape(tr(RATE_ROWS[k], first=first, last=last) if k in RATE_ROWS and first else lab)
+        md_escape(tr(RATE_ROWS[k], first=month(first), last=month(last)) if k in RATE_ROWS and first else lab)
         for k, lab in zip(tbl.row, tbl.label)
     ]
     out = pd.DataFrame(

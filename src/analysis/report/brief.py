@@ -66,7 +66,9 @@ def key_messages(results_dir: str | Path, ctx: Context) -> list[str]:
             )
         )
     else:
-        out.append(tr("**This quarter ({quarter}):** too few records for an estimate to be published.", quarter=ctx.label))
+        out.append(
+            tr("**This quarter ({quarter}):** too few records for an estimate to be published.", quarter=ctx.label)
+        )
     sp = _read(results_dir, "spillover")
     near = sp[sp.group.astype(str).str.startswith("neighbours")] if len(sp) and "group" in sp else sp
     if len(near) and not bool(near.iloc[0].get("suppressed", False)):

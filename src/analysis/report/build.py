@@ -534,13 +534,14 @@ def render(st: Stage, executed: list[Path], built: str, opt: BuildOptions | None
                 quarter=st.label,
                 built=built,
                 demo_label=demo,
-                footer=(f"{demo} · " if demo else "") + f"{_('Alto al Fuego evaluation workbook')} · {st.label}",
+                footer=(f"{demo} · " if demo else "") + _("Alto al Fuego evaluation workbook") + f" · {st.label}",
                 lang=lang,
                 cover=cover_lines(cover, lang, st.label, built, cutoff),
                 citation=citation(cover, lang, st.label, int(built[:4])),
                 confidential=confidential,
                 contents=_("Contents"),
                 skip=_("Skip to the contents"),
+                contact_label=_("Contact"),
             )
             nb = combine(body + pages, headings={len(body): appendix} if pages else None, lang=lang)
             _append_sources(nb, sources)
@@ -582,6 +583,7 @@ def _append_sources(nb, heading: str) -> None:
     ex = nb.metadata.get("exhibits", [])
     if not ex:
         return
+    figure_word, table_word = _("Figure"), _("Table")
     lines = [
         f"# {heading}",
         "",
@@ -591,12 +593,12 @@ def _append_sources(nb, heading: str) -> None:
             "report, the cell (counting from the top of the notebook) and the function that makes it."
         ),
         "",
-        f"| {_('Exhibit')} | {_('Notebook')} | {_('Cell')} | {_('Function')} |",
+        "| " + " | ".join((_("Exhibit"), _("Notebook"), _("Cell"), _("Function"))) + " |",
         "| :--- | :--- | ---: | :--- |",
     ]
     for e in ex:
-        word = _("Figure") if e["kind"] == "figure" else _("Table")
         fn = f"`{e['source']}`" if e["source"] else ""
+        word = figure_word if e["kind"] == "figure" else table_word
         lines.append(f"| {word} {e['number']} | notebooks/{e['notebook']}.ipynb | {e['cell']} | {fn} |")
     nb.cells.append(nbformat.v4.new_markdown_cell("\n".join(lines)))
 

@@ -13,12 +13,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.impact.registry import method_label
-from analysis.labels import INCIDENT_OUTCOME_LABELS, INFERENCE_LABELS, OUTCOME_LABELS, label
+from analysis.labels import INCIDENT_OUTCOME_LABELS, INFERENCE_LABELS, OUTCOME_LABELS
 from analysis.paths import ROOT
 from analysis.periods import check_reportable, parse_quarter, quarter_label
 from analysis.report import disclosure
-from analysis.report.i18n import N_, _, tr
+from analysis.report.i18n import N_, _, label, method_name, month, tr
 from analysis.report.i18n import join as join_words
 from analysis.report.i18n import pct as _pct
 
@@ -155,6 +154,16 @@ def check_parameters(ctx: Context, outcome: str, sector: str | None = None) -> N
         )
 
 
+#: why a record was set aside (``analysis.data.panel.REASONS``), as shown to readers
+REASONS = {
+    "duplicate": N_("duplicate"),
+    "unparseable_date": N_("unreadable date"),
+    "implausible_date": N_("implausible date"),
+    "superseded": N_("superseded by a later extract"),
+    "outside_window": N_("outside the study window"),
+    "not_an_outcome": N_("not an outcome"),
+    "no_location": N_("no location"),
+}
 #: what a record counts, as shown to readers (``record_noun`` gives the key)
 NOUNS = {"victims": N_("victims"), "incidents": N_("incidents")}
 
@@ -209,22 +218,26 @@ def data_text(ctx: Context) -> str:
             "once), by sector and month of the event."
         )
     )
-    return tr(
-        "**Data.** {what}, {first} to {last}. Records are classified as {kinds} by the crime-label table "
-        "shipped with the workbook, {where}, and counted by sector and month of the event; months without "
-        "events count as zero. Records that could not be used are kept aside with a reason, and the counts "
-        "reconcile.",
-        what=what[0].upper() + what[1:],
-        first=p.period.min(),
-        last=p.period.max(),
-        kinds=_(" or ").join(kinds),
-        where=where,
-    ) + "\n\n" + tr(
-        "**Units.** {unit_text} Percent effects and their intervals are relative to the predicted {noun} "
-        "without the program in the treated sector-months. A randomization p-value cannot be smaller than "
-        "one over the number of reassignments plus one.",
-        unit_text=unit_text,
-        noun=noun_word(key),
+    return (
+        tr(
+            "**Data.** {what}, {first} to {last}. Records are classified as {kinds} by the crime-label table "
+            "shipped with the workbook, {where}, and counted by sector and month of the event; months without "
+            "events count as zero. Records that could not be used are kept aside with a reason, and the counts "
+            "reconcile.",
+            what=what[0].upper() + what[1:],
+            first=month(p.period.min()),
+            last=month(p.period.max()),
+            kinds=_(" or ").join(kinds),
+            where=where,
+        )
+        + "\n\n"
+        + tr(
+            "**Units.** {unit_text} Percent effects and their intervals are relative to the predicted {noun} "
+            "without the program in the treated sector-months. A randomization p-value cannot be smaller than "
+            "one over the number of reassignments plus one.",
+            unit_text=unit_text,
+            noun=noun_word(key),
+        )
     )
 
 
@@ -322,7 +335,7 @@ def cohorts_text(ctx: Context) -> str:
     for start, units in ts.groupby(ts).groups.items():
         units = [md_escape(u) for u in sorted(units)]
         who = join_words(units) if len(units) <= 3 else tr("{n} sectors", n=len(units))
-        parts.append(tr("{who} from {start}", who=who, start=start))
+        parts.append(tr("{who} from {start}", who=who, start=month(start)))
     return "; ".join(parts)
 
 
@@ -372,7 +385,7 @@ def headline(result, ctx: Context, sector: str | None = None, short: bool = Fals
         if sector is None
         else ctx.panel.loc[ctx.panel.unit == sector, "treat_start"].iloc[0]
     )
-    span = tr("{first} to {last}", first=first, last=ctx.quarter.asfreq("M", "end"))
+    span = tr("{first} to {last}", first=month(first), last=month(ctx.quarter.asfreq("M", "end")))
     where = (
         tr("In sector {sector}", sector=md_escape(sector))
         if sector
@@ -419,7 +432,7 @@ def headline(result, ctx: Context, sector: str | None = None, short: bool = Fals
         return tr(
             "Since {first} ({months} months): recorded {noun} {change} ({interval}; {p}); about {total} "
             "(interval: {total_interval}).",
-            first=first,
+            first=month(first),
             months=f"{cells:,}",
             noun=nn,
             change=change,
@@ -480,7 +493,7 @@ def estimates_table(results, labels: list[str] | None = None, noun: str = "victi
         if disclosure.is_small(disclosure.recorded_total(r)):  # the row would give a count of 1-4 away
             rows.append(
                 {
-                    first: labels[i] if labels else method_label(r.method),
+                    first: labels[i] if labels else method_name(r.method),
                     per: "n/p",
                     _("Effect"): "n/p",
                     interval: "n/p",
@@ -491,7 +504,13 @@ def estimates_table(results, labels: list[str] | None = None, noun: str = "victi
                 }
             )
             continue
-        name = labels[i] if labels else tr(ROLE[r.method], method=method_label(r.method)) if r.method in ROLE else method_label(r.method)
+        name = (
+            labels[i]
+            if labels
+            else tr(ROLE[r.method], method=method_name(r.method))
+            if r.method in ROLE
+            else method_name(r.method)
+        )
         rows.append(
             {
                 first: name,
@@ -676,7 +695,7 @@ def sector_table(ctx: Context, outcome: str) -> str:
         [
             {
                 _("Sector"): md_escape(r["sector"]),
-                _("Program start"): str(r["start"]),
+                _("Program start"): month(r["start"], "short"),
                 tr("{noun}, 12 months before start (rate)", noun=n): cell(r["pre"], r["sector"], 12),
                 tr("{noun}, first 12 months (rate)", noun=n): cell(r.get("first12"), r["sector"], 12),
                 tr("{noun} in {quarter} (rate)", noun=n, quarter=ctx.label): cell(r["quarter"], r["sector"], 3),
@@ -695,8 +714,8 @@ def data_note(ctx: Context) -> str:
         tr(
             "- Sectors: {sectors}; months: {first} to {last} ({months}).",
             sectors=p.unit.nunique(),
-            first=p.period.min(),
-            last=p.period.max(),
+            first=month(p.period.min()),
+            last=month(p.period.max()),
             months=p.period.nunique(),
         ),
         tr("- Program starts: {starts}.", starts=cohorts_text(ctx)),
@@ -710,7 +729,7 @@ def data_note(ctx: Context) -> str:
                 rows_in=f"{a['rows_in']:,}",
                 used=f"{a['rows_used']:,}",
                 aside=f"{a['rows_quarantined']:,}",
-                reasons=", ".join(f"{k.replace(chr(95), chr(32))} {v:,}" for k, v in q.items()),
+                reasons=", ".join(f"{_(REASONS[k]) if k in REASONS else k} {v:,}" for k, v in q.items()),
             )
         )
         g = a.get("geography", {})
@@ -938,24 +957,28 @@ def assumptions_text(main, additive, ctx: Context, validation: pd.DataFrame | No
             p=_pf(r),
         )
 
-    text = tr(
-        "Every estimate here compares the program's sectors with a prediction of what they would have recorded "
-        "without it, built from the sectors not (yet) in it. The headline assumes that, without the program, "
-        "each sector's {noun} would have risen or fallen in the same *proportion* as the others' (parallel "
-        "trends in proportions: a city-wide fall of 10% is a fall of 10% in every sector). The additive "
-        "comparisons (imputation DiD, SDID, TWFE) assume instead that they would have changed by the same "
-        "*number* of {noun}. Both cannot hold when the program's sectors are much more violent than the rest "
-        "(Roth and Sant'Anna 2023), as they are here: before the first start they recorded {high} {noun} per "
-        "sector-month against {low} elsewhere. A city-wide change then moves them by more {noun} than the "
-        "average sector, and an additive comparison counts the difference as the program's doing.",
-        noun=nn,
-        high=fmt_num(hi_level),
-        low=fmt_num(lo_level),
-    ) + "\n\n" + tr(
-        "Under parallel trends in proportions (the headline) the change is {main}; under parallel trends in "
-        "levels (the additive imputation) it is {additive}.",
-        main=under(main),
-        additive=under(additive),
+    text = (
+        tr(
+            "Every estimate here compares the program's sectors with a prediction of what they would have recorded "
+            "without it, built from the sectors not (yet) in it. The headline assumes that, without the program, "
+            "each sector's {noun} would have risen or fallen in the same *proportion* as the others' (parallel "
+            "trends in proportions: a city-wide fall of 10% is a fall of 10% in every sector). The additive "
+            "comparisons (imputation DiD, SDID, TWFE) assume instead that they would have changed by the same "
+            "*number* of {noun}. Both cannot hold when the program's sectors are much more violent than the rest "
+            "(Roth and Sant'Anna 2023), as they are here: before the first start they recorded {high} {noun} per "
+            "sector-month against {low} elsewhere. A city-wide change then moves them by more {noun} than the "
+            "average sector, and an additive comparison counts the difference as the program's doing.",
+            noun=nn,
+            high=fmt_num(hi_level),
+            low=fmt_num(lo_level),
+        )
+        + "\n\n"
+        + tr(
+            "Under parallel trends in proportions (the headline) the change is {main}; under parallel trends in "
+            "levels (the additive imputation) it is {additive}.",
+            main=under(main),
+            additive=under(additive),
+        )
     )
     if validation is not None:
         try:
@@ -975,7 +998,8 @@ def assumptions_text(main, additive, ctx: Context, validation: pd.DataFrame | No
         elif sd is not None:
             others = " " + tr("(SDID: {sdid})", sdid=fmt_pct(sd.mean_estimate))
         text += " " + tr(
-            "Which reading to trust was measured (the validation study in the appendix on methods): on {cities} "
+            "Which reading to trust was measured (a validation study on simulated cities, described under Data and "
+            "methods): on {cities} "
             "simulated cities built from the real 2013-2015 sector counts, with city-wide swings that multiply "
             "every sector's rate as Mexico City's did and the program in the most violent sectors, a true fall "
             "of {truth} was estimated by the headline method at {ppml} on average (its 95% interval held the "

@@ -84,7 +84,7 @@ def cutoff_date(cover: Cover, extracts: list[dict]) -> str | None:
     """The data cut-off: the team's date, else the last event date of the extracts read."""
     if cover.data_cutoff:
         return cover.data_cutoff
-    dates = [e.get("last_event") for e in extracts if e.get("last_event")]
+    dates = [str(e["last_event"]) for e in extracts if e.get("last_event")]
     return max(dates) if dates else None
 
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.impact.registry import method_label
 from analysis.report.content import fmt_p, fmt_pct, md_escape, noun_word, pipe_table
-from analysis.report.i18n import _, tr
+from analysis.report.i18n import _, month, nt, tr
 from analysis.report.i18n import pct as _pct
 
 
@@ -29,23 +28,29 @@ def pretrend_md(test, main, noun: str) -> str:
     floor = test.min_p_value
     joint = test.p_value <= 0.05
     total = np.isfinite(test.pooled_p_value) and test.pooled_p_value <= 0.05
-    quarters = ", ".join(tr("{x} (quarter {q})", x=fmt_pct(v), q=q) for q, v in zip(test.quarters, test.percent))
-    text = tr(
-        "**Pre-trends.** If the program's sectors had been moving away from the comparison before the start, part "
-        "of the measured effect could be that movement. Left out of the model and predicted like treated months "
-        "(Borusyak, Jaravel and Spiess 2024), the {months} months before each start recorded {quarters} {noun} "
-        "against the prediction; over the whole {months} months, {pooled}. Joint test that every quarter is on "
-        "the prediction: {p_joint}; test of the {months} months together: {p_pooled} ({draws} placebo draws, the "
-        "headline's inference; the smallest p-value either can give is {floor}).",
-        months=test.months,
-        quarters=quarters,
-        noun=noun_word(noun),
-        pooled=fmt_pct(test.pooled_percent),
-        p_joint=fmt_p(test.p_value, floor),
-        p_pooled=fmt_p(test.pooled_p_value, floor),
-        draws=f"{test.n_draws:,}",
-        floor=f"{floor:.3f}",
-    ) + " "
+    quarters = ", ".join(
+        nt("{x} ({n} quarter before the start)", "{x} ({n} quarters before the start)", abs(int(q)), x=fmt_pct(v))
+        for q, v in zip(test.quarters, test.percent)
+    )
+    text = (
+        tr(
+            "**Pre-trends.** If the program's sectors had been moving away from the comparison before the start, part "
+            "of the measured effect could be that movement. Left out of the model and predicted like treated months "
+            "(Borusyak, Jaravel and Spiess 2024), the {months} months before each start recorded {quarters} {noun} "
+            "against the prediction; over the whole {months} months, {pooled}. Joint test that every quarter is on "
+            "the prediction: {p_joint}; test of the {months} months together: {p_pooled} ({draws} placebo draws, the "
+            "headline's inference; the smallest p-value either can give is {floor}).",
+            months=test.months,
+            quarters=quarters,
+            noun=noun_word(noun),
+            pooled=fmt_pct(test.pooled_percent),
+            p_joint=fmt_p(test.p_value, floor),
+            p_pooled=fmt_p(test.pooled_p_value, floor),
+            draws=f"{test.n_draws:,}",
+            floor=f"{floor:.3f}",
+        )
+        + " "
+    )
     if not (joint or total):
         text += _("Neither departs from the prediction by more than chance would.")
     else:
@@ -72,8 +77,10 @@ def pretrend_md(test, main, noun: str) -> str:
                 "such departures continued after the start. Neither removes the concern."
             )
         )
-    return text + " " + tr(
-        "(In the event study above, the last four months before the start average {x}.)", x=fmt_pct(last4)
+    return (
+        text
+        + " "
+        + tr("(In the event study above, the last four months before the start average {x}.)", x=fmt_pct(last4))
     )
 
 
@@ -211,7 +218,7 @@ def calibration_design(
     random, the program's were among the most violent, so a run's pool is larger)."""
     groups = pd.Series([str(s) for s in calendar]).value_counts().sort_index()
     starts = "; ".join(
-        (tr("{n} sectors from {start}", n=n, start=s) if n > 1 else tr("1 sector from {start}", start=s))
+        (tr("{n} sectors from {start}", n=n, start=month(s)) if n > 1 else tr("1 sector from {start}", start=month(s)))
         for s, n in groups.items()
     )
     never = ctx.panel.loc[ctx.panel.treat_start.isna(), "unit"].nunique()
@@ -266,7 +273,9 @@ def planning_sentence(plan: pd.DataFrame, current: dict, main, target: float = 2
         now += (
             tr("; the estimate, {est}, is larger than that, so an effect of its size is detectable.", est=fmt_pct(est))
             if abs(est) >= abs(100 * mde)
-            else tr("; the estimate, {est}, is smaller than that: an effect of its size is often missed.", est=fmt_pct(est))
+            else tr(
+                "; the estimate, {est}, is smaller than that: an effect of its size is often missed.", est=fmt_pct(est)
+            )
         )
     else:
         now += "."
@@ -326,7 +335,3 @@ def planning_md(plan: pd.DataFrame, current: dict) -> str:
     cur[observed] = f"**{_pct(-abs(100 * mde), 0, signed=False)}**" if np.isfinite(mde) else more
     table = pd.concat([table, pd.DataFrame([cur])], ignore_index=True)
     return pipe_table(table)
-
-
-def method_name(method: str, inference_label: str) -> str:
-    return f"{method_label(method)}, {inference_label.split(' (')[0]}"

@@ -15,13 +15,17 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from analysis.impact.registry import method_label
-from analysis.labels import OUTCOME_SHORT, label
+from analysis.labels import OUTCOME_SHORT
 from analysis.report.disclosure import SMALL_MAX, is_small
-from analysis.report.i18n import _, tr
+from analysis.report.i18n import _, label, method_name, month, tr
 from analysis.report.i18n import pct as _pct
 
 TREATED = "#0072B2"
+#: maps (``analysis.report.maps``): sectors outside the program, borders, start groups (dark to
+#: light, earliest first, so the order reads in greyscale too)
+OTHER = "#e6e6e6"
+EDGE = "#ffffff"
+GROUPS = ("#08306b", "#2171b5", "#6baed6", "#c6dbef", "#deebf7")
 COUNTERFACTUAL = "#D55E00"
 GREY = "#6b6b6b"
 
@@ -49,6 +53,34 @@ def _noun(noun: str) -> str:
     return noun_word(noun)
 
 
+def _frame(ax) -> None:
+    ax.set_axis_off()
+    ax.set_aspect("equal")
+
+
+def _plot(polygons, ax, **kw) -> None:
+    """Draw polygons (a GeoDataFrame) unless there are none (geopandas warns on an empty frame)."""
+    if len(polygons):
+        polygons.plot(ax=ax, **kw)
+
+
+def locator(ax, sectors, sector: str) -> None:
+    """A small locator map on ``ax``: every sector in light grey, ``sector`` in the accent colour."""
+    _plot(sectors, ax, color=OTHER, edgecolor=EDGE, linewidth=0.2)
+    _plot(sectors[sectors.unit == sector], ax, color=GROUPS[0], edgecolor="black", linewidth=0.5)
+    _frame(ax)
+
+
+def _inference(text: str) -> str:
+    """The kind of inference named at the start of an inference's label, in the current language."""
+    from analysis.labels import INFERENCE_LABELS
+
+    for kind in INFERENCE_LABELS:
+        if str(text).lower().startswith(kind):
+            return label(INFERENCE_LABELS, kind)
+    return str(text).split(" (")[0]
+
+
 def _described(fig, caption: str, alt: str):
     """Attach the caption and alt text the render uses (numbered, in the figure's language)."""
     fig.caption = caption
@@ -61,7 +93,7 @@ def _pc(x: float) -> str:
 
 
 def _method(method: str) -> str:
-    return method_label(method, short=True)
+    return method_name(method, short=True)
 
 
 def event_study(result, title: str | None = None, demo: bool = False, noun: str = "victims"):
@@ -153,7 +185,9 @@ def trends(
             )
             s = starts[u]
             ax.axvline(s.to_timestamp() if hasattr(s, "to_timestamp") else s, color=GREY, lw=0.8)
-            ax.set_title(tr("Sector {sector} (program from {start})", sector=u, start=s), loc="left", fontsize=9)
+            ax.set_title(
+                tr("Sector {sector} (program from {start})", sector=u, start=month(s, "short")), loc="left", fontsize=9
+            )
             ax.xaxis.set_major_locator(mdates.YearLocator(2 if n > 1 else 1))
             ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
             ax.set_ylabel(tr("{noun}, last {n} months", noun=_noun(noun), n=window))
@@ -218,7 +252,7 @@ def calibration(checks, demo: bool = False):
     """Share of placebo runs (no true effect) in which each method's 5 % test rejected."""
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(7.2, 0.75 + 0.55 * len(checks)))
-        names = [f"{_method(c.method)}, {c.inference.split(' (')[0]}" for c in checks]
+        names = [f"{_method(c.method)}, {_inference(c.inference)}" for c in checks]
         y = np.arange(len(checks))[::-1]
         rates = np.array([100 * c.rejection_rate for c in checks])
         lo = np.array([100 * c.interval[0] for c in checks])
@@ -232,9 +266,7 @@ def calibration(checks, demo: bool = False):
         ax.errorbar(rates, y, xerr=[rates - lo, hi - rates], fmt="none", ecolor="black", lw=1, capsize=3)
         ax.axvline(100 * checks[0].alpha, color=GREY, ls="--", lw=1)
         ax.set_yticks(y, names)
-        ax.set_xlabel(
-            tr("% of {n} placebo runs rejecting a true null at 5% (dashed: 5%)", n=len(checks[0].p_values))
-        )
+        ax.set_xlabel(tr("% of {n} placebo runs rejecting a true null at 5% (dashed: 5%)", n=len(checks[0].p_values)))
         ax.set_xlim(0, max(20, hi.max() + 2))
         caption = _("Calibration: how often each method finds an effect where there is none")
         ax.set_title(caption, loc="left")
@@ -244,9 +276,7 @@ def calibration(checks, demo: bool = False):
         alt = tr(
             "Bar chart of the share of placebo runs in which each test found an effect where there is none, "
             "against the nominal 5%: {rates}.",
-            rates="; ".join(
-                f"{name} {_pct(r, 1, signed=False)}" for name, r in zip(names, rates)
-            ),
+            rates="; ".join(f"{name} {_pct(r, 1, signed=False)}" for name, r in zip(names, rates)),
         )
         return _described(fig, caption, alt)
 
@@ -393,7 +423,7 @@ def forest(
                     color=TREATED,
                     elinewidth=1.0,
                 )
-            labels.append(tr("{sector} (from {start})", sector=r.sector, start=r.start))
+            labels.append(tr("{sector} (from {start})", sector=r.sector, start=month(r.start, "short")))
             y += 1
         ax.axvline(0, color=GREY, lw=0.8)
         if headline:
@@ -444,7 +474,7 @@ def activity_vs_outcome(tbl: pd.DataFrame, demo: bool = False):
             "{pct} (vertical), one colour per sector; correlation {r}.",
             n=len(ok),
             pct="%",
-            r=f"{corr:.2f}" if np.isfinite(corr) else "—",
+            r=f"{corr:.2f}".replace("-", "−") if np.isfinite(corr) else "—",
         )
         return _described(fig, caption, alt)
 
@@ -456,8 +486,6 @@ def sector_panel(result, sector: str, demo: bool = False, noun: str = "victims",
     with plt.rc_context(STYLE):
         if sectors is not None and (sectors.unit == sector).any():
             fig, (a1, a2, a3) = plt.subplots(1, 3, figsize=(7.2, 2.5), gridspec_kw={"width_ratios": [1, 1, 0.42]})
-            from analysis.report.maps import locator
-
             locator(a3, sectors, sector)
         else:
             fig, (a1, a2) = plt.subplots(1, 2, figsize=(7.2, 2.5))

@@ -117,7 +117,7 @@ def cut_to(panel: pd.DataFrame, last_month, sectors: list[str] | None) -> pd.Dat
 def previous_md(previous: Previous | None, main, changes: dict | None, same_window=None) -> tuple[str, str]:
     """(text, table): the earlier report's headline beside this one and why it moved."""
     from analysis.report.content import fmt_pct, md_escape, pipe_table
-    from analysis.report.i18n import _, nt, tr
+    from analysis.report.i18n import _, month, nt, tr
 
     if previous is None:
         return (
@@ -163,7 +163,15 @@ def previous_md(previous: Previous | None, main, changes: dict | None, same_wind
     c = changes or {}
     if c.get("new_months"):
         m = c["new_months"]
-        why.append(nt("{n} new month ({first} to {last})", "{n} new months ({first} to {last})", len(m), first=m[0], last=m[-1]))
+        why.append(
+            nt(
+                "{n} new month ({first} to {last})",
+                "{n} new months ({first} to {last})",
+                len(m),
+                first=month(m[0]),
+                last=month(m[-1]),
+            )
+        )
     if c.get("new_sectors"):
         why.append(
             nt(
@@ -180,8 +188,8 @@ def previous_md(previous: Previous | None, main, changes: dict | None, same_wind
                 "records revised in {n} earlier month ({first} to {last}) by a newer extract",
                 "records revised in {n} earlier months ({first} to {last}) by a newer extract",
                 len(r),
-                first=r[0],
-                last=r[-1],
+                first=month(r[0]),
+                last=month(r[-1]),
             )
         )
     elif c.get("digest_recorded"):

@@ -25,7 +25,7 @@ import io
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 LANGUAGES = ("en", "es")
 LOCALES = {"en": "en", "es": "es_MX"}
@@ -147,7 +147,7 @@ def date(d: Any) -> str:
     return format_date(pd.Timestamp(d).date(), "long", locale=_locale())
 
 
-def month_names(width: str = "abbreviated") -> list[str]:
+def month_names(width: Literal["abbreviated", "narrow", "wide"] = "abbreviated") -> list[str]:
     """The twelve month names of the current language (for figure axes)."""
     from babel.dates import get_month_names
 
@@ -160,6 +160,20 @@ def join(items: list[str]) -> str:
     from babel.lists import format_list
 
     return format_list(list(items), locale=_locale()) if items else ""
+
+
+def label(table: dict[str, tuple[str, str]], key: str) -> str:
+    """An outcome's or an inference's name (``analysis.labels``) in the current language."""
+    from analysis.labels import label as _label
+
+    return _label(table, key, current())
+
+
+def method_name(name: str, short: bool = False) -> str:
+    """A method's name (``Method.label``) in the current language."""
+    from analysis.impact.registry import method_label
+
+    return method_label(name, current(), short)
 
 
 # -- one computation, every edition --------------------------------------------------------------
@@ -232,6 +246,9 @@ def extract_notebook(fileobj, keywords, comment_tags, options):
         tags = set(cell.get("metadata", {}).get("tags", []))
         if cell.cell_type == "markdown" and not tags & {"notebook-only"} and cell.source.strip():
             yield 1, "_", cell.source.strip(), []
+        if cell.cell_type == "code":  # a table's caption, given to ``show`` and translated there
+            for caption in re.findall(r'caption="([^"]+)"', cell.source):
+                yield 1, "_", caption, []
 
 
 def extract(root: Path) -> Any:

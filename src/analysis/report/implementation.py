@@ -103,8 +103,10 @@ def sector_md(acts: pd.DataFrame, ctx: Context) -> str:
         for c in COMPONENTS:
             row[_(COMPONENT_LABELS[c])] = f"{int(wide.loc[sec, c]):,}" if sec in wide.index and c in wide else "0"
         rows.append(row)
-    return tr("Activities in {quarter} by sector and component:", quarter=q) + "\n\n" + pipe_table(
-        pd.DataFrame(rows), align="lrrr"
+    return (
+        tr("Activities in {quarter} by sector and component:", quarter=q)
+        + "\n\n"
+        + pipe_table(pd.DataFrame(rows), align="lrrr")
     )
 
 
@@ -164,26 +166,29 @@ def cost_md(c: dict | None, costs: Costs, homicides: dict | None, injuries: dict
         if costs.is_default
         else ""
     )
-    text = tr(
-        "Victims averted since the start: {hom} of gun homicide (interval {hom_lo} to {hom_hi}) and {inj} of "
-        "non-fatal gun injury ({inj_lo} to {inj_hi}), from the estimates by outcome above. Valued at {fatal} per "
-        "person killed and {nonfatal} per person injured by gunfire ({year} prices; source: {source}), the "
-        "violence averted is worth about **{value}** (from {value_lo} to {value_hi}, combining the ends of each "
-        "outcome's interval, which makes the range wider than a 95% interval).",
-        hom=fmt_num(homicides["averted"], 0),
-        hom_lo=fmt_num(homicides["averted_low"], 0),
-        hom_hi=fmt_num(homicides["averted_high"], 0),
-        inj=fmt_num(injuries["averted"], 0),
-        inj_lo=fmt_num(injuries["averted_low"], 0),
-        inj_hi=fmt_num(injuries["averted_high"], 0),
-        fatal=money(costs.fatal, cur),
-        nonfatal=money(costs.nonfatal, cur),
-        year=costs.price_year,
-        source=md_escape(costs.source),
-        value=money(c["cost_averted"], cur),
-        value_lo=money(c["cost_averted_low"], cur),
-        value_hi=money(c["cost_averted_high"], cur),
-    ) + label
+    text = (
+        tr(
+            "Victims averted since the start: {hom} of gun homicide (interval {hom_lo} to {hom_hi}) and {inj} of "
+            "non-fatal gun injury ({inj_lo} to {inj_hi}), from the estimates by outcome above. Valued at {fatal} per "
+            "person killed and {nonfatal} per person injured by gunfire ({year} prices; source: {source}), the "
+            "violence averted is worth about **{value}** (from {value_lo} to {value_hi}, combining the ends of each "
+            "outcome's interval, which makes the range wider than a 95% interval).",
+            hom=fmt_num(homicides["averted"], 0),
+            hom_lo=fmt_num(homicides["averted_low"], 0),
+            hom_hi=fmt_num(homicides["averted_high"], 0),
+            inj=fmt_num(injuries["averted"], 0),
+            inj_lo=fmt_num(injuries["averted_low"], 0),
+            inj_hi=fmt_num(injuries["averted_high"], 0),
+            fatal=money(costs.fatal, cur),
+            nonfatal=money(costs.nonfatal, cur),
+            year=costs.price_year,
+            source=md_escape(costs.source),
+            value=money(c["cost_averted"], cur),
+            value_lo=money(c["cost_averted_low"], cur),
+            value_hi=money(c["cost_averted_high"], cur),
+        )
+        + label
+    )
     if "cost_per_victim_averted" in c:
         source = (
             " " + tr("(source: {source})", source=md_escape(costs.program_cost_source))

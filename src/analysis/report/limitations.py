@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from analysis.report.content import Context, md_escape, noun_word, record_noun
-from analysis.report.i18n import N_, _, nt, tr
+from analysis.report.i18n import N_, _, date, month, nt, tr
 from analysis.report.i18n import pct as _pct
 
 
@@ -31,7 +31,7 @@ def coinciding_events(ctx: Context) -> list[str]:
                         "the {n} sector starting in {start} began {rel} {what}",
                         "the {n} sectors starting in {start} began {rel} {what}",
                         n,
-                        start=s,
+                        start=month(s),
                         rel=rel,
                         what=_(what),
                     )
@@ -46,8 +46,12 @@ def limitations_md(ctx: Context) -> str:
     ex = a.get("extracts") or []
     if ex:
         parts = [
-            tr("{file}: last event {last}", file=md_escape(e["file"]), last=e.get("last_event") or _("unknown"))
-            + (tr(", last case file opened {date}", date=e["last_opened"]) if e.get("last_opened") else "")
+            tr(
+                "{file}: last event {last}",
+                file=md_escape(e["file"]),
+                last=date(e["last_event"]) if e.get("last_event") else _("unknown"),
+            )
+            + (tr(", last case file opened {date}", date=date(e["last_opened"])) if e.get("last_opened") else "")
             for e in ex
         ]
         items.append(
@@ -96,7 +100,10 @@ def limitations_md(ctx: Context) -> str:
                 share=_pct(100 * share, 1, signed=False),
             )
             + (
-                " " + tr("{n} records were placed by their recorded cuadrante instead of coordinates.", n=f"{loc['by_id']:,}")
+                " "
+                + tr(
+                    "{n} records were placed by their recorded cuadrante instead of coordinates.", n=f"{loc['by_id']:,}"
+                )
                 if loc.get("by_id")
                 else ""
             )

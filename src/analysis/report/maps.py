@@ -16,17 +16,13 @@ import numpy as np
 import pandas as pd
 from matplotlib.patches import Patch
 
-from analysis.report.figures import STYLE, _demo_mark, _described
-from analysis.report.i18n import _, nt, tr
+from analysis.report.figures import EDGE, GROUPS, OTHER, STYLE, _demo_mark, _described, _frame, _plot
+from analysis.report.i18n import _, month, nt, tr
 from analysis.report.i18n import pct as _pct
 
 #: projected CRS for drawing Mexico City (UTM zone 14N, metres): shapes keep their proportions
 CRS = "EPSG:32614"
-EDGE = "#ffffff"
-OTHER = "#e6e6e6"
 NEIGHBOUR = "#bdbdbd"
-#: start groups, earliest first: dark to light, so the order reads in greyscale too
-GROUPS = ("#08306b", "#2171b5", "#6baed6", "#c6dbef", "#deebf7")
 #: effect classes (percent), from the largest fall to a rise; one hue, dark = larger fall
 EFFECT_BINS = (-np.inf, -50, -25, -10, 0, np.inf)
 EFFECT_COLOURS = ("#08306b", "#2171b5", "#6baed6", "#c6dbef", "#fdd0a2")
@@ -43,11 +39,6 @@ def load_sectors(path: str | Path):
     return g.to_crs(CRS)
 
 
-def _frame(ax) -> None:
-    ax.set_axis_off()
-    ax.set_aspect("equal")
-
-
 def program_map(sectors, ctx, adjacency: pd.DataFrame | None = None, demo: bool = False):
     """Program sectors by start group, the sectors that border them, and the others."""
     starts = ctx.panel.drop_duplicates("unit").set_index("unit").treat_start.dropna()
@@ -62,21 +53,25 @@ def program_map(sectors, ctx, adjacency: pd.DataFrame | None = None, demo: bool 
                 neighbours.add(x)
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(7.2, 5.4))
-        sectors.plot(ax=ax, color=OTHER, edgecolor=EDGE, linewidth=0.5)
+        _plot(sectors, ax, color=OTHER, edgecolor=EDGE, linewidth=0.5)
         near = sectors[sectors.unit.isin(neighbours)]
-        if len(near):
-            near.plot(ax=ax, color=NEIGHBOUR, edgecolor=EDGE, linewidth=0.5, hatch="///")
+        _plot(near, ax, color=NEIGHBOUR, edgecolor=EDGE, linewidth=0.5, hatch="///")
         handles = []
         for i, g in enumerate(groups):
             units = list(starts.index[starts == g])
             colour = GROUPS[min(i, len(GROUPS) - 1)]
-            sectors[sectors.unit.isin(units)].plot(ax=ax, color=colour, edgecolor="black", linewidth=0.6)
+            _plot(sectors[sectors.unit.isin(units)], ax, color=colour, edgecolor="black", linewidth=0.6)
             handles.append(
-                Patch(facecolor=colour, edgecolor="black", label=nt("{n} sector from {start}", "{n} sectors from {start}",
-                                                                      len(units), start=g))
+                Patch(
+                    facecolor=colour,
+                    edgecolor="black",
+                    label=nt("{n} sector from {start}", "{n} sectors from {start}", len(units), start=g),
+                )
             )
         handles.append(
-            Patch(facecolor=NEIGHBOUR, edgecolor="white", hatch="///", label=tr("Neighbouring sectors ({n})", n=len(near)))
+            Patch(
+                facecolor=NEIGHBOUR, edgecolor="white", hatch="///", label=tr("Neighbouring sectors ({n})", n=len(near))
+            )
         )
         others = len(sectors) - len(near) - int(sectors.unit.isin(starts.index).sum())
         handles.append(Patch(facecolor=OTHER, edgecolor="#999999", label=tr("Other sectors ({n})", n=others)))
@@ -87,22 +82,24 @@ def program_map(sectors, ctx, adjacency: pd.DataFrame | None = None, demo: bool 
         _demo_mark(ax, demo)
         fig.tight_layout()
         plt.close(fig)
+    by_group = [
+        nt("{n} sector from {start}", "{n} sectors from {start}", int((starts == g).sum()), start=month(g))
+        for g in groups
+    ]
     alt = tr(
         "Map of the city's {total} police sectors: {treated} in the program, started in {groups} groups "
         "({starts}); {near} neighbouring sectors hatched; the other {others} in light grey.",
         total=len(sectors),
         treated=int(sectors.unit.isin(starts.index).sum()),
         groups=len(groups),
-        starts="; ".join(
-            nt("{n} sector from {start}", "{n} sectors from {start}", int((starts == g).sum()), start=g) for g in groups
-        ),
+        starts="; ".join(by_group),
         near=len(near),
         others=others,
     )
     return _described(fig, caption, alt)
 
 
-def effect_map(sectors, table: pd.DataFrame, demo: bool = False):
+def effect_map(sectors, table: pd.DataFrame, demo: bool = False, figsize: tuple[float, float] = (7.2, 5.4)):
     """Each program sector's effect since its start (percent) in classes; sectors whose estimate
     is not published are hatched, the others left light grey. ``table``: ``report.sectors.sector_rows``."""
     t = table.copy()
@@ -117,25 +114,31 @@ def effect_map(sectors, table: pd.DataFrame, demo: bool = False):
         _("rise"),
     ]
     with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(7.2, 5.4))
-        sectors.plot(ax=ax, color=OTHER, edgecolor=EDGE, linewidth=0.5)
+        fig, ax = plt.subplots(figsize=figsize)
+        _plot(sectors, ax, color=OTHER, edgecolor=EDGE, linewidth=0.5)
         handles = []
         shown = t[t.shown]
         cls = pd.cut(shown.percent.astype(float), EFFECT_BINS, labels=False, right=False)
         used = set(cls.dropna().astype(int))
         for k, (colour, label) in enumerate(zip(EFFECT_COLOURS, labels)):
             units = list(shown.sector[cls == k])
-            if units:
-                sectors[sectors.unit.isin(units)].plot(ax=ax, color=colour, edgecolor="black", linewidth=0.6)
+            _plot(sectors[sectors.unit.isin(units)], ax, color=colour, edgecolor="black", linewidth=0.6)
             if k in used:
                 handles.append(Patch(facecolor=colour, edgecolor="black", label=label))
         hidden = list(t.sector[~t.shown])
         if hidden:
-            sectors[sectors.unit.isin(hidden)].plot(ax=ax, color="white", edgecolor="black", linewidth=0.6, hatch="xxx")
+            _plot(sectors[sectors.unit.isin(hidden)], ax, color="white", edgecolor="black", linewidth=0.6, hatch="xxx")
             handles.append(Patch(facecolor="white", edgecolor="black", hatch="xxx", label=_("not published")))
         handles.append(Patch(facecolor=OTHER, edgecolor="#999999", label=_("not in the program")))
-        ax.legend(handles=handles, loc="lower left", fontsize=8, frameon=True, framealpha=0.9,
-                  title=_("Effect since the start"), title_fontsize=8)
+        ax.legend(
+            handles=handles,
+            loc="lower left",
+            fontsize=8,
+            frameon=True,
+            framealpha=0.9,
+            title=_("Effect since the start"),
+            title_fontsize=8,
+        )
         _frame(ax)
         caption = _("The effect in each program sector since its start")
         ax.set_title(caption, loc="left")
@@ -157,10 +160,3 @@ def effect_map(sectors, table: pd.DataFrame, demo: bool = False):
     else:
         alt = _("Map of the program sectors; no sector's effect can be published.")
     return _described(fig, caption, alt)
-
-
-def locator(ax, sectors, sector: str) -> None:
-    """A small locator map on ``ax``: every sector in light grey, ``sector`` in the accent colour."""
-    sectors.plot(ax=ax, color=OTHER, edgecolor=EDGE, linewidth=0.2)
-    sectors[sectors.unit == sector].plot(ax=ax, color=GROUPS[0], edgecolor="black", linewidth=0.5)
-    _frame(ax)

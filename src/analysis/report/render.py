@@ -36,6 +36,7 @@ class ReportMeta:
     confidential: str = ""
     contents: str = "Contents"
     skip: str = "Skip to the contents"
+    contact_label: str = "Contact"
 
 
 @dataclass
@@ -54,14 +55,15 @@ class Exhibit:
 
 def _maker(source: str) -> str:
     """The call a cell makes to produce what it shows: the first 'module.function(' in it."""
-    m = re.search(r"((?:content|breakdown|diagnostics|figures|history|implementation|limitations|sectors|maps)"
-                  r"\.[a-z_]+)\(", source)
+    m = re.search(
+        r"((?:content|breakdown|diagnostics|figures|history|implementation|limitations|sectors|maps)"
+        r"\.[a-z_]+)\(",
+        source,
+    )
     return m.group(1) if m else ""
 
 
-def combine(
-    paths: list[Path], headings: dict[int, str] | None = None, lang: str = "en"
-) -> nbformat.NotebookNode:
+def combine(paths: list[Path], headings: dict[int, str] | None = None, lang: str = "en") -> nbformat.NotebookNode:
     """One notebook made of the report cells of several executed notebooks, in order, in ``lang``.
 
     Outputs shown in another language (``i18n.show`` tags each with its language) are dropped;
@@ -104,8 +106,9 @@ def combine(
                         label = nbformat.v4.new_output(
                             "display_data", data={"text/markdown": f"**{word} {n}.** {meta['caption']}"}
                         )
-                        exhibits.append(Exhibit(kind, n, meta["caption"], meta.get("alt", ""), p.stem, pos,
-                                                _maker(c.source)))
+                        exhibits.append(
+                            Exhibit(kind, n, meta["caption"], meta.get("alt", ""), p.stem, pos, _maker(c.source))
+                        )
                         # a table's number goes above it, a figure's caption below it
                         kept += [label, o] if kind == "table" else [o, label]
                     else:
@@ -133,7 +136,7 @@ main, header.title { max-width: 860px; margin: 0 auto; padding: 0 24px; }
 nav.toc { max-width: 860px; margin: 0 auto 8px; padding: 0 24px; font-size: 14px; }
 nav.toc h2.toc-title { color: var(--ink); font-size: 17px; margin: 8px 0; }
 nav.toc ol { margin: 0; padding-left: 20px; }
-nav.toc li.toc-h2 { margin-left: 18px; list-style: circle; }
+nav.toc ul { padding-left: 18px; list-style: circle; }
 .table-wrap { overflow-x: auto; max-width: 100%; }
 .k { font-weight: 600; }
 header.title { padding-top: 40px; padding-bottom: 24px; border-bottom: 2px solid var(--accent); margin-bottom: 16px; }
@@ -185,14 +188,28 @@ def render_html(nb: nbformat.NotebookNode, out: Path, meta: ReportMeta) -> Path:
     for table in soup.find_all("table"):  # wide tables scroll inside their box at phone width
         wrap = soup.new_tag("div", attrs={"class": "table-wrap", "role": "region", "tabindex": "0"})
         table.wrap(wrap)
-    toc = []
+    toc: list[str] = []  # sections (h1) numbered, their subsections (h2) listed under each
+    open_sub = False
     for h in soup.find_all(["h1", "h2"]):
         if not h.get("id"):
             continue
-        toc.append(
-            f'<li class="toc-{h.name}"><a href="#{html.escape(h["id"], quote=True)}">'
-            f"{html.escape(h.get_text(' ', strip=True))}</a></li>"
-        )
+        link = f'<a href="#{html.escape(str(h["id"]), quote=True)}">{html.escape(h.get_text(" ", strip=True))}</a>'
+        if h.name == "h1":
+            if open_sub:
+                toc.append("</ul></li>")
+                open_sub = False
+            elif toc:
+                toc.append("</li>")
+            toc.append(f"<li>{link}")
+        else:
+            if not toc:
+                toc.append("<li>")
+            if not open_sub:
+                toc.append("<ul>")
+                open_sub = True
+            toc.append(f"<li>{link}</li>")
+    if toc:
+        toc.append("</ul></li>" if open_sub else "</li>")
     body = str(soup)
     esc = html.escape
     banner = ""
@@ -393,6 +410,12 @@ def render_brief(nb: nbformat.NotebookNode, out: Path, meta: ReportMeta) -> Path
         body = pypandoc.convert_text(
             md, "typst", format="markdown-raw_html-markdown_in_html_blocks", extra_args=["--wrap=none"]
         )
-        (tmp / "brief.typ").write_text(preamble + body, encoding="utf-8")
+        contact = dict(meta.cover).get(meta.contact_label, "")
+        closing = (
+            "\n#v(0.6em)\n#block(width: 100%, stroke: (top: 0.5pt + luma(160)), inset: (top: 5pt))[#text(8.5pt)["
+            + (f"*{q(meta.contact_label)}:* {q(contact)} \\ " if contact else "")
+            + f"{q(meta.citation)}]]\n"
+        )
+        (tmp / "brief.typ").write_text(preamble + body + closing, encoding="utf-8")
         typst.compile(str(tmp / "brief.typ"), output=str(out), root=str(tmp))
     return out

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.report.content import Context, file_stem, fmt_p, fmt_pct, md_escape, pipe_table
-from analysis.report.i18n import _, nt, tr
+from analysis.report.i18n import _, month, nt, tr
 
 
 def sector_rows(results_dir: str | Path, ctx: Context, outcome: str) -> pd.DataFrame:
@@ -83,15 +83,21 @@ def sector_text(tbl: pd.DataFrame) -> str:
     below = int((shown.ci_high < 0).sum())
     floor = float(shown.min_p_value.max()) if len(shown) else 0.0
     rest = len(shown) - below
-    others = "" if not rest else nt("; the other one's interval includes it", "; the other {n}'s intervals include it", rest)
-    text = nt(
-        "Of the {total} sectors with a published estimate, {n} shows a fall whose interval excludes zero{others}.",
-        "Of the {total} sectors with a published estimate, {n} show a fall whose interval excludes zero{others}.",
-        below,
-        total=len(shown),
-        others=others,
-    ) + " " + tr(
-        "Estimates range from {low} to {high}.", low=fmt_pct(shown.percent.min()), high=fmt_pct(shown.percent.max())
+    others = (
+        "" if not rest else nt("; the other one's interval includes it", "; the other {n}'s intervals include it", rest)
+    )
+    text = (
+        nt(
+            "Of the {total} sectors with a published estimate, {n} shows a fall whose interval excludes zero{others}.",
+            "Of the {total} sectors with a published estimate, {n} show a fall whose interval excludes zero{others}.",
+            below,
+            total=len(shown),
+            others=others,
+        )
+        + " "
+        + tr(
+            "Estimates range from {low} to {high}.", low=fmt_pct(shown.percent.min()), high=fmt_pct(shown.percent.max())
+        )
     )
     if floor:
         text += " " + tr(
@@ -104,11 +110,23 @@ def sector_text(tbl: pd.DataFrame) -> str:
 
 
 def sector_md(tbl: pd.DataFrame) -> str:
-    cols = (_("Sector"), _("Start"), _("Months"), _("Effect"), _("95% interval"), _("p-value"), _("Smallest possible p"))
+    cols = (
+        _("Sector"),
+        _("Start"),
+        _("Months"),
+        _("Effect"),
+        _("95% interval"),
+        _("p-value"),
+        _("Smallest possible p"),
+    )
     rows = []
     for r in tbl.itertuples():
         if r.suppressed:
-            rows.append(dict(zip(cols, (md_escape(r.sector), r.start, f"{r.months}", "n/p", "n/p", "n/p", "n/p"))))
+            rows.append(
+                dict(
+                    zip(cols, (md_escape(r.sector), month(r.start, "short"), f"{r.months}", "n/p", "n/p", "n/p", "n/p"))
+                )
+            )
             continue
         rows.append(
             dict(
@@ -116,7 +134,7 @@ def sector_md(tbl: pd.DataFrame) -> str:
                     cols,
                     (
                         md_escape(r.sector),
-                        r.start,
+                        month(r.start, "short"),
                         f"{r.months}",
                         fmt_pct(r.percent),
                         tr("{lo} to {hi}", lo=fmt_pct(r.ci_low), hi=fmt_pct(r.ci_high)),
