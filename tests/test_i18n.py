@@ -66,7 +66,8 @@ def test_markdown_cells_of_the_notebooks_are_translated_keeping_their_structure(
 
 
 def test_field_terms_in_spanish_are_the_ones_the_data_count():
-    from analysis.labels import OUTCOME_LABELS, label
+    from analysis.labels import OUTCOME_LABELS
+    from analysis.report.i18n import label
 
     with use("es"):
         assert label(OUTCOME_LABELS, "gun_homicides") == "víctimas de homicidio doloso con arma de fuego"

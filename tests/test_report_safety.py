@@ -260,3 +260,60 @@ def test_sensitivity_waits_for_a_whole_quarter():
     table, post = content.relative_magnitudes_or_none(fake(list(range(-12, 2))), mbar=(0.0, 1.0))
     assert table.empty and post == 0
     assert content.sensitivity_text(table, post)[0].startswith("Not yet possible")
+
+
+# -- the internal edition and the Word edition ---------------------------------------------------
+@pytest.fixture(scope="module")
+def internal(small):
+    import dataclasses
+
+    opts = dataclasses.replace(OPTS, edition="internal", languages=("en",), formats=("html", "pdf", "docx"))
+    manifest = build_report(QUARTER, small["roots"][0] / "panel.parquet", small["roots"][1], opts)
+    return {"manifest": manifest, "dir": small["roots"][1] / f"{QUARTER}-CONFIDENTIAL"}
+
+
+def test_the_internal_edition_shows_small_counts_says_confidential_and_leaves_the_public_report(small, internal):
+    from pypdf import PdfReader
+
+    d = internal["dir"]
+    assert internal["manifest"]["edition"] == "internal" and small["manifest"]["edition"] == "public"
+    names = sorted(p.name for p in d.iterdir() if p.is_file())
+    assert [n for n in names if n.startswith("alto-al-fuego")] == [
+        f"alto-al-fuego_{QUARTER}_CONFIDENTIAL_brief_en.pdf",
+        f"alto-al-fuego_{QUARTER}_CONFIDENTIAL_en.docx",
+        f"alto-al-fuego_{QUARTER}_CONFIDENTIAL_en.html",
+        f"alto-al-fuego_{QUARTER}_CONFIDENTIAL_en.pdf",
+    ]
+    pages = [p.extract_text() or "" for p in PdfReader(str(d / f"alto-al-fuego_{QUARTER}_CONFIDENTIAL_en.pdf")).pages]
+    assert all("CONFIDENTIAL" in p for p in pages)
+    html = (d / f"alto-al-fuego_{QUARTER}_CONFIDENTIAL_en.html").read_text()
+    assert 'class="confidential-banner"' in html
+    # what the public edition withholds, the internal one shows
+    withheld = {}
+    for f in sorted((small["dir"] / "results").glob("*.csv")):
+        t = pd.read_csv(f)
+        if "suppressed" in t and t.suppressed.astype(bool).any():
+            withheld[f.name] = int(t.suppressed.astype(bool).sum())
+            inner = pd.read_csv(d / "results" / f.name)
+            assert not inner.suppressed.astype(bool).any(), f.name
+    assert withheld  # the public edition withholds something in this small build, the internal one nothing
+    public_html = (small["dir"] / f"alto-al-fuego_{QUARTER}_en.html").read_text()
+    def table(h: str) -> str:  # the counts-by-sector table itself (not the note above it)
+        return h.split('id="Counts-and-rates')[1].split("<table")[1].split("</table>")[0]
+
+    assert "&lt;5" in table(public_html) and "&lt;5" not in table(html) and "n/p" not in table(html)
+    # the public report was not replaced, and is still the one a next quarter compares with
+    assert (small["dir"] / f"alto-al-fuego_{QUARTER}_en.html").exists()
+    assert "CONFIDENTIAL" not in public_html
+
+
+def test_formats_docx_adds_a_word_edition_with_the_report_text(internal):
+    import zipfile
+
+    res = pd.read_csv(internal["dir"] / "results" / "program.csv").set_index("method").loc["ppml"]
+    with zipfile.ZipFile(internal["dir"] / f"alto-al-fuego_{QUARTER}_CONFIDENTIAL_en.docx") as z:
+        xml = z.read("word/document.xml").decode("utf-8")
+        media = [n for n in z.namelist() if n.startswith("word/media/")]
+    text = re.sub(r"<[^>]+>", "", xml)
+    assert "Cumulative estimate through" in text and f"{abs(res.att_percent):.1f}%" in text
+    assert "CONFIDENTIAL" in text and len(media) >= 5  # the figures travel with the text

@@ -27,6 +27,15 @@ class Costs:
     is_default: bool
     program_cost: float | None
     program_cost_source: str
+    #: the sources in Spanish, for the Spanish edition (the English ones when not given)
+    source_es: str = ""
+    program_cost_source_es: str = ""
+
+    def source_in(self, lang: str) -> str:
+        return self.source_es if lang == "es" and self.source_es else self.source
+
+    def program_cost_source_in(self, lang: str) -> str:
+        return self.program_cost_source_es if lang == "es" and self.program_cost_source_es else self.program_cost_source
 
 
 def load_costs(path: Path | str = CONFIG) -> Costs:
@@ -57,6 +66,8 @@ def load_costs(path: Path | str = CONFIG) -> Costs:
         is_default=bool(c.get("cost_is_default", True)),
         program_cost=prog if prog else None,
         program_cost_source=str(c.get("program_cost_source", "")),
+        source_es=str(c.get("cost_source_es", "")),
+        program_cost_source_es=str(c.get("program_cost_source_es", "")),
     )
 
 

@@ -16,7 +16,7 @@ from analysis.data.activities import COMPONENT_LABELS, COMPONENTS, activity_summ
 from analysis.evaluation.cost import Costs, cost_averted
 from analysis.report import disclosure
 from analysis.report.content import Context, fmt_num, md_escape, pipe_table
-from analysis.report.i18n import N_, _, tr
+from analysis.report.i18n import N_, _, current, tr
 
 
 def load_activities(path: str | Path | None, ctx: Context) -> pd.DataFrame | None:
@@ -182,7 +182,7 @@ def cost_md(c: dict | None, costs: Costs, homicides: dict | None, injuries: dict
             fatal=money(costs.fatal, cur),
             nonfatal=money(costs.nonfatal, cur),
             year=costs.price_year,
-            source=md_escape(costs.source),
+            source=md_escape(costs.source_in(current())),
             value=money(c["cost_averted"], cur),
             value_lo=money(c["cost_averted_low"], cur),
             value_hi=money(c["cost_averted_high"], cur),
@@ -191,7 +191,7 @@ def cost_md(c: dict | None, costs: Costs, homicides: dict | None, injuries: dict
     )
     if "cost_per_victim_averted" in c:
         source = (
-            " " + tr("(source: {source})", source=md_escape(costs.program_cost_source))
+            " " + tr("(source: {source})", source=md_escape(costs.program_cost_source_in(current())))
             if costs.program_cost_source
             else ""
         )
