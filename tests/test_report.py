@@ -338,3 +338,27 @@ def test_pdf_and_brief_of_each_language_give_the_results_files_headline(built, l
     assert len(brief_pages) <= 2
     assert f"{trend.averted:,.0f}" in brief and norm(since) in brief
     assert all(demo in p for p in brief_pages)
+
+
+def test_the_last_appendix_maps_every_figure_and_table_to_its_cell_and_function(built):
+    """No code path in the reader's text; one appendix says where each exhibit comes from, and the
+    cell it names is the one whose output it is."""
+    import nbformat
+
+    html = (built["dir"] / f"alto-al-fuego_{QUARTER}_en.html").read_text()
+    body, appendix = html.split("Appendix: where each figure and table comes from</h1>")
+    text = _text(body)
+    assert "config/cost.toml" not in text and "data/raw" not in text and "make validate" not in text
+    td = r"\s*<td[^>]*>"
+    rows = re.findall(td + r"(Figure|Table) (\d+)</td>" + td + r"notebooks/([\w.-]+\.ipynb)</td>" + td + r"(\d+)</td>"
+                      + td + r"<code>([\w.]+)</code></td>", appendix)
+    figures = int(max(re.findall(r"<strong>Figure (\d+)\.</strong>", body), key=int))
+    tables = int(max(re.findall(r"<strong>Table (\d+)\.</strong>", body), key=int))
+    assert sorted(int(n) for k, n, *_ in rows if k == "Figure") == list(range(1, figures + 1))
+    assert sorted(int(n) for k, n, *_ in rows if k == "Table") == list(range(1, tables + 1))
+    makers = {(k, int(n)): (nb, int(cell), fn) for k, n, nb, cell, fn in rows}
+    assert makers[("Figure", 1)][0] == "program.ipynb" and makers[("Figure", 1)][2] == "maps.program_map"
+    assert any(fn == "figures.sector_panel" and nb.startswith("sector_") for nb, _c, fn in makers.values())
+    for nb_name, cell, fn in makers.values():  # the named cell calls the named function
+        nb = nbformat.read(str(built["dir"] / "notebooks" / nb_name), as_version=4)
+        assert fn.split(".")[1] in nb.cells[cell - 1].source, (nb_name, cell, fn)

@@ -485,7 +485,7 @@ def sector_panel(result, sector: str, demo: bool = False, noun: str = "victims",
     polygons, ``report.maps.load_sectors``), a small locator map on the right."""
     with plt.rc_context(STYLE):
         if sectors is not None and (sectors.unit == sector).any():
-            fig, (a1, a2, a3) = plt.subplots(1, 3, figsize=(7.2, 2.5), gridspec_kw={"width_ratios": [1, 1, 0.42]})
+            fig, (a1, a2, a3) = plt.subplots(1, 3, figsize=(7.2, 2.6), gridspec_kw={"width_ratios": [1, 1, 0.62]})
             locator(a3, sectors, sector)
         else:
             fig, (a1, a2) = plt.subplots(1, 2, figsize=(7.2, 2.5))
@@ -514,7 +514,7 @@ def sector_panel(result, sector: str, demo: bool = False, noun: str = "victims",
         start = cf.loc[cf.treated.astype(bool), "period"].min()
         if pd.notna(start):
             a2.axvline(start.to_timestamp(), color=GREY, lw=0.8)
-        a2.xaxis.set_major_locator(mdates.YearLocator(2))
+        a2.xaxis.set_major_locator(mdates.YearLocator(4 if sectors is not None else 2))
         a2.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
         a2.set_ylim(bottom=0)
         a2.set_ylabel(tr("{noun}, last {n} months", noun=_noun(noun), n=window))

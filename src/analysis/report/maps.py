@@ -52,7 +52,7 @@ def program_map(sectors, ctx, adjacency: pd.DataFrame | None = None, demo: bool 
             if y in starts.index and x not in starts.index:
                 neighbours.add(x)
     with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(7.2, 5.4))
+        fig, ax = plt.subplots(figsize=(7.2, 4.6))
         _plot(sectors, ax, color=OTHER, edgecolor=EDGE, linewidth=0.5)
         near = sectors[sectors.unit.isin(neighbours)]
         _plot(near, ax, color=NEIGHBOUR, edgecolor=EDGE, linewidth=0.5, hatch="///")
@@ -99,7 +99,7 @@ def program_map(sectors, ctx, adjacency: pd.DataFrame | None = None, demo: bool 
     return _described(fig, caption, alt)
 
 
-def effect_map(sectors, table: pd.DataFrame, demo: bool = False, figsize: tuple[float, float] = (7.2, 5.4)):
+def effect_map(sectors, table: pd.DataFrame, demo: bool = False, figsize: tuple[float, float] = (7.2, 4.4)):
     """Each program sector's effect since its start (percent) in classes; sectors whose estimate
     is not published are hatched, the others left light grey. ``table``: ``report.sectors.sector_rows``."""
     t = table.copy()

@@ -54,12 +54,11 @@ class Exhibit:
 
 
 def _maker(source: str) -> str:
-    """The call a cell makes to produce what it shows: the first 'module.function(' in it."""
-    m = re.search(
-        r"((?:content|breakdown|diagnostics|figures|history|implementation|limitations|sectors|maps)"
-        r"\.[a-z_]+)\(",
-        source,
-    )
+    """The function that makes what a cell shows: the one ``show`` is given, else the first
+    'module.function(' of the cell."""
+    modules = r"(?:content|breakdown|diagnostics|figures|history|implementation|limitations|sectors|maps|brief)"
+    shown = re.search(r"show\((?:lambda: )?(" + modules + r"\.[a-z_]+)", source)
+    m = shown or re.search("(" + modules + r"\.[a-z_]+)\(", source)
     return m.group(1) if m else ""
 
 
