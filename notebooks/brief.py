@@ -11,7 +11,7 @@
 # %% [markdown] tags=["notebook-only"]
 # # Two-page brief
 #
-# The key messages, one figure and one map, read from the results files the other notebooks
+# The key messages, one figure and one map (where the program operates), read from the results files the other notebooks
 # wrote (run it after them; it computes no estimate).
 
 # %% tags=["parameters"]
@@ -24,7 +24,7 @@ languages = "en"  # languages of the texts shown: "en", "es" or "en es" (the bui
 edition = "public"  # "internal" shows counts from 1 to 4 (CONFIDENTIAL)
 
 # %%
-from analysis.report import brief, content, disclosure, figures, maps, sectors
+from analysis.report import brief, content, disclosure, figures, maps
 from analysis.report.i18n import set_languages, show
 
 set_languages(languages)  # each text below is shown once per language, from the same numbers
@@ -37,11 +37,11 @@ show(lambda: brief.brief_md(results_dir, ctx))
 # %%
 quarter_table, program = brief.quarters(results_dir), brief.headline(results_dir)
 if len(quarter_table) and program is not None:
-    show(lambda: figures.by_quarter(quarter_table, program, demo=ctx.is_demo))
+    show(lambda: figures.by_quarter(quarter_table, program, demo=ctx.is_demo, figsize=(7.2, 2.5)))
 
 # %%
-if geography_path:
+if geography_path:  # where the program operates (the effect map's classes hide each sector's interval)
     polygons = maps.load_sectors(geography_path)
-    table = sectors.sector_rows(results_dir, ctx, outcome)
-    show(lambda: maps.effect_map(polygons, table, demo=ctx.is_demo, figsize=(6.4, 3.4)))
+    adjacency = content.load_adjacency(panel_path)
+    show(lambda: maps.program_map(polygons, ctx, adjacency, demo=ctx.is_demo, figsize=(7.2, 3.4)))
 show(brief.closing)

@@ -137,6 +137,7 @@ acts = implementation.load_activities(activities_path, ctx)
 show(lambda: implementation.activity_md(acts, ctx)[0])
 if acts is not None:
     show(lambda: implementation.activity_md(acts, ctx)[1], caption="Activities by component and quarter")
+    show(lambda: implementation.sector_md(acts, ctx), caption="Activities this quarter by sector and component")
     activity_outcome = implementation.activity_vs_outcome(acts, main, ctx)
     show(lambda: figures.activity_vs_outcome(activity_outcome, demo=ctx.is_demo))
     show(implementation.activity_caveat)

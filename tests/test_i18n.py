@@ -158,7 +158,7 @@ def test_show_writes_each_text_once_per_language_and_combine_keeps_one_edition(t
     md = [c.source for c in es.cells if c.cell_type == "markdown"]
     outs = [o["data"]["text/markdown"] for o in es.cells[1].outputs]
     assert md == ["## Limitaciones"]
-    assert outs == ["**Cuadro 1.** 3 SECTORES", "3 sectores"]
+    assert outs == ["**Tabla 1.** 3 SECTORES", "3 sectores"]
     assert es.metadata["exhibits"][0]["notebook"] == "program" and es.metadata["exhibits"][0]["cell"] == 2
     en = render.combine([path], lang="en")
     assert [o["data"]["text/markdown"] for o in en.cells[1].outputs] == ["**Table 1.** 3 SECTORS", "3 sectors"]

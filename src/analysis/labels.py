@@ -42,7 +42,7 @@ INCIDENT_OUTCOME_LABELS: dict[str, tuple[str, str]] = {
 OUTCOME_SHORT: dict[str, tuple[str, str]] = {
     "shootings": (
         "Shootings (gun homicides + gun injuries)",
-        "Disparos (homicidios dolosos con arma de fuego + lesiones dolosas por disparo de arma de fuego)",
+        "Víctimas de disparos (homicidios dolosos con arma de fuego y lesiones dolosas por disparo de arma de fuego)",
     ),
     "gun_homicides": ("Gun homicides", "Homicidios dolosos con arma de fuego"),
     "gun_injuries": ("Non-fatal gun injuries", "Lesiones dolosas por disparo de arma de fuego"),

@@ -19,6 +19,7 @@ Guarantees (each tested in tests/test_build.py):
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import errno
 import json
@@ -562,7 +563,8 @@ def render(st: Stage, executed: list[Path], built: str, opt: BuildOptions | None
             path = st.staging / f"{stem.replace(f'_{lang}', '')}_brief_{lang}.pdf"
             with use(lang):
                 brief = combine([by_stem["brief"]], lang=lang)
-            render_brief(brief, path, meta)
+                brief_meta = dataclasses.replace(meta, subtitle=_("Two-page brief") + " · " + meta.subtitle)
+            render_brief(brief, path, brief_meta)
             st.timings[f"render brief {lang}"] = time.perf_counter() - t
             outputs[f"brief_{lang}"] = path.name
     # the first language's files under the old keys, for readers of older manifests

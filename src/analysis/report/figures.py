@@ -120,7 +120,6 @@ def event_study(result, title: str | None = None, demo: bool = False, noun: str 
         caption = title or tr(
             "Event study: {outcome} ({method})", outcome=_label(result.outcome), method=_method(result.method)
         )
-        ax.set_title(caption, loc="left")
         ax.legend(loc="upper right", fontsize=8)
         _demo_mark(ax, demo)
         fig.tight_layout(rect=(0, 0.03, 1, 1))
@@ -230,7 +229,6 @@ def city_series(panel: pd.DataFrame, outcome: str, demo: bool = False, noun: str
             ax.plot(s.index.to_timestamp(), shown, color=c, lw=1.3, label=col)
         ax.set_ylabel(tr("{noun} per month (3-month mean)", noun=_noun(noun)))
         caption = tr("{outcome} across the city: totals by group", outcome=_label(outcome))
-        ax.set_title(caption, loc="left")
         ax.legend(fontsize=8)
         _demo_mark(ax, demo)
         fig.tight_layout(rect=(0, 0.03, 1, 1))
@@ -269,7 +267,6 @@ def calibration(checks, demo: bool = False):
         ax.set_xlabel(tr("% of {n} placebo runs rejecting a true null at 5% (dashed: 5%)", n=len(checks[0].p_values)))
         ax.set_xlim(0, max(20, hi.max() + 2))
         caption = _("Calibration: how often each method finds an effect where there is none")
-        ax.set_title(caption, loc="left")
         _demo_mark(ax, demo)
         fig.tight_layout(rect=(0, 0.04, 1, 1))
         plt.close(fig)
@@ -310,7 +307,6 @@ def sensitivity(table: pd.DataFrame, demo: bool = False, noun: str = "victims"):
         ax.set_xlabel(_("Allowed post-start departure from parallel trends (times the largest before the start)"))
         ax.set_ylabel(_("Effect (% of expected)") if log else tr("Effect ({noun} per sector-month)", noun=_noun(noun)))
         caption = _("Sensitivity of the first-year effect to departures from parallel trends")
-        ax.set_title(caption, loc="left")
         ax.legend(loc="best", fontsize=8)
         _demo_mark(ax, demo)
         fig.tight_layout(rect=(0, 0.03, 1, 1))
@@ -345,13 +341,19 @@ def _demo_mark(ax, demo: bool) -> None:
         )
 
 
-def by_quarter(table: pd.DataFrame, headline: float, demo: bool = False, title: str | None = None):
+def by_quarter(
+    table: pd.DataFrame,
+    headline: float,
+    demo: bool = False,
+    title: str | None = None,
+    figsize: tuple[float, float] = (7.2, 3.0),
+):
     """The effect in each calendar quarter (percent, with its interval), the headline as a line.
 
     ``table``: ``ImpactResult.aggregate('quarter')`` with ``suppressed`` (quarters not drawn)."""
     t_ = table[~table.get("suppressed", pd.Series(False, index=table.index)).astype(bool)]
     with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(7.2, 3.0))
+        fig, ax = plt.subplots(figsize=figsize)
         x = pd.PeriodIndex(t_.group, freq="Q").to_timestamp(how="start") + pd.Timedelta(days=45)
         ax.axhline(0, color=GREY, lw=0.8)
         ax.axhline(headline, color=COUNTERFACTUAL, lw=1.0, ls="--", label=tr("since the start: {x}", x=_pc(headline)))
@@ -372,7 +374,6 @@ def by_quarter(table: pd.DataFrame, headline: float, demo: bool = False, title: 
         ax.xaxis.set_major_locator(mdates.YearLocator())
         ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y"))
         caption = title or _("Effect of the program by calendar quarter")
-        ax.set_title(caption, loc="left")
         ax.legend(loc="lower left", fontsize=8, ncol=2)
         _demo_mark(ax, demo)
         fig.tight_layout(rect=(0, 0.03, 1, 1))
@@ -432,7 +433,6 @@ def forest(
         ax.invert_yaxis()
         ax.set_xlabel(_("Effect (% of expected), 95% interval"))
         caption = title or _("Effect in each sector since its start")
-        ax.set_title(caption, loc="left")
         ax.grid(axis="y", alpha=0)
         _demo_mark(ax, demo)
         fig.tight_layout(rect=(0, 0.03, 1, 1))
@@ -441,13 +441,12 @@ def forest(
         shown = shown[np.isfinite(shown.percent.astype(float))]
         alt = tr(
             "Forest plot of the effect in each of {n} program sectors with its 95% interval{program}; sector "
-            "estimates range from {low} to {high}; {hidden} not published.",
+            "estimates range from {low} to {high}.",
             n=len(rows),
             program=tr(", and for all program sectors together ({x})", x=_pc(headline[0])) if headline else "",
             low=_pc(float(shown.percent.min())) if len(shown) else "—",
             high=_pc(float(shown.percent.max())) if len(shown) else "—",
-            hidden=len(rows) - len(shown),
-        )
+        ) + (" " + tr("{n} not published.", n=len(rows) - len(shown)) if len(rows) > len(shown) else "")
         return _described(fig, caption, alt)
 
 
@@ -463,7 +462,6 @@ def activity_vs_outcome(tbl: pd.DataFrame, demo: bool = False):
         ax.set_xlabel(_("Program activities in the sector-quarter"))
         ax.set_ylabel(_("Recorded vs expected (%)"))
         caption = _("Activity and outcomes by sector and quarter (description, not effect)")
-        ax.set_title(caption, loc="left")
         ax.legend(fontsize=7, ncol=1, loc="upper left", bbox_to_anchor=(1.01, 1.0), title=_("sector"), title_fontsize=7)
         _demo_mark(ax, demo)
         fig.tight_layout(rect=(0, 0.03, 1, 1))
@@ -523,15 +521,12 @@ def sector_panel(result, sector: str, demo: bool = False, noun: str = "victims",
         _demo_mark(a2, demo)
         fig.tight_layout(rect=(0, 0.04, 1, 1))
         plt.close(fig)
-        post = es[es.rel_period >= 0]
         alt = tr(
-            "Two panels for sector {sector}: the effect by month since the start (average after the start: {post}) "
-            "and the recorded {noun} over the last {window} months against the counterfactual; a small map shows "
-            "where the sector is.",
+            "Two panels for sector {sector}: the effect by month since the start (since the start as a whole: "
+            "{effect}) and the recorded {noun} over the last {window} months against the counterfactual; a small "
+            "map shows where the sector is.",
             sector=sector,
-            post=(_pc(float(post.estimate.mean())) if result.event_scale == "log" else f"{post.estimate.mean():.2f}")
-            if len(post)
-            else "—",
+            effect=_pc(float(result.att_percent)) if np.isfinite(result.att_percent) else f"{result.att:.2f}",
             noun=_noun(noun),
             window=window,
         )

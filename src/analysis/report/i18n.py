@@ -205,7 +205,7 @@ def show(make: Callable[[], Any], caption: str | None = None) -> None:
             for i, item in enumerate(items):
                 if item is None or (isinstance(item, str) and not item.strip()):
                     continue
-                meta: dict[str, Any] = {"lang": lang}
+                meta: dict[str, Any] = {"lang": lang, "maker": _maker(make)}
                 if caption and i == 0:
                     meta["caption"] = _(caption)
                     meta["kind"] = "table"
@@ -216,6 +216,36 @@ def show(make: Callable[[], Any], caption: str | None = None) -> None:
                     meta["alt"] = getattr(item, "alt_text", "") or ""
                     meta["caption"] = getattr(item, "caption", "") or ""
                     display(item, metadata=meta)
+
+
+#: the report modules whose functions make what the notebooks show
+REPORT_MODULES = (
+    "content",
+    "breakdown",
+    "diagnostics",
+    "figures",
+    "history",
+    "implementation",
+    "limitations",
+    "sectors",
+    "maps",
+    "brief",
+)
+
+
+def _maker(make: Callable[[], Any]) -> str:
+    """The report function a ``show`` call displays, read from its code: ``lambda: maps.program_map(...)``
+    -> 'maps.program_map' (for the appendix that says where each figure and table comes from)."""
+    code = getattr(make, "__code__", None)
+    if code is None or getattr(make, "__name__", "") != "<lambda>":
+        module = getattr(make, "__module__", "") or ""
+        name = getattr(make, "__name__", "")
+        return f"{module.rsplit('.', 1)[-1]}.{name}" if module.startswith("analysis.report") and name else ""
+    names = code.co_names
+    for a, b in zip(names, names[1:]):
+        if a in REPORT_MODULES:
+            return f"{a}.{b}"
+    return ""
 
 
 _PLACEHOLDER = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)(?:[:!][^{}]*)?\}(?!\})")

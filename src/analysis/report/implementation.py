@@ -87,8 +87,7 @@ def activity_md(acts: pd.DataFrame | None, ctx: Context, last: int = 4) -> tuple
         quarters=len(quarters),
         total=f"{int(tot['count'].sum()):,}",
     )
-    table = pipe_table(pd.DataFrame(rows), align="ll" + "r" * len(quarters))
-    return text, table + "\n\n" + sector_md(acts, ctx)
+    return text, pipe_table(pd.DataFrame(rows), align="ll" + "r" * len(quarters))
 
 
 def sector_md(acts: pd.DataFrame, ctx: Context) -> str:
@@ -103,11 +102,7 @@ def sector_md(acts: pd.DataFrame, ctx: Context) -> str:
         for c in COMPONENTS:
             row[_(COMPONENT_LABELS[c])] = f"{int(wide.loc[sec, c]):,}" if sec in wide.index and c in wide else "0"
         rows.append(row)
-    return (
-        tr("Activities in {quarter} by sector and component:", quarter=q)
-        + "\n\n"
-        + pipe_table(pd.DataFrame(rows), align="lrrr")
-    )
+    return pipe_table(pd.DataFrame(rows), align="lrrr")
 
 
 def _people(v) -> str:
@@ -142,8 +137,10 @@ def cost_rows(homicides: dict | None, injuries: dict | None, costs: Costs) -> di
 def money(x: float, currency: str) -> str:
     if not np.isfinite(x):
         return _("unbounded")
-    if abs(x) >= 1e9:  # Spanish "mil millones": a billion in English is not a "billón"
+    if abs(x) >= 1e9 and current() != "es":  # Spanish counts in millions: "USD 1,200 millones", never "billón"
         return tr("{currency} {x} billion", currency=currency, x=f"{x / 1e9:,.2f}").replace("-", "−")
+    if abs(x) >= 1e9:
+        return tr("{currency} {x} million", currency=currency, x=f"{x / 1e6:,.0f}").replace("-", "−")
     if abs(x) >= 1e6:
         return tr("{currency} {x} million", currency=currency, x=f"{x / 1e6:,.1f}").replace("-", "−")
     return f"{currency} {x:,.0f}".replace("-", "−")

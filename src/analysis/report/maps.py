@@ -39,7 +39,29 @@ def load_sectors(path: str | Path):
     return g.to_crs(CRS)
 
 
-def program_map(sectors, ctx, adjacency: pd.DataFrame | None = None, demo: bool = False):
+def _names(ax, polygons) -> None:
+    """Each polygon's sector id at a point inside it, dark on a white halo (legible on any fill)."""
+    import matplotlib.patheffects as pe
+
+    for unit, point in zip(polygons.unit, polygons.geometry.representative_point()):
+        ax.annotate(
+            str(unit),
+            (point.x, point.y),
+            ha="center",
+            va="center",
+            fontsize=6.5,
+            fontweight="bold",
+            path_effects=[pe.withStroke(linewidth=2.2, foreground="white")],
+        )
+
+
+def program_map(
+    sectors,
+    ctx,
+    adjacency: pd.DataFrame | None = None,
+    demo: bool = False,
+    figsize: tuple[float, float] = (7.2, 4.6),
+):
     """Program sectors by start group, the sectors that border them, and the others."""
     starts = ctx.panel.drop_duplicates("unit").set_index("unit").treat_start.dropna()
     groups = sorted(set(starts))
@@ -52,10 +74,10 @@ def program_map(sectors, ctx, adjacency: pd.DataFrame | None = None, demo: bool 
             if y in starts.index and x not in starts.index:
                 neighbours.add(x)
     with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(7.2, 4.6))
+        fig, ax = plt.subplots(figsize=figsize)
         _plot(sectors, ax, color=OTHER, edgecolor=EDGE, linewidth=0.5)
         near = sectors[sectors.unit.isin(neighbours)]
-        _plot(near, ax, color=NEIGHBOUR, edgecolor=EDGE, linewidth=0.5, hatch="///")
+        _plot(near, ax, facecolor="white", edgecolor=NEIGHBOUR, linewidth=0.5, hatch="////")
         handles = []
         for i, g in enumerate(groups):
             units = list(starts.index[starts == g])
@@ -65,20 +87,25 @@ def program_map(sectors, ctx, adjacency: pd.DataFrame | None = None, demo: bool 
                 Patch(
                     facecolor=colour,
                     edgecolor="black",
-                    label=nt("{n} sector from {start}", "{n} sectors from {start}", len(units), start=g),
+                    label=nt(
+                        "{n} sector from {start}", "{n} sectors from {start}", len(units), start=month(g, "short")
+                    ),
                 )
             )
         handles.append(
             Patch(
-                facecolor=NEIGHBOUR, edgecolor="white", hatch="///", label=tr("Neighbouring sectors ({n})", n=len(near))
+                facecolor="white",
+                edgecolor=NEIGHBOUR,
+                hatch="////",
+                label=tr("Neighbouring sectors ({n})", n=len(near)),
             )
         )
         others = len(sectors) - len(near) - int(sectors.unit.isin(starts.index).sum())
         handles.append(Patch(facecolor=OTHER, edgecolor="#999999", label=tr("Other sectors ({n})", n=others)))
-        ax.legend(handles=handles, loc="lower left", fontsize=8, frameon=True, framealpha=0.9)
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+        _names(ax, sectors[sectors.unit.isin(starts.index)])
         _frame(ax)
         caption = _("Where the program operates: police sectors by start date, and their neighbours")
-        ax.set_title(caption, loc="left")
         _demo_mark(ax, demo)
         fig.tight_layout()
         plt.close(fig)
@@ -132,16 +159,16 @@ def effect_map(sectors, table: pd.DataFrame, demo: bool = False, figsize: tuple[
         handles.append(Patch(facecolor=OTHER, edgecolor="#999999", label=_("not in the program")))
         ax.legend(
             handles=handles,
-            loc="lower left",
+            loc="upper left",
+            bbox_to_anchor=(1.0, 1.0),
             fontsize=8,
-            frameon=True,
-            framealpha=0.9,
+            frameon=False,
             title=_("Effect since the start"),
             title_fontsize=8,
         )
+        _names(ax, sectors[sectors.unit.isin(list(t.sector))])
         _frame(ax)
         caption = _("The effect in each program sector since its start")
-        ax.set_title(caption, loc="left")
         _demo_mark(ax, demo)
         fig.tight_layout()
         plt.close(fig)
@@ -149,14 +176,13 @@ def effect_map(sectors, table: pd.DataFrame, demo: bool = False, figsize: tuple[
         best, worst = shown.loc[shown.percent.idxmin()], shown.loc[shown.percent.idxmax()]
         alt = tr(
             "Choropleth map of the effect in each of {n} program sectors: from {low} in sector {low_sector} to {high} "
-            "in sector {high_sector}; {hidden} not published.",
+            "in sector {high_sector}.",
             n=len(t),
             low=_pct(float(best.percent)),
             low_sector=best.sector,
             high=_pct(float(worst.percent)),
             high_sector=worst.sector,
-            hidden=len(hidden),
-        )
+        ) + (" " + tr("{n} not published.", n=len(hidden)) if hidden else "")
     else:
         alt = _("Map of the program sectors; no sector's effect can be published.")
     return _described(fig, caption, alt)

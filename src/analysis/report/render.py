@@ -106,7 +106,15 @@ def combine(paths: list[Path], headings: dict[int, str] | None = None, lang: str
                             "display_data", data={"text/markdown": f"**{word} {n}.** {meta['caption']}"}
                         )
                         exhibits.append(
-                            Exhibit(kind, n, meta["caption"], meta.get("alt", ""), p.stem, pos, _maker(c.source))
+                            Exhibit(
+                                kind,
+                                n,
+                                meta["caption"],
+                                meta.get("alt", ""),
+                                p.stem,
+                                pos,
+                                meta.get("maker") or _maker(c.source),
+                            )
                         )
                         # a table's number goes above it, a figure's caption below it
                         kept += [label, o] if kind == "table" else [o, label]
@@ -286,6 +294,11 @@ def typst_preamble(meta: ReportMeta) -> str:
 #set table(stroke: (x, y) => if y == 0 {{ (bottom: 0.8pt) }} else {{ (bottom: 0.3pt + luma(200)) }}, inset: 4pt)
 #show table: set text(8.5pt)
 #show figure.where(kind: table): set block(breakable: true)
+#set figure(numbering: none)  // the number is in the caption's text, as in the HTML
+#set figure.caption(separator: none)
+#show figure.caption: set text(9pt)
+#show figure.caption: set align(left)
+#show figure.where(kind: table): set figure.caption(position: top)
 #let horizontalrule = line(length: 100%, stroke: 0.4pt + luma(160))
 #align(center)[
   #v(3cm)
@@ -320,6 +333,25 @@ def _page_breaks(typ: str, appendix: str | None) -> str:
     return "\n".join(out)
 
 
+#: a numbered caption as ``combine`` writes it: "**Figure 3.** ..." / "**Tabla 2.** ..."
+_CAPTION = r"\*\*[^\W\d_]+ \d+\.\*\* [^\n]+"
+
+
+def _captioned(md: str) -> str:
+    """Markdown for pandoc in which each numbered caption belongs to its figure or table, so
+    that Typst keeps them on one page (a figure's caption below it, a table's above it)."""
+    # nbconvert names each figure by its MIME type ("![png](...)"); pandoc would caption it "png"
+    md = re.sub(r"!\[(png|svg|jpeg)\]\(", "![](", md)
+    md = re.sub(r"!\[\]\(([^)\s]+)\)\s*\n\s*\n(" + _CAPTION + ")", lambda m: f"![{m.group(2)}]({m.group(1)})", md)
+    table = r"((?:^\|[^\n]*\|[ \t]*\n?)+)"
+    return re.sub(
+        "^(" + _CAPTION + r")\s*\n\s*\n" + table,
+        lambda m: m.group(2).rstrip("\n") + "\n\n: " + m.group(1) + "\n",
+        md,
+        flags=re.M,
+    )
+
+
 def render_pdf(nb: nbformat.NotebookNode, out: Path, meta: ReportMeta, appendix: str | None = None) -> Path:
     """Write the PDF: nbconvert Markdown -> pandoc Typst -> typst.compile."""
     import pypandoc
@@ -329,8 +361,7 @@ def render_pdf(nb: nbformat.NotebookNode, out: Path, meta: ReportMeta, appendix:
     ex = MarkdownExporter()
     ex.exclude_input = True
     md, resources = ex.from_notebook_node(nb)
-    # nbconvert names each figure by its MIME type ("![png](...)"); pandoc would caption it "png"
-    md = re.sub(r"!\[(png|svg|jpeg)\]\(", "![](", md)
+    md = _captioned(md)
     with tempfile.TemporaryDirectory(prefix="typst-") as tmp_name:
         tmp = Path(tmp_name)
         for name, data in resources.get("outputs", {}).items():
@@ -352,7 +383,7 @@ def render_docx(nb: nbformat.NotebookNode, out: Path, meta: ReportMeta) -> Path:
     ex = MarkdownExporter()
     ex.exclude_input = True
     md, resources = ex.from_notebook_node(nb)
-    md = re.sub(r"!\[(png|svg|jpeg)\]\(", "![](", md)
+    md = _captioned(md)
     front = "\n".join(
         [f"# {meta.title}", "", meta.subtitle, ""]
         + ([f"**{meta.confidential}**", ""] if meta.confidential else [])
@@ -384,7 +415,7 @@ def render_brief(nb: nbformat.NotebookNode, out: Path, meta: ReportMeta) -> Path
     ex = MarkdownExporter()
     ex.exclude_input = True
     md, resources = ex.from_notebook_node(nb)
-    md = re.sub(r"!\[(png|svg|jpeg)\]\(", "![](", md)
+    md = _captioned(md)
     marks = " · ".join(x for x in (meta.confidential, meta.demo_label) if x)
     preamble = f"""
 #set document(title: "{q(meta.title)} {meta.quarter}")
@@ -395,6 +426,10 @@ def render_brief(nb: nbformat.NotebookNode, out: Path, meta: ReportMeta) -> Path
 #show heading.where(level: 1): it => block(above: 0.6em, below: 0.5em)[#text(13pt, weight: "bold", it.body)]
 #show heading.where(level: 2): it => block(above: 0.8em, below: 0.4em, sticky: true)[#text(11pt, weight: "bold", fill: rgb("#0072B2"), it.body)]
 #set image(width: 100%)
+#set figure(numbering: none)
+#set figure.caption(separator: none)
+#show figure.caption: set text(8.5pt)
+#show figure.caption: set align(left)
 #let horizontalrule = line(length: 100%, stroke: 0.4pt + luma(160))
 #block(width: 100%, fill: rgb("#0072B2"), inset: 8pt)[
   #text(fill: white, weight: "bold", size: 14pt)[{q(meta.title)}] \\
