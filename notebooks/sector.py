@@ -44,12 +44,13 @@ show(lambda: content.banner(ctx))
 # %%
 res = impact.estimate(impact.for_unit(ctx.panel, sector), outcome=outcome, method="ppml",
                       n_perm=n_perm, seed=seed)
-show(lambda: content.headline(res, ctx, sector=sector, short=True))
-
-# %%
+# the figure first, its sentence after: in print the heading then stays on the page of its figure
 if not content.hidden(ctx, outcome, sector):  # a sector too small to publish gets no path either
     polygons = maps.load_sectors(geography_path) if geography_path else None
     show(lambda: figures.sector_panel(res, sector, demo=ctx.is_demo, noun=content.record_noun(ctx), sectors=polygons))
+
+# %%
+show(lambda: content.headline(res, ctx, sector=sector, short=True))
 
 # %%
 saved = results_files.save_results([res], results_dir, f"sector_{content.file_stem(sector)}", ctx=ctx, sector=sector)

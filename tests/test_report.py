@@ -297,6 +297,11 @@ def test_each_html_edition_works_in_a_real_browser(built, lang, tmp_path):
             captions = page.evaluate("document.body.innerText")
             word = "Figure" if lang == "en" else "Figura"
             assert f"{word} 1." in captions and f"{word} {len(imgs)}." in captions
+            described = page.evaluate(  # each image points at its visible, numbered caption
+                "[...document.images].map(i => (document.getElementById(i.getAttribute('aria-describedby') || '')"
+                " || {innerText: ''}).innerText)"
+            )
+            assert [d.split(".")[0] for d in described] == [f"{word} {n}" for n in range(1, len(imgs) + 1)]
             page.screenshot(path=str(tmp_path / f"desktop_{lang}.png"), full_page=False)
             page.set_viewport_size({"width": 390, "height": 844})
             assert page.evaluate("document.documentElement.scrollWidth") <= 392  # no sideways scrolling

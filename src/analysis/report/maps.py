@@ -39,6 +39,14 @@ def load_sectors(path: str | Path):
     return g.to_crs(CRS)
 
 
+def _keep_size(fig) -> None:
+    """Keep the figure's full width in the saved image: the notebook saves figures cropped to what
+    is drawn, and a city taller than wide would come out narrow (and be scaled up into a tall image
+    that fills a printed page)."""
+    for x, y in ((0.0, 0.0), (1.0, 1.0)):
+        fig.text(x, y, "\u00a0", alpha=0.0)
+
+
 def _names(ax, polygons) -> None:
     """Each polygon's sector id at a point inside it, dark on a white halo (legible on any fill)."""
     import matplotlib.patheffects as pe
@@ -108,6 +116,7 @@ def program_map(
         caption = _("Where the program operates: police sectors by start date, and their neighbours")
         _demo_mark(ax, demo)
         fig.tight_layout()
+        _keep_size(fig)
         plt.close(fig)
     by_group = [
         nt("{n} sector from {start}", "{n} sectors from {start}", int((starts == g).sum()), start=month(g))
@@ -171,6 +180,7 @@ def effect_map(sectors, table: pd.DataFrame, demo: bool = False, figsize: tuple[
         caption = _("The effect in each program sector since its start")
         _demo_mark(ax, demo)
         fig.tight_layout()
+        _keep_size(fig)
         plt.close(fig)
     if len(shown):
         best, worst = shown.loc[shown.percent.idxmin()], shown.loc[shown.percent.idxmax()]

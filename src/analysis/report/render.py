@@ -188,8 +188,12 @@ def render_html(nb: nbformat.NotebookNode, out: Path, meta: ReportMeta) -> Path:
     body, _ = ex.from_notebook_node(nb)
     soup = BeautifulSoup(body, features="html.parser")
     figures = [e for e in nb.metadata.get("exhibits", []) if e["kind"] == "figure"]
-    for img, fig in zip(soup.find_all("img"), figures):
+    for i, (img, fig) in enumerate(zip(soup.find_all("img"), figures), start=1):
         img["alt"] = fig["alt"] or fig["caption"]
+        caption = img.find_next("p")  # "Figure n. ..." right below: the figure's visible caption
+        if caption is not None and caption.strong is not None and caption.strong.get_text().endswith(f" {i}."):
+            caption["id"] = f"figure-{i}"
+            img["aria-describedby"] = f"figure-{i}"
     for a in soup.select("a.anchor-link"):
         a.decompose()  # the pilcrow links nbconvert adds to headings read as "¶" to a screen reader
     for table in soup.find_all("table"):  # wide tables scroll inside their box at phone width
@@ -425,7 +429,7 @@ def render_brief(nb: nbformat.NotebookNode, out: Path, meta: ReportMeta) -> Path
 #set par(justify: false, leading: 0.55em)
 #show heading.where(level: 1): it => block(above: 0.6em, below: 0.5em)[#text(13pt, weight: "bold", it.body)]
 #show heading.where(level: 2): it => block(above: 0.8em, below: 0.4em, sticky: true)[#text(11pt, weight: "bold", fill: rgb("#0072B2"), it.body)]
-#set image(width: 100%)
+#set image(width: 90%)
 #set figure(numbering: none)
 #set figure.caption(separator: none)
 #show figure.caption: set text(8.5pt)
