@@ -162,3 +162,38 @@ def test_show_writes_each_text_once_per_language_and_combine_keeps_one_edition(t
     assert es.metadata["exhibits"][0]["notebook"] == "program" and es.metadata["exhibits"][0]["cell"] == 2
     en = render.combine([path], lang="en")
     assert [o["data"]["text/markdown"] for o in en.cells[1].outputs] == ["**Table 1.** 3 SECTORS", "3 sectors"]
+
+
+def test_the_cover_comes_from_one_config_file_and_says_what_is_still_a_placeholder(tmp_path):
+    from analysis.report.cover import CONFIG, citation, cover_lines, cutoff_date, load_cover
+
+    cover = load_cover(CONFIG)  # the shipped defaults: placeholders, and they say so
+    assert {"contact", "authors[0].name"} <= set(cover.placeholders)
+    assert cover.title("es").startswith("Alto al Fuego: impacto") and cover.title("en").startswith("Alto al Fuego: impact")
+    lines = dict(cover_lines(cover, "es", "2026Q3", "2026-11-29 10:00", cutoff_date(cover, [{"last_event": "2026-09-30"}])))
+    assert lines["Corte de datos"] == "30 de septiembre de 2026" and "PLACEHOLDER" in lines["Contacto"]
+    assert citation(cover, "en", "2026Q3", 2026).startswith("Suggested citation: ")
+    assert "2026Q3" in citation(cover, "es", "2026Q3", 2026) and "Versión" in citation(cover, "es", "2026Q3", 2026)
+    f = tmp_path / "report.toml"
+    f.write_text(CONFIG.read_text().replace('contact = "', 'contact = "Ana Pérez, ana@example.org" #'))
+    assert "contact" not in load_cover(f).placeholders
+    f.write_text(CONFIG.read_text().replace('data_cutoff = ""', 'data_cutoff = "30/09/2026"'))
+    with pytest.raises(ValueError, match=r"report.toml: 'data_cutoff' must be a date YYYY-MM-DD"):
+        load_cover(f)
+    f.write_text(CONFIG.read_text().replace("[es]", "[fr]"))
+    with pytest.raises(ValueError, match=r"the table \[es\] with 'title' and 'subtitle' is missing"):
+        load_cover(f)
+
+
+def test_the_internal_edition_switch_shows_every_count_and_only_public_or_internal_exist():
+    from analysis.report import disclosure
+
+    assert disclosure.is_small(3)
+    try:
+        disclosure.set_edition("internal")
+        assert not disclosure.is_small(3) and not disclosure.is_small(1)
+    finally:
+        disclosure.set_edition("public")
+    assert disclosure.is_small(3) and not disclosure.is_small(5) and not disclosure.is_small(0)
+    with pytest.raises(ValueError, match="use public or internal"):
+        disclosure.set_edition("secret")
