@@ -48,6 +48,10 @@ help:
 	@echo "make bench                     speed and memory benchmarks"
 	@echo "make validate                  methods on 800 realistic simulated cities (needs ../shared; ~40 min)"
 	@echo "make mutate [MODULES=src/...]  mutation testing of the rules that decide numbers (prints survivors)"
+	@echo "make test-fast                 the tests that build no report"
+	@echo "make setup                     create .venv with the pinned packages (every target does it first)"
+	@echo "make clean                     remove the built panel, the demo city and every built report (.venv stays)"
+	@echo "make help                      this list"
 
 setup: $(SETUP)
 

@@ -15,7 +15,7 @@
 # wrote (run it after them; it computes no estimate).
 
 # %% tags=["parameters"]
-quarter = "2024Q2"  # reporting quarter, YYYYQn
+quarter = ""  # reporting quarter, YYYYQn; empty: the latest complete quarter the data cover, as `make report`
 outcome = "shootings"  # panel column: shootings, gun_homicides or gun_injuries
 panel_path = "../data/processed/panel.parquet"  # output of `make data`
 results_dir = "results"  # where the other notebooks wrote their results; this one reads them

@@ -12,7 +12,7 @@
 # # Context, checks and planning
 
 # %% tags=["parameters"]
-quarter = "2024Q2"  # reporting quarter, YYYYQn; the data are cut at its last month
+quarter = ""  # reporting quarter, YYYYQn; empty: the latest complete quarter the data cover, as `make report`
 outcome = "shootings"  # panel column: shootings, gun_homicides or gun_injuries
 panel_path = "../data/processed/panel.parquet"  # output of `make data`
 results_dir = "results"  # where the estimates are written as data

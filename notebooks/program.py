@@ -16,7 +16,7 @@
 # sector's start to the end of the reporting quarter.
 
 # %% tags=["parameters"]
-quarter = "2024Q2"  # reporting quarter, YYYYQn; the data are cut at its last month
+quarter = ""  # reporting quarter, YYYYQn; empty: the latest complete quarter the data cover, as `make report`
 outcome = "shootings"  # panel column: shootings, gun_homicides or gun_injuries
 panel_path = "../data/processed/panel.parquet"  # output of `make data`
 results_dir = "results"  # where the estimates are written as data

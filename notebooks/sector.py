@@ -16,7 +16,7 @@
 
 # %% tags=["parameters"]
 sector = "D36"  # police sector id, as in the panel's `unit` column
-quarter = "2024Q2"  # reporting quarter, YYYYQn
+quarter = ""  # reporting quarter, YYYYQn; empty: the latest complete quarter the data cover, as `make report`
 outcome = "shootings"  # panel column: shootings, gun_homicides or gun_injuries
 panel_path = "../data/processed/panel.parquet"  # output of `make data`
 results_dir = "results"  # where the estimates are written as data

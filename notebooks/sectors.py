@@ -17,7 +17,7 @@
 # fall below one over the number of placebo calendars plus one.
 
 # %% tags=["parameters"]
-quarter = "2024Q2"  # reporting quarter, YYYYQn
+quarter = ""  # reporting quarter, YYYYQn; empty: the latest complete quarter the data cover, as `make report`
 outcome = "shootings"  # panel column: shootings, gun_homicides or gun_injuries
 panel_path = "../data/processed/panel.parquet"  # output of `make data`
 results_dir = "results"  # where the sector notebooks wrote their estimates; this one reads them

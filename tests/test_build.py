@@ -216,3 +216,15 @@ def test_check_outputs_refuses_a_build_that_lacks_a_results_file(processed, tmp_
         (st.staging / "results" / name).write_text("x\n")
     with pytest.raises(ReportError, match="did not write sensitivity.csv, trend.csv, .* in results/: nothing was published"):
         check_outputs(st)
+
+
+def test_make_help_lists_every_target():
+    import re
+    import subprocess
+
+    from analysis.paths import ROOT
+
+    phony = re.search(r"^\.PHONY:(.*)$", (ROOT / "Makefile").read_text(), re.M).group(1).split()
+    out = subprocess.run(["make", "-s", "help"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    listed = set(re.findall(r"^make ([a-z-]+)", out, re.M))
+    assert set(phony) <= listed, sorted(set(phony) - listed)

@@ -367,3 +367,28 @@ def test_the_last_appendix_maps_every_figure_and_table_to_its_cell_and_function(
     for nb_name, cell, fn in makers.values():  # the named cell calls the named function
         nb = nbformat.read(str(built["dir"] / "notebooks" / nb_name), as_version=4)
         assert fn.split(".")[1] in nb.cells[cell - 1].source, (nb_name, cell, fn)
+
+
+def test_two_builds_of_the_same_inputs_give_the_same_report(built, tmp_path):
+    """Same inputs and seed: byte-identical results files, and the same HTML and PDF text apart from
+    the build time (cell ids no longer change from one execution to the next)."""
+    from pypdf import PdfReader
+
+    again = build_report(QUARTER, built["panel"], tmp_path, built["opts"])
+    a, b = built["dir"], tmp_path / QUARTER
+    assert again["treated_sectors"] == built["manifest"]["treated_sectors"]
+    names = sorted(p.name for p in (a / "results").iterdir())
+    assert names == sorted(p.name for p in (b / "results").iterdir())
+    assert all((a / "results" / n).read_bytes() == (b / "results" / n).read_bytes() for n in names)
+    when = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}")  # the build time
+    for lang in ("en", "es"):
+        html_a, html_b = ((d / f"alto-al-fuego_{QUARTER}_{lang}.html").read_text() for d in (a, b))
+        assert when.sub("T", html_a) == when.sub("T", html_b), lang
+        pdf_a, pdf_b = (
+            [when.sub("T", p.extract_text() or "") for p in PdfReader(str(d / f"alto-al-fuego_{QUARTER}_{lang}.pdf")).pages]
+            for d in (a, b)
+        )
+        assert pdf_a == pdf_b, lang
+    # the build said what it did, step by step, and kept it
+    log = (b / "build.log").read_text()
+    assert "notebook program: " in log and "render pdf es: " in log and log.rstrip().splitlines()[-1].startswith("total: ")

@@ -7,6 +7,7 @@ recorded and expected victims, or plain sums of the panel).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -591,3 +592,16 @@ def test_bad_notebook_parameters_fail_in_one_line_listing_the_valid_values(ctx):
     with pytest.raises(ValueError, match=rf"sector '{never}' is not in the program by the end of {QUARTER}"):
         content.check_parameters(ctx, "shootings", sector=never)
     content.check_parameters(ctx, "gun_homicides", sector=treated[0])  # valid: nothing raised
+
+
+def test_a_notebook_opened_as_it_is_reports_the_quarter_make_report_builds(demo_build, tmp_path):
+    """The notebooks' default quarter is empty: the latest complete quarter the data cover."""
+    from analysis.periods import latest_reportable_quarter, quarter_label
+
+    demo_build.write(tmp_path)
+    last = demo_build.panel.period.max()
+    ctx = content.load_context(tmp_path / "panel.parquet", "", today=dt.date(2031, 1, 1))
+    assert ctx.label == quarter_label(latest_reportable_quarter(last, dt.date(2031, 1, 1)))
+    assert ctx.panel.period.max() == ctx.quarter.asfreq("M", "end")
+    for nb in ("program", "checks", "sectors", "sector", "brief"):
+        assert 'quarter = ""' in (content.ROOT / "notebooks" / f"{nb}.py").read_text(), nb

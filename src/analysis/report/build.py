@@ -356,6 +356,14 @@ class Stage:
     jobs: list[tuple[str, str, dict]]  # (notebook, output stem, Papermill parameters), run side by side
     after: list[tuple[str, str, dict]] = field(default_factory=list)  # run once every job above is done
     timings: dict[str, float] = field(default_factory=dict)
+    log: list[str] = field(default_factory=list)  # what the build said, kept in build.log
+
+    def step(self, name: str, seconds: float, note: str = "") -> None:
+        """Record a step's time and say it: one line per step, on the terminal and in build.log."""
+        self.timings[name] = seconds
+        line = f"{name}: {seconds:.1f} s" + (f" ({note})" if note else "")
+        self.log.append(line)
+        _say("  " + line)
 
 
 def stage(label: str, panel_path: Path, staging: Path, opt: BuildOptions, today: dt.date | None = None) -> Stage:
@@ -462,7 +470,7 @@ def execute(st: Stage, workers: int = 2) -> list[Path]:
         out = st.staging / "notebooks" / f"{stem}.ipynb"
         _execute(nb_name, out, params, st.staging / "notebooks")
         _relative_paths(out, st.staging)
-        st.timings[f"notebook {stem}"] = time.perf_counter() - t
+        st.step(f"notebook {stem}", time.perf_counter() - t)
         return out
 
     pool = ThreadPoolExecutor(max_workers=workers)
@@ -556,7 +564,7 @@ def render(st: Stage, executed: list[Path], built: str, opt: BuildOptions | None
                 render_pdf(nb, path, meta, appendix=appendix)
             else:
                 render_docx(nb, path, meta)
-            st.timings[f"render {fmt} {lang}"] = time.perf_counter() - t
+            st.step(f"render {fmt} {lang}", time.perf_counter() - t)
             outputs[f"{fmt}_{lang}"] = path.name
         if "brief" in by_stem:
             t = time.perf_counter()
@@ -565,7 +573,7 @@ def render(st: Stage, executed: list[Path], built: str, opt: BuildOptions | None
                 brief = combine([by_stem["brief"]], lang=lang)
                 brief_meta = dataclasses.replace(meta, subtitle=_("Two-page brief") + " · " + meta.subtitle)
             render_brief(brief, path, brief_meta)
-            st.timings[f"render brief {lang}"] = time.perf_counter() - t
+            st.step(f"render brief {lang}", time.perf_counter() - t)
             outputs[f"brief_{lang}"] = path.name
     # the first language's files under the old keys, for readers of older manifests
     first = opt.languages[0]
@@ -657,6 +665,7 @@ def write_manifest(
         },
     }
     (st.staging / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+    (st.staging / "build.log").write_text("\n".join(st.log) + "\n", encoding="utf-8")
     shutil.rmtree(st.snapshot)
     return manifest
 
@@ -667,11 +676,18 @@ def _build(
     """The steps in order: stage, execute, check, render, manifest, swap."""
     t0 = time.perf_counter()
     st = stage(label, panel_path, staging, opt, today)
+    st.step(
+        "inputs",
+        time.perf_counter() - t0,
+        f"{len(st.hashes)} files snapshotted and hashed; {len(st.jobs) + len(st.after)} notebooks to run",
+    )
     executed = execute(st, opt.workers)
+    t = time.perf_counter()
     check_outputs(st)
+    st.step("check", time.perf_counter() - t, "every results file written; none gives away a count from 1 to 4")
     built = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     outputs = render(st, executed, built, opt)
-    st.timings["total"] = time.perf_counter() - t0
+    st.step("total", time.perf_counter() - t0)
     manifest = write_manifest(st, executed, outputs, opt, panel_path, built)
     manifest["path"] = str(publish(staging, reports_dir / (label + opt.folder)))
     return manifest

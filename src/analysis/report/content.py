@@ -93,8 +93,9 @@ class Context:
 
 
 def load_context(panel_path: str | Path, quarter: str, today=None) -> Context:
-    """Load the panel and cut it at the end of ``quarter``; sectors whose start falls after
-    the quarter count as not (yet) treated.
+    """Load the panel and cut it at the end of ``quarter`` (empty: the latest complete quarter the
+    data cover, the build's default); sectors whose start falls after the quarter count as not
+    (yet) treated.
 
     Raises
     ------
@@ -103,6 +104,10 @@ def load_context(panel_path: str | Path, quarter: str, today=None) -> Context:
     """
     panel_path = Path(panel_path)
     panel = pd.read_parquet(panel_path)
+    if not quarter:  # a notebook opened as it is: the quarter `make report` would build
+        from analysis.periods import latest_reportable_quarter
+
+        quarter = quarter_label(latest_reportable_quarter(panel.period.max(), today))
     q = parse_quarter(quarter)
     check_reportable(q, first_month=panel.period.min(), last_month=panel.period.max(), today=today)
     end = q.asfreq("M", "end")

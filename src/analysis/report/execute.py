@@ -29,10 +29,20 @@ def main(argv: list[str] | None = None) -> int:
 
     out = Path(spec["out"])
     nb = jupytext.read(spec["notebook"])
+    # jupytext gives each cell a new random id on every read; ids from the cell's position make two
+    # builds of the same inputs give the same executed notebooks and the same HTML
+    for i, cell in enumerate(nb.cells):
+        cell.id = f"cell-{i}"
     try:
         pm.execute_notebook(
             nb, str(out), parameters=spec["parameters"], kernel_name="python3", progress_bar=False, log_output=False
         )
+        import nbformat
+
+        done = nbformat.read(str(out), as_version=4)  # Papermill's injected cell has a random id too
+        for i, cell in enumerate(done.cells):
+            cell.id = f"cell-{i}"
+        nbformat.write(done, str(out))
     except pm.PapermillExecutionError as e:
         Path(str(out) + ".error.json").write_text(
             json.dumps({"exec_count": e.exec_count, "cell_index": e.cell_index, "ename": e.ename, "evalue": e.evalue})

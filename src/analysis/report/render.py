@@ -185,6 +185,9 @@ def render_html(nb: nbformat.NotebookNode, out: Path, meta: ReportMeta) -> Path:
     ex.exclude_output_prompt = True
     ex.embed_images = True
     ex.log.setLevel("ERROR")  # the alt text is written below; nbconvert's warning about it is moot
+    nb = copy.deepcopy(nb)
+    for i, cell in enumerate(nb.cells):  # cells made here (headings, the sources appendix) get random ids
+        cell["id"] = f"cell-{i}"
     body, _ = ex.from_notebook_node(nb)
     soup = BeautifulSoup(body, features="html.parser")
     figures = [e for e in nb.metadata.get("exhibits", []) if e["kind"] == "figure"]
