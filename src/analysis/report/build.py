@@ -610,7 +610,9 @@ def _append_sources(nb, heading: str) -> None:
         fn = f"`{e['source']}`" if e["source"] else ""
         word = figure_word if e["kind"] == "figure" else table_word
         lines.append(f"| {word} {e['number']} | notebooks/{e['notebook']}.ipynb | {e['cell']} | {fn} |")
-    nb.cells.append(nbformat.v4.new_markdown_cell("\n".join(lines)))
+    cell = nbformat.v4.new_markdown_cell("\n".join(lines))
+    cell["id"] = f"cell-{len(nb.cells)}"
+    nb.cells.append(cell)
 
 
 def write_manifest(

@@ -124,6 +124,8 @@ def combine(paths: list[Path], headings: dict[int, str] | None = None, lang: str
                 if not c.outputs:
                     continue
             out.cells.append(c)
+    for i, cell in enumerate(out.cells):  # ids unique across the notebooks combined (each has its "cell-0")
+        cell["id"] = f"cell-{i}"
     out.metadata["exhibits"] = [e.__dict__ for e in exhibits]
     out.metadata["language"] = lang
     return out
