@@ -228,3 +228,20 @@ def test_make_help_lists_every_target():
     out = subprocess.run(["make", "-s", "help"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     listed = set(re.findall(r"^make ([a-z-]+)", out, re.M))
     assert set(phony) <= listed, sorted(set(phony) - listed)
+
+
+def test_command_line_help_names_every_option_in_plain_words():
+    import argparse
+
+    from analysis.cli import build_parser
+
+    ap = build_parser()
+    parsers = [ap] + [p for a in ap._actions if isinstance(a, argparse._SubParsersAction) for p in a.choices.values()]
+    bare = [
+        f"{p.prog} {a.option_strings[-1]}"
+        for p in parsers
+        for a in p._actions
+        if a.option_strings and not isinstance(a, argparse._HelpAction) and not (a.help or "").strip()
+    ]
+    assert not bare, f"options without help: {bare}"
+    assert all("``" not in p.format_help() for p in parsers)  # no reStructuredText markup

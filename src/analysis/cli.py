@@ -270,38 +270,52 @@ def cmd_latest_quarter(args) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m analysis", description=__doc__)
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: one subcommand per step the Makefile runs, every option with its help."""
+    ap = argparse.ArgumentParser(
+        prog="python -m analysis",
+        description="The evaluation workbook's commands (the Makefile calls them): build the panel, build a "
+        "quarterly report, run the validation study.",
+    )
     sub = ap.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("data", help="data/raw (or the demo city) -> data/processed")
-    p.add_argument("--raw", default=str(RAW))
-    p.add_argument("--out", default=str(PROCESSED))
+    p.add_argument("--raw", default=str(RAW), help="folder of the raw inputs (default: %(default)s)")
+    p.add_argument("--out", default=str(PROCESSED), help="where the panel is written (default: %(default)s)")
     p.add_argument("--last-month", default=None, help="last month of the study window (YYYY-MM)")
     p.add_argument("--force", action="store_true", help="rebuild even when the inputs have not changed")
     p.set_defaults(func=cmd_data)
 
     p = sub.add_parser("panel", help="incident files -> panel.parquet, quarantine.csv, audit.json")
-    p.add_argument("--incidents", nargs="+", required=True)
-    p.add_argument("--geography", required=True)
-    p.add_argument("--rollout", default=None)
+    p.add_argument("--incidents", nargs="+", required=True, help="incident or victim files (FGJ or SSC formats)")
+    p.add_argument("--geography", required=True, help="sector polygons (GeoJSON with a 'sector' property)")
+    p.add_argument("--rollout", default=None, help="the program's start month by sector (CSV)")
     p.add_argument(
         "--cuadrantes", default=None, help="cuadrante GeoJSON with a 'sector' property, to place records by id"
     )
-    p.add_argument("--source", default=None, choices=["fgj", "ssc", "ssc_counts"])
+    p.add_argument(
+        "--source",
+        default=None,
+        choices=["fgj", "ssc", "ssc_counts"],
+        help="the files' format (default: read from the header)",
+    )
     p.add_argument("--locate", default="point", choices=["point", "id"], help="which location wins when both exist")
-    p.add_argument("--first-month", default=None)
-    p.add_argument("--last-month", default=None)
+    p.add_argument("--first-month", default=None, help="first month of the panel (YYYY-MM)")
+    p.add_argument("--last-month", default=None, help="last month of the panel (YYYY-MM)")
     p.add_argument("--geography-version", default=None, help="version name, when the file does not carry one")
     p.add_argument("--valid-from", default=None, help="first day the geography is valid (YYYY-MM-DD)")
     p.add_argument("--valid-to", default=None, help="last day the geography is valid (YYYY-MM-DD)")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="folder for panel.parquet, quarantine.csv and audit.json")
     p.set_defaults(func=cmd_panel)
 
     p = sub.add_parser("report", help="build reports/<YYYYQn>/")
     p.add_argument("--quarter", default=None, help="YYYYQn (default: latest complete quarter the data cover)")
-    p.add_argument("--panel", default=str(PROCESSED / "panel.parquet"))
-    p.add_argument("--reports", default=str(ROOT / "reports"))
+    p.add_argument(
+        "--panel", default=str(PROCESSED / "panel.parquet"), help="the panel to report on (default: %(default)s)"
+    )
+    p.add_argument(
+        "--reports", default=str(ROOT / "reports"), help="where reports/<YYYYQn>/ is written (default: %(default)s)"
+    )
     p.add_argument("--lang", default="en es", help="languages of the editions: en, es or both (default: %(default)s)")
     p.add_argument(
         "--edition",
@@ -317,17 +331,28 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("validate", help="validation study on realistic simulated cities -> reports/validation/")
     p.add_argument("--cities", type=int, default=200, help="cities per scenario")
-    p.add_argument("--scenarios", default="zero,constant,cohort,growing")
-    p.add_argument("--methods", default="ppml,imputation,sdid,sc")
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--shared", default=str(ROOT.parent / "shared" / "data" / "cdmx-hoyodecrimen"))
-    p.add_argument("--out", default=str(ROOT / "reports" / "validation"))
+    p.add_argument(
+        "--scenarios", default="zero,constant,cohort,growing", help="effect scenarios (default: %(default)s)"
+    )
+    p.add_argument("--methods", default="ppml,imputation,sdid,sc", help="methods compared (default: %(default)s)")
+    p.add_argument("--workers", type=int, default=2, help="processes (default: %(default)s)")
+    p.add_argument(
+        "--shared",
+        default=str(ROOT.parent / "shared" / "data" / "cdmx-hoyodecrimen"),
+        help="the real 2013-2016 sector counts the cities are built from (default: %(default)s)",
+    )
+    p.add_argument(
+        "--out", default=str(ROOT / "reports" / "validation"), help="where the study is written (default: %(default)s)"
+    )
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("latest-quarter", help="print the latest complete quarter")
     p.set_defaults(func=cmd_latest_quarter)
+    return ap
 
-    args = ap.parse_args(argv)
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     import signal
 
     # a terminated build unwinds like an interrupted one: it says where its partial files are
