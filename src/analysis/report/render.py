@@ -361,23 +361,39 @@ def _captioned(md: str) -> str:
     )
 
 
-def render_pdf(nb: nbformat.NotebookNode, out: Path, meta: ReportMeta, appendix: str | None = None) -> Path:
-    """Write the PDF: nbconvert Markdown -> pandoc Typst -> typst.compile."""
-    import pypandoc
-    import typst
+def _markdown(nb: nbformat.NotebookNode) -> tuple[str, dict]:
+    """The notebook as Markdown for pandoc (code hidden, captions joined to their exhibits) and
+    the figures it refers to (PDF, brief and Word all start here)."""
     from nbconvert import MarkdownExporter
 
     ex = MarkdownExporter()
     ex.exclude_input = True
     md, resources = ex.from_notebook_node(nb)
-    md = _captioned(md)
+    return _captioned(md), resources
+
+
+def _write_figures(resources: dict, folder: Path) -> None:
+    for name, data in resources.get("outputs", {}).items():
+        (folder / name).write_bytes(data)
+
+
+def _typst(md: str) -> str:
+    import pypandoc
+
+    return pypandoc.convert_text(
+        md, "typst", format="markdown-raw_html-markdown_in_html_blocks", extra_args=["--wrap=none"]
+    )
+
+
+def render_pdf(nb: nbformat.NotebookNode, out: Path, meta: ReportMeta, appendix: str | None = None) -> Path:
+    """Write the PDF: nbconvert Markdown -> pandoc Typst -> typst.compile."""
+    import typst
+
+    md, resources = _markdown(nb)
     with tempfile.TemporaryDirectory(prefix="typst-") as tmp_name:
         tmp = Path(tmp_name)
-        for name, data in resources.get("outputs", {}).items():
-            (tmp / name).write_bytes(data)
-        body = pypandoc.convert_text(
-            md, "typst", format="markdown-raw_html-markdown_in_html_blocks", extra_args=["--wrap=none"]
-        )
+        _write_figures(resources, tmp)
+        body = _typst(md)
         body = _page_breaks(body, appendix)
         (tmp / "report.typ").write_text(typst_preamble(meta) + body, encoding="utf-8")
         typst.compile(str(tmp / "report.typ"), output=str(out), root=str(tmp))
@@ -387,12 +403,8 @@ def render_pdf(nb: nbformat.NotebookNode, out: Path, meta: ReportMeta, appendix:
 def render_docx(nb: nbformat.NotebookNode, out: Path, meta: ReportMeta) -> Path:
     """Write a Word edition (for partners who edit text) through pandoc: the same Markdown as the PDF."""
     import pypandoc
-    from nbconvert import MarkdownExporter
 
-    ex = MarkdownExporter()
-    ex.exclude_input = True
-    md, resources = ex.from_notebook_node(nb)
-    md = _captioned(md)
+    md, resources = _markdown(nb)
     front = "\n".join(
         [f"# {meta.title}", "", meta.subtitle, ""]
         + ([f"**{meta.confidential}**", ""] if meta.confidential else [])
@@ -402,8 +414,7 @@ def render_docx(nb: nbformat.NotebookNode, out: Path, meta: ReportMeta) -> Path:
     )
     with tempfile.TemporaryDirectory(prefix="docx-") as tmp_name:
         tmp = Path(tmp_name)
-        for name, data in resources.get("outputs", {}).items():
-            (tmp / name).write_bytes(data)
+        _write_figures(resources, tmp)
         pypandoc.convert_text(
             front + "\n" + md,
             "docx",
@@ -416,15 +427,10 @@ def render_docx(nb: nbformat.NotebookNode, out: Path, meta: ReportMeta) -> Path:
 
 def render_brief(nb: nbformat.NotebookNode, out: Path, meta: ReportMeta) -> Path:
     """The two-page brief: a title band, the key messages, one figure and one map, the contact."""
-    import pypandoc
     import typst
-    from nbconvert import MarkdownExporter
 
     q = _typst_str
-    ex = MarkdownExporter()
-    ex.exclude_input = True
-    md, resources = ex.from_notebook_node(nb)
-    md = _captioned(md)
+    md, resources = _markdown(nb)
     marks = " · ".join(x for x in (meta.confidential, meta.demo_label) if x)
     preamble = f"""
 #set document(title: "{q(meta.title)} {meta.quarter}")
@@ -448,11 +454,8 @@ def render_brief(nb: nbformat.NotebookNode, out: Path, meta: ReportMeta) -> Path
 """
     with tempfile.TemporaryDirectory(prefix="brief-") as tmp_name:
         tmp = Path(tmp_name)
-        for name, data in resources.get("outputs", {}).items():
-            (tmp / name).write_bytes(data)
-        body = pypandoc.convert_text(
-            md, "typst", format="markdown-raw_html-markdown_in_html_blocks", extra_args=["--wrap=none"]
-        )
+        _write_figures(resources, tmp)
+        body = _typst(md)
         contact = dict(meta.cover).get(meta.contact_label, "")
         closing = (
             "\n#v(0.6em)\n#block(width: 100%, stroke: (top: 0.5pt + luma(160)), inset: (top: 5pt))[#text(8.5pt)["
