@@ -12,6 +12,18 @@ QUARTER ?=
 OUTCOME ?=
 EDITION ?= public
 FORMATS ?=
+# the sectors whose pages are built (SECTORS="D62 D69"; default: every sector in the program),
+# the one sector of `make sector`, the headline's method, and FORCE=1 to rebuild everything
+SECTORS ?=
+SECTOR ?=
+METHOD ?=
+FORCE ?=
+# DASK_SCHEDULER=tcp://host:port sends the notebooks, calibration and power runs to a Dask cluster
+export DASK_SCHEDULER
+# JupyterLab's own flags, for example LAB_ARGS="--port 8899 --no-browser"
+LAB_ARGS ?=
+LAB_VENV := .venv-lab
+LAB_SETUP := $(LAB_VENV)/.setup-done
 # LANG is also the shell's locale variable (LANG=C.UTF-8): only a value given on make's command
 # line chooses the editions' language; otherwise both editions are built
 REPORT_LANG := $(if $(filter command line,$(origin LANG)),$(LANG),en es)
@@ -30,21 +42,35 @@ $(call _check,QUARTER)
 $(call _check,OUTCOME)
 $(call _check,EDITION)
 $(call _check,FORMATS)
+$(call _check,SECTOR)
+$(call _check,METHOD)
+$(call _check,FORCE)
+# a list: each word is checked (the spaces between them are allowed)
+$(if $(or $(findstring $(_NL),$(value SECTORS)),$(findstring $(_TAB),$(value SECTORS))),$(error SECTORS holds a tab or a line break))
+$(if $(strip $(call _strip,$(value SECTORS),$(_ALLOWED))),$(error SECTORS='$(value SECTORS)' is not valid: sector ids of letters, digits, '.', '_' and '-', separated by spaces))
 $(if $(filter command line,$(origin LANG)),$(call _check,LANG))
 
-.PHONY: setup data report test test-fast lint bench validate mutate lab clean help
+.PHONY: setup data report sector test test-fast lint bench validate mutate lab lab-setup clean help
 
 help:
 	@echo "make report [QUARTER=2024Q2] [OUTCOME=gun_injuries] [LANG=es|en] [EDITION=internal] [FORMATS=docx]"
+	@echo "            [SECTORS='D62 D69'] [METHOD=ppml] [FORCE=1] [DASK_SCHEDULER=tcp://host:8786]"
 	@echo "                               build the quarterly report (demo city when data/raw is empty):"
 	@echo "                               Spanish and English editions and a two-page brief of each;"
 	@echo "                               OUTCOME defaults to shootings when the sources give it;"
 	@echo "                               EDITION=internal shows counts 1-4 (CONFIDENTIAL, own folder);"
-	@echo "                               FORMATS=docx adds a Word edition"
+	@echo "                               FORMATS=docx adds a Word edition; a notebook whose inputs,"
+	@echo "                               parameters and code have not changed is read from .cache/"
+	@echo "                               (FORCE=1 runs everything); DASK_SCHEDULER runs on a Dask cluster"
 	@echo "make test                      run the test suite (lint, format and types included)"
 	@echo "make lint                      ruff (lint, format check) and mypy only"
 	@echo "make data                      build data/processed/panel.parquet only"
-	@echo "make lab                       open JupyterLab on notebooks/ (installs the 'lab' extra)"
+	@echo "make lab [LAB_ARGS='--no-browser --port 8899']"
+	@echo "                               JupyterLab at the repo root, the project's kernel registered, the"
+	@echo "                               panel built first; the notebooks/*.py open as notebooks"
+	@echo "make lab-setup                 create .venv-lab (JupyterLab and Jupytext) and register the kernel"
+	@echo "make sector SECTOR=D62 [QUARTER=2026Q3] [METHOD=imputation]"
+	@echo "                               one sector's notebook on its own -> reports/scratch/<YYYYQn>/"
 	@echo "make bench                     speed and memory benchmarks"
 	@echo "make validate                  methods on 800 realistic simulated cities (needs ../shared; ~40 min)"
 	@echo "make mutate [MODULES=src/...]  mutation testing of the rules that decide numbers (prints survivors)"
@@ -68,9 +94,16 @@ data: $(SETUP)
 
 report: data
 	$(PY) -m analysis report $(if $(QUARTER),--quarter '$(QUARTER)') $(if $(OUTCOME),--outcome '$(OUTCOME)') \
-		--lang '$(REPORT_LANG)' --edition '$(EDITION)' $(if $(FORMATS),--formats '$(FORMATS)')
+		--lang '$(REPORT_LANG)' --edition '$(EDITION)' $(if $(FORMATS),--formats '$(FORMATS)') \
+		$(if $(SECTORS),--sectors '$(SECTORS)') $(if $(METHOD),--method '$(METHOD)') $(if $(filter-out 0,$(FORCE)),--force)
 
-test: $(SETUP)
+sector: data
+	@test -n '$(SECTOR)' || { echo "make sector needs SECTOR=<id>, for example make sector SECTOR=D62"; exit 2; }
+	$(PY) -m analysis sector '$(SECTOR)' $(if $(QUARTER),--quarter '$(QUARTER)') $(if $(OUTCOME),--outcome '$(OUTCOME)') \
+		$(if $(METHOD),--method '$(METHOD)') $(if $(filter-out 0,$(FORCE)),--force) \
+		$(if $(filter command line,$(origin LANG)),--lang '$(LANG)')
+
+test: $(SETUP) $(LAB_SETUP)
 	$(PY) -m pytest -n 2 --dist loadfile
 
 # the same checks tests/test_lint.py runs inside `make test`, on their own
@@ -93,12 +126,22 @@ bench: $(SETUP)
 validate: $(SETUP)
 	$(PY) -m analysis validate
 
-lab: $(SETUP)
-	$(PY) -m pip install --quiet -e '.[lab]'
-	$(VENV)/bin/jupyter lab notebooks/
+# JupyterLab in an environment of its own (.venv-lab: installed beside the kernel it makes every
+# `import nbformat` seconds slower), with the project's .venv registered as its kernel and the
+# settings of jupyter/ (Jupytext files open as notebooks; no autosave). Opens at the repo root.
+lab-setup: $(LAB_SETUP)
+
+$(LAB_SETUP): pyproject.toml jupyter/lab-requirements.txt | $(SETUP)
+	@test -x $(LAB_VENV)/bin/python || $(PYTHON) -m venv $(LAB_VENV)
+	$(LAB_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r jupyter/lab-requirements.txt
+	$(PY) tools/lab.py install $(LAB_VENV)
+	@touch $@
+
+lab: data $(LAB_SETUP)
+	$(PY) tools/lab.py run $(LAB_VENV) $(LAB_ARGS)
 
 clean:
-	rm -rf data/processed/*.parquet data/processed/*.csv data/processed/*.json data/demo reports/*/ reports/.staging-*
+	rm -rf data/processed/*.parquet data/processed/*.csv data/processed/*.json data/demo reports/*/ reports/.staging-* .cache
 
 # Mutation testing (not part of `make test`): one-token bugs in src/analysis/data, impact and the
 # report's suppression, each run against the tests that execute its line (a coverage pass picks

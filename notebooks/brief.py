@@ -2,10 +2,15 @@
 # jupyter:
 #   jupytext:
 #     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Alto al Fuego (.venv)
 #     language: python
-#     name: python3
+#     name: alto-al-fuego
 # ---
 
 # %% [markdown] tags=["notebook-only"]
@@ -14,7 +19,8 @@
 # The key messages, one figure and one map (where the program operates), read from the results files the other notebooks
 # wrote (run it after them; it computes no estimate).
 
-# %% tags=["parameters"]
+# %% tags=["parameters"] editable=false
+# Locked: these are the build's defaults. To try other values, set them in a cell below.
 quarter = ""  # reporting quarter, YYYYQn; empty: the latest complete quarter the data cover, as `make report`
 outcome = "shootings"  # panel column: shootings, gun_homicides or gun_injuries
 panel_path = "../data/processed/panel.parquet"  # output of `make data`
@@ -26,7 +32,9 @@ edition = "public"  # "internal" shows counts from 1 to 4 (CONFIDENTIAL)
 # %%
 from analysis.report import brief, content, disclosure, figures, maps
 from analysis.report.i18n import set_languages, show
+from analysis.report.workbench import interactive
 
+interactive()  # in JupyterLab: edits to src/analysis are picked up without a restart
 set_languages(languages)  # each text below is shown once per language, from the same numbers
 disclosure.set_edition(edition)
 ctx = content.load_context(panel_path, quarter)  # a bad quarter stops here, in one line

@@ -2,20 +2,27 @@
 # jupyter:
 #   jupytext:
 #     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Alto al Fuego (.venv)
 #     language: python
-#     name: python3
+#     name: alto-al-fuego
 # ---
 
 # %% [markdown]
 # # Context, checks and planning
 
-# %% tags=["parameters"]
+# %% tags=["parameters"] editable=false
+# Locked: these are the build's defaults. To try other values, set them in a cell below.
 quarter = ""  # reporting quarter, YYYYQn; empty: the latest complete quarter the data cover, as `make report`
 outcome = "shootings"  # panel column: shootings, gun_homicides or gun_injuries
 panel_path = "../data/processed/panel.parquet"  # output of `make data`
 results_dir = "results"  # where the estimates are written as data
+method = "ppml"  # the headline's method: ppml (validated as the headline), imputation, gardner, cs, sa, sdid, sc, twfe
 n_perm = 999  # calendar reassignments for the randomization tests (headline, additive imputation, TWFE)
 n_calibration = 500  # placebo runs of the calibration check
 n_power = 60  # simulated rollouts per cell of the planning table
@@ -30,11 +37,13 @@ from analysis.evaluation.power import planning
 from analysis.evaluation.spillover import spillover
 from analysis.report import content, diagnostics, disclosure, figures, limitations, results_files
 from analysis.report.i18n import set_languages, show
+from analysis.report.workbench import interactive
 
+interactive()  # in JupyterLab: edits to src/analysis are picked up without a restart
 set_languages(languages)  # each text below is shown once per language, from the same numbers
 disclosure.set_edition(edition)
 ctx = content.load_context(panel_path, quarter)  # a bad quarter stops here, in one line
-content.check_parameters(ctx, outcome)  # and a bad outcome or sector here, listing the valid ones
+content.check_parameters(ctx, outcome, method=method)  # and a bad outcome or sector here, listing the valid ones
 noun = content.record_noun(ctx)
 show(lambda: content.banner(ctx))
 
@@ -70,14 +79,14 @@ show(lambda: content.estimates_table([spill.main, spill.exposed], noun=noun, lab
 # %%
 never = content.calibration_panel(ctx)
 calendar = content.program_calendar(ctx)
-headline_check, _ = program_calibration(never, outcome=outcome, method="ppml", calendar=calendar,
+headline_check, _ = program_calibration(never, outcome=outcome, method=method, calendar=calendar,
                                                n_runs=n_calibration, n_perm=n_perm, ci=False, seed=seed)
 headline_check.name = content.HEADLINE_TEST
 cluster_check, _ = program_calibration(never, outcome=outcome, method="twfe", inference="cluster",
                                               calendar=calendar, n_runs=n_calibration, seed=seed, event_window=None)
 cluster_check.name = content.CLUSTER_TEST
 checks = [headline_check, cluster_check]
-point = impact.estimate(ctx.panel, outcome=outcome, method="ppml", n_perm=n_perm, seed=seed, ci=False)  # the headline's point
+point = impact.estimate(ctx.panel, outcome=outcome, method=method, n_perm=n_perm, seed=seed, ci=False)  # the headline's point
 def design():  # the design in words, in the language being shown
     return diagnostics.calibration_design(ctx, calendar, n_calibration, n_perm,
                                           pool=diagnostics.pool_size(headline_check.inference),

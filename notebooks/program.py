@@ -2,10 +2,15 @@
 # jupyter:
 #   jupytext:
 #     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Alto al Fuego (.venv)
 #     language: python
-#     name: python3
+#     name: alto-al-fuego
 # ---
 
 # %% [markdown]
@@ -15,7 +20,8 @@
 # what would have happened without the program? The estimates cover every month from each
 # sector's start to the end of the reporting quarter.
 
-# %% tags=["parameters"]
+# %% tags=["parameters"] editable=false
+# Locked: these are the build's defaults. To try other values, set them in a cell below.
 quarter = ""  # reporting quarter, YYYYQn; empty: the latest complete quarter the data cover, as `make report`
 outcome = "shootings"  # panel column: shootings, gun_homicides or gun_injuries
 panel_path = "../data/processed/panel.parquet"  # output of `make data`
@@ -23,6 +29,7 @@ results_dir = "results"  # where the estimates are written as data
 reports_dir = "../reports"  # published reports: the latest earlier quarter's is compared with this one
 activities_path = ""  # program activities (data/raw/program/activities.csv); empty: none given
 cost_config = "../config/cost.toml"  # cost parameters and their sources
+method = "ppml"  # the headline's method: ppml (validated as the headline), imputation, gardner, cs, sa, sdid, sc, twfe
 n_perm = 999  # calendar reassignments for the randomization tests (headline, additive imputation, TWFE)
 n_placebo = 200  # placebo draws for the SDID comparison interval
 seed = 0  # seed of every random draw
@@ -49,11 +56,13 @@ from analysis.report import (
     results_files,
 )
 from analysis.report.i18n import set_languages, show
+from analysis.report.workbench import interactive
 
+interactive()  # in JupyterLab: edits to src/analysis are picked up without a restart
 set_languages(languages)  # each text below is shown once per language, from the same numbers
 disclosure.set_edition(edition)
 ctx = content.load_context(panel_path, quarter)  # a bad quarter stops here, in one line
-content.check_parameters(ctx, outcome)  # and a bad outcome or sector here, listing the valid ones
+content.check_parameters(ctx, outcome, method=method)  # and a bad outcome or sector here, listing the valid ones
 noun = content.record_noun(ctx)  # 'victims' or 'incidents': a key, shown in each language
 show(lambda: content.banner(ctx))
 
@@ -61,8 +70,9 @@ show(lambda: content.banner(ctx))
 # ## Headline
 
 # %%
-main = impact.estimate(ctx.panel, outcome=outcome, method="ppml", n_perm=n_perm, seed=seed)
+main = impact.estimate(ctx.panel, outcome=outcome, method=method, n_perm=n_perm, seed=seed)
 show(lambda: content.headline(main, ctx))
+show(lambda: content.method_note(method))  # nothing with the validated headline method
 pre = pretrend_test(ctx.panel, outcome=outcome, n_perm=n_perm, seed=seed)  # shown in full under the event study
 show(lambda: diagnostics.headline_caveat(pre))
 if geography_path:  # where the program is: its sectors by start date and their neighbours
@@ -93,7 +103,7 @@ same_window = None
 if previous is not None:  # the earlier report's months and sectors, on today's records
     before = history.cut_to(ctx.panel, pd.Period(previous.label, "Q").asfreq("M", "end"),
                             history.treated_then(previous))
-    same_window = impact.estimate(before, outcome=outcome, method="ppml", n_perm=n_perm, seed=seed)
+    same_window = impact.estimate(before, outcome=outcome, method=method, n_perm=n_perm, seed=seed)
 show(lambda: history.previous_md(previous, main, changes, same_window)[0])
 show(lambda: history.previous_md(previous, main, changes, same_window)[1], caption="This report and the last")
 
@@ -104,7 +114,7 @@ show(lambda: history.previous_md(previous, main, changes, same_window)[1], capti
 # imputation, a count model) and inference; then the headline by the month the sectors started.
 
 # %%
-by_outcome = {o: impact.estimate(ctx.panel, outcome=o, method="ppml", n_perm=n_perm, seed=seed)
+by_outcome = {o: impact.estimate(ctx.panel, outcome=o, method=method, n_perm=n_perm, seed=seed)
               for o in breakdown.outcomes_to_show(ctx, outcome)}
 by_outcome[outcome] = main
 outcomes = breakdown.outcome_rows(by_outcome, ctx)
@@ -163,17 +173,19 @@ show(lambda: implementation.cost_md(cost, costs, fatal, nonfatal, noun))
 # interval and p-value; the calibration section checks the headline's.
 
 # %%
-additive = impact.estimate(ctx.panel, outcome=outcome, method="imputation", n_perm=n_perm, seed=seed)
-sdid = impact.estimate(ctx.panel, outcome=outcome, method="sdid", n_placebo=n_placebo, seed=seed)
-twfe = impact.estimate(ctx.panel, outcome=outcome, method="twfe", n_perm=n_perm, seed=seed)
-show(lambda: content.estimates_table([main, additive, sdid, twfe], noun=noun), caption="Estimates by method")
+others = {m: impact.estimate(ctx.panel, outcome=outcome, method=m, seed=seed,
+                             **({"n_placebo": n_placebo} if m == "sdid" else {"n_perm": n_perm}))
+          for m in content.COMPARISON_METHODS if m != method}  # ppml, imputation, sdid, twfe
+by_method = [main, *others.values()]  # the headline first
+show(lambda: content.estimates_table(by_method, noun=noun), caption="Estimates by method")
 
 # %% [markdown]
 # ## What the comparison assumes: trends in proportions or in numbers
 
 # %%
 validation = content.validation_figures()
-show(lambda: content.assumptions_text(main, additive, ctx, validation))
+poisson, additive = ({**others, method: main}[m] for m in ("ppml", "imputation"))
+show(lambda: content.assumptions_text(poisson, additive, ctx, validation))
 
 # %% [markdown]
 # ## Effect over time since the start
@@ -210,7 +222,7 @@ if not sens.empty:
 
 # %%
 saved = [  # the results files (analysis.report.results_files); nothing is shown
-    results_files.save_results([main, additive, sdid, twfe], results_dir, "program", ctx=ctx),
+    results_files.save_results(by_method, results_dir, "program", ctx=ctx),  # the headline's row first
     results_files.save_sensitivity(sens, results_dir),
     *breakdown.save(results_dir, trend=trend, quarters=quarters, outcomes=outcomes, cohorts=cohorts, rates=rates,
                     sex_age=sex_age, pretrends=pre, anticipations=antic, main=main, leave_one_out=loo),

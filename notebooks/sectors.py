@@ -2,10 +2,15 @@
 # jupyter:
 #   jupytext:
 #     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
-#     display_name: Python 3
+#     display_name: Alto al Fuego (.venv)
 #     language: python
-#     name: python3
+#     name: alto-al-fuego
 # ---
 
 # %% [markdown]
@@ -16,7 +21,8 @@
 # one's event study and path). With a single sector, an interval is wide and a p-value cannot
 # fall below one over the number of placebo calendars plus one.
 
-# %% tags=["parameters"]
+# %% tags=["parameters"] editable=false
+# Locked: these are the build's defaults. To try other values, set them in a cell below.
 quarter = ""  # reporting quarter, YYYYQn; empty: the latest complete quarter the data cover, as `make report`
 outcome = "shootings"  # panel column: shootings, gun_homicides or gun_injuries
 panel_path = "../data/processed/panel.parquet"  # output of `make data`
@@ -29,7 +35,9 @@ geography_path = ""  # sector polygons (GeoJSON, the build's snapshot); empty: n
 # %%
 from analysis.report import content, disclosure, figures, maps, results_files, sectors
 from analysis.report.i18n import set_languages, show
+from analysis.report.workbench import interactive
 
+interactive()  # in JupyterLab: edits to src/analysis are picked up without a restart
 set_languages(languages)  # each text below is shown once per language, from the same numbers
 disclosure.set_edition(edition)
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# every test run has a cache of its own (analysis.cache): a result stored by an earlier run, or by
+# `make report` in this checkout, never stands in for what a test means to compute
+os.environ.setdefault("ALTO_CACHE_DIR", tempfile.mkdtemp(prefix="alto-test-cache-"))
 SHARED = Path(os.environ.get("ALTO_SHARED", ROOT.parent / "shared")) / "data" / "cdmx-hoyodecrimen"
 DEMO_LAST_MONTH = "2023-12"
 

@@ -170,8 +170,9 @@ def test_a_terminated_build_says_where_it_stopped_and_the_next_cleans_up(process
            "--reports", str(reports), "--n-perm", "19", "--n-placebo", "4", "--n-calibration", "5", "--n-power", "4"]
     p = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
-    while time.time() < deadline and not list(reports.glob(f".staging-{QUARTER}-*/notebooks/*.spec.json")):
+    while time.time() < deadline and not list(reports.glob(f".staging-{QUARTER}-*/notebooks")):
         time.sleep(0.2)
+    time.sleep(2.0)  # the notebooks have started
     time.sleep(1.0)
     p.send_signal(signal.SIGTERM)
     _, err = p.communicate(timeout=60)
@@ -195,15 +196,18 @@ def test_stage_snapshots_the_inputs_and_plans_the_notebooks_from_the_run_options
                                                              "panel.parquet", "sectors.geojson"]
     assert st.hashes["sectors.geojson"] == json.loads((st.snapshot / "audit.json").read_text())["geography"]["sha256"]
     assert st.hashes["panel.parquet"] == json.loads((st.snapshot / "audit.json").read_text())["outputs_sha256"]["panel.parquet"]
-    assert [(nb, stem) for nb, stem, _ in st.jobs] == [("program", "program"), ("checks", "checks"),
+    assert [(j.notebook, j.stem) for j in st.jobs] == [("program", "program"), ("checks", "checks"),
                                                       ("sector", "sector_D36"), ("sector", "sector_D62")]
     # read the sectors' results (the summary), then everything (the brief)
-    assert [(nb, stem) for nb, stem, _ in st.after] == [("sectors", "sectors"), ("brief", "brief")]
-    program, checks, d36 = st.jobs[0][2], st.jobs[1][2], st.jobs[2][2]
+    assert [(j.notebook, j.stem) for j in st.after] == [("sectors", "sectors"), ("brief", "brief")]
+    program, checks, d36 = st.jobs[0].parameters, st.jobs[1].parameters, st.jobs[2].parameters
     assert {k: program[k] for k in ("n_perm", "n_placebo", "seed")} == {"n_perm": 7, "n_placebo": 3, "seed": 9}
     assert {k: checks[k] for k in ("n_perm", "n_calibration", "n_power", "seed")} == \
         {"n_perm": 7, "n_calibration": 2, "n_power": 1, "seed": 9}
-    assert program["reports_dir"] == "../.." and program["cost_config"].endswith("_inputs/cost.toml")
+    assert program["reports_dir"] == "../.." and program["cost_config"] == "../_inputs/cost.toml"
+    # every path relative to the notebooks' folder: the same wherever a notebook runs
+    assert program["panel_path"] == "../_inputs/panel.parquet" and program["results_dir"] == "../results"
+    assert st.jobs[0].inputs["_inputs/panel.parquet"] == st.snapshot / "panel.parquet"
     assert d36["sector"] == "D36" and d36["n_perm"] == 7 and "n_placebo" not in d36
     assert program["quarter"] == QUARTER and program["outcome"] == "shootings"
 

@@ -4,7 +4,8 @@ A result is stored under the sha256 of everything that determines it: the data i
 by value), its parameters and seed, and the source of the code that computes it. A rebuild with
 the same inputs reads the stored result instead of recomputing it; any change to one of them
 gives a new key, so a stale result is never read. The folder is ``.cache/`` at the repository
-root (ignored by git), or ``ALTO_CACHE_DIR`` when set; ``ALTO_CACHE_DIR=off`` turns caching off.
+root (ignored by git), or ``ALTO_CACHE_DIR`` when set; ``ALTO_CACHE_DIR=off`` turns caching off;
+``ALTO_CACHE_FORCE=1`` recomputes everything and replaces what is stored.
 Deleting the folder is always safe.
 """
 
@@ -59,14 +60,17 @@ def key(**parts: Any) -> str:
     return hashlib.sha256(json.dumps(norm, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def cached(name: str, k: str, compute: Callable[[], Any]) -> tuple[Any, bool]:
-    """``(value, hit)``: the stored value for ``name`` and key ``k``, or ``compute()`` stored now.
+def forced() -> bool:
+    """``ALTO_CACHE_FORCE=1`` (``make report FORCE=1``): compute everything again and replace
+    what is stored."""
+    return os.environ.get("ALTO_CACHE_FORCE", "") not in ("", "0")
 
-    Writes are atomic (a temporary file renamed into place), so two builds never read half a file.
-    """
+
+def load(name: str, k: str) -> tuple[Any, bool]:
+    """``(value, True)`` when a value is stored for ``name`` under key ``k``, else ``(None, False)``."""
     folder = cache_dir()
-    if folder is None:
-        return compute(), False
+    if folder is None or forced():
+        return None, False
     path = folder / f"{name}-{k[:32]}.pkl"
     if path.exists():
         try:
@@ -76,13 +80,30 @@ def cached(name: str, k: str, compute: Callable[[], Any]) -> tuple[Any, bool]:
                 return stored["value"], True
         except (OSError, pickle.UnpicklingError, EOFError, AttributeError, KeyError):
             pass  # unreadable or from another version: recompute and replace it
-    value = compute()
+    return None, False
+
+
+def store(name: str, k: str, value: Any) -> None:
+    """Store ``value`` under key ``k``; atomic (a temporary file renamed into place), so two builds
+    never read half a file. A read-only checkout still builds; it only recomputes next time."""
+    folder = cache_dir()
+    if folder is None:
+        return
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}-")
         with os.fdopen(fd, "wb") as f:
             pickle.dump({"key": k, "value": value}, f)
-        os.replace(tmp, path)
+        os.replace(tmp, folder / f"{name}-{k[:32]}.pkl")
     except OSError:
-        pass  # a read-only checkout still builds; it only recomputes next time
+        pass
+
+
+def cached(name: str, k: str, compute: Callable[[], Any]) -> tuple[Any, bool]:
+    """``(value, hit)``: the stored value for ``name`` and key ``k``, or ``compute()`` stored now."""
+    value, hit = load(name, k)
+    if hit:
+        return value, True
+    value = compute()
+    store(name, k, value)
     return value, False

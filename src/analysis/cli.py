@@ -192,6 +192,9 @@ def cmd_report(args) -> int:
             languages=tuple(args.lang.replace(",", " ").split()),
             edition=args.edition,
             formats=tuple(dict.fromkeys(("html", "pdf", *args.formats.replace(",", " ").split()))),
+            sectors=args.sectors.replace(",", " ").split() or None,
+            force=args.force,
+            workers=args.workers,
         )
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -206,11 +209,50 @@ def cmd_report(args) -> int:
         print(f"error: report for {quarter} not built; the previous one (if any) is unchanged.\n{e}", file=sys.stderr)
         return 1
     out = Path(m["path"])
+    if m.get("up_to_date"):
+        print(f"Report {m['quarter']} is up to date ({time.perf_counter() - t:.1f} s): {out}")
+        return 0
     print(f"Report {m['quarter']} ({m['data']} data, {m['edition']} edition) built in {time.perf_counter() - t:.1f} s:")
     for key, name in m["outputs"].items():
         if "_" in key and isinstance(name, str):  # html_en, pdf_es, brief_en, docx_es ...
             print(f"  {key.replace('_', ' '):9s} {out / name}")
     print(f"  notebooks, results and manifest.json in {out}")
+    return 0
+
+
+def cmd_sector(args) -> int:
+    """One sector's notebook on its own -> reports/scratch/<YYYYQn>/sector_<id>/."""
+    from analysis.periods import QuarterError, latest_reportable_quarter, quarter_label
+    from analysis.report.build import BuildOptions, OptionError, ReportError, build_sector
+
+    panel = Path(args.panel)
+    if not panel.exists():
+        print(f"error: {panel} does not exist; run `make data` first", file=sys.stderr)
+        return 2
+    quarter = args.quarter
+    if not quarter:
+        import pandas as pd
+
+        quarter = quarter_label(latest_reportable_quarter(pd.read_parquet(panel, columns=["period"]).period.max()))
+    from dataclasses import fields
+
+    t = time.perf_counter()
+    try:
+        opts = BuildOptions(
+            run=RunOptions(**{f.name: getattr(args, f.name) for f in fields(RunOptions)}),
+            languages=(args.lang,),
+            force=args.force,
+        )
+        out = build_sector(quarter, args.sector, panel, args.reports, opts)
+    except (QuarterError, OptionError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except ReportError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"Sector {args.sector}, {quarter}, in {time.perf_counter() - t:.1f} s:")
+    for k in ("html", "notebook"):
+        print(f"  {k:9s} {out[k]}")
     return 0
 
 
@@ -325,9 +367,42 @@ def build_parser() -> argparse.ArgumentParser:
         "built in reports/<YYYYQn>-CONFIDENTIAL/)",
     )
     p.add_argument("--formats", default="", help="extra formats beside HTML and PDF: docx (Word, through pandoc)")
+    p.add_argument(
+        "--sectors",
+        default="",
+        help="the sectors whose pages are built, for example 'D62 D69' (default: every sector in the program "
+        "by the quarter's end)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="run every notebook and computation again, whatever the cache holds (make report FORCE=1)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="local processes (default: ALTO_WORKERS, else the machine's cores; DASK_SCHEDULER=tcp://host:port "
+        "sends the work to a Dask cluster instead)",
+    )
     for flag, kw in RunOptions.cli_arguments():  # the run's options, defaults and help from one place
         p.add_argument(flag, **kw)
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("sector", help="run one sector's notebook on its own (reports/scratch/<YYYYQn>/)")
+    p.add_argument("sector", help="the sector's id, as in the panel (for example D62)")
+    p.add_argument("--quarter", default=None, help="YYYYQn (default: latest complete quarter the data cover)")
+    p.add_argument(
+        "--panel", default=str(PROCESSED / "panel.parquet"), help="the panel to report on (default: %(default)s)"
+    )
+    p.add_argument(
+        "--reports", default=str(ROOT / "reports"), help="reports/scratch/ is written here (default: %(default)s)"
+    )
+    p.add_argument("--lang", default="en", choices=["en", "es"], help="language of the page (default: %(default)s)")
+    p.add_argument("--force", action="store_true", help="run the notebook again, whatever the cache holds")
+    for flag, kw in RunOptions.cli_arguments():
+        p.add_argument(flag, **kw)
+    p.set_defaults(func=cmd_sector)
 
     p = sub.add_parser("validate", help="validation study on realistic simulated cities -> reports/validation/")
     p.add_argument("--cities", type=int, default=200, help="cities per scenario")

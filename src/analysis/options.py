@@ -12,10 +12,10 @@ from dataclasses import asdict, dataclass, field, fields
 
 #: which options each notebook takes as parameters (besides quarter, outcome, paths and seed)
 NOTEBOOK_OPTIONS = {
-    "program": ("n_perm", "n_placebo"),
-    "checks": ("n_perm", "n_calibration", "n_power"),
+    "program": ("method", "n_perm", "n_placebo"),
+    "checks": ("method", "n_perm", "n_calibration", "n_power"),
     "sectors": (),
-    "sector": ("n_perm",),
+    "sector": ("method", "n_perm"),
 }
 
 
@@ -27,6 +27,13 @@ class RunOptions:
         default=None,
         metadata={
             "help": "panel column to report (default: shootings when the sources give it, else the gun outcome they do give)"
+        },
+    )
+    method: str = field(
+        default="ppml",
+        metadata={
+            "help": "the headline's method: ppml (Poisson imputation, validated as the headline), imputation, "
+            "gardner, cs, sa, sdid, sc or twfe (analysis.impact.REGISTRY)"
         },
     )
     n_perm: int = field(

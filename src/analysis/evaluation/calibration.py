@@ -9,6 +9,7 @@ comes from. The report shows the resulting rejection rate as the method's calibr
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -129,27 +130,22 @@ def placebo_size(
             k = int(rng.integers(min_pre, len(times) - min_post + 1))
             specs.append((chosen, [times[k]] * n_treated, int(rng.integers(2**31))))
     job = partial(_run, base, unit, time, outcome, method, inference, alpha, options)
-    if workers > 1 and len(specs) > 1:
-        from concurrent.futures import ProcessPoolExecutor
+    from analysis import executor
 
-        # one BLAS thread per process: two processes each running OpenBLAS's own threads on two
-        # cores ran the TWFE calibration 6 times slower (26 s against 4 s for 40 runs)
-        with ProcessPoolExecutor(max_workers=workers, initializer=_one_blas_thread) as ex:
-            out = list(ex.map(job, specs, chunksize=max(1, len(specs) // (4 * workers))))
-    else:
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(1):  # as in the worker processes: the same numbers to the last bit
-            out = [job(s) for s in specs]
+    # local processes (one BLAS thread each: two processes each running OpenBLAS's own threads on
+    # two cores ran the TWFE calibration 6 times slower), or the Dask cluster of DASK_SCHEDULER;
+    # each run's units, start and seed were drawn above, so the numbers do not depend on where
+    # they run
+    ex = executor.get(workers) if workers > 1 or os.environ.get("DASK_SCHEDULER") else executor.LocalExecutor(1)
+    out = ex.map(
+        job,
+        specs,
+        desc=f"calibration runs ({method})",
+        chunksize=max(1, len(specs) // (4 * max(1, ex.workers))),
+    )
     pvals = np.array([p for p, _ in out], dtype=float)
     label = out[-1][1] if out else None
     return SizeCheck(method=method, inference=label or str(inference), alpha=alpha, p_values=pvals)
-
-
-def _one_blas_thread() -> None:
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(1)
 
 
 def _run(base, unit, time, outcome, method, inference, alpha, options, spec) -> tuple[float, str]:

@@ -19,6 +19,7 @@ randomization pass per run gives the whole curve.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -132,6 +133,20 @@ def power_curve(
     return PowerResult(curve=curve, n_treated=n_treated, follow_up=follow_up, n_sims=n_sims, target=target)
 
 
+def _power_cell(panel: pd.DataFrame, outcome: str, n_sims: int, seed: int, cell) -> PowerResult:
+    """One cell of the planning table: (sectors, months of follow-up, the program's calendar or None)."""
+    k, f, cal = cell
+    return power_curve(
+        panel,
+        outcome=outcome,
+        n_treated=k,
+        follow_up=f,
+        calendar=None if cal is None else np.asarray(cal),
+        n_sims=n_sims,
+        seed=seed,
+    )
+
+
 #: the code a planning table's numbers depend on (a change gives a new cache key)
 CODE = ("evaluation/power.py", "impact/design.py", "impact/imputation.py")
 
@@ -152,28 +167,23 @@ def planning(
     from analysis.cache import cached, code_hash, key
 
     def compute() -> tuple[pd.DataFrame, dict]:
-        table = pd.DataFrame(
-            [
-                {
-                    "n_treated": k,
-                    "follow_up": f,
-                    "mde": power_curve(panel, outcome=outcome, n_treated=k, follow_up=f, n_sims=n_sims, seed=seed).mde,
-                }
-                for k in sizes
-                for f in follow_ups
-            ]
-        )
-        current: dict = {"n_treated": 0, "mde": float("nan")}
+        from analysis import executor
+
+        # each cell of the table is independent and seeded: through the executor (local
+        # processes, or the Dask cluster of DASK_SCHEDULER), the same numbers as one by one
+        cells: list[tuple[int, int, tuple[int, ...] | None]] = [(k, f, None) for k in sizes for f in follow_ups]
         if calendar is not None and len(calendar):
-            r = power_curve(
-                panel,
-                outcome=outcome,
-                n_treated=len(calendar),
-                follow_up=1,
-                calendar=calendar,
-                n_sims=n_sims,
-                seed=seed,
-            )
+            cells.append((len(calendar), 1, tuple(int(c) for c in calendar)))
+        runs = executor.get().map(
+            partial(_power_cell, panel[["unit", "period", outcome]], outcome, n_sims, seed),
+            cells,
+            desc="power simulations",
+        )
+        grid = runs[: len(sizes) * len(follow_ups)]
+        table = pd.DataFrame([{"n_treated": r.n_treated, "follow_up": r.follow_up, "mde": r.mde} for r in grid])
+        current: dict = {"n_treated": 0, "mde": float("nan")}
+        if len(runs) > len(grid):
+            r = runs[-1]
             current = {"n_treated": r.n_treated, "follow_up": r.follow_up, "mde": r.mde}
         return table, current
 

@@ -145,7 +145,7 @@ def quarters(results_dir: str | Path) -> pd.DataFrame:
 
 def headline(results_dir: str | Path) -> float | None:
     t = _read(results_dir, "program")
-    t = t[t.method == "ppml"] if len(t) else t
+    t = t.head(1)  # the headline's row comes first (whatever its method)
     return float(t.att_percent.iloc[0]) if len(t) and np.isfinite(t.att_percent.iloc[0]) else None
 
 

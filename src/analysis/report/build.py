@@ -30,16 +30,18 @@ import socket
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
+from analysis import impact
 from analysis.data.geography import sha256
 from analysis.options import RunOptions
 from analysis.paths import ROOT, repo_relative
 from analysis.report import content
+from analysis.report import jobs as jobs_mod
 from analysis.report.history import panel_digest
+from analysis.report.jobs import NotebookJob
 from analysis.report.render import ReportMeta, combine, render_brief, render_docx, render_html, render_pdf
 from analysis.report.results_files import expected_results
 
@@ -88,7 +90,10 @@ class BuildOptions:
 
     run: RunOptions = field(default_factory=RunOptions)
     sectors: list[str] | None = None  # default: every sector treated by the quarter's end
-    workers: int = 2
+    workers: int | None = None  # local processes (default: ALTO_WORKERS, else the machine's cores)
+    force: bool = False  # run every notebook, whatever the cache holds (`make report FORCE=1`)
+    executor: object = None  # an analysis.executor (default: Dask when DASK_SCHEDULER is set, else local)
+    progress: bool | None = None  # a progress bar over the notebooks (default: when the terminal shows one)
     languages: tuple[str, ...] = ("en", "es")  # one edition per language, from the same run
     edition: str = "public"  # or "internal" (counts 1-4 shown; CONFIDENTIAL; never by default)
     formats: tuple[str, ...] = DEFAULT_FORMATS
@@ -111,7 +116,9 @@ class BuildOptions:
 
 
 def _say(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+    from tqdm import tqdm
+
+    tqdm.write(msg, file=sys.stderr)  # above a progress bar, when one is shown
 
 
 # -- one build per quarter -------------------------------------------------------------------
@@ -197,47 +204,7 @@ def snapshot_inputs(panel_path: Path, dest: Path, tries: int = 3) -> dict[str, s
     )
 
 
-# -- notebooks ---------------------------------------------------------------------------------
-#: notebook processes running now, so that a failed or interrupted build can stop the others
-_RUNNING: set[subprocess.Popen] = set()
-
-
-def _execute(nb_name: str, out: Path, params: dict, cwd: Path) -> None:
-    """Run one notebook in a process of its own (see ``analysis.report.execute``)."""
-    spec = out.with_suffix(".spec.json")
-    spec.write_text(json.dumps({"notebook": str(NOTEBOOKS / f"{nb_name}.py"), "out": str(out), "parameters": params}))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "analysis.report.execute", str(spec)],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    _RUNNING.add(proc)
-    try:
-        _, stderr = proc.communicate()
-    finally:
-        _RUNNING.discard(proc)
-    spec.unlink(missing_ok=True)
-    err = Path(str(out) + ".error.json")
-    if proc.returncode == 3 and err.exists():
-        e = json.loads(err.read_text())
-        err.unlink()
-        raise ReportError(
-            f"notebook {nb_name} failed in cell {e['exec_count']} (index {e['cell_index']}): "
-            f"{e['ename']}: {e['evalue']}\nthe partial notebook with the traceback is at {out}"
-        )
-    if proc.returncode != 0:
-        tail = " | ".join(stderr.strip().splitlines()[-3:])
-        raise ReportError(f"notebook {nb_name} could not be run (exit status {proc.returncode}): {tail}")
-
-
-def _relative_paths(nb_path: Path, staging: Path) -> None:
-    """Rewrite the absolute paths injected as parameters as paths relative to the notebook."""
-    text = nb_path.read_text(encoding="utf-8")
-    for absolute in {str(staging), json.dumps(str(staging))[1:-1]}:
-        text = text.replace(absolute + "/", "../")
-    nb_path.write_text(text, encoding="utf-8")
+# -- notebooks: analysis.report.jobs (each a process of its own, run by analysis.executor) ----
 
 
 def _git_commit() -> str:
@@ -353,8 +320,11 @@ class Stage:
     outcome: str
     sectors: list[str]
     parameters: dict  # what every notebook gets: quarter, outcome, paths, seed
-    jobs: list[tuple[str, str, dict]]  # (notebook, output stem, Papermill parameters), run side by side
-    after: list[tuple[str, str, dict]] = field(default_factory=list)  # run once every job above is done
+    jobs: list[NotebookJob]  # run side by side
+    after: list[NotebookJob] = field(default_factory=list)  # run once every job above is done, in order
+    workers: int | None = None
+    progress: bool | None = None
+    keys: dict[str, str] = field(default_factory=dict)  # each notebook's cache key
     timings: dict[str, float] = field(default_factory=dict)
     log: list[str] = field(default_factory=list)  # what the build said, kept in build.log
 
@@ -380,42 +350,56 @@ def stage(label: str, panel_path: Path, staging: Path, opt: BuildOptions, today:
         content.check_outcome(ctx, outcome)
     except ValueError as e:
         raise OptionError(str(e)) from None
+    if opt.run.method not in content.headline_methods():
+        raise OptionError(
+            f"method {opt.run.method!r} is not available; the methods are: {', '.join(content.headline_methods())}"
+        )
+    # every path relative to the build's notebooks/ folder: the same wherever a notebook runs
     common = {
         "quarter": label,
         "outcome": outcome,
-        "panel_path": str(snap / "panel.parquet"),
-        "results_dir": str(staging / "results"),
+        "panel_path": "../_inputs/panel.parquet",
+        "results_dir": "../results",
         "languages": " ".join(opt.languages),
         "edition": opt.edition,
     }
+    if opt.sectors is not None:
+        try:
+            for s in opt.sectors:
+                content.check_parameters(ctx, outcome, sector=s)
+        except ValueError as e:
+            raise OptionError(str(e)) from None
     sectors = list(opt.sectors) if opt.sectors is not None else ctx.treated_sectors
     extra = _snapshot_program_files(ctx, snap, hashes)
-    maps = {"geography_path": extra.get("geography", "")}
+    inputs = {f"_inputs/{n}": snap / n for n in sorted(hashes)}
+    maps = {"geography_path": "../_inputs/sectors.geojson" if "geography" in extra else ""}
     program = {
         **common,
         **opt.run.notebook_parameters("program"),
-        # earlier reports live beside the staging folder: from its notebooks/ (the notebooks'
-        # working directory), two levels up; relative, so no machine path is published
+        # earlier reports live beside the build's folder: from its notebooks/, two levels up
         "reports_dir": "../..",
-        "activities_path": extra.get("activities", ""),
-        "cost_config": extra["cost"],
+        "activities_path": "../_inputs/activities.csv" if "activities" in extra else "",
+        "cost_config": "../_inputs/cost.toml",
         **maps,
     }
     jobs = [
-        ("program", "program", program),
-        ("checks", "checks", {**common, **opt.run.notebook_parameters("checks")}),
+        NotebookJob("program", "program", program, {**inputs, **_earlier_reports(staging, label)}),
+        NotebookJob("checks", "checks", {**common, **opt.run.notebook_parameters("checks")}, dict(inputs)),
     ]
     jobs += [
-        (
+        NotebookJob(
             "sector",
             f"sector_{content.file_stem(s)}",
             {**common, "sector": s, **maps, **opt.run.notebook_parameters("sector")},
+            dict(inputs),
+            view=sector_view(ctx, s, outcome),
+            viewed=("_inputs/panel.parquet", "_inputs/audit.json"),
         )
         for s in sectors
     ]
     after = [
-        ("sectors", "sectors", {**common, **maps, **opt.run.notebook_parameters("sectors")}),
-        ("brief", "brief", {**common, **maps}),
+        NotebookJob("sectors", "sectors", {**common, **maps, **opt.run.notebook_parameters("sectors")}, dict(inputs)),
+        NotebookJob("brief", "brief", {**common, **maps}, dict(inputs)),
     ]
     return Stage(
         label=label,
@@ -428,7 +412,50 @@ def stage(label: str, panel_path: Path, staging: Path, opt: BuildOptions, today:
         parameters=common,
         jobs=jobs,
         after=after,
+        workers=opt.workers,
+        progress=opt.progress if opt.progress is not None else sys.stderr.isatty(),
     )
+
+
+#: what a sector's page reads from the audit (the rest, such as the rollout file's hash, changes
+#: with other sectors' starts and does not enter its numbers)
+SECTOR_AUDIT = ("demo", "outcomes", "inputs")
+
+
+def sector_view(ctx: content.Context, sector: str, outcome: str) -> dict:
+    """What a sector's page depends on, instead of the whole panel: its own rows and those of the
+    sectors never in the program (``impact.for_unit``), whether its estimate is suppressed
+    (which depends on the other sectors: ``content.hidden_reason``), and what it reads of the
+    audit. Another sector's start changes none of these, so its page is read from the cache;
+    tests/test_build.py re-runs the notebook to check that the page is then indeed the same."""
+    from analysis.cache import frame_hash
+
+    rows = impact.for_unit(ctx.panel, sector) if sector in set(ctx.panel.unit) else ctx.panel.iloc[:0]
+    return {
+        "rows": frame_hash(rows.reset_index(drop=True)),
+        "hidden": content.hidden_reason(ctx, outcome, sector) if sector in ctx.treated_sectors else None,
+        "treated": sorted(ctx.treated_sectors) if sector not in ctx.treated_sectors else True,
+        "audit": {k: ctx.audit.get(k) for k in SECTOR_AUDIT},
+        "quarter": ctx.label,
+    }
+
+
+def _earlier_reports(staging: Path, label: str) -> dict[str, Path]:
+    """The files of earlier quarters' reports the program notebook compares with (beside the
+    build's folder: ``../<YYYYQn>/manifest.json`` and its headline)."""
+    from analysis.periods import parse_quarter
+
+    out: dict[str, Path] = {}
+    current = parse_quarter(label)
+    for d in sorted(staging.parent.iterdir()):
+        try:
+            q = parse_quarter(d.name)
+        except Exception:
+            continue
+        if q < current and (d / "manifest.json").is_file() and (d / "results" / "program.csv").is_file():
+            out[f"../{d.name}/manifest.json"] = d / "manifest.json"
+            out[f"../{d.name}/results/program.csv"] = d / "results" / "program.csv"
+    return out
 
 
 def _snapshot_program_files(ctx: content.Context, snap: Path, hashes: dict[str, str]) -> dict[str, str]:
@@ -460,32 +487,91 @@ def _snapshot_program_files(ctx: content.Context, snap: Path, hashes: dict[str, 
     return out
 
 
-def execute(st: Stage, workers: int = 2) -> list[Path]:
-    """Step 2: every notebook, each in a process of its own, ``workers`` at a time (two suit a
-    2-core machine); one failing or an interruption stops the others."""
+def execute(st: Stage, executor=None, force: bool = False) -> list[Path]:
+    """Step 2: every notebook, through the executor (``analysis.executor``: local processes, or
+    the Dask cluster of ``DASK_SCHEDULER``); a notebook whose key (``NotebookJob.key``) is in
+    the cache is read from it instead (``force``: run them all). The sectors' summary and the
+    brief read the others' results, so they run after them. One failing or an interruption
+    stops the others."""
+    from analysis import executor as executors
 
-    def run(job: tuple[str, str, dict]) -> Path:
-        nb_name, stem, params = job
-        t = time.perf_counter()
-        out = st.staging / "notebooks" / f"{stem}.ipynb"
-        _execute(nb_name, out, params, st.staging / "notebooks")
-        _relative_paths(out, st.staging)
-        st.step(f"notebook {stem}", time.perf_counter() - t)
-        return out
+    ex = executor or executors.get(st.workers)
+    code = jobs_mod.code_version()
+    executed = _run_jobs(st, st.jobs, ex, code, force)
+    for job in st.after:  # in order: the brief reads the sectors' summary
+        job.inputs.update({f"results/{p.name}": p for p in sorted((st.staging / "results").iterdir())})
+        executed += _run_jobs(st, [job], ex, code, force)
+    return executed
 
-    pool = ThreadPoolExecutor(max_workers=workers)
+
+def _run_jobs(st: Stage, batch: list[NotebookJob], ex, code: str, force: bool) -> list[Path]:
+    from analysis import cache
+
+    keys = {j.stem: j.key(code) for j in batch}
+    st.keys.update(keys)
+    stored: dict[str, dict] = {}
+    for j in batch:
+        value, hit = (None, False) if force else cache.load(f"notebook-{j.stem}", keys[j.stem])
+        if hit and value is not None:
+            stored[j.stem] = value
+    todo = [j for j in batch if j.stem not in stored]
+    by_stem = {j.stem: j for j in batch}
+    for got in stored.values():
+        _materialize(st, got)
+    if stored:
+        st.step(f"cache: {len(stored)} notebook(s)", 0.0, ", ".join(stored))
+
+    env = {"DASK_SCHEDULER": ex.address} if getattr(ex, "name", "") == "dask" else {}
+    if force:
+        env["ALTO_CACHE_FORCE"] = "1"
+
+    def done(_job: NotebookJob, out: dict) -> None:
+        _materialize(st, out)
+        if out["error"] is not None:
+            raise ReportError(_job_error(st, out))
+        cache.store(f"notebook-{out['stem']}", keys[out["stem"]], out)
+        where = "" if ex.name == "local" else f"on {ex.name}"
+        st.step(f"notebook {out['stem']}", out["seconds"], where)
+
     try:
-        executed = list(pool.map(run, st.jobs))
+        ex.map(
+            _run_payload,
+            [j.payload(env) for j in todo],
+            desc="notebooks",
+            threads=True,
+            show=st.progress,
+            callback=lambda payload, out: done(by_stem[payload["stem"]], out),
+        )
     except BaseException:
-        # one notebook failed, or the build was interrupted: stop the others now
-        pool.shutdown(wait=False, cancel_futures=True)
-        for p in list(_RUNNING):
-            p.kill()
-        pool.shutdown(wait=True)
+        jobs_mod.stop_all()  # one notebook failed, or the build was interrupted: stop the others now
         raise
-    pool.shutdown()
-    # the jobs that read the others' results files (the sectors' summary), in order
-    return executed + [run(job) for job in st.after]
+    return [st.staging / "notebooks" / f"{j.stem}.ipynb" for j in batch]
+
+
+def _run_payload(payload: dict) -> dict:
+    return jobs_mod.run(payload)
+
+
+def _materialize(st: Stage, out: dict) -> None:
+    """Write a job's executed notebook and results files into the staging folder."""
+    if out["notebook"] is not None:
+        (st.staging / "notebooks" / f"{out['stem']}.ipynb").write_bytes(out["notebook"])
+    for name, data in out["results"].items():
+        path = st.staging / "results" / name
+        if path.exists() and path.read_bytes() != data:
+            raise ReportError(f"notebooks {out['stem']} and another both wrote results/{name}")
+        path.write_bytes(data)
+
+
+def _job_error(st: Stage, out: dict) -> str:
+    e = out["error"]
+    nb = st.staging / "notebooks" / f"{out['stem']}.ipynb"
+    if "ename" in e:
+        return (
+            f"notebook {out['stem']} failed in cell {e['exec_count']} (index {e['cell_index']}): "
+            f"{e['ename']}: {e['evalue']}\nthe partial notebook with the traceback is at {nb}"
+        )
+    return f"notebook {out['stem']} could not be run (exit status {e['status']}): {e['stderr']}"
 
 
 def check_outputs(st: Stage) -> None:
@@ -616,7 +702,13 @@ def _append_sources(nb, heading: str) -> None:
 
 
 def write_manifest(
-    st: Stage, executed: list[Path], outputs: dict[str, str], opt: BuildOptions, panel_path: Path, built: str
+    st: Stage,
+    executed: list[Path],
+    outputs: dict[str, str],
+    opt: BuildOptions,
+    panel_path: Path,
+    built: str,
+    build: str = "",
 ) -> dict:
     """Step 5: ``manifest.json``: what went in (hashes), with which options and code, what came out;
     then the snapshot of the panel is removed (it holds small counts: it is never published)."""
@@ -660,6 +752,9 @@ def write_manifest(
         "panel_digest": panel_digest(ctx.panel),
         "packages": _versions(),
         "timings_seconds": {k: round(v, 3) for k, v in st.timings.items()},
+        # what the build came from (build_key): a build with the same key leaves this report as it is
+        "build_key": build,
+        "notebook_keys": st.keys,
         "outputs": {
             **outputs,
             "notebooks": [f"notebooks/{p.name}" for p in executed],
@@ -675,23 +770,66 @@ def write_manifest(
 def _build(
     label: str, panel_path: Path, reports_dir: Path, staging: Path, opt: BuildOptions, today: dt.date | None
 ) -> dict:
-    """The steps in order: stage, execute, check, render, manifest, swap."""
+    """The steps in order: stage, execute, check, render, manifest, swap; a report built from the
+    same inputs, parameters and code is left as it is."""
     t0 = time.perf_counter()
     st = stage(label, panel_path, staging, opt, today)
     st.step(
         "inputs",
         time.perf_counter() - t0,
-        f"{len(st.hashes)} files snapshotted and hashed; {len(st.jobs) + len(st.after)} notebooks to run",
+        f"{len(st.hashes)} files snapshotted and hashed; {len(st.jobs) + len(st.after)} notebooks",
     )
-    executed = execute(st, opt.workers)
+    executed = execute(st, opt.executor, opt.force)
+    key = build_key(st, opt)
+    final = reports_dir / (label + opt.folder)
+    existing = None if opt.force else _same_build(final, key)
+    if existing is not None:
+        shutil.rmtree(staging)
+        _say(
+            f"  {repo_relative(final)} is up to date: built {existing['built']} from the same inputs, "
+            "parameters and code (make report FORCE=1 builds it again)"
+        )
+        return {**existing, "path": str(final), "up_to_date": True}
     t = time.perf_counter()
     check_outputs(st)
     st.step("check", time.perf_counter() - t, "every results file written; none gives away a count from 1 to 4")
     built = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     outputs = render(st, executed, built, opt)
     st.step("total", time.perf_counter() - t0)
-    manifest = write_manifest(st, executed, outputs, opt, panel_path, built)
-    manifest["path"] = str(publish(staging, reports_dir / (label + opt.folder)))
+    manifest = write_manifest(st, executed, outputs, opt, panel_path, built, key)
+    manifest["path"] = str(publish(staging, final))
+    return manifest
+
+
+def build_key(st: Stage, opt: BuildOptions) -> str:
+    """sha256 of what the published files come from: every notebook's key (inputs, parameters,
+    code), the cover, the languages, edition and formats."""
+    import hashlib
+
+    parts = {
+        "notebooks": st.keys,
+        "cover": sha256(COVER_CONFIG) if COVER_CONFIG.exists() else None,
+        "languages": list(opt.languages),
+        "edition": opt.edition,
+        "formats": list(opt.formats),
+        "sectors": list(st.sectors),
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def _same_build(final: Path, key: str) -> dict | None:
+    """The manifest of ``final`` when it was built with ``key`` and every file it lists is there."""
+    try:
+        manifest = json.loads((final / "manifest.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    if manifest.get("build_key") != key:
+        return None
+    out = manifest.get("outputs") or {}
+    files = [v for k, v in out.items() if isinstance(v, str)]
+    files += list(out.get("notebooks") or []) + [f"results/{r}" for r in out.get("results") or []]
+    if not all((final / f).is_file() for f in files):
+        return None
     return manifest
 
 
@@ -715,3 +853,56 @@ def publish(staging: Path, final: Path) -> Path:
     if old.exists():
         shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def build_sector(
+    quarter: str,
+    sector: str,
+    panel_path: Path | str,
+    reports_dir: Path | str = ROOT / "reports",
+    options: BuildOptions | None = None,
+) -> dict[str, Path]:
+    """One sector's page on its own (``make sector SECTOR=D62``): the sector notebook run as the
+    build runs it (same inputs, parameters and cache), written with its results and an HTML page
+    to ``reports/scratch/<YYYYQn>/sector_<id>/``. Not a deliverable: nothing is checked for
+    publication there, and the quarterly report is left as it is."""
+    from analysis.periods import parse_quarter, quarter_label
+    from analysis.report.i18n import _, tr, use
+
+    opt = dataclasses.replace(options or BuildOptions(), sectors=[sector])
+    label = quarter_label(parse_quarter(quarter))
+    out = Path(reports_dir).resolve() / "scratch" / label / f"sector_{content.file_stem(sector)}"
+    staging = out.with_name(f".staging-{out.name}-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        st = stage(label, Path(panel_path).resolve(), staging, opt)
+        job = next(j for j in st.jobs if j.notebook == "sector")
+        st.after = []
+        from analysis import executor as executors
+
+        [nb_path] = _run_jobs(st, [job], opt.executor or executors.get(opt.workers), jobs_mod.code_version(), opt.force)
+        lang = opt.languages[0]
+        with use(lang):
+            nb = combine([nb_path], lang=lang)
+            meta = ReportMeta(
+                title=tr("Sector {sector}", sector=sector),
+                subtitle=label,
+                quarter=label,
+                built=dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
+                demo_label=_(content.DEMO_LABEL) if st.ctx.is_demo else None,
+                lang=lang,
+            )
+        render_html(nb, staging / f"sector_{content.file_stem(sector)}_{lang}.html", meta)
+        shutil.rmtree(st.snapshot)  # the inputs hold small counts: never kept
+        (staging / "build.log").write_text("\n".join(st.log) + "\n", encoding="utf-8")
+        if out.exists():
+            shutil.rmtree(out)
+        staging.rename(out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return {
+        "folder": out,
+        "notebook": out / "notebooks" / nb_path.name,
+        "html": out / f"sector_{content.file_stem(sector)}_{lang}.html",
+    }

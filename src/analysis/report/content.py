@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis.impact.registry import DEFAULT_METHOD
 from analysis.labels import INCIDENT_OUTCOME_LABELS, INFERENCE_LABELS, OUTCOME_LABELS
 from analysis.paths import ROOT
 from analysis.periods import check_reportable, parse_quarter, quarter_label
@@ -36,6 +37,35 @@ ROLE = {
     "sdid": N_("{method} (comparison)"),
     "twfe": N_("{method} (reference only)"),
 }
+#: the methods of the report's table of estimates: the headline's first, then these others
+COMPARISON_METHODS = ("ppml", "imputation", "sdid", "twfe")
+
+
+def _role(method: str, i: int, headline: str) -> str | None:
+    """A method's role in the table of estimates: the first row is the headline; when a researcher
+    chose another headline method, the Poisson imputation becomes a comparison."""
+    if headline != DEFAULT_METHOD:
+        if i == 0:
+            return ROLE[DEFAULT_METHOD]
+        if method == DEFAULT_METHOD:
+            return ROLE["imputation"]
+    return ROLE.get(method)
+
+
+def method_note(method: str) -> str:
+    """Nothing for the validated headline method; for another, a note that says so (the text of
+    the report describes the Poisson imputation, and its checks of the assumptions stay on it)."""
+    if method == DEFAULT_METHOD:
+        return ""
+    return tr(
+        "**Headline method changed for this run:** {method} instead of {default}, the method this report's "
+        "text describes and the validation study supports. The checks of the assumptions below still test "
+        "{default}.",
+        method=method_name(method),
+        default=method_name(DEFAULT_METHOD),
+    )
+
+
 #: the validation study's table (``make validate``), read by the report's assumptions paragraph
 VALIDATION_SUMMARY = ROOT / "reports" / "validation" / "summary.csv"
 
@@ -103,13 +133,27 @@ def load_context(panel_path: str | Path, quarter: str, today=None) -> Context:
         For a malformed, incomplete or uncovered quarter.
     """
     panel_path = Path(panel_path)
+    if not panel_path.exists():  # a notebook opened before anything was built: one line, not pyarrow's 100
+        raise FileNotFoundError(
+            f"{panel_path} does not exist: build the panel with `make data` (`make lab` builds it before it opens)"
+        )
     panel = pd.read_parquet(panel_path)
     if not quarter:  # a notebook opened as it is: the quarter `make report` would build
         from analysis.periods import latest_reportable_quarter
 
         quarter = quarter_label(latest_reportable_quarter(panel.period.max(), today))
-    q = parse_quarter(quarter)
-    check_reportable(q, first_month=panel.period.min(), last_month=panel.period.max(), today=today)
+    from analysis.periods import QuarterError, latest_reportable_quarter
+
+    try:
+        q = parse_quarter(quarter)
+        check_reportable(q, first_month=panel.period.min(), last_month=panel.period.max(), today=today)
+    except QuarterError as e:
+        first = quarter_label(panel.period.min().asfreq("Q"))
+        try:
+            last = quarter_label(latest_reportable_quarter(panel.period.max(), today))
+        except QuarterError:
+            last = "none"
+        raise QuarterError(f"{e}; the quarters these data can report: {first} to {last}") from None
     end = q.asfreq("M", "end")
     panel = panel[panel.period <= end].copy()
     panel["treat_start"] = panel.treat_start.where(panel.treat_start <= end)
@@ -146,10 +190,19 @@ def check_outcome(ctx: Context, outcome: str) -> None:
         )
 
 
-def check_parameters(ctx: Context, outcome: str, sector: str | None = None) -> None:
+def headline_methods() -> list[str]:
+    """The methods a headline can use (``analysis.impact.REGISTRY``)."""
+    from analysis.impact.registry import REGISTRY
+
+    return list(REGISTRY)
+
+
+def check_parameters(ctx: Context, outcome: str, sector: str | None = None, method: str | None = None) -> None:
     """The notebook's parameters checked before anything is shown: one line that names the bad
     value and lists the valid ones (outcomes the panel carries; sectors in the program by the
-    quarter's end). The quarter is checked by ``load_context``."""
+    quarter's end; methods). The quarter is checked by ``load_context``."""
+    if method is not None and method not in headline_methods():
+        raise ValueError(f"method {method!r} is not available; the methods are: {', '.join(headline_methods())}")
     check_outcome(ctx, outcome)
     if sector is not None and sector not in ctx.treated_sectors:
         known = sector in set(ctx.panel.unit)
@@ -512,8 +565,8 @@ def estimates_table(results, labels: list[str] | None = None, noun: str = "victi
         name = (
             labels[i]
             if labels
-            else tr(ROLE[r.method], method=method_name(r.method))
-            if r.method in ROLE
+            else tr(role, method=method_name(r.method))
+            if (role := _role(r.method, i, results[0].method))
             else method_name(r.method)
         )
         rows.append(

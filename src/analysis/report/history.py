@@ -71,9 +71,9 @@ def find_previous(reports_dir: Path | str, label: str) -> Previous | None:
     return None
 
 
-def headline_row(program: pd.DataFrame, method: str = "ppml") -> pd.Series | None:
-    rows = program[program.method == method]
-    return None if rows.empty else rows.iloc[0]
+def headline_row(program: pd.DataFrame) -> pd.Series | None:
+    """The headline's row of a program.csv: the first (whatever its method)."""
+    return None if program.empty else program.iloc[0]
 
 
 def month_changes(previous: Previous, panel: pd.DataFrame) -> dict:

@@ -69,7 +69,7 @@ def program_row(results_dir: str | Path) -> tuple[float, float, float] | None:
     if not f.exists():
         return None
     t = pd.read_csv(f)
-    t = t[t.method == "ppml"]
+    t = t.head(1)  # the headline's row comes first (whatever its method)
     if t.empty or not np.isfinite(t.att_percent.iloc[0]):
         return None
     r = t.iloc[0]

@@ -1,0 +1,218 @@
+"""One executor for the expensive, independent pieces of work: the notebooks of a build, the
+calibration's placebo runs, the planning table's power simulations.
+
+- By default, local processes: ``ALTO_WORKERS`` of them (default: the machine's cores), each
+  with one BLAS thread (two processes each running OpenBLAS's own threads on two cores ran the
+  TWFE calibration 6 times slower).
+- When ``DASK_SCHEDULER=tcp://host:port`` is set, a Dask cluster (``dask.distributed``): the same
+  functions run on its workers; the numbers do not change, because every piece of work carries
+  its own seed, drawn in order before anything is sent (a test compares the two paths).
+
+A team starts a cluster on several machines with the project's environment on each (same
+``pyproject.toml`` pins, the repository installed with ``pip install -e .``)::
+
+    machine A$ .venv/bin/dask scheduler                 # prints tcp://A:8786
+    machine B$ .venv/bin/dask worker tcp://A:8786 --nthreads 1 --nworkers 4
+    any$ make report DASK_SCHEDULER=tcp://A:8786
+
+A notebook run on a worker receives its input files with the task and sends back its results:
+the workers need no shared folder.
+
+Every ``map`` shows a progress bar on standard error (in the terminal, and in a notebook run in
+JupyterLab); ``ALTO_PROGRESS=0`` turns the bars off (the build does so for the notebooks it
+runs, so no bar is published).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def default_workers() -> int:
+    """``ALTO_WORKERS`` when set, else the machine's cores."""
+    env = os.environ.get("ALTO_WORKERS", "")
+    if env:
+        try:
+            n = int(env)
+        except ValueError:
+            raise ValueError(f"ALTO_WORKERS={env!r} is not a whole number of processes") from None
+        if n < 1:
+            raise ValueError(f"ALTO_WORKERS={env!r}: at least one process is needed")
+        return n
+    return os.cpu_count() or 1
+
+
+def progress_enabled() -> bool:
+    return os.environ.get("ALTO_PROGRESS", "1") != "0"
+
+
+def progress(total: int, desc: str, enabled: bool | None = None):
+    """A progress bar on standard error (``tqdm``); a silent stand-in when bars are off."""
+    from tqdm import tqdm
+
+    on = progress_enabled() if enabled is None else enabled
+    return tqdm(total=total, desc=desc, file=sys.stderr, disable=not on, mininterval=0.5, leave=True, unit="run")
+
+
+def _one_blas_thread() -> None:
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+
+
+def _apply_chunk(fn: Callable[[Any], Any], chunk: Sequence[Any]) -> list[Any]:
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):  # as in the local worker processes: the same numbers to the last bit
+        return [fn(x) for x in chunk]
+
+
+def _chunks(items: Sequence[T], size: int) -> list[list[T]]:
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+class LocalExecutor:
+    """Local processes (``threads=True``: threads, for work that starts processes of its own)."""
+
+    name = "local"
+
+    def __init__(self, workers: int | None = None):
+        self.workers = workers if workers is not None else default_workers()
+
+    def __repr__(self) -> str:
+        return f"LocalExecutor(workers={self.workers})"
+
+    def map(
+        self,
+        fn: Callable[[T], R],
+        items: Sequence[T],
+        *,
+        desc: str = "",
+        chunksize: int = 1,
+        threads: bool = False,
+        show: bool | None = None,
+        callback: Callable[[T, R], None] | None = None,
+    ) -> list[R]:
+        """``[fn(x) for x in items]``, in order, spread over the workers; the first failure stops
+        the rest and is raised. ``callback(x, fn(x))`` runs here as each one finishes."""
+        items = list(items)
+        bar = progress(len(items), desc, show)
+        try:
+            if self.workers <= 1 or len(items) <= 1:
+                out = []
+                for x in items:
+                    out.append(fn(x) if threads else _apply_chunk(fn, [x])[0])
+                    if callback is not None:
+                        callback(x, out[-1])
+                    bar.update(1)
+                return out
+            if threads:
+                pool: ThreadPoolExecutor | ProcessPoolExecutor = ThreadPoolExecutor(max_workers=self.workers)
+                chunks = [[x] for x in items]
+            else:
+                pool = ProcessPoolExecutor(max_workers=self.workers, initializer=_one_blas_thread)
+                chunks = _chunks(items, max(1, chunksize))
+            futures: dict[Future, int] = {}
+            try:
+                for i, c in enumerate(chunks):
+                    futures[pool.submit(_apply_chunk if not threads else _apply_thread, fn, c)] = i
+                results: list[list[R]] = [[] for _ in chunks]
+                for f in as_completed(futures):
+                    i = futures[f]
+                    results[i] = f.result()
+                    if callback is not None:
+                        for x, r in zip(chunks[i], results[i], strict=True):
+                            callback(x, r)
+                    bar.update(len(results[i]))
+            except BaseException:
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+            pool.shutdown()
+            return [r for chunk in results for r in chunk]
+        finally:
+            bar.close()
+
+
+def _apply_thread(fn: Callable[[Any], Any], chunk: Sequence[Any]) -> list[Any]:
+    return [fn(x) for x in chunk]
+
+
+class DaskExecutor:
+    """A Dask cluster (``dask.distributed``), given by its scheduler's address or a client."""
+
+    name = "dask"
+
+    def __init__(self, address: str | None = None, client: Any = None):
+        from distributed import Client
+
+        if client is None and not address:
+            raise ValueError("a Dask executor needs the scheduler's address (DASK_SCHEDULER=tcp://host:port)")
+        try:
+            self.client = client if client is not None else Client(address, timeout="20s")
+        except OSError as e:
+            raise RuntimeError(
+                f"cannot reach the Dask scheduler at {address} (DASK_SCHEDULER): {e}; start one with "
+                "`dask scheduler` or unset DASK_SCHEDULER to run on this machine"
+            ) from None
+        self.address = address or self.client.scheduler.address
+
+    @property
+    def workers(self) -> int:
+        return sum(w.get("nthreads", 1) for w in self.client.scheduler_info().get("workers", {}).values()) or 1
+
+    def __repr__(self) -> str:
+        return f"DaskExecutor({self.address})"
+
+    def map(
+        self,
+        fn: Callable[[T], R],
+        items: Sequence[T],
+        *,
+        desc: str = "",
+        chunksize: int = 1,
+        threads: bool = False,
+        show: bool | None = None,
+        callback: Callable[[T, R], None] | None = None,
+    ) -> list[R]:
+        from distributed import as_completed as dask_completed
+
+        items = list(items)
+        chunks = _chunks(items, max(1, chunksize)) if items else []
+        bar = progress(len(items), desc, show)
+        apply = _apply_thread if threads else _apply_chunk
+        futures = [self.client.submit(apply, fn, c, pure=False) for c in chunks]
+        try:
+            for f in dask_completed(futures):
+                i = futures.index(f)
+                got = f.result()  # raises the task's exception here
+                if callback is not None:
+                    for x, r in zip(chunks[i], got, strict=True):
+                        callback(x, r)
+                bar.update(len(chunks[i]))
+            results = self.client.gather(futures)
+        except BaseException:
+            self.client.cancel(futures)
+            raise
+        finally:
+            bar.close()
+        return [r for chunk in results for r in chunk]
+
+
+_DASK: dict[str, DaskExecutor] = {}
+
+
+def get(workers: int | None = None) -> LocalExecutor | DaskExecutor:
+    """The executor this run uses: Dask when ``DASK_SCHEDULER`` is set, else local processes."""
+    address = os.environ.get("DASK_SCHEDULER", "").strip()
+    if address:
+        if address not in _DASK:
+            _DASK[address] = DaskExecutor(address)
+        return _DASK[address]
+    return LocalExecutor(workers)

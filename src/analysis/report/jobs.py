@@ -1,0 +1,184 @@
+"""A notebook job: one notebook, its parameters and the files it reads, run wherever the executor
+puts it (``analysis.executor``: a local process, or a Dask worker on another machine), and keyed
+by what determines it so that a build reads an unchanged notebook's results from the cache.
+
+The job carries the bytes of its input files and returns the executed notebook and the results
+files it wrote: nothing depends on a folder shared with the machine that runs it. Every path in
+its parameters is relative to the notebook's folder of a build (``../_inputs/panel.parquet``,
+``../results``), so the executed notebook reads the same wherever it ran and publishes no
+machine path.
+
+The key (``NotebookJob.key``) is the sha256 of the notebook's text, its parameters, the sha256
+of each input file (or, for a sector's page, of the part of the panel its numbers come from:
+``view``), the source of ``src/analysis`` and the key packages' versions. A change to any of
+them runs the notebook again; the cache never serves a result computed from other inputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from analysis.paths import ROOT
+
+NOTEBOOKS = ROOT / "notebooks"
+#: notebook processes running now on this machine, so that a failed or interrupted build can
+#: stop them
+RUNNING: set[subprocess.Popen] = set()
+
+
+def file_hash(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def code_version() -> str:
+    """sha256 of everything under src/analysis (code, catalogues, tables) and of the versions of
+    the packages the numbers and the pages come from."""
+    from importlib import metadata
+
+    from analysis.report.build import KEY_PACKAGES
+
+    h = hashlib.sha256()
+    src = ROOT / "src" / "analysis"
+    for f in sorted(src.rglob("*")):
+        if f.is_file() and "__pycache__" not in f.parts and f.suffix not in (".pyc", ".mo"):
+            h.update(f.relative_to(src).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    for p in (*KEY_PACKAGES, "jupytext", "ipykernel"):
+        try:
+            h.update(f"{p}=={metadata.version(p)}".encode())
+        except metadata.PackageNotFoundError:
+            h.update(f"{p} missing".encode())
+    h.update(sys.version.encode())
+    return h.hexdigest()
+
+
+@dataclass
+class NotebookJob:
+    """One notebook of a build."""
+
+    notebook: str  # its name in notebooks/ (program, checks, sector, sectors, brief)
+    stem: str  # the executed notebook's name (sector_D62)
+    parameters: dict  # Papermill parameters; paths relative to the build's notebooks/ folder
+    #: path inside the build folder (``_inputs/panel.parquet``; ``../2026Q2/...`` for an earlier
+    #: report beside it) -> the file on this machine
+    inputs: dict[str, Path] = field(default_factory=dict)
+    #: when the notebook's numbers depend on less than its input files (a sector's page: its own
+    #: rows, the comparison sectors', its suppression), what they depend on; keyed instead of
+    #: those files (``analysis.report.build.sector_view``)
+    view: dict | None = None
+    viewed: tuple[str, ...] = ()  # the input files the view stands for
+
+    def key(self, code: str) -> str:
+        src = (NOTEBOOKS / f"{self.notebook}.py").read_bytes()
+        files = {rel: file_hash(p) for rel, p in sorted(self.inputs.items()) if rel not in self.viewed}
+        parts = {
+            "notebook": hashlib.sha256(src).hexdigest(),
+            "parameters": self.parameters,
+            "files": files,
+            "view": self.view,
+            "code": code,
+        }
+        return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+    def payload(self, env: dict[str, str] | None = None) -> dict:
+        """What is sent to the machine that runs it: plain bytes and strings."""
+        return {
+            "notebook": self.notebook,
+            "source": (NOTEBOOKS / f"{self.notebook}.py").read_text(encoding="utf-8"),
+            "stem": self.stem,
+            "parameters": self.parameters,
+            "files": {rel: Path(p).read_bytes() for rel, p in self.inputs.items()},
+            "env": env or {},
+        }
+
+
+def _inside(base: Path, rel: str) -> Path:
+    """``base / rel`` for a relative path that stays inside ``base``'s parent (``../`` reaches an
+    earlier report beside the build folder, never further)."""
+    parts = PurePosixPath(rel).parts
+    if PurePosixPath(rel).is_absolute() or parts.count("..") > 1 or (parts.count("..") == 1 and parts[0] != ".."):
+        raise ValueError(f"input path {rel!r} leaves the build's folder")
+    return (base / rel).resolve()
+
+
+def run(payload: dict) -> dict:
+    """Run one job in a fresh folder of this machine and return the executed notebook (bytes),
+    the results files it wrote (name -> bytes), its time and, when a cell failed, the error."""
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix=f"alto-{payload['stem']}-") as tmp:
+        base = Path(tmp) / "reports" / "build"
+        for d in ("notebooks", "results", "_inputs"):
+            (base / d).mkdir(parents=True)
+        inputs = set()
+        for rel, data in payload["files"].items():
+            dest = _inside(base, rel)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(data)
+            inputs.add(dest)
+        source = Path(tmp) / f"{payload['notebook']}.py"
+        source.write_text(payload["source"], encoding="utf-8")
+        out = base / "notebooks" / f"{payload['stem']}.ipynb"
+        spec = Path(tmp) / "spec.json"
+        spec.write_text(json.dumps({"notebook": str(source), "out": str(out), "parameters": payload["parameters"]}))
+        # no progress bar in a published notebook; no autoreload (analysis.report.workbench)
+        env = {**os.environ, **payload.get("env", {}), "ALTO_PROGRESS": "0", "ALTO_BUILD": "1"}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "analysis.report.execute", str(spec)],
+            cwd=base / "notebooks",
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        RUNNING.add(proc)
+        seceded = _secede()  # on a Dask worker: free its slot for the work this notebook sends
+        try:
+            _, stderr = proc.communicate()
+        finally:
+            RUNNING.discard(proc)
+            if seceded:
+                from distributed import rejoin
+
+                rejoin()
+        error = None
+        err = Path(str(out) + ".error.json")
+        if proc.returncode == 3 and err.exists():
+            error = json.loads(err.read_text())
+        elif proc.returncode != 0:
+            error = {"status": proc.returncode, "stderr": " | ".join(stderr.strip().splitlines()[-3:])}
+        results = {
+            p.name: p.read_bytes()
+            for p in sorted((base / "results").iterdir())
+            if p.is_file() and p.resolve() not in inputs
+        }
+        return {
+            "stem": payload["stem"],
+            "notebook": out.read_bytes() if out.exists() else None,
+            "results": results,
+            "error": error,
+            "seconds": time.perf_counter() - t0,
+        }
+
+
+def _secede() -> bool:
+    try:
+        from distributed import get_worker, secede
+
+        get_worker()
+    except (ImportError, ValueError):
+        return False
+    secede()
+    return True
+
+
+def stop_all() -> None:
+    """Kill the notebook processes this machine is running (a failed or interrupted build)."""
+    for p in list(RUNNING):
+        p.kill()
