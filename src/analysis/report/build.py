@@ -41,7 +41,7 @@ from analysis.paths import ROOT, repo_relative
 from analysis.report import content
 from analysis.report import jobs as jobs_mod
 from analysis.report.history import panel_digest
-from analysis.report.jobs import NotebookJob
+from analysis.report.jobs import KEY_PACKAGES, NotebookJob
 from analysis.report.render import ReportMeta, combine, render_brief, render_docx, render_html, render_pdf
 from analysis.report.results_files import expected_results
 
@@ -52,22 +52,6 @@ EDITIONS = ("public", "internal")
 #: output formats: HTML and PDF by default; Word (docx) for partners who edit text, on request
 FORMATS = ("html", "pdf", "docx")
 DEFAULT_FORMATS = ("html", "pdf")
-KEY_PACKAGES = (
-    "numpy",
-    "pandas",
-    "scipy",
-    "linearmodels",
-    "synthdid-py",
-    "matplotlib",
-    "papermill",
-    "nbconvert",
-    "pypandoc-binary",
-    "typst",
-    "shapely",
-    "pyarrow",
-    "babel",
-    "geopandas",
-)
 #: files of data/processed a build reads; each is copied into the snapshot
 SNAPSHOT_FILES = ("panel.parquet", "audit.json", "adjacency.csv")
 #: the cost parameters (config/cost.toml), copied into the snapshot and hashed like the data
@@ -435,7 +419,11 @@ def sector_view(ctx: content.Context, sector: str, outcome: str) -> dict:
         "rows": frame_hash(rows.reset_index(drop=True)),
         "hidden": content.hidden_reason(ctx, outcome, sector) if sector in ctx.treated_sectors else None,
         "treated": sorted(ctx.treated_sectors) if sector not in ctx.treated_sectors else True,
-        "audit": {k: ctx.audit.get(k) for k in SECTOR_AUDIT},
+        # the input files by name and content, not by the folder they were read from
+        "audit": {
+            k: [{**i, "file": Path(i["file"]).name} if "file" in i else i for i in v] if k == "inputs" and v else v
+            for k, v in ((k, ctx.audit.get(k)) for k in SECTOR_AUDIT)
+        },
         "quarter": ctx.label,
     }
 

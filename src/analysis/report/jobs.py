@@ -29,6 +29,26 @@ from pathlib import Path, PurePosixPath
 from analysis.paths import ROOT
 
 NOTEBOOKS = ROOT / "notebooks"
+#: the packages the numbers and pages come from: their versions are part of every notebook's key
+#: and are recorded in the manifest
+KEY_PACKAGES = (
+    "numpy",
+    "pandas",
+    "scipy",
+    "linearmodels",
+    "synthdid-py",
+    "matplotlib",
+    "papermill",
+    "nbconvert",
+    "pypandoc-binary",
+    "typst",
+    "shapely",
+    "pyarrow",
+    "babel",
+    "geopandas",
+    "dask",
+    "distributed",
+)
 #: notebook processes running now on this machine, so that a failed or interrupted build can
 #: stop them
 RUNNING: set[subprocess.Popen] = set()
@@ -42,8 +62,6 @@ def code_version() -> str:
     """sha256 of everything under src/analysis (code, catalogues, tables) and of the versions of
     the packages the numbers and the pages come from."""
     from importlib import metadata
-
-    from analysis.report.build import KEY_PACKAGES
 
     h = hashlib.sha256()
     src = ROOT / "src" / "analysis"

@@ -23,7 +23,7 @@ def interactive() -> bool:
     ip = get_ipython()
     if ip is None:
         return False
-    if "autoreload" not in ip.extension_manager.loaded:
+    if not any(e.endswith("autoreload") for e in ip.extension_manager.loaded):
         ip.run_line_magic("load_ext", "autoreload")
     ip.run_line_magic("autoreload", "2")
     return True
