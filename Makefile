@@ -71,7 +71,8 @@ help:
 	@echo "make lab-setup                 create .venv-lab (JupyterLab and Jupytext) and register the kernel"
 	@echo "make sector SECTOR=D62 [QUARTER=2026Q3] [METHOD=imputation]"
 	@echo "                               one sector's notebook on its own -> reports/scratch/<YYYYQn>/"
-	@echo "make bench                     speed and memory benchmarks"
+	@echo "make bench                     speed and memory benchmarks; make report's cold, warm, cached, Dask"
+	@echo "                               and 15-sector times -> reports/bench/ (about 25 min)"
 	@echo "make validate                  methods on 800 realistic simulated cities (needs ../shared; ~40 min)"
 	@echo "make mutate [MODULES=src/...]  mutation testing of the rules that decide numbers (prints survivors)"
 	@echo "make test-fast                 the tests that build no report"
@@ -120,6 +121,7 @@ bench: $(SETUP)
 	$(PY) benchmarks/bench_panel.py
 	$(PY) benchmarks/bench_size.py
 	$(PY) benchmarks/bench_estimators.py
+	$(PY) benchmarks/bench_build.py
 
 # The realistic-city validation study (not part of `make test`; needs ../shared): about 40 min
 # with 2 workers for 200 cities in each of 4 scenarios. Writes reports/validation/.

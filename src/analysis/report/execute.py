@@ -42,6 +42,10 @@ def main(argv: list[str] | None = None) -> int:
         done = nbformat.read(str(out), as_version=4)  # Papermill's injected cell has a random id too
         for i, cell in enumerate(done.cells):
             cell.id = f"cell-{i}"
+        # where it ran is no reader's business (a temporary folder of the machine that ran it)
+        pm_meta = done.metadata.get("papermill", {})
+        pm_meta["input_path"] = Path(spec["notebook"]).name
+        pm_meta["output_path"] = out.name
         nbformat.write(done, str(out))
     except pm.PapermillExecutionError as e:
         Path(str(out) + ".error.json").write_text(
