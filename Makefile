@@ -133,7 +133,7 @@ validate: $(SETUP)
 # settings of jupyter/ (Jupytext files open as notebooks; no autosave). Opens at the repo root.
 lab-setup: $(LAB_SETUP)
 
-$(LAB_SETUP): pyproject.toml jupyter/lab-requirements.txt | $(SETUP)
+$(LAB_SETUP): pyproject.toml jupyter/lab-requirements.txt jupyter/overrides.json tools/lab.py | $(SETUP)
 	@test -x $(LAB_VENV)/bin/python || $(PYTHON) -m venv $(LAB_VENV)
 	$(LAB_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r jupyter/lab-requirements.txt
 	$(PY) tools/lab.py install $(LAB_VENV)
