@@ -43,6 +43,16 @@ def test_local_executor_keeps_the_order_calls_back_and_raises_the_first_failure(
         ex.map(_square, range(20), chunksize=2)
 
 
+def test_long_loops_show_a_progress_bar_unless_turned_off(capsys, monkeypatch):
+    monkeypatch.delenv("ALTO_PROGRESS", raising=False)
+    executor.LocalExecutor(1).map(_square, range(7), desc="placebo runs")
+    err = capsys.readouterr().err
+    assert "placebo runs" in err and "7/7" in err
+    monkeypatch.setenv("ALTO_PROGRESS", "0")  # what the build sets for the notebooks it runs
+    executor.LocalExecutor(1).map(_square, range(7), desc="placebo runs")
+    assert capsys.readouterr().err == ""
+
+
 def test_the_executor_follows_the_environment(monkeypatch):
     monkeypatch.delenv("DASK_SCHEDULER", raising=False)
     monkeypatch.setenv("ALTO_WORKERS", "3")

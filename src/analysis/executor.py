@@ -187,15 +187,26 @@ class DaskExecutor:
         chunks = _chunks(items, max(1, chunksize)) if items else []
         bar = progress(len(items), desc, show)
         apply = _apply_thread if threads else _apply_chunk
-        futures = [self.client.submit(apply, fn, c, pure=False) for c in chunks]
+        # work that starts processes of its own (a notebook) leaves its worker's slot while it
+        # waits (analysis.report.jobs), so that the runs it sends can use it: at most one such
+        # task per slot is sent at a time, or every notebook would start at once
+        limit = self.workers if threads else len(chunks)
+        futures = [self.client.submit(apply, fn, c, pure=False) for c in chunks[:limit]]
+        order = {f.key: i for i, f in enumerate(futures)}
+        running = dask_completed(futures)
         try:
-            for f in dask_completed(futures):
-                i = futures.index(f)
+            for f in running:
+                i = order[f.key]
                 got = f.result()  # raises the task's exception here
                 if callback is not None:
                     for x, r in zip(chunks[i], got, strict=True):
                         callback(x, r)
                 bar.update(len(chunks[i]))
+                if len(futures) < len(chunks):
+                    nxt = self.client.submit(apply, fn, chunks[len(futures)], pure=False)
+                    order[nxt.key] = len(futures)
+                    futures.append(nxt)
+                    running.add(nxt)
             results = self.client.gather(futures)
         except BaseException:
             self.client.cancel(futures)

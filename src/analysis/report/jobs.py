@@ -49,6 +49,8 @@ KEY_PACKAGES = (
     "dask",
     "distributed",
 )
+#: the variables that set the BLAS libraries' threads
+BLAS_THREADS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 #: notebook processes running now on this machine, so that a failed or interrupted build can
 #: stop them
 RUNNING: set[subprocess.Popen] = set()
@@ -145,8 +147,16 @@ def run(payload: dict) -> dict:
         out = base / "notebooks" / f"{payload['stem']}.ipynb"
         spec = Path(tmp) / "spec.json"
         spec.write_text(json.dumps({"notebook": str(source), "out": str(out), "parameters": payload["parameters"]}))
-        # no progress bar in a published notebook; no autoreload (analysis.report.workbench)
-        env = {**os.environ, **payload.get("env", {}), "ALTO_PROGRESS": "0", "ALTO_BUILD": "1"}
+        # no progress bar in a published notebook; no autoreload (analysis.report.workbench); one
+        # BLAS thread, as a Dask worker gives its processes: the numbers then do not depend on
+        # where a notebook ran (with the machine's threads they differed in the 15th digit)
+        env = {
+            **os.environ,
+            **payload.get("env", {}),
+            "ALTO_PROGRESS": "0",
+            "ALTO_BUILD": "1",
+            **dict.fromkeys(BLAS_THREADS, "1"),
+        }
         proc = subprocess.Popen(
             [sys.executable, "-m", "analysis.report.execute", str(spec)],
             cwd=base / "notebooks",
