@@ -353,3 +353,33 @@ def test_jupyterlab_opens_program_by_double_click_and_runs_every_cell(tmp_path):
         os.killpg(srv.pid, signal.SIGTERM)
         srv.wait(timeout=30)
     assert (ROOT / "notebooks" / "program.py").read_bytes() == before  # git stays clean
+
+
+def test_a_calibration_run_without_enough_comparable_sectors_is_left_out_and_counted(demo_panel, monkeypatch):
+    """With many treated sectors, a placebo draw can leave fewer comparable sectors than treated
+    ones (15 treated sectors of the 72-sector demo city stopped the build): that run is left out
+    and counted, and the report says so."""
+    from analysis import impact
+    from analysis.evaluation import calibration
+    from analysis.impact.inference.placebo import PoolTooSmall
+    from analysis.report.diagnostics import calibration_md
+
+    real, calls = impact.estimate, []
+
+    def every_other_draw_too_small(*a, **k):
+        calls.append(1)
+        if len(calls) % 2:
+            raise PoolTooSmall("placebo inference needs at least as many comparable never-treated units (3 < 4)")
+        return real(*a, **k)
+
+    monkeypatch.setattr(calibration.impact, "estimate", every_other_draw_too_small)
+    never = demo_panel[demo_panel.treat_start.isna()]
+    months = sorted(never.period.unique())
+    check = calibration.placebo_size(never, outcome="shootings", method="ppml", calendar=[months[40], months[60]],
+                                     n_runs=6, n_perm=19, ci=False, seed=1, workers=1)
+    assert (check.skipped, len(check.p_values)) == (3, 3)
+    assert (check.p_values >= 0).all() and check.rejection_rate == float((check.p_values <= 0.05).mean())
+    assert check.inference.startswith("placebo inference") and check.to_frame().loc[0, "skipped"] == 3
+    check.name = "Headline"
+    assert "of 3 runs" in calibration_md([check], "design")
+    assert "(3 runs left out: too few comparable sectors for their placebo calendars)" in calibration_md([check], "d")

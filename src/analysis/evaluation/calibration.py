@@ -27,8 +27,11 @@ class SizeCheck:
     method: str
     inference: str
     alpha: float
-    p_values: np.ndarray
+    p_values: np.ndarray  # of the runs that could be estimated
     name: str = ""  # what the report calls this test, exactly
+    #: runs left out because no placebo calendar could be drawn for them (fewer comparable
+    #: sectors than treated ones among those never in the program: many treated sectors)
+    skipped: int = 0
 
     @property
     def rejection_rate(self) -> float:
@@ -58,6 +61,7 @@ class SizeCheck:
                     "method": self.method,
                     "inference": self.inference,
                     "runs": len(self.p_values),
+                    "skipped": self.skipped,
                     "alpha": self.alpha,
                     "rejection_rate": self.rejection_rate,
                     "rate_ci_low": lo,
@@ -144,8 +148,15 @@ def placebo_size(
         chunksize=max(1, len(specs) // (4 * max(1, ex.workers))),
     )
     pvals = np.array([p for p, _ in out], dtype=float)
-    label = out[-1][1] if out else None
-    return SizeCheck(method=method, inference=label or str(inference), alpha=alpha, p_values=pvals)
+    label = next((lab for _, lab in reversed(out) if lab), None)
+    done = np.isfinite(pvals)
+    return SizeCheck(
+        method=method,
+        inference=label or str(inference),
+        alpha=alpha,
+        p_values=pvals[done],
+        skipped=int((~done).sum()),
+    )
 
 
 def _run(base, unit, time, outcome, method, inference, alpha, options, spec) -> tuple[float, str]:
@@ -156,17 +167,22 @@ def _run(base, unit, time, outcome, method, inference, alpha, options, spec) -> 
     t0 = base[time].iloc[0]
     if isinstance(t0, pd.Period):
         p["treat_start"] = p.treat_start.astype(f"period[{t0.freqstr}]")
-    res = impact.estimate(
-        p,
-        outcome=outcome,
-        method=method,
-        inference=inference,
-        unit=unit,
-        time=time,
-        alpha=alpha,
-        seed=run_seed,
-        **options,
-    )
+    from analysis.impact.inference.placebo import PoolTooSmall
+
+    try:
+        res = impact.estimate(
+            p,
+            outcome=outcome,
+            method=method,
+            inference=inference,
+            unit=unit,
+            time=time,
+            alpha=alpha,
+            seed=run_seed,
+            **options,
+        )
+    except PoolTooSmall:  # this draw left too few comparable sectors: counted as skipped, not as a result
+        return float("nan"), ""
     return float(res.p_value), res.inference.label
 
 

@@ -200,6 +200,13 @@ def calibration_md(checks: list, design: str) -> str:
             lo=_pct(100 * lo, 1, signed=False),
             hi=_pct(100 * hi, 1, signed=False),
         )
+        if c.skipped:
+            line += " " + nt(
+                "({runs} run left out: too few comparable sectors for its placebo calendars)",
+                "({runs} runs left out: too few comparable sectors for their placebo calendars)",
+                c.skipped,
+                runs=f"{c.skipped:,}",
+            )
         if not ok:
             line += " — " + _("**it finds effects where there are none too often: not used for conclusions**.")
         elif twice:

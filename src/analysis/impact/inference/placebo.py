@@ -81,6 +81,10 @@ def distinct_placebos(start: np.ndarray, n_candidates: int) -> float:
     return arrangements(n_candidates, counts)
 
 
+class PoolTooSmall(ValueError):
+    """Fewer comparable never-treated units than treated ones: no placebo calendar can be drawn."""
+
+
 def placebo_calendars(start: np.ndarray, candidates: np.ndarray, n_draws: int, seed: int) -> np.ndarray:
     """(n_draws, len(candidates)) starts: the treated units' calendar given to randomly chosen
     ``candidates`` (a boolean mask over the never-treated units), the others untreated; every
@@ -89,7 +93,7 @@ def placebo_calendars(start: np.ndarray, candidates: np.ndarray, n_draws: int, s
     cal = np.sort(start[start >= 0])
     idx = np.flatnonzero(candidates)
     if len(idx) < len(cal):
-        raise ValueError(
+        raise PoolTooSmall(
             f"placebo inference needs at least as many comparable never-treated units as treated ones "
             f"({len(idx)} < {len(cal)}); use inference='randomization'"
         )
