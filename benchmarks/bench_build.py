@@ -63,7 +63,7 @@ def _demo_panel(work: Path, n_expansion: int | None) -> Path:
 
     last = str(latest_complete_quarter().asfreq("M", "end"))
     # 15 treated sectors need more sectors never in the program than the 72-sector city has: with
-    # it, some calibration runs find fewer comparable sectors than treated ones and stop the build
+    # it, the neighbour (spillover) check leaves 9 comparable sectors for 15 and stops the build
     design = demo.DemoDesign() if n_expansion is None else demo.DemoDesign(n_cols=12, n_rows=10, n_expansion=n_expansion)
     raw = work / "raw"
     meta = demo.write_demo_city(raw, last, design)
