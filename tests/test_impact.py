@@ -47,9 +47,37 @@ def test_sdid_matches_synthdid_py_staggered(demo_panel):
 
 
 def test_fast_twfe_equals_panelols(demo_panel):
+    """The TWFE average and its error clustered by sector, in closed form, are PanelOLS's (unit
+    and period effects, ``cov_type='clustered', cluster_entity=True``): on the demo city and on
+    small random panels, where the small-sample factor n / (n - N - T) matters most."""
+    from linearmodels import PanelOLS
+
+    from analysis.impact.design import Design, treatment_matrix
+    from analysis.impact.twfe import clustered_se
+
+    def panelols(Y, D):
+        N, T = Y.shape
+        idx = pd.MultiIndex.from_product([np.arange(N), np.arange(T)], names=["unit", "time"])
+        f = PanelOLS(pd.Series(Y.ravel(), index=idx), pd.DataFrame({"d": D.ravel()}, index=idx),
+                     entity_effects=True, time_effects=True).fit(cov_type="clustered", cluster_entity=True)
+        return f.params["d"], f.std_errors["d"]
+
     d = make_design(demo_panel, "shootings")
     res = impact.estimate(demo_panel, method="twfe", inference="cluster")
-    assert twfe_coefficient(d.Y, d.D) == pytest.approx(res.att, abs=1e-10)
+    beta, se = panelols(d.Y, d.D)
+    assert twfe_coefficient(d.Y, d.D) == pytest.approx(beta, rel=1e-10)
+    assert res.att == pytest.approx(beta, rel=1e-10) and res.se == pytest.approx(se, rel=1e-10)
+    rng = np.random.default_rng(7)
+    for N, T, starts in [(12, 9, [3, 5]), (30, 20, [5, 5, 12]), (8, 30, [1, 29])]:
+        Y = rng.negative_binomial(2, 0.4, (N, T)).astype(float)
+        start = np.full(N, -1)
+        start[: len(starts)] = starts
+        D = treatment_matrix(start, T)
+        beta, se = panelols(Y, D)
+        assert twfe_coefficient(Y, D) == pytest.approx(beta, rel=1e-10)
+        assert clustered_se(Y, D) == pytest.approx(se, rel=1e-10)
+    design = Design(Y=Y, start=start, units=pd.Index(range(N)), times=pd.Index(range(T)))
+    assert impact.get_method("twfe").fit(design, event_window=None).cluster_se == pytest.approx(se, rel=1e-10)
 
 
 @pytest.mark.parametrize("method,opts", [("sdid", {"n_placebo": 20}), ("twfe", {"n_perm": 199}),

@@ -124,6 +124,71 @@ def test_rule_placebos_are_each_taken_once_when_there_are_exactly_as_many_as_dra
     assert ((got >= 0).sum(1) == 1).all() and set(got[got >= 0]) == {4}
 
 
+# -- the placebo draws, all at once ------------------------------------------------------------------
+@pytest.mark.parametrize("b0", [False, True])
+def test_rule_ppml_draws_at_once_are_the_draws_one_by_one(b0):
+    """``ppml.draws`` (every placebo calendar in one pass, the untreated units carried as one
+    number) gives each draw's effect, event curve and expected counts of ``ppml.draw`` on that
+    calendar, to rounding: staggered starts, a unit with no event before its placebo start
+    (expected 0, a curve of NaN there), an untreated unit and a month with no event at all, and a
+    start in the second month."""
+    from analysis.impact import ppml
+
+    rng = np.random.default_rng(3)
+    N, T = 14, 20
+    Y = rng.poisson(3.0 * np.exp(rng.normal(0, 0.5, N))[:, None], (N, T)).astype(float)
+    Y[2, :12] = 0  # no event before month 12
+    Y[5] = 0  # never an event
+    Y[:, 7] = 0  # a month without events
+    cals = np.full((40, N), -1)
+    for k in range(40):
+        units = rng.choice(N, 3, replace=False)
+        cals[k, units] = rng.permutation([1, 12, 15])
+    cals[0, [2, 4, 9]] = [-1, -1, -1]
+    cals[0, [2, 4, 9]] = [12, 15, 1]  # unit 2 starts in month 12, after no event at all
+    fit = None
+    if b0:
+        fit = type("F", (), {"details": {"period_effects": ppml.fit_poisson_untreated(Y, np.ones((N, T), bool))[1]}})
+    rels = list(range(-4, 6))
+    one = [ppml.draw(Y, s, rels, fit) for s in cals]
+    many = ppml.draws(Y, cals, rels, fit)
+    assert len(many) == len(one)
+    for a, b in zip(one, many):
+        assert b.att == pytest.approx(a.att, rel=1e-10, abs=1e-12)
+        np.testing.assert_allclose(b.expected, a.expected, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(b.curve, a.curve, rtol=1e-10, atol=1e-12)  # NaN where NaN
+    assert (many[0].expected[np.searchsorted([2, 4, 9], 2)] == 0).all()
+    # calendars treating different numbers of units: one by one
+    mixed = cals[:3].copy()
+    mixed[1, np.flatnonzero(mixed[1] >= 0)[0]] = -1
+    got = ppml.draws(Y, mixed, rels, fit)
+    assert [g.att for g in got] == pytest.approx([ppml.draw(Y, s, rels, fit).att for s in mixed])
+    with pytest.raises(ValueError, match="untreated cell in every unit"):
+        ppml.draws(Y, np.where(cals[:2] == 1, 0, cals[:2]), rels, fit)
+
+
+def test_rule_ppml_placebo_inference_is_the_same_with_draws_at_once_or_one_by_one(monkeypatch):
+    """The published p-value, interval and event-study spread do not depend on whether the
+    placebo draws were computed at once (``hooks['draws']``) or one by one."""
+    from dataclasses import replace
+
+    from analysis import impact
+    from analysis.impact import registry
+
+    panel = _panel(n_units=30, treated=(0, 1, 2), level=6.0, disp=4.0, effect=0.7, seed=5)
+    fast = impact.estimate(panel, outcome="y", method="ppml", n_perm=199, seed=1)
+    ppml = registry.get_method("ppml")
+    slow_method = replace(ppml, hooks={k: v for k, v in ppml.hooks.items() if k != "draws"})
+    monkeypatch.setitem(registry.REGISTRY, "ppml", slow_method)
+    slow = impact.estimate(panel, outcome="y", method="ppml", n_perm=199, seed=1)
+    assert "draws" not in registry.get_method("ppml").hooks
+    assert fast.p_value == slow.p_value
+    assert fast.conf_int().to_numpy() == pytest.approx(slow.conf_int().to_numpy(), rel=1e-9)
+    cols = ["log_ratio", "log_se", "ci_low", "ci_high"]
+    np.testing.assert_allclose(fast.event_study[cols].to_numpy(float), slow.event_study[cols].to_numpy(float), rtol=1e-9)
+    np.testing.assert_allclose(fast.event_draws, slow.event_draws, rtol=1e-9)
+
+
 # -- small panels for the estimator ------------------------------------------------------------------
 def _panel(n_units=24, n_periods=18, start=9, treated=(0,), effect=1.0, level=4.0, disp=None, seed=0):
     """Counts by unit and month: unit levels spread around ``level``, a common seasonal swing,

@@ -82,15 +82,15 @@ def make_design(
     wide = panel.pivot(index=unit, columns=time, values=outcome).sort_index(axis=1)
     if wide.isna().any().any():
         raise ValueError("panel is not balanced: every unit needs every period (fill months without events with 0)")
-    starts = panel.groupby(unit)[treat_start].agg(lambda s: s.dropna().unique())
-    if any(len(s) > 1 for s in starts):
+    given = panel.loc[panel[treat_start].notna(), [unit, treat_start]].groupby(unit)[treat_start]
+    if (given.nunique() > 1).any():
         raise ValueError(f"{treat_start!r} must be constant within a unit")
+    starts = given.first()
     times = wide.columns
     pos = np.full(len(wide), -1)
     for i, u in enumerate(wide.index):
-        s = starts.get(u)
-        if s is not None and len(s):
-            k = int(np.searchsorted(np.asarray(times), s[0]))
+        if u in starts.index:
+            k = int(np.searchsorted(np.asarray(times), starts[u]))
             # units treated before the first period carry no pre-period: they are not usable
             if k == 0:
                 raise ValueError(f"unit {u!r} is treated from the first period on: no pre-treatment data")

@@ -159,6 +159,104 @@ def draw(
         return Draw(att=float((Y - mu)[Dp].mean()), curve=curve, expected=mu[treated_rows(start)])
 
 
+def fit_poisson_placebos(
+    Y: np.ndarray,
+    rows: np.ndarray,
+    starts: np.ndarray,
+    b0: np.ndarray | None = None,
+    tol: float = 1e-10,
+    max_iter: int = 5000,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``fit_poisson_untreated`` for many calendars at once: calendar k treats units ``rows[k]``
+    (p of them, in row order) from periods ``starts[k]``, every other unit is untreated.
+
+    Returns the log unit effects of the treated rows (K, p) and the log period effects (K, T),
+    levels identified as there. The iterates are those of ``fit_poisson_untreated``, calendar by
+    calendar, including when each stops: the untreated units' effects all move by the same
+    -log(sum_t exp(b_t)), so they are carried as one number and each iteration costs O(K (T + p))
+    instead of O(K N T) (the placebo draws of the calibration: 999 draws in about 20 ms instead of
+    0.65 s). Counts are integers, so the sums that define the problem are exact either way; the
+    results agree with the one-calendar fit to rounding (a test).
+    """
+    Y = np.asarray(Y, float)
+    K, p = rows.shape
+    N, T = Y.shape
+    if p == 0:
+        raise ValueError("a placebo calendar treats no unit")
+    if (starts <= 0).any() or (starts >= T).any():
+        raise ValueError("ppml needs an untreated cell in every unit and every period")
+    rowsum, colsum = Y.sum(1), Y.sum(0)
+    YP = Y[rows]  # (K, p, T)
+    pre = np.arange(T)[None, None, :] < starts[:, :, None]
+    syP = (YP * pre).sum(2)  # recorded in the treated rows' untreated cells
+    sy_t = colsum[None, :] - (YP * ~pre).sum(1)  # per period, over untreated cells
+    in_f = np.ones((K, N), bool)
+    in_f[np.arange(K)[:, None], rows] = False
+    s_f = (rowsum[None, :] * in_f).sum(1)  # recorded in the untreated units
+    f_live = ((rowsum[None, :] > 0) & in_f).any(1)  # some untreated unit has a finite effect
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a = np.log(np.maximum(syP, 1e-300) / starts)
+        c = np.full(K, -np.log(T))  # the untreated units' a_i = log(recorded_i) + c
+        b = np.zeros((K, T)) if b0 is None else np.tile(np.where(np.isfinite(b0), b0, 0.0), (K, 1))
+        log_sy_i, log_sy_t = np.log(syP), np.log(sy_t)
+        flat = (np.arange(K)[:, None] * (T + 1) + starts).ravel()
+        active = np.ones(K, bool)
+        for _ in range(max_iter):
+            cum = np.cumsum(np.exp(b), axis=1)
+            a_new = log_sy_i - np.log(np.take_along_axis(cum, starts - 1, axis=1))
+            c_new = -np.log(cum[:, -1])
+            # each period's denominator: the untreated units (s_f / E) and the treated rows
+            # still untreated then (start after the period)
+            g = np.bincount(flat, weights=np.exp(a_new).ravel(), minlength=K * (T + 1)).reshape(K, T + 1)
+            later = np.cumsum(g[:, ::-1], axis=1)[:, ::-1][:, 1:]
+            b_new = log_sy_t - np.log(s_f[:, None] * np.exp(c_new)[:, None] + later)
+            da = np.where(np.isfinite(a_new), np.abs(a_new - a), 0.0).max(1)
+            da = np.maximum(da, np.where(f_live, np.abs(c_new - c), 0.0))
+            db = np.where(np.isfinite(b_new), np.abs(b_new - b), 0.0).max(1)
+            done = (da < tol) & (db < tol)
+            a[active], c[active], b[active] = a_new[active], c_new[active], b_new[active]
+            active &= ~done
+            if not active.any():
+                break
+        fin = np.isfinite(b)
+        shift = np.where(fin, b, 0.0).sum(1) / fin.sum(1)
+    return a + shift[:, None], b - shift[:, None]
+
+
+def draws(
+    Y: np.ndarray, calendars: np.ndarray, rels: list[int] | None, fit: Fit | None = None, statistic: str = "studentized"
+) -> list[Draw]:
+    """``draw`` for each row of ``calendars`` (K, N), all treating the same number of units (the
+    placebo calendars of ``inference.placebo``): the same numbers, from ``fit_poisson_placebos``."""
+    Y = np.asarray(Y, float)
+    K, T = len(calendars), Y.shape[1]
+    kk, rr = np.nonzero(calendars >= 0)
+    counts = np.bincount(kk, minlength=K)
+    if K == 0 or counts.min() != counts.max():
+        return [draw(Y, s, rels, fit, statistic) for s in calendars]
+    p = int(counts[0])
+    rows = rr.reshape(K, p)
+    starts = np.take_along_axis(calendars, rows, axis=1)
+    b0 = None if fit is None else fit.details["period_effects"]
+    a, b = fit_poisson_placebos(Y, rows, starts, b0)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        mu = np.exp(a[:, :, None] + b[:, None, :])  # (K, p, T): the treated rows' expected counts
+        YP = Y[rows]
+        t = np.arange(T)[None, None, :]
+        post = t >= starts[:, :, None]
+        att = ((YP - mu) * post).sum((1, 2)) / post.sum((1, 2))
+        curves = None
+        if rels is not None:
+            L = len(rels)
+            idx = t - starts[:, :, None] - rels[0]
+            ok = (idx >= 0) & (idx < L)
+            pos = (np.arange(K)[:, None, None] * L + idx)[ok]
+            y = np.bincount(pos, weights=YP[ok], minlength=K * L).reshape(K, L)
+            m = np.bincount(pos, weights=mu[ok], minlength=K * L).reshape(K, L)
+            curves = np.where((m > 0) & (y > 0), np.log(y / np.where(m > 0, m, 1)), np.nan)
+    return [Draw(att=float(att[k]), curve=None if curves is None else curves[k], expected=mu[k]) for k in range(K)]
+
+
 def test_statistic(recorded: float, expected: float, statistic: str = "studentized") -> float:
     """Recorded minus expected in Poisson standard deviations (a quieter sector is no noisier),
     or the ratio's distance from 1 (``statistic='ratio'``)."""
@@ -190,5 +288,10 @@ METHOD = Method(
     event_scale="log",
     options=("statistic",),
     defaults={"n_perm": 199, "pool": "comparable"},
-    hooks={"placebo": "calendars", "test_statistic": test_statistic, "null_statistic": null_statistic},
+    hooks={
+        "placebo": "calendars",
+        "draws": draws,
+        "test_statistic": test_statistic,
+        "null_statistic": null_statistic,
+    },
 )

@@ -1,11 +1,13 @@
 """Two-way fixed-effects difference-in-differences with an event study.
 
-The point estimate and the cluster-robust errors come from linearmodels' ``PanelOLS``
-(unit and period effects, errors clustered by unit). With few treated sectors clustered
-errors are far too small, so the default inference is randomization over the adoption
-calendar. On a balanced panel the coefficient is a ratio of inner products with the
-two-way demeaned treatment (Frisch-Waugh-Lovell), so each reassignment costs O(N T) and no
-refit (``draw``); tests check it equals PanelOLS. It is also the statistic of the wild cluster
+The model is linearmodels' ``PanelOLS`` (unit and period effects, errors clustered by unit).
+With few treated sectors clustered errors are far too small, so the default inference is
+randomization over the adoption calendar. On a balanced panel the coefficient is a ratio of
+inner products with the two-way demeaned treatment (Frisch-Waugh-Lovell) and its clustered
+error a sum over units of the same products (``clustered_se``), so the average effect costs
+O(N T) and no refit: each reassignment (``draw``) and each of the calibration's 500 placebo
+runs, which PanelOLS took 0.2 s each. Tests check both equal PanelOLS; the event study is
+PanelOLS's. It is also the statistic of the wild cluster
 bootstrap (``analysis.impact.inference.wild``).
 """
 
@@ -29,6 +31,19 @@ def twfe_coefficient(Y: np.ndarray, D: np.ndarray) -> float:
     """TWFE coefficient of D on a balanced panel (equals PanelOLS with both effects)."""
     Dt = demean2(D)
     return float((Dt * Y).sum() / (Dt * D).sum())
+
+
+def clustered_se(Y: np.ndarray, D: np.ndarray) -> float:
+    """Standard error of ``twfe_coefficient`` clustered by unit, as PanelOLS gives it on a
+    balanced panel (``cov_type='clustered', cluster_entity=True``): the sandwich
+    sum_i (sum_t x_it e_it)^2 / (sum x^2)^2 with x the two-way demeaned treatment and e the
+    within residual, times n / (n - N - T), linearmodels' count of the absorbed effects."""
+    N, T = Y.shape
+    x = demean2(D)
+    beta = (x * Y).sum() / (x * D).sum()
+    e = demean2(Y) - beta * x
+    n = N * T
+    return float(np.sqrt(((x * e).sum(1) ** 2).sum() / (x * x).sum() ** 2 * n / (n - N - T)))
 
 
 def _panelols(design: Design, X: np.ndarray, names: list[str]):
@@ -63,16 +78,17 @@ def event_study_matrix(start: np.ndarray, T: int, window: tuple[int, int]) -> tu
 
 
 def fit(design: Design, *, event_window: tuple[int, int] | None = (-12, 24)) -> Fit:
-    """TWFE coefficient (PanelOLS) and, unless ``event_window`` is None, the event-study
+    """TWFE coefficient and its clustered error (PanelOLS's, in closed form) and, unless
+    ``event_window`` is None, the event-study
     regression on relative-period dummies within the window (clipped to the periods the panel
     has; -1 is the reference)."""
     D = design.D
-    f = _panelols(design, D[None], ["treated"])
+    att = twfe_coefficient(design.Y, D)
     out = Fit(
-        att=float(f.params["treated"]),
+        att=att,
         event=pd.Series(dtype=float),
-        statistic=twfe_coefficient(design.Y, D),
-        cluster_se=float(f.std_errors["treated"]),
+        statistic=att,
+        cluster_se=clustered_se(design.Y, D),
         notes=[STAGGERED_NOTE],
     )
     if event_window is None:  # no event study (placebo calibration runs need only the average)

@@ -100,6 +100,21 @@ def totals(Yd: np.ndarray, start: np.ndarray, d: Draw) -> tuple[float, float]:
     return Yd[Dp].sum(), _expected(d)[Dp[treated_rows(start)]].sum()
 
 
+def totals_many(Yd: np.ndarray, calendars: np.ndarray, draws: list) -> tuple[np.ndarray, np.ndarray]:
+    """``totals`` of every calendar (rows of ``calendars``) and its draw, at once when all treat
+    the same number of units (placebo calendars), else one by one."""
+    K, T = len(calendars), Yd.shape[1]
+    kk, rr = np.nonzero(calendars >= 0)
+    counts = np.bincount(kk, minlength=K)
+    if K == 0 or counts.min() != counts.max() or any(d.expected is None for d in draws):
+        pairs = [totals(Yd, s, d) for s, d in zip(calendars, draws, strict=True)]
+        return np.array([r for r, _ in pairs], float), np.array([e for _, e in pairs], float)
+    rows = rr.reshape(K, -1)
+    post = np.arange(T)[None, None, :] >= np.take_along_axis(calendars, rows, axis=1)[:, :, None]
+    expected = np.stack([d.expected for d in draws])
+    return (Yd[rows] * post).sum((1, 2)), (expected * post).sum((1, 2))
+
+
 def pool_mask(Y: np.ndarray, start: np.ndarray, pool: str) -> np.ndarray:
     """The units draws are taken among: 'comparable' (``comparable_pool``) or 'all'."""
     if pool not in ("comparable", "all"):
