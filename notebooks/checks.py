@@ -64,8 +64,7 @@ show(lambda: figures.city_series(ctx.panel, outcome, demo=ctx.is_demo, noun=noun
 # %%
 spill = spillover(ctx.panel, content.load_adjacency(panel_path), outcome=outcome, n_perm=n_perm, seed=seed)
 show(lambda: content.spillover_text(spill))
-show(lambda: content.estimates_table([spill.main, spill.exposed], noun=noun, labels=content.spillover_labels()),
-     caption="The program's sectors and their neighbours")
+show(lambda: content.spillover_table(spill, noun=noun), caption="The program's sectors and their neighbours")
 
 # %% [markdown]
 # ## Calibration: can the tests be trusted with so few sectors?

@@ -304,6 +304,89 @@ def test_rule_spillover_gives_the_neighbours_exact_reassignment_only_for_ppml_by
     assert exposed.get("inference") == expected
 
 
+def _ring_panel(n_treated, n_touching, n_far, seed=0):
+    """Counts for ``n_treated`` program units starting in month 12 of 24, ``n_touching``
+    never-treated units that touch the first program unit and ``n_far`` that touch none."""
+    rng = np.random.default_rng(seed)
+    units = [f"T{i}" for i in range(n_treated)] + [f"N{i}" for i in range(n_touching)] + [f"F{i}" for i in range(n_far)]
+    periods = pd.period_range("2020-01", periods=24, freq="M")
+    p = pd.MultiIndex.from_product([units, periods], names=["unit", "period"]).to_frame(index=False)
+    p["y"] = rng.poisson(8.0, len(p)).astype(float)
+    p["treat_start"] = pd.Series([periods[12] if u.startswith("T") else pd.NaT for u in p.unit], dtype="period[M]")
+    pairs = [("T0", f"N{i}") for i in range(n_touching)]
+    adjacency = pd.DataFrame(pairs + [(b, a) for a, b in pairs], columns=["sector", "neighbour"])
+    return p, adjacency
+
+
+def test_rule_spillover_falls_back_to_the_exact_test_when_too_few_sectors_are_left_for_placebos():
+    """15 treated sectors of 72 left 9 comparable ones once their neighbours were set aside, and
+    the build stopped (PoolTooSmall). The main effect then takes the exact reassignment test, the
+    note says why (in the report too), and the neighbours' estimate is unchanged."""
+    from analysis.evaluation.spillover import spillover
+    from analysis.report import content
+
+    panel, adjacency = _ring_panel(n_treated=6, n_touching=10, n_far=4)
+    s = spillover(panel, adjacency, outcome="y", n_perm=99, seed=1)
+    assert s.notes == {"main": "randomization"}
+    assert s.main.inference.kind == "randomization" and s.main.n_control == 4
+    assert s.exposed.inference.kind == "randomization" and s.exposed.n_treated == 10
+    frame = s.to_frame()
+    assert list(frame.note) == ["randomization", ""] and frame.att_percent.notna().all()
+    text = content.spillover_text(s)
+    assert "no placebo calendar can be drawn" in text and "6 sectors" in text
+    # an inference the caller chose is not replaced
+    from analysis.impact.inference.placebo import PoolTooSmall
+
+    with pytest.raises(PoolTooSmall):
+        spillover(panel, adjacency, outcome="y", n_perm=99, inference="placebo")
+    # enough sectors left: the method's own placebo inference, no note
+    panel, adjacency = _ring_panel(n_treated=2, n_touching=3, n_far=20)
+    s = spillover(panel, adjacency, outcome="y", n_perm=99, seed=1)
+    assert s.notes == {} and s.main.inference.kind == "placebo"
+
+
+@pytest.mark.parametrize("n_touching,n_far,code", [(0, 8, "no-neighbours"), (8, 0, "no-comparison")])
+def test_rule_spillover_without_neighbours_or_without_comparisons_says_so(tmp_path, n_touching, n_far, code):
+    """No sector touches the program, or every sector outside it does: nothing can be estimated.
+    That used to raise in the checks notebook; now both groups are None, the table has a row per
+    group with its note and no number, the report and the brief say why, and the disclosure
+    check passes over the empty rows."""
+    from analysis.evaluation.spillover import spillover
+    from analysis.report import brief, content
+
+    panel, adjacency = _ring_panel(n_treated=2, n_touching=n_touching, n_far=n_far)
+    s = spillover(panel, adjacency, outcome="y", n_perm=99)
+    assert s.main is None and s.exposed is None and s.notes == {"main": code, "exposed": code}
+    assert content.spillover_table(s) is None
+    text = content.spillover_text(s)
+    assert text == content.spillover_note(code) and ("no neighbour" in text or "none is left" in text)
+    frame = s.to_frame()
+    assert list(frame.note) == [code, code] and len(frame) == 2
+    frame.to_csv(tmp_path / "spillover.csv", index=False)
+    lines = brief.spillover_lines(tmp_path)
+    assert lines == [f"**Displacement:** {content.spillover_note(code)}"]
+
+
+def test_the_72_sector_demo_city_with_15_treated_sectors_gets_its_neighbour_check(tmp_path):
+    """The input that stopped the build (issue 12): the demo city with 12 expansion sectors.
+    Its 15 program sectors have 48 neighbours, leaving 9 comparable sectors for the placebos."""
+    from analysis.data import demo
+    from analysis.data.panel import build_panel
+    from analysis.evaluation.spillover import spillover
+    from analysis.report import content
+
+    raw = tmp_path / "raw"
+    demo.write_demo_city(raw, "2025-12", demo.DemoDesign(n_expansion=12))
+    b = build_panel([raw / "incidents" / "victimas_fgj_demo.csv"], raw / "geography" / "sectores_demo.geojson",
+                    raw / "program" / "rollout.csv", last_month="2025-12")
+    panel = b.panel
+    assert panel.drop_duplicates("unit").treat_start.notna().sum() == 15 and panel.unit.nunique() == 72
+    s = spillover(panel, b.adjacency, outcome="shootings", n_perm=19, seed=0)
+    assert s.notes == {"main": "randomization"} and s.main.n_treated == 15
+    assert np.isfinite(s.main.ci_percent).all() and -60 < s.main.att_percent < 0
+    assert "15 sectors" in content.spillover_text(s)
+
+
 def test_rule_calibration_reruns_from_its_seed_draw_for_draw(monkeypatch):
     """A calibration published in an earlier quarter is re-run from its seed: run r draws, from
     one ``default_rng(seed)`` stream and in this order, its sectors, its start and its estimator's

@@ -15,31 +15,49 @@ The adjacency table (``sector``, ``neighbour``) comes from the sector polygons
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
 from analysis import impact
 from analysis.impact import DEFAULT_METHOD, ImpactResult
+from analysis.impact.inference.placebo import PoolTooSmall
+
+#: the groups of ``SpilloverResult.to_frame`` (column ``group``)
+GROUPS = {"main": "treated (neighbours not used as controls)", "exposed": "neighbours of treated sectors"}
+
+#: why a group has no estimate, or another inference than its method's default (``SpilloverResult.notes``;
+#: the report words each code in its languages)
+NOTES = {
+    "no-neighbours": "no sector outside the program touches one of its sectors: nothing to check",
+    "no-comparison": "every sector outside the program touches one of its sectors: none is left to compare with",
+    "randomization": (
+        "fewer comparable sectors outside the program and its neighbours than sectors in the program: no "
+        "placebo calendar can be drawn, so the interval and p-value come from the exact reassignment test"
+    ),
+}
 
 
 @dataclass
 class SpilloverResult:
-    """The main effect without neighbours as controls, and the effect on the neighbours."""
+    """The main effect without neighbours as controls, and the effect on the neighbours; a group
+    that cannot be estimated is None, and ``notes`` (by 'main' and 'exposed') says why, or why
+    its inference is not the method's default (codes of ``NOTES``)."""
 
-    main: ImpactResult
-    exposed: ImpactResult
+    main: ImpactResult | None
+    exposed: ImpactResult | None
     exposed_units: list
     excluded_controls: list
+    notes: dict[str, str] = field(default_factory=dict)
 
     def to_frame(self) -> pd.DataFrame:
-        return pd.concat(
-            [
-                self.main.to_frame().assign(group="treated (neighbours not used as controls)"),
-                self.exposed.to_frame().assign(group="neighbours of treated sectors"),
-            ],
-            ignore_index=True,
-        )
+        """One row per group (``GROUPS``), with its ``note``; a group without an estimate keeps
+        only its name and note."""
+        rows = []
+        for key, res in (("main", self.main), ("exposed", self.exposed)):
+            frame = res.to_frame() if res is not None else pd.DataFrame([{}])
+            rows.append(frame.assign(group=GROUPS[key], note=self.notes.get(key, "")))
+        return pd.concat(rows, ignore_index=True)
 
 
 def exposure(
@@ -53,6 +71,19 @@ def exposure(
     first = adj.groupby(adj.columns[1]).start.min()
     never = starts[starts.isna()].index
     return first[first.index.isin(never)]
+
+
+def _estimate(panel: pd.DataFrame, method: str, options: dict, **kw) -> tuple[ImpactResult, str]:
+    """The estimate and its note: placebo inference that cannot draw a calendar (fewer comparable
+    never-treated units than treated ones) falls back to the exact reassignment test, which
+    reassigns among the treated units too and is valid (conservative when effects differ)."""
+    m = impact.get_method(method)
+    try:
+        return impact.estimate(panel, method=method, **kw, **options), ""
+    except PoolTooSmall:
+        if "inference" in options or "randomization" not in m.inferences:
+            raise
+        return impact.estimate(panel, method=method, inference="randomization", **kw, **options), "randomization"
 
 
 def spillover(
@@ -75,16 +106,27 @@ def spillover(
         Two columns: a sector and a sector that touches it (both directions listed).
     outcome, method, **options
         As for ``analysis.impact.estimate``.
+
+    A group that cannot be estimated is None with its reason in ``notes``: no never-treated
+    unit touches a treated one ('no-neighbours'), or every one does, so that no comparison unit
+    is left ('no-comparison'). With many treated units (15 of 72 sectors) the units left after
+    removing the neighbours may be fewer than the treated ones; the main effect's placebo
+    inference then gives way to randomization inference ('randomization').
     """
     method = method or DEFAULT_METHOD
+    kw = dict(outcome=outcome, unit=unit, treat_start=treat_start)
     exp = exposure(panel, adjacency, unit=unit, treat_start=treat_start)
     if exp.empty:
-        raise ValueError("no never-treated unit touches a treated unit: nothing to estimate")
-    main_panel = panel[~panel[unit].isin(exp.index)]
-    main = impact.estimate(main_panel, outcome=outcome, method=method, unit=unit, treat_start=treat_start, **options)
+        return SpilloverResult(None, None, [], [], notes={"main": "no-neighbours", "exposed": "no-neighbours"})
+    starts = panel.drop_duplicates(unit).set_index(unit)[treat_start]
+    never = starts[starts.isna()].index
+    if never.isin(exp.index).all():
+        units = sorted(exp.index)
+        return SpilloverResult(None, None, units, units, notes={"main": "no-comparison", "exposed": "no-comparison"})
+    notes: dict[str, str] = {}
+    main, notes["main"] = _estimate(panel[~panel[unit].isin(exp.index)], method, dict(options), **kw)
 
-    treated = panel.drop_duplicates(unit).set_index(unit)[treat_start].dropna().index
-    ex_panel = panel[~panel[unit].isin(treated)].copy()
+    ex_panel = panel[panel[unit].isin(never)].copy()
     ex_panel[treat_start] = ex_panel[unit].map(exp).astype(panel[treat_start].dtype)
     ex_opts = dict(options)
     m = impact.get_method(method)
@@ -92,11 +134,16 @@ def spillover(
         # neighbours usually outnumber the sectors touching none: too few never-exposed units for
         # placebo calendars among comparable ones, so the exposed group gets the exact reassignment test
         ex_opts["inference"] = "randomization"
-    exposed = impact.estimate(ex_panel, outcome=outcome, method=method, unit=unit, treat_start=treat_start, **ex_opts)
+    exposed, notes["exposed"] = _estimate(ex_panel, method, ex_opts, **kw)
     exposed.notes = [
         "Effect on never-treated sectors that touch a treated sector, from their first treated "
         "neighbour's start, against sectors touching none: positive means displacement."
     ] + exposed.notes
+    units = sorted(exp.index)
     return SpilloverResult(
-        main=main, exposed=exposed, exposed_units=sorted(exp.index), excluded_controls=sorted(exp.index)
+        main=main,
+        exposed=exposed,
+        exposed_units=units,
+        excluded_controls=units,
+        notes={k: v for k, v in notes.items() if v},
     )

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.report.content import Context, fmt_num, fmt_pct, noun_word, record_noun
+from analysis.report.content import Context, fmt_num, fmt_pct, noun_word, record_noun, spillover_note
 from analysis.report.i18n import _, tr
 from analysis.report.i18n import pct as _pct
 
@@ -23,6 +23,44 @@ def _read(results_dir: str | Path, name: str) -> pd.DataFrame:
 
 def _shown(row: pd.Series) -> bool:
     return not bool(row.get("suppressed", False)) and np.isfinite(float(row.get("percent", np.nan)))
+
+
+def spillover_lines(results_dir: str | Path) -> list[str]:
+    """The brief's line on displacement, from ``spillover.csv``: the neighbours' change, or why
+    it is not published (too few records) or not estimated (its ``note``)."""
+    lines: list[str] = []
+    sp = _read(results_dir, "spillover")
+    near = sp[sp.group.astype(str).str.startswith("neighbours")] if len(sp) and "group" in sp else sp
+    note = str(near.iloc[0].get("note", "")) if len(near) else ""
+    if len(near) and pd.isna(near.iloc[0].get("att_percent")) and note not in ("", "nan"):
+        # not estimated: no sector borders the program, or every one does
+        lines.append(tr("**Displacement:** {why}", why=spillover_note(note)))
+    elif len(near) and not bool(near.iloc[0].get("suppressed", False)):
+        r = near.iloc[0]
+        lo, hi = float(r.ci_percent_low), float(r.ci_percent_high)
+        values = {"effect": fmt_pct(float(r.att_percent)), "lo": fmt_pct(lo), "hi": fmt_pct(hi)}
+        if lo < 0 < hi:
+            msg = tr(
+                "**No displacement detected:** in the sectors that border the program, the change ({effect}; "
+                "interval {lo} to {hi}) cannot be told apart from chance.",
+                **values,
+            )
+        elif float(r.att_percent) > 0:
+            msg = tr(
+                "**Possible displacement:** violence rose in the sectors that border the program ({effect}; interval "
+                "{lo} to {hi}).",
+                **values,
+            )
+        else:
+            msg = tr(
+                "**Benefits spread:** violence also fell in the sectors that border the program ({effect}; interval "
+                "{lo} to {hi}).",
+                **values,
+            )
+        lines.append(msg)
+    else:
+        lines.append(_("**Displacement:** the neighbouring sectors' change cannot be published (too few records)."))
+    return lines
 
 
 def key_messages(results_dir: str | Path, ctx: Context) -> list[str]:
@@ -69,33 +107,7 @@ def key_messages(results_dir: str | Path, ctx: Context) -> list[str]:
         out.append(
             tr("**This quarter ({quarter}):** too few records for an estimate to be published.", quarter=ctx.label)
         )
-    sp = _read(results_dir, "spillover")
-    near = sp[sp.group.astype(str).str.startswith("neighbours")] if len(sp) and "group" in sp else sp
-    if len(near) and not bool(near.iloc[0].get("suppressed", False)):
-        r = near.iloc[0]
-        lo, hi = float(r.ci_percent_low), float(r.ci_percent_high)
-        values = {"effect": fmt_pct(float(r.att_percent)), "lo": fmt_pct(lo), "hi": fmt_pct(hi)}
-        if lo < 0 < hi:
-            msg = tr(
-                "**No displacement detected:** in the sectors that border the program, the change ({effect}; "
-                "interval {lo} to {hi}) cannot be told apart from chance.",
-                **values,
-            )
-        elif float(r.att_percent) > 0:
-            msg = tr(
-                "**Possible displacement:** violence rose in the sectors that border the program ({effect}; interval "
-                "{lo} to {hi}).",
-                **values,
-            )
-        else:
-            msg = tr(
-                "**Benefits spread:** violence also fell in the sectors that border the program ({effect}; interval "
-                "{lo} to {hi}).",
-                **values,
-            )
-        out.append(msg)
-    else:
-        out.append(_("**Displacement:** the neighbouring sectors' change cannot be published (too few records)."))
+    out += spillover_lines(results_dir)
     pre = _read(results_dir, "pretrends")
     if len(pre) and float(pre.pooled_p_value.iloc[0]) <= 0.05:
         size = _pct(abs(float(pre.pooled_percent.iloc[0])), 1, signed=False)

@@ -942,10 +942,41 @@ def spillover_labels() -> list[str]:
     return [_("Sectors in the program"), _("Their neighbours")]
 
 
+def spillover_table(s, noun: str = "victims") -> str | None:
+    """The spillover estimates as a table (``estimates_table``) of the groups that could be
+    estimated; None when neither could."""
+    pairs = [(lab, r) for lab, r in zip(spillover_labels(), (s.main, s.exposed)) if r is not None]
+    if not pairs:
+        return None
+    return estimates_table([r for _l, r in pairs], noun=noun, labels=[lab for lab, _r in pairs])
+
+
+def spillover_note(code: str, n_treated: int = 0) -> str:
+    """A group's note (``evaluation.spillover.NOTES``) in words."""
+    if code == "no-neighbours":
+        return _("No sector outside the program borders one of its sectors: there is no neighbour to check.")
+    if code == "no-comparison":
+        return _(
+            "Every sector outside the program borders one of its sectors: none is left to compare with, so neither "
+            "the program's effect without its neighbours nor the neighbours' own change can be estimated."
+        )
+    if code == "randomization":
+        return tr(
+            "Without the neighbours, the sectors outside the program that were as violent as its sectors are fewer "
+            "than its {n} sectors, so no placebo calendar can be drawn; this interval comes from the exact test that "
+            "reassigns the program's calendar among all comparable sectors, its own included (valid, and "
+            "conservative when effects differ between sectors).",
+            n=n_treated,
+        )
+    return code
+
+
 def spillover_text(s) -> str:
-    """What the neighbours' estimate says, in words."""
-    lo, hi = s.exposed.ci_percent
+    """What the neighbours' estimate says, in words; what could not be estimated, and why."""
+    if s.main is None and s.exposed is None:
+        return spillover_note(s.notes.get("main", ""))
     n = len(s.exposed_units)
+    lo, hi = s.exposed.ci_percent
     values = {"change": fmt_pct(s.exposed.att_percent), "lo": fmt_pct(lo), "hi": fmt_pct(hi)}
     if disclosure.is_small(disclosure.recorded_total(s.exposed)):
         verdict = _("too few victims were recorded in them for their change to be published")
@@ -967,7 +998,7 @@ def spillover_text(s) -> str:
             "beyond the program's sectors",
             **values,
         )
-    return tr(
+    text = tr(
         "The {n} sectors that border a sector in the program were left out of the comparison and estimated as "
         "their own group: {verdict}. Without them as comparisons the program's effect is {effect} (interval "
         "{lo} to {hi}).",
@@ -977,6 +1008,9 @@ def spillover_text(s) -> str:
         lo=fmt_pct(s.main.ci_percent[0]),
         hi=fmt_pct(s.main.ci_percent[1]),
     )
+    if s.notes.get("main"):
+        text += " " + spillover_note(s.notes["main"], n_treated=s.main.n_treated)
+    return text
 
 
 def validation_figures(path: str | Path = VALIDATION_SUMMARY) -> pd.DataFrame | None:

@@ -201,6 +201,8 @@ def published_aggregates(
             aggs.append(Aggregate(f"sector_{stems[s]}.csv", cells_of(panel, [s], from_start=True), recorded_total(r)))
     for r in rows("spillover.csv").itertuples():
         total = recorded_total(r)
+        if not np.isfinite(total):  # a group that could not be estimated (its note says why)
+            continue
         if str(getattr(r, "group", "")).startswith("treated"):
             aggs.append(Aggregate("spillover.csv (program sectors)", program_cells, total))
         elif is_small(total):
