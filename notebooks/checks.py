@@ -79,7 +79,8 @@ show(lambda: content.spillover_table(spill, noun=noun), caption="The program's s
 never = content.calibration_panel(ctx)
 calendar = content.program_calendar(ctx)
 headline_check, _ = program_calibration(never, outcome=outcome, method=method, calendar=calendar,
-                                               n_runs=n_calibration, n_perm=n_perm, ci=False, seed=seed)
+                                               n_runs=n_calibration, n_perm=n_perm, ci=False, seed=seed,
+                                               event_window=None)  # the p-value needs no event study
 headline_check.name = content.HEADLINE_TEST
 cluster_check, _ = program_calibration(never, outcome=outcome, method="twfe", inference="cluster",
                                               calendar=calendar, n_runs=n_calibration, seed=seed, event_window=None)

@@ -60,13 +60,14 @@ def _record_assignments(monkeypatch):
     import analysis.evaluation.power as power
 
     seen = []
-    orig = power.treatment_matrix
+    orig = power._assignments
 
-    def recording(start, T):
-        seen.append(np.array(start, copy=True))
-        return orig(start, T)
+    def recording(rng, start, n_perm):
+        out = orig(rng, start, n_perm)
+        seen.extend(np.array(s, copy=True) for s in out)
+        return out
 
-    monkeypatch.setattr(power, "treatment_matrix", recording)
+    monkeypatch.setattr(power, "_assignments", recording)
     return seen
 
 

@@ -167,20 +167,22 @@ def test_rule_ppml_draws_at_once_are_the_draws_one_by_one(b0):
         ppml.draws(Y, np.where(cals[:2] == 1, 0, cals[:2]), rels, fit)
 
 
-def test_rule_ppml_placebo_inference_is_the_same_with_draws_at_once_or_one_by_one(monkeypatch):
+@pytest.mark.parametrize("inference", ["placebo", "randomization"])
+def test_rule_ppml_placebo_inference_is_the_same_with_draws_at_once_or_one_by_one(monkeypatch, inference):
     """The published p-value, interval and event-study spread do not depend on whether the
-    placebo draws were computed at once (``hooks['draws']``) or one by one."""
+    draws (placebo calendars, or reassignments and the interval's refits) were computed at once
+    (``hooks['draws']``, ``hooks['null_statistics']``) or one by one."""
     from dataclasses import replace
 
     from analysis import impact
     from analysis.impact import registry
 
     panel = _panel(n_units=30, treated=(0, 1, 2), level=6.0, disp=4.0, effect=0.7, seed=5)
-    fast = impact.estimate(panel, outcome="y", method="ppml", n_perm=199, seed=1)
+    fast = impact.estimate(panel, outcome="y", method="ppml", n_perm=199, seed=1, inference=inference)
     ppml = registry.get_method("ppml")
-    slow_method = replace(ppml, hooks={k: v for k, v in ppml.hooks.items() if k != "draws"})
+    slow_method = replace(ppml, hooks={k: v for k, v in ppml.hooks.items() if k not in ("draws", "null_statistics")})
     monkeypatch.setitem(registry.REGISTRY, "ppml", slow_method)
-    slow = impact.estimate(panel, outcome="y", method="ppml", n_perm=199, seed=1)
+    slow = impact.estimate(panel, outcome="y", method="ppml", n_perm=199, seed=1, inference=inference)
     assert "draws" not in registry.get_method("ppml").hooks
     assert fast.p_value == slow.p_value
     assert fast.conf_int().to_numpy() == pytest.approx(slow.conf_int().to_numpy(), rel=1e-9)

@@ -223,3 +223,29 @@ def test_rule_imputation_is_unchanged_by_adding_sector_and_month_constants():
         att2, Y02 = imputation_att(Y + s, start)
         assert att2 == pytest.approx(att, abs=1e-7)
         assert np.allclose((Y + s - Y02)[D], (Y - Y0)[D], atol=1e-7)
+
+
+@pytest.mark.parametrize("p", [1, 4, 9])
+def test_rule_imputation_att_many_is_the_one_calendar_estimate_for_each(p):
+    """``imputation.att_many`` (every reassignment at once, the untreated units carried as one
+    number; the power simulations) gives ``imputation_att`` of each calendar, to rounding: with
+    a unit and a month without events, starts in the second and the last month, and p of 12
+    units treated. Calendars treating different numbers of units are done one by one; a start in
+    the first month is refused as the one-calendar fit refuses it."""
+    from analysis.impact.imputation import att_many, imputation_att
+
+    rng = np.random.default_rng(p)
+    N, T = 12, 16
+    Y = rng.poisson(2.5, (N, T)).astype(float) / 1.7
+    Y[3] = 0
+    Y[:, 6] = 0
+    start = np.full(N, -1)
+    start[:p] = rng.choice([1, 5, 9, 15], p)
+    cals = np.stack([start] + [rng.permutation(start) for _ in range(30)])
+    want = np.array([imputation_att(Y, s)[0] for s in cals])
+    np.testing.assert_allclose(att_many(Y, cals), want, rtol=1e-9, atol=1e-12)
+    mixed = cals[:4].copy()
+    mixed[0, np.flatnonzero(mixed[0] < 0)[0]] = 5
+    np.testing.assert_allclose(att_many(Y, mixed), [imputation_att(Y, s)[0] for s in mixed], rtol=1e-12)
+    with pytest.raises(ValueError, match="untreated cell in every unit"):
+        att_many(Y, np.where(cals >= 0, 0, -1))

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.impact.design import treatment_matrix
-from analysis.impact.imputation import fit_untreated
+from analysis.impact.imputation import att_many
 
 
 @dataclass
@@ -52,9 +52,9 @@ class PowerResult:
         return float(e0 + (self.target - p0) * (e1 - e0) / (p1 - p0))
 
 
-def _stat(Y: np.ndarray, Dmask: np.ndarray) -> float:
-    a, b = fit_untreated(Y, ~Dmask)
-    return float((Y - a[:, None] - b[None, :])[Dmask].mean())
+def _assignments(rng: np.random.Generator, start: np.ndarray, n_perm: int) -> np.ndarray:
+    """The drawn calendar and its ``n_perm`` reassignments to random units, (1 + n_perm, N)."""
+    return np.stack([start] + [rng.permutation(start) for _ in range(n_perm)])
 
 
 def power_curve(
@@ -117,13 +117,12 @@ def power_curve(
         start = np.full(N, -1)
         chosen = rng.choice(N, n_treated, replace=False)
         start[chosen] = k if calendar is None else cal
+        calendars = _assignments(rng, start, n_perm)
         D = treatment_matrix(start, T).astype(bool)
         Z = np.where(D, Y, 0.0)  # the injected effect adds e * Z
-        a0, c0 = _stat(Y, D), _stat(Z, D)
-        a_p, c_p = np.empty(n_perm), np.empty(n_perm)
-        for j in range(n_perm):
-            Dp = treatment_matrix(rng.permutation(start), T).astype(bool)
-            a_p[j], c_p[j] = _stat(Y, Dp), _stat(Z, Dp)
+        # the statistic under the drawn calendar and each reassignment, all at once
+        sy, sz = att_many(Y, calendars), att_many(Z, calendars)
+        a0, c0, a_p, c_p = sy[0], sz[0], sy[1:], sz[1:]
         obs = a0 + effects * c0  # (E,)
         perm = a_p[:, None] + effects[None, :] * c_p[:, None]  # (P, E)
         p = (1 + (np.abs(perm) >= np.abs(obs)[None, :] - 1e-12).sum(0)) / (n_perm + 1)

@@ -245,6 +245,13 @@ def draw_cells(Yd: np.ndarray, calendars: np.ndarray, expected: list) -> Cells |
     counterfactual; None otherwise."""
     if not expected or any(e is None for e in expected):
         return None
+    kk, rr = np.nonzero(calendars >= 0)
+    counts = np.bincount(kk, minlength=len(calendars))
+    if counts.min() == counts.max():  # placebo calendars: one gather instead of a loop over draws
+        rows_k = rr.reshape(len(calendars), -1)
+        return Cells(
+            start=np.take_along_axis(calendars, rows_k, axis=1), observed=Yd[rows_k], expected=np.stack(expected)
+        )
     rows = [treated_rows(s) for s in calendars]
     return Cells(
         start=np.stack([s[r] for s, r in zip(calendars, rows)]),
@@ -297,12 +304,16 @@ def run(req: Request) -> InferenceOutcome:
         test_statistic = method.hooks["test_statistic"]
         recs, exps = np.full(n_perm, np.nan), np.full(n_perm, np.nan)
         with np.errstate(invalid="ignore", divide="ignore"):
-            for k, s in enumerate(perms):
-                d = method.draw(Y, s, rels, fit, **method_options)
-                recs[k], exps[k] = totals(Y, s, d)
-                if curves is not None:
-                    curves[k] = d.curve
-                expected.append(d.expected)
+            batch = method.hooks.get("draws")  # all reassignments at once when the method can (PPML)
+            done = (
+                batch(Y, perms, rels, fit, **method_options)
+                if batch is not None
+                else [method.draw(Y, s, rels, fit, **method_options) for s in perms]
+            )
+            recs, exps = totals_many(Y, perms, done)
+            if curves is not None:
+                curves = np.stack([np.asarray(d.curve, float) for d in done])
+            expected = [d.expected for d in done]
             null_stats = np.array([test_statistic(a, b, **method_options) for a, b in zip(recs, exps)])
             cf = _counterfactual(method, fit)
             rec_obs, exp_obs = float(Y[D].sum()), float(cf[D].sum())
@@ -317,15 +328,18 @@ def run(req: Request) -> InferenceOutcome:
         cf_mean = float(cf[D].mean())
         if ci:
             null_statistic = method.hooks["null_statistic"]
+            null_many = method.hooks.get("null_statistics")  # all reassignments at once (PPML)
 
             def pval_at(r: float, a: float | None = None) -> float:
                 with np.errstate(invalid="ignore", divide="ignore"):
                     Yr = np.where(D, Y / (1 + r), Y)  # recorded counts with the hypothesised effect removed
                     w = np.where(D, 1 / (1 + r), 1.0)
-                    return perm_p(
-                        np.array([null_statistic(Yr, s, w, fit, **method_options) for s in perms]),
-                        null_statistic(Yr, start, w, fit, **method_options),
+                    stats = (
+                        null_many(Yr, perms, w, fit, **method_options)
+                        if null_many is not None
+                        else np.array([null_statistic(Yr, s, w, fit, **method_options) for s in perms])
                     )
+                    return perm_p(stats, null_statistic(Yr, start, w, fit, **method_options))
 
             lo_r, hi_r = multiplicative_interval(pval_at, float(rec_obs / exp_obs - 1), alpha)
             lo, hi = lo_r * cf_mean, hi_r * cf_mean
