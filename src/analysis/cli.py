@@ -170,20 +170,31 @@ def cmd_panel(args) -> int:
     return 0
 
 
-def cmd_report(args) -> int:
-    from analysis.periods import QuarterError, latest_reportable_quarter, quarter_label
-    from analysis.report.build import BuildOptions, OptionError, ReportError, build_report
+def _panel_and_quarter(args) -> tuple[Path, str] | None:
+    """The panel of ``--panel`` and the quarter of ``--quarter`` (default: the latest complete
+    quarter the panel covers, as `make report`); None, with the error printed, when the panel
+    is missing."""
+    from analysis.periods import latest_reportable_quarter, quarter_label
 
     panel = Path(args.panel)
     if not panel.exists():
         print(f"error: {panel} does not exist; run `make data` first", file=sys.stderr)
-        return 2
-    quarter = args.quarter
-    if not quarter:
-        import pandas as pd
+        return None
+    if args.quarter:
+        return panel, args.quarter
+    import pandas as pd
 
-        last = pd.read_parquet(panel, columns=["period"]).period.max()
-        quarter = quarter_label(latest_reportable_quarter(last))
+    return panel, quarter_label(latest_reportable_quarter(pd.read_parquet(panel, columns=["period"]).period.max()))
+
+
+def cmd_report(args) -> int:
+    from analysis.periods import QuarterError
+    from analysis.report.build import BuildOptions, OptionError, ReportError, build_report
+
+    found = _panel_and_quarter(args)
+    if found is None:
+        return 2
+    panel, quarter = found
     from dataclasses import fields
 
     try:
@@ -222,18 +233,13 @@ def cmd_report(args) -> int:
 
 def cmd_sector(args) -> int:
     """One sector's notebook on its own -> reports/scratch/<YYYYQn>/sector_<id>/."""
-    from analysis.periods import QuarterError, latest_reportable_quarter, quarter_label
+    from analysis.periods import QuarterError
     from analysis.report.build import BuildOptions, OptionError, ReportError, build_sector
 
-    panel = Path(args.panel)
-    if not panel.exists():
-        print(f"error: {panel} does not exist; run `make data` first", file=sys.stderr)
+    found = _panel_and_quarter(args)
+    if found is None:
         return 2
-    quarter = args.quarter
-    if not quarter:
-        import pandas as pd
-
-        quarter = quarter_label(latest_reportable_quarter(pd.read_parquet(panel, columns=["period"]).period.max()))
+    panel, quarter = found
     from dataclasses import fields
 
     t = time.perf_counter()

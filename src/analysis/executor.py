@@ -78,16 +78,17 @@ def _chunks(items: Sequence[T], size: int) -> list[list[T]]:
     return [list(items[i : i + size]) for i in range(0, len(items), size)]
 
 
-class LocalExecutor:
-    """Local processes (``threads=True``: threads, for work that starts processes of its own)."""
+class Executor:
+    """What every executor does: ``map`` in order, with a progress bar and a callback as each
+    chunk of work finishes; a backend only runs the chunks (``_run``)."""
 
-    name = "local"
+    name = ""
+    _workers = 1
 
-    def __init__(self, workers: int | None = None):
-        self.workers = workers if workers is not None else default_workers()
-
-    def __repr__(self) -> str:
-        return f"LocalExecutor(workers={self.workers})"
+    @property
+    def workers(self) -> int:
+        """Work that can run at once."""
+        return self._workers
 
     def map(
         self,
@@ -100,51 +101,83 @@ class LocalExecutor:
         show: bool | None = None,
         callback: Callable[[T, R], None] | None = None,
     ) -> list[R]:
-        """``[fn(x) for x in items]``, in order, spread over the workers; the first failure stops
-        the rest and is raised. ``callback(x, fn(x))`` runs here as each one finishes."""
+        """``[fn(x) for x in items]``, in order, spread over the workers in chunks of
+        ``chunksize``; the first failure stops the rest and is raised. ``callback(x, fn(x))``
+        runs here as each one finishes. ``threads``: work that starts processes of its own (a
+        notebook), run in threads locally and one per worker slot on Dask."""
         items = list(items)
+        chunks = _chunks(items, max(1, chunksize)) if items else []
         bar = progress(len(items), desc, show)
+
+        def done(i: int, got: list, offset: int = 0) -> None:  # got: chunk i's results from ``offset`` on
+            if callback is not None:
+                for x, r in zip(chunks[i][offset : offset + len(got)], got, strict=True):
+                    callback(x, r)
+            bar.update(len(got))
+
         try:
-            if self.workers <= 1 or len(items) <= 1:
-                out = []
-                for x in items:
-                    out.append(fn(x) if threads else _apply_chunk(fn, [x])[0])
-                    if callback is not None:
-                        callback(x, out[-1])
-                    bar.update(1)
-                return out
-            if threads:
-                pool: ThreadPoolExecutor | ProcessPoolExecutor = ThreadPoolExecutor(max_workers=self.workers)
-                chunks = [[x] for x in items]
-            else:
-                pool = ProcessPoolExecutor(max_workers=self.workers, initializer=_one_blas_thread)
-                chunks = _chunks(items, max(1, chunksize))
-            futures: dict[Future, int] = {}
-            try:
-                for i, c in enumerate(chunks):
-                    futures[pool.submit(_apply_chunk if not threads else _apply_thread, fn, c)] = i
-                results: list[list[R]] = [[] for _ in chunks]
-                for f in as_completed(futures):
-                    i = futures[f]
-                    results[i] = f.result()
-                    if callback is not None:
-                        for x, r in zip(chunks[i], results[i], strict=True):
-                            callback(x, r)
-                    bar.update(len(results[i]))
-            except BaseException:
-                pool.shutdown(wait=False, cancel_futures=True)
-                raise
-            pool.shutdown()
-            return [r for chunk in results for r in chunk]
+            results = self._run(fn, chunks, threads, done)
         finally:
             bar.close()
+        return [r for chunk in results for r in chunk]
+
+    def _run(
+        self, fn: Callable[[Any], Any], chunks: list[list[Any]], threads: bool, done: Callable[..., None]
+    ) -> list[list[Any]]:
+        """Each chunk's results, in order; ``done(i, results)`` as chunk i finishes."""
+        raise NotImplementedError
+
+
+class LocalExecutor(Executor):
+    """Local processes (``threads=True``: threads, for work that starts processes of its own)."""
+
+    name = "local"
+
+    def __init__(self, workers: int | None = None):
+        self._workers = workers if workers is not None else default_workers()
+
+    def __repr__(self) -> str:
+        return f"LocalExecutor(workers={self.workers})"
+
+    def _run(
+        self, fn: Callable[[Any], Any], chunks: list[list[Any]], threads: bool, done: Callable[..., None]
+    ) -> list[list[Any]]:
+        apply = _apply_thread if threads else _apply_chunk
+        if self.workers <= 1 or sum(map(len, chunks)) <= 1:
+            out: list[list[Any]] = []
+            for i, c in enumerate(chunks):
+                out.append([])
+                for k, x in enumerate(c):  # one at a time, so the bar moves
+                    got = apply(fn, [x])
+                    done(i, got, k)
+                    out[-1] += got
+            return out
+        pool: ThreadPoolExecutor | ProcessPoolExecutor
+        if threads:
+            pool = ThreadPoolExecutor(max_workers=self.workers)
+        else:
+            pool = ProcessPoolExecutor(max_workers=self.workers, initializer=_one_blas_thread)
+        futures: dict[Future, int] = {}
+        try:
+            for i, c in enumerate(chunks):
+                futures[pool.submit(apply, fn, c)] = i
+            results: list[list[Any]] = [[] for _ in chunks]
+            for f in as_completed(futures):
+                i = futures[f]
+                results[i] = f.result()
+                done(i, results[i])
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
+        return results
 
 
 def _apply_thread(fn: Callable[[Any], Any], chunk: Sequence[Any]) -> list[Any]:
     return [fn(x) for x in chunk]
 
 
-class DaskExecutor:
+class DaskExecutor(Executor):
     """A Dask cluster (``dask.distributed``), given by its scheduler's address or a client."""
 
     name = "dask"
@@ -170,22 +203,11 @@ class DaskExecutor:
     def __repr__(self) -> str:
         return f"DaskExecutor({self.address})"
 
-    def map(
-        self,
-        fn: Callable[[T], R],
-        items: Sequence[T],
-        *,
-        desc: str = "",
-        chunksize: int = 1,
-        threads: bool = False,
-        show: bool | None = None,
-        callback: Callable[[T, R], None] | None = None,
-    ) -> list[R]:
+    def _run(
+        self, fn: Callable[[Any], Any], chunks: list[list[Any]], threads: bool, done: Callable[..., None]
+    ) -> list[list[Any]]:
         from distributed import as_completed as dask_completed
 
-        items = list(items)
-        chunks = _chunks(items, max(1, chunksize)) if items else []
-        bar = progress(len(items), desc, show)
         apply = _apply_thread if threads else _apply_chunk
         # work that starts processes of its own (a notebook) leaves its worker's slot while it
         # waits (analysis.report.jobs), so that the runs it sends can use it: at most one such
@@ -197,29 +219,22 @@ class DaskExecutor:
         try:
             for f in running:
                 i = order[f.key]
-                got = f.result()  # raises the task's exception here
-                if callback is not None:
-                    for x, r in zip(chunks[i], got, strict=True):
-                        callback(x, r)
-                bar.update(len(chunks[i]))
+                done(i, f.result())  # raises the task's exception here
                 if len(futures) < len(chunks):
                     nxt = self.client.submit(apply, fn, chunks[len(futures)], pure=False)
                     order[nxt.key] = len(futures)
                     futures.append(nxt)
                     running.add(nxt)
-            results = self.client.gather(futures)
+            return self.client.gather(futures)
         except BaseException:
             self.client.cancel(futures)
             raise
-        finally:
-            bar.close()
-        return [r for chunk in results for r in chunk]
 
 
 _DASK: dict[str, DaskExecutor] = {}
 
 
-def get(workers: int | None = None) -> LocalExecutor | DaskExecutor:
+def get(workers: int | None = None) -> Executor:
     """The executor this run uses: Dask when ``DASK_SCHEDULER`` is set, else local processes."""
     address = os.environ.get("DASK_SCHEDULER", "").strip()
     if address:

@@ -199,28 +199,48 @@ def fit_poisson_placebos(
         c = np.full(K, -np.log(T))  # the untreated units' a_i = log(recorded_i) + c
         b = np.zeros((K, T)) if b0 is None else np.tile(np.where(np.isfinite(b0), b0, 0.0), (K, 1))
         log_sy_i, log_sy_t = np.log(syP), np.log(sy_t)
-        flat = (np.arange(K)[:, None] * (T + 1) + starts).ravel()
-        active = np.ones(K, bool)
+        # which effects are finite never changes (a unit or period without events stays at -inf):
+        # the convergence check skips those, as fit_poisson_untreated does
+        fin_a, fin_b = np.isfinite(log_sy_i), np.isfinite(log_sy_t)
+        all_a, all_b = bool(fin_a.all()), bool(fin_b.all())
+        live = np.arange(K)  # the calendars still iterating; the arrays below hold only those
+        A, C, B = a, c, b  # the results, written as each calendar stops
+        a, c, b = a.copy(), c.copy(), b.copy()
+        st, sf, fl = starts, s_f, f_live
         for _ in range(max_iter):
+            k = len(live)
             cum = np.cumsum(np.exp(b), axis=1)
-            a_new = log_sy_i - np.log(np.take_along_axis(cum, starts - 1, axis=1))
+            a_new = log_sy_i - np.log(np.take_along_axis(cum, st - 1, axis=1))
             c_new = -np.log(cum[:, -1])
             # each period's denominator: the untreated units (s_f / E) and the treated rows
-            # still untreated then (start after the period)
-            g = np.bincount(flat, weights=np.exp(a_new).ravel(), minlength=K * (T + 1)).reshape(K, T + 1)
-            later = np.cumsum(g[:, ::-1], axis=1)[:, ::-1][:, 1:]
-            b_new = log_sy_t - np.log(s_f[:, None] * np.exp(c_new)[:, None] + later)
-            da = np.where(np.isfinite(a_new), np.abs(a_new - a), 0.0).max(1)
-            da = np.maximum(da, np.where(f_live, np.abs(c_new - c), 0.0))
-            db = np.where(np.isfinite(b_new), np.abs(b_new - b), 0.0).max(1)
-            done = (da < tol) & (db < tol)
-            a[active], c[active], b[active] = a_new[active], c_new[active], b_new[active]
-            active &= ~done
-            if not active.any():
-                break
-        fin = np.isfinite(b)
-        shift = np.where(fin, b, 0.0).sum(1) / fin.sum(1)
-    return a + shift[:, None], b - shift[:, None]
+            # still untreated then (start after the period): all of them minus those started
+            flat = (np.arange(k)[:, None] * (T + 1) + st).ravel()
+            g = np.bincount(flat, weights=np.exp(a_new).ravel(), minlength=k * (T + 1)).reshape(k, T + 1)
+            later = g.sum(1)[:, None] - np.cumsum(g[:, :T], axis=1)
+            b_new = log_sy_t - np.log(sf[:, None] * np.exp(c_new)[:, None] + later)
+            da_all = np.abs(a_new - a)
+            db_all = np.abs(b_new - b)
+            if not all_a:
+                da_all[~fin_a] = 0.0
+            if not all_b:
+                db_all[~fin_b] = 0.0
+            da = np.maximum(da_all.max(1), np.where(fl, np.abs(c_new - c), 0.0))
+            done = (da < tol) & (db_all.max(1) < tol)
+            a, c, b = a_new, c_new, b_new
+            if done.any():
+                A[live[done]], C[live[done]], B[live[done]] = a[done], c[done], b[done]
+                keep = ~done
+                live = live[keep]
+                if not len(live):
+                    break
+                a, c, b = a[keep], c[keep], b[keep]
+                st, sf, fl, log_sy_i, log_sy_t = st[keep], sf[keep], fl[keep], log_sy_i[keep], log_sy_t[keep]
+                fin_a, fin_b = fin_a[keep], fin_b[keep]
+        else:
+            A[live], C[live], B[live] = a, c, b
+        fin = np.isfinite(B)
+        shift = np.where(fin, B, 0.0).sum(1) / fin.sum(1)
+    return A + shift[:, None], B - shift[:, None]
 
 
 def draws(
