@@ -18,6 +18,11 @@ SECTORS ?=
 SECTOR ?=
 METHOD ?=
 FORCE ?=
+# UNIT=cuadrante runs the same pipeline with the police cuadrantes as units: its own panel and
+# reports (data/processed/cuadrante/, reports/cuadrante/), the sector ones left as they are
+UNIT ?= sector
+UNIT_FLAG := $(if $(filter-out sector,$(UNIT)),--unit '$(UNIT)')
+UNIT_PATHS := $(if $(filter-out sector,$(UNIT)),--panel 'data/processed/$(UNIT)/panel.parquet' --reports 'reports/$(UNIT)')
 # DASK_SCHEDULER=tcp://host:port sends the notebooks, calibration and power runs to a Dask cluster
 export DASK_SCHEDULER
 # JupyterLab's own flags, for example LAB_ARGS="--port 8899 --no-browser"
@@ -45,6 +50,7 @@ $(call _check,FORMATS)
 $(call _check,SECTOR)
 $(call _check,METHOD)
 $(call _check,FORCE)
+$(if $(filter-out sector cuadrante,$(UNIT)),$(error UNIT='$(value UNIT)' is not valid: sector or cuadrante))
 # a list: each word is checked (the spaces between them are allowed)
 $(if $(or $(findstring $(_NL),$(value SECTORS)),$(findstring $(_TAB),$(value SECTORS))),$(error SECTORS holds a tab or a line break))
 $(if $(strip $(call _strip,$(value SECTORS),$(_ALLOWED))),$(error SECTORS='$(value SECTORS)' is not valid: sector ids of letters, digits, '.', '_' and '-', separated by spaces))
@@ -55,16 +61,19 @@ $(if $(filter command line,$(origin LANG)),$(call _check,LANG))
 help:
 	@echo "make report [QUARTER=2024Q2] [OUTCOME=gun_injuries] [LANG=es|en] [EDITION=internal] [FORMATS=docx]"
 	@echo "            [SECTORS='D62 D69'] [METHOD=ppml] [FORCE=1] [DASK_SCHEDULER=tcp://host:8786]"
+	@echo "            [UNIT=cuadrante]"
 	@echo "                               build the quarterly report (demo city when data/raw is empty):"
 	@echo "                               Spanish and English editions and a two-page brief of each;"
 	@echo "                               OUTCOME defaults to shootings when the sources give it;"
 	@echo "                               EDITION=internal shows counts 1-4 (CONFIDENTIAL, own folder);"
 	@echo "                               FORMATS=docx adds a Word edition; a notebook whose inputs,"
 	@echo "                               parameters and code have not changed is read from .cache/"
-	@echo "                               (FORCE=1 runs everything); DASK_SCHEDULER runs on a Dask cluster"
+	@echo "                               (FORCE=1 runs everything); DASK_SCHEDULER runs on a Dask cluster;"
+	@echo "                               UNIT=cuadrante: police cuadrantes as units (a research run,"
+	@echo "                               data/processed/cuadrante/ -> reports/cuadrante/)"
 	@echo "make test                      run the test suite (lint, format and types included)"
 	@echo "make lint                      ruff (lint, format check) and mypy only"
-	@echo "make data                      build data/processed/panel.parquet only"
+	@echo "make data [UNIT=cuadrante]     build data/processed/panel.parquet only (or data/processed/cuadrante/)"
 	@echo "make lab [LAB_ARGS='--no-browser --port 8899']"
 	@echo "                               JupyterLab at the repo root, the project's kernel registered, the"
 	@echo "                               panel built first; the notebooks/*.py open as notebooks"
@@ -91,16 +100,16 @@ $(SETUP): pyproject.toml
 # included), the code and the options with those the panel was built from, and rebuilds only
 # when one differs: file times cannot be trusted (a deleted file leaves none to compare).
 data: $(SETUP)
-	$(PY) -m analysis data
+	$(PY) -m analysis data $(UNIT_FLAG)
 
 report: data
-	$(PY) -m analysis report $(if $(QUARTER),--quarter '$(QUARTER)') $(if $(OUTCOME),--outcome '$(OUTCOME)') \
+	$(PY) -m analysis report $(UNIT_PATHS) $(if $(QUARTER),--quarter '$(QUARTER)') $(if $(OUTCOME),--outcome '$(OUTCOME)') \
 		--lang '$(REPORT_LANG)' --edition '$(EDITION)' $(if $(FORMATS),--formats '$(FORMATS)') \
 		$(if $(SECTORS),--sectors '$(SECTORS)') $(if $(METHOD),--method '$(METHOD)') $(if $(filter-out 0,$(FORCE)),--force)
 
 sector: data
 	@test -n '$(SECTOR)' || { echo "make sector needs SECTOR=<id>, for example make sector SECTOR=D62"; exit 2; }
-	$(PY) -m analysis sector '$(SECTOR)' $(if $(QUARTER),--quarter '$(QUARTER)') $(if $(OUTCOME),--outcome '$(OUTCOME)') \
+	$(PY) -m analysis sector '$(SECTOR)' $(UNIT_PATHS) $(if $(QUARTER),--quarter '$(QUARTER)') $(if $(OUTCOME),--outcome '$(OUTCOME)') \
 		$(if $(METHOD),--method '$(METHOD)') $(if $(filter-out 0,$(FORCE)),--force) \
 		$(if $(filter command line,$(origin LANG)),--lang '$(LANG)')
 

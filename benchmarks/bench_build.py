@@ -12,7 +12,9 @@ folder of its own with a cache of its own (ALTO_CACHE_DIR):
 - dask:   cold, on a Dask LocalCluster of 2 worker processes (DASK_SCHEDULER); its results files
           compared with the cold local build's, byte for byte;
 - 15 sectors: cold, on the demo city with 15 treated sectors among its 72
-  (DemoDesign(n_expansion=12)).
+  (DemoDesign(n_expansion=12));
+- cuadrantes: cold, the demo city by its 864 cuadrantes (what `make report UNIT=cuadrante` runs,
+  with that unit's draws: analysis.options.UNIT_DEFAULTS).
 
 Prints a table and writes reports/bench/build.md and build.json with the goals beside each time.
 """
@@ -33,7 +35,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "reports" / "bench"
-GOALS = {"cold": 60.0, "cached": 10.0, "15 sectors, cold": 90.0}
+GOALS = {"cold": 60.0, "cached": 10.0, "15 sectors, cold": 90.0, "cuadrantes, cold": 300.0}
 
 
 def _digest(folder: Path) -> dict[str, str]:
@@ -43,7 +45,8 @@ def _digest(folder: Path) -> dict[str, str]:
 def _build(panel: Path, reports: Path, cache: Path, env: dict | None = None) -> tuple[float, Path]:
     t = time.perf_counter()
     r = subprocess.run(
-        [sys.executable, "-m", "analysis", "report", "--panel", str(panel), "--reports", str(reports)],
+        [sys.executable, "-m", "analysis", "report", "--panel", str(panel), "--reports", str(reports),
+         "--lang", "en es"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -56,7 +59,7 @@ def _build(panel: Path, reports: Path, cache: Path, env: dict | None = None) -> 
     return secs, folder
 
 
-def _demo_panel(work: Path, n_expansion: int | None) -> Path:
+def _demo_panel(work: Path, n_expansion: int | None, unit: str = "sector") -> Path:
     from analysis.data import demo
     from analysis.data.panel import build_panel
     from analysis.periods import latest_complete_quarter
@@ -71,7 +74,9 @@ def _demo_panel(work: Path, n_expansion: int | None) -> Path:
         [raw / "incidents" / "victimas_fgj_demo.csv"],
         raw / "geography" / "sectores_demo.geojson",
         raw / "program" / "rollout.csv",
+        cuadrantes_path=raw / "geography" / "cuadrantes_demo.geojson" if unit == "cuadrante" else None,
         last_month=last,
+        unit=unit,
     )
     b.audit["demo"] = meta
     b.write(work / "processed")
@@ -82,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--skip-dask", action="store_true", help="leave out the Dask build")
     ap.add_argument("--skip-15", action="store_true", help="leave out the 15-sector city")
+    ap.add_argument("--skip-cuadrante", action="store_true", help="leave out the city by cuadrante")
     ap.add_argument(
         "--skip-cold",
         action="store_true",
@@ -130,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
             panel15 = _demo_panel(work / "city15", 12)
             secs, _ = _build(panel15, work / "r15", work / "cache15")
             row("15 sectors, cold", secs, "demo variant: 72 sectors, 15 treated")
+        if not args.skip_cuadrante:
+            panel_c = _demo_panel(work / "cityc", None, unit="cuadrante")
+            secs, _ = _build(panel_c, work / "rc", work / "cachec")
+            row("cuadrantes, cold", secs, "the demo city by its 864 cuadrantes (96 in the program), the unit's draws")
     OUT.mkdir(parents=True, exist_ok=True)
     meta = {"machine": f"{platform.node()} ({os.cpu_count()} cores)", "python": platform.python_version(),
             "when": time.strftime("%Y-%m-%d %H:%M"), "rows": rows}

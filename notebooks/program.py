@@ -210,7 +210,8 @@ show(lambda: diagnostics.pretrend_md(pre, main, noun))
 
 # %%
 antic = [anticipation(ctx.panel, outcome=outcome, months=m, n_perm=n_perm, seed=seed) for m in (3, 12)]
-loo = leave_one_out(ctx.panel, outcome=outcome, n_perm=n_perm, seed=seed)  # does one sector carry the result?
+loo = leave_one_out(ctx.panel, outcome=outcome, n_perm=n_perm, seed=seed,  # does one sector carry the result?
+                    groups=content.unit_groups(ctx))
 sens, sens_quarters = content.relative_magnitudes_or_none(main, mbar=(0.0, 0.25, 0.5, 1.0))
 show(lambda: diagnostics.robustness_md(main, antic, sens, sens_quarters, loo).split("\n\n")[0])
 show(lambda: diagnostics.robustness_md(main, antic, sens, sens_quarters, loo).split("\n\n")[1],

@@ -78,7 +78,9 @@ def cmd_data(args) -> int:
     from analysis.periods import latest_complete_quarter
 
     raw = Path(args.raw)
-    out = Path(args.out)
+    unit = getattr(args, "unit", "sector")
+    # each unit's panel in a folder of its own: building one never replaces the other
+    out = Path(args.out) if args.out else (PROCESSED if unit == "sector" else PROCESSED / unit)
     incidents = _raw_incidents(raw)
     meta = None
     cuadrantes = None
@@ -98,9 +100,18 @@ def cmd_data(args) -> int:
         if not rollout.exists():
             print(f"error: {rollout} is missing (sector, component, start[, end])", file=sys.stderr)
             return 2
+        if unit == "cuadrante" and cuadrantes is None:
+            print(
+                f"error: a panel by cuadrante needs the cuadrante polygons: a .geojson in {raw / 'geography'} whose "
+                "features have 'cuadrante' and 'sector' properties",
+                file=sys.stderr,
+            )
+            return 2
         last = args.last_month
         fp = _fingerprint(
-            "real", [*incidents, geo, rollout, *([cuadrantes] if cuadrantes else [])], {"last_month": last}
+            "real",
+            [*incidents, geo, rollout, *([cuadrantes] if cuadrantes else [])],
+            {"last_month": last, **({"unit": unit} if unit != "sector" else {})},
         )
         if not args.force and _up_to_date(out, fp):
             print(f"Panel up to date: {out / 'panel.parquet'} was built from exactly these inputs and code")
@@ -108,7 +119,7 @@ def cmd_data(args) -> int:
         print(f"Real data: {len(incidents)} incident file(s) in {raw / 'incidents'}")
     else:
         last = args.last_month or str(latest_complete_quarter().asfreq("M", "end"))
-        fp = _fingerprint("demo", [], {"last_month": last})
+        fp = _fingerprint("demo", [], {"last_month": last, **({"unit": unit} if unit != "sector" else {})})
         if not args.force and _up_to_date(out, fp):
             print(f"Panel up to date: {out / 'panel.parquet'} (synthetic demo city to {last})")
             return 0
@@ -116,17 +127,19 @@ def cmd_data(args) -> int:
         incidents = _raw_incidents(DEMO_RAW)
         geo = DEMO_RAW / "geography" / "sectores_demo.geojson"
         rollout = DEMO_RAW / "program" / "rollout.csv"
+        if unit == "cuadrante":
+            cuadrantes = DEMO_RAW / "geography" / "cuadrantes_demo.geojson"
         print(
             f"No incident files in {raw / 'incidents'}: using the synthetic demo city ({demo.DEMO_LABEL}), "
             f"{meta['first_month']} to {meta['last_month']}"
         )
-    b = build_panel(incidents, geo, rollout, cuadrantes_path=cuadrantes, last_month=last)
+    b = build_panel(incidents, geo, rollout, cuadrantes_path=cuadrantes, last_month=last, unit=unit)
     if meta is not None:
         b.audit["demo"] = meta
     b.audit["fingerprint"] = fp
     files = b.write(out)
     a = b.audit
-    print(f"Panel: {len(b.panel):,} sector-months -> {files['panel']}")
+    print(f"Panel: {len(b.panel):,} {unit}-months ({b.panel.unit.nunique():,} {unit}s) -> {files['panel']}")
     print(
         f"Rows in {a['rows_in']:,} = used {a['rows_used']:,} + quarantined {a['rows_quarantined']:,} "
         f"({', '.join(f'{k} {v:,}' for k, v in a['quarantined_by_reason'].items()) or 'none'}) -> {files['quarantine']}"
@@ -157,6 +170,7 @@ def cmd_panel(args) -> int:
         geography_version=args.geography_version,
         geography_valid_from=args.valid_from,
         geography_valid_to=args.valid_to,
+        unit=args.unit,
     )
     files = b.write(args.out)
     a = b.audit
@@ -168,6 +182,14 @@ def cmd_panel(args) -> int:
         print(f"warning: {w}")
     print(json.dumps({k: str(v) for k, v in files.items()}))
     return 0
+
+
+def _panel_unit(panel: Path) -> str:
+    """The panel's units ('sector' or 'cuadrante'), from the audit written beside it."""
+    try:
+        return str(json.loads(panel.with_name("audit.json").read_text()).get("unit", "sector"))
+    except (OSError, json.JSONDecodeError):
+        return "sector"
 
 
 def _panel_and_quarter(args) -> tuple[Path, str] | None:
@@ -199,7 +221,7 @@ def cmd_report(args) -> int:
 
     try:
         opts = BuildOptions(
-            run=RunOptions(**{f.name: getattr(args, f.name) for f in fields(RunOptions)}),
+            run=RunOptions.for_unit(_panel_unit(panel), **{f.name: getattr(args, f.name) for f in fields(RunOptions)}),
             languages=tuple(args.lang.replace(",", " ").split()),
             edition=args.edition,
             formats=tuple(dict.fromkeys(("html", "pdf", *args.formats.replace(",", " ").split()))),
@@ -245,7 +267,7 @@ def cmd_sector(args) -> int:
     t = time.perf_counter()
     try:
         opts = BuildOptions(
-            run=RunOptions(**{f.name: getattr(args, f.name) for f in fields(RunOptions)}),
+            run=RunOptions.for_unit(_panel_unit(panel), **{f.name: getattr(args, f.name) for f in fields(RunOptions)}),
             languages=(args.lang,),
             force=args.force,
         )
@@ -329,9 +351,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("data", help="data/raw (or the demo city) -> data/processed")
     p.add_argument("--raw", default=str(RAW), help="folder of the raw inputs (default: %(default)s)")
-    p.add_argument("--out", default=str(PROCESSED), help="where the panel is written (default: %(default)s)")
+    p.add_argument(
+        "--out", default=None, help=f"where the panel is written (default: {PROCESSED}, or {PROCESSED}/<unit>)"
+    )
     p.add_argument("--last-month", default=None, help="last month of the study window (YYYY-MM)")
     p.add_argument("--force", action="store_true", help="rebuild even when the inputs have not changed")
+    p.add_argument(
+        "--unit",
+        default="sector",
+        choices=["sector", "cuadrante"],
+        help="the panel's units: police sectors, or the cuadrantes of the cuadrante polygons (default: %(default)s)",
+    )
     p.set_defaults(func=cmd_data)
 
     p = sub.add_parser("panel", help="incident files -> panel.parquet, quarantine.csv, audit.json")
@@ -353,6 +383,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--geography-version", default=None, help="version name, when the file does not carry one")
     p.add_argument("--valid-from", default=None, help="first day the geography is valid (YYYY-MM-DD)")
     p.add_argument("--valid-to", default=None, help="last day the geography is valid (YYYY-MM-DD)")
+    p.add_argument(
+        "--unit",
+        default="sector",
+        choices=["sector", "cuadrante"],
+        help="the panel's units (cuadrante: records placed in the polygons of --cuadrantes; default: %(default)s)",
+    )
     p.add_argument("--out", required=True, help="folder for panel.parquet, quarantine.csv and audit.json")
     p.set_defaults(func=cmd_panel)
 

@@ -9,6 +9,7 @@ fails when they drift.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
 #: which options each notebook takes as parameters (besides quarter, outcome, paths and seed)
 NOTEBOOK_OPTIONS = {
@@ -50,6 +51,15 @@ class RunOptions:
     n_power: int = field(default=60, metadata={"help": "simulated rollouts per cell of the planning table"})
     seed: int = field(default=0, metadata={"help": "seed of every random draw: same inputs and seed, same numbers"})
 
+    @classmethod
+    def for_unit(cls, unit: str = "sector", **given) -> RunOptions:
+        """The options of a run on ``unit`` panels: the defaults, those of ``UNIT_DEFAULTS[unit]``
+        over them, and the ``given`` ones (None: not given) over both."""
+        base: dict[str, Any] = {f.name: f.default for f in fields(cls)}
+        base.update(UNIT_DEFAULTS.get(unit, {}))
+        base.update({k: v for k, v in given.items() if v is not None})
+        return cls(**base)
+
     def as_dict(self) -> dict:
         return asdict(self)
 
@@ -63,15 +73,23 @@ class RunOptions:
         out = []
         for f in fields(cls):
             kind = int if f.type in ("int", int) else str
+            by_unit = "".join(f" ({u} panels: {d[f.name]})" for u, d in UNIT_DEFAULTS.items() if f.name in d)
             out.append(
                 (
                     f"--{f.name.replace('_', '-')}",
                     {
                         "type": kind,
-                        "default": f.default,
+                        "default": None,  # filled by ``for_unit`` with the panel's unit's default
                         "dest": f.name,
-                        "help": f.metadata["help"] + ("" if f.default is None else " (default: %(default)s)"),
+                        "help": f.metadata["help"] + ("" if f.default is None else f" (default: {f.default}){by_unit}"),
                     },
                 )
             )
         return out
+
+
+#: the draws of a run on a panel by police cuadrante (``make report UNIT=cuadrante``, about 850
+#: units of which about 100 in the program): a research run, so fewer draws than the quarterly
+#: report's (each placebo draw of the headline refits about 850 units; the calibration and the
+#: planning table are of the sector design and only indicative here)
+UNIT_DEFAULTS: dict[str, dict] = {"cuadrante": {"n_perm": 199, "n_placebo": 20, "n_calibration": 100, "n_power": 20}}

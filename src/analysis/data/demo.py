@@ -90,6 +90,41 @@ def _sector_polygons(d: DemoDesign, rng: np.random.Generator) -> list[Polygon]:
     return polys
 
 
+#: cuadrantes per demo sector: columns x rows of each sector's quadrilateral (864 in the
+#: 72-sector city, about the city's 850 police cuadrantes)
+CUADRANTE_GRID = (3, 4)
+
+
+def cuadrante_polygons(sector: Polygon, grid: tuple[int, int] = CUADRANTE_GRID) -> list[Polygon]:
+    """A demo sector's quadrilateral cut into ``grid`` cuadrantes by bilinear interpolation of its
+    corners. A point on a sector's edge is computed from that edge's two corners alone (the
+    other corners' weights are exactly 0), so neighbouring sectors' cuadrantes share their
+    vertices exactly and touch."""
+    p00, p10, p11, p01 = (np.array(c) for c in list(sector.exterior.coords)[:4])
+    nu, nv = grid
+
+    def at(i: int, j: int) -> tuple[float, float]:
+        u, v = i / nu, j / nv
+        x = (1 - u) * (1 - v) * p00 + u * (1 - v) * p10 + (1 - u) * v * p01 + u * v * p11
+        return float(x[0]), float(x[1])  # not rounded: a rounded point leaves its sector's edge
+
+    return [
+        Polygon([at(i, j), at(i + 1, j), at(i + 1, j + 1), at(i, j + 1)]) for j in range(nv) for i in range(nu)
+    ]
+
+
+def cuadrantes(sectors: pd.DataFrame, grid: tuple[int, int] = CUADRANTE_GRID) -> pd.DataFrame:
+    """The demo city's cuadrantes: ``cuadrante`` (<sector>-<nn>), ``sector``, ``population`` (the
+    sector's, split evenly) and ``geometry``."""
+    rows = []
+    for s, pop, g in sectors[["sector", "population", "geometry"]].itertuples(index=False):
+        parts = cuadrante_polygons(g, grid)
+        for k, poly in enumerate(parts):
+            rows.append({"cuadrante": f"{s}-{k + 1:02d}", "sector": s, "population": int(pop) // len(parts),
+                         "geometry": poly})
+    return pd.DataFrame(rows)
+
+
 def _sample_points(poly: Polygon, n: int, rng: np.random.Generator) -> np.ndarray:
     """n uniform points inside a polygon by rejection from its bounding box."""
     from shapely import contains_xy
@@ -263,6 +298,7 @@ def write_demo_city(out_dir: Path | str, last_month: pd.Period | str, design: De
     """Write the demo city as raw-style files under ``out_dir`` and return its metadata.
 
     Files: ``incidents/victimas_fgj_demo.csv``, ``geography/sectores_demo.geojson``,
+    ``geography/cuadrantes_demo.geojson``,
     ``program/rollout.csv``, ``program/activities.csv``, ``truth.parquet`` and ``demo.json`` (seed, design, true effect).
     """
     out = Path(out_dir)
@@ -297,6 +333,17 @@ def write_demo_city(out_dir: Path | str, last_month: pd.Period | str, design: De
         ],
     }
     (out / "geography" / "sectores_demo.geojson").write_text(json.dumps(fc))
+    # the police cuadrantes inside the sectors (``make data UNIT=cuadrante``)
+    cu = cuadrantes(sec)
+    fc_c = {
+        "type": "FeatureCollection",
+        "geography": fc["geography"],
+        "features": [
+            {"type": "Feature", "properties": {"cuadrante": c, "sector": s, "population": int(p)}, "geometry": mapping(g)}
+            for c, s, p, g in cu[["cuadrante", "sector", "population", "geometry"]].itertuples(index=False)
+        ],
+    }
+    (out / "geography" / "cuadrantes_demo.geojson").write_text(json.dumps(fc_c))
     city["rollout"].to_csv(out / "program" / "rollout.csv", index=False)
     # activities by component (their own random stream: the other files do not change with them)
     from analysis.data.activities import demo_activities

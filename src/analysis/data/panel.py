@@ -411,10 +411,11 @@ def locate_rows(rows: Rows, geo: Geography, priority: str = "point") -> Location
 
 
 def aggregate(rows: Rows, loc: Location, geo: Geography, window: Window,
-              rollout_path: Path | str | None = None) -> tuple[pd.DataFrame, dict | None]:
+              rollout_path: Path | str | None = None, parent: dict | None = None) -> tuple[pd.DataFrame, dict | None]:
     """Step 4: the rows in, counted by sector, month and outcome (weights: victims per record),
     on the full grid of sectors and months; derived outcomes, population, geography version and
-    each sector's start. Returns the panel and what the rollout file gave."""
+    each sector's start. Returns the panel and what the rollout file gave. With ``parent``
+    (cuadrante -> sector) the geography's units are cuadrantes, each starting with its sector."""
     code, used = rows.code, rows.used
     if not used.any():
         raise ValueError(f"no input row could be used (rows in {len(code):,}: "
@@ -435,9 +436,10 @@ def aggregate(rows: Rows, loc: Location, geo: Geography, window: Window,
 
     rollout_info = None
     if rollout_path is not None:
-        ro = read_rollout(rollout_path, geo.names)
+        ro = read_rollout(rollout_path, geo.names if parent is None else sorted(set(parent.values())))
         ts = treat_start(ro)
-        panel["treat_start"] = panel.unit.map(ts).astype("period[M]")
+        unit_sector = panel.unit if parent is None else panel.unit.map(parent)
+        panel["treat_start"] = unit_sector.map(ts).astype("period[M]")
         rollout_info = {"file": str(rollout_path), "sha256": sha256(rollout_path),
                         "treated_sectors": {k: str(v) for k, v in ts.items()}}
     else:
@@ -535,6 +537,7 @@ def build_panel(
     geography_valid_from: str | None = None,
     geography_valid_to: str | None = None,
     build_date: str | None = None,
+    unit: str = "sector",
 ) -> PanelBuild:
     """Build the sector x month panel from incident files, in steps a test can call one by one:
     ``read``, ``screen`` (the quarantine checks up to the study window), ``locate_rows``,
@@ -565,6 +568,11 @@ def build_panel(
         Version and validity of the sector file when it does not carry them itself.
     build_date : str, optional
         Records dated after it are set aside (default: today).
+    unit : {'sector', 'cuadrante'}
+        The panel's units. 'cuadrante': records are placed in the cuadrante polygons of
+        ``cuadrantes_path`` (by point, or by recorded cuadrante id), each cuadrante starts when
+        its sector does, and the adjacency is between cuadrantes; the audit gives each
+        cuadrante's sector (``unit_sectors``).
 
     Returns
     -------
@@ -572,17 +580,51 @@ def build_panel(
     """
     if locate not in ("point", "id"):
         raise ValueError(f"locate must be 'point' or 'id', not {locate!r}")
+    if unit not in ("sector", "cuadrante"):
+        raise ValueError(f"unit must be 'sector' or 'cuadrante', not {unit!r}")
     geo: Geography = read_geography(geography_path, version=geography_version, valid_from=geography_valid_from,
                                     valid_to=geography_valid_to)
-    if cuadrantes_path is not None:
+    parent = None
+    if unit == "cuadrante":
+        if cuadrantes_path is None:
+            raise ValueError("unit='cuadrante' needs the cuadrante polygons (cuadrantes_path)")
+        parent = cuadrante_sectors(cuadrantes_path, geo)
+        geo = read_geography(cuadrantes_path, id_field="cuadrante", version=geo.version, valid_from=geo.valid_from,
+                             valid_to=geo.valid_to)
+    elif cuadrantes_path is not None:
         geo.add_cuadrantes(cuadrantes_path)
     rows = read(incident_paths, source)
     window = screen(rows, first_month=first_month, last_month=last_month, build_date=build_date,
                     files=", ".join(map(str, incident_paths)))
     loc = locate_rows(rows, geo, locate)
-    panel, rollout_info = aggregate(rows, loc, geo, window, rollout_path)
+    panel, rollout_info = aggregate(rows, loc, geo, window, rollout_path, parent)
     a = audit(rows, loc, geo, window, panel, rollout_info, priority=locate, cuadrantes_path=cuadrantes_path)
+    a["unit"] = unit
+    if parent is not None:
+        a["unit_sectors"] = parent
     return PanelBuild(panel=panel, quarantine=quarantine_table(rows), audit=a, adjacency=geo.adjacency())
+
+
+def cuadrante_sectors(path: Path | str, sectors: Geography) -> dict[str, str]:
+    """Each cuadrante's sector, from the cuadrante file's ``cuadrante`` and ``sector`` properties;
+    a sector the sector file does not know (under its name or an older alias) is an error that
+    names the file and feature."""
+    path = Path(path)
+    try:
+        fc = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (FileNotFoundError, json.JSONDecodeError) as e:
+        raise InputError(f"{path}: cannot read the cuadrante file ({e})") from None
+    out: dict[str, str] = {}
+    for i, f in enumerate(fc.get("features", [])):
+        p = f.get("properties") or {}
+        if "cuadrante" not in p or "sector" not in p:
+            raise InputError(f"{path}: feature {i} lacks 'cuadrante' or 'sector'")
+        sec = sectors.sector_of_id(pd.Series([str(p["sector"])])).iloc[0]
+        if sec is None or pd.isna(sec):
+            raise InputError(f"{path}: feature {i} (cuadrante {p['cuadrante']!r}): sector {p['sector']!r} is not in "
+                             f"{sectors.path.name}")
+        out[str(p["cuadrante"])] = str(sec)
+    return out
 
 
 AGE_GROUPS = ((0, 17, "0-17"), (18, 24, "18-24"), (25, 34, "25-34"), (35, 49, "35-49"), (50, 200, "50+"))

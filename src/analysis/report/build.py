@@ -353,7 +353,10 @@ def stage(label: str, panel_path: Path, staging: Path, opt: BuildOptions, today:
                 content.check_parameters(ctx, outcome, sector=s)
         except ValueError as e:
             raise OptionError(str(e)) from None
-    sectors = list(opt.sectors) if opt.sectors is not None else ctx.treated_sectors
+    # every sector in the program gets its page; a panel by cuadrante (about 100 in the program)
+    # gets none unless asked for (SECTORS=...): a research run, not the quarterly deliverable
+    by_sector = content.panel_unit(ctx) == "sector"
+    sectors = list(opt.sectors) if opt.sectors is not None else (ctx.treated_sectors if by_sector else [])
     extra = _snapshot_program_files(ctx, snap, hashes)
     inputs = {f"_inputs/{n}": snap / n for n in sorted(hashes)}
     maps = {"geography_path": "../_inputs/sectors.geojson" if "geography" in extra else ""}

@@ -338,16 +338,40 @@ def hidden(ctx: Context, outcome: str, sector: str | None = None) -> bool:
     return hidden_reason(ctx, outcome, sector) is not None
 
 
+def panel_unit(ctx: Context) -> str:
+    """The panel's units: 'sector', or 'cuadrante' (``make report UNIT=cuadrante``)."""
+    return str(ctx.audit.get("unit", "sector"))
+
+
+def unit_groups(ctx: Context) -> dict | None:
+    """Each unit's sector when the units are cuadrantes (to leave a whole sector out), else None."""
+    return ctx.audit.get("unit_sectors") if panel_unit(ctx) == "cuadrante" else None
+
+
 def banner(ctx: Context) -> str:
-    """Markdown banner that opens every section of a demo report."""
-    if not ctx.is_demo or ctx.demo is None:
-        return ""
-    return tr(
-        "**{label}** — every number here comes from a simulated city with a known program effect of "
-        "{effect}, not from Mexico City records.",
-        label=_(DEMO_LABEL),
-        effect=_pct(ctx.demo["true_effect_percent"], 0, signed=False).replace("+", ""),
-    )
+    """Markdown banner that opens every section of a demo report, or of a run by cuadrante."""
+    parts = []
+    if panel_unit(ctx) == "cuadrante":
+        units = ctx.panel.drop_duplicates("unit")
+        parts.append(
+            tr(
+                "**Research run by police cuadrante** — the units are the city's {n} cuadrantes ({k} in the program's "
+                "sectors), not its sectors: where the text says sector, read cuadrante. Fewer draws than the "
+                "quarterly report; not a deliverable.",
+                n=len(units),
+                k=int(units.treat_start.notna().sum()),
+            )
+        )
+    if ctx.is_demo and ctx.demo is not None:
+        parts.append(
+            tr(
+                "**{label}** — every number here comes from a simulated city with a known program effect of "
+                "{effect}, not from Mexico City records.",
+                label=_(DEMO_LABEL),
+                effect=_pct(ctx.demo["true_effect_percent"], 0, signed=False).replace("+", ""),
+            )
+        )
+    return "\n\n".join(parts)
 
 
 def fmt_p(p: float, floor: float = 0.0) -> str:

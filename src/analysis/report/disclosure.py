@@ -77,13 +77,21 @@ def cells_of(panel: pd.DataFrame, units, first=None, last=None, from_start: bool
     if from_start:
         keep &= (p.treat_start.notna() & (p.period >= p.treat_start)).to_numpy()
     p = p[keep]
-    return frozenset(zip(p.unit, p.period.map(lambda x: x.ordinal) if len(p) else []))
+    return frozenset(zip(p.unit, _ordinals(p.period).tolist()))
+
+
+def _ordinals(period: pd.Series) -> np.ndarray:
+    """Month ordinals of a period column, without boxing each value (on 864 cuadrantes the
+    boxing took 90 of a notebook's seconds)."""
+    if isinstance(period.dtype, pd.PeriodDtype):
+        return np.asarray(period.array.asi8)
+    return np.array([x.ordinal for x in period], dtype=np.int64)
 
 
 def total_of(panel: pd.DataFrame, outcome: str, cells: frozenset) -> float:
     if not cells:
         return 0.0
-    key = pd.MultiIndex.from_arrays([panel.unit, panel.period.map(lambda x: x.ordinal)])
+    key = pd.MultiIndex.from_arrays([panel.unit.to_numpy(), _ordinals(panel.period)])
     return float(panel[outcome].to_numpy()[key.isin(list(cells))].sum())
 
 

@@ -29,12 +29,17 @@ EFFECT_COLOURS = ("#08306b", "#2171b5", "#6baed6", "#c6dbef", "#fdd0a2")
 
 
 def load_sectors(path: str | Path):
-    """The sector polygons as a GeoDataFrame in ``CRS``, one row per sector (``unit``)."""
+    """The units' polygons as a GeoDataFrame in ``CRS``, one row per unit (``unit``): sectors, or
+    cuadrantes when the file's features carry a ``cuadrante`` id (a panel by cuadrante)."""
+    import json
+
     import geopandas as gpd
 
     from analysis.data.geography import read_geography
 
-    geo = read_geography(path)
+    feats = json.loads(Path(path).read_text(encoding="utf-8-sig")).get("features") or [{}]
+    by_cuadrante = "cuadrante" in (feats[0].get("properties") or {})
+    geo = read_geography(path, id_field="cuadrante" if by_cuadrante else "sector")
     g = gpd.GeoDataFrame(geo.sectors.rename(columns={"sector": "unit"}), geometry="geometry", crs="EPSG:4326")
     return g.to_crs(CRS)
 
@@ -47,9 +52,16 @@ def _keep_size(fig) -> None:
         fig.text(x, y, "\u00a0", alpha=0.0)
 
 
+#: more polygons than this (a run by cuadrante) are drawn without their ids, which would cover them
+MAX_NAMES = 100
+
+
 def _names(ax, polygons) -> None:
     """Each polygon's sector id at a point inside it, dark on a white halo (legible on any fill)."""
     import matplotlib.patheffects as pe
+
+    if len(polygons) > MAX_NAMES:
+        return
 
     for unit, point in zip(polygons.unit, polygons.geometry.representative_point()):
         ax.annotate(
