@@ -81,7 +81,7 @@ help:
 	@echo "make sector SECTOR=D62 [QUARTER=2026Q3] [METHOD=imputation]"
 	@echo "                               one sector's notebook on its own -> reports/scratch/<YYYYQn>/"
 	@echo "make bench                     speed and memory benchmarks; make report's cold, warm, cached, Dask"
-	@echo "                               and 15-sector times -> reports/bench/ (about 25 min)"
+	@echo "                               15-sector and cuadrante times -> reports/bench/ (about 15 min)"
 	@echo "make validate                  methods on 800 realistic simulated cities (needs ../shared; ~40 min)"
 	@echo "make mutate [MODULES=src/...]  mutation testing of the rules that decide numbers (prints survivors)"
 	@echo "make test-fast                 the tests that build no report"

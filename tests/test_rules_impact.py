@@ -318,3 +318,20 @@ def test_rule_relative_magnitudes_need_a_pre_and_a_post_coefficient(num_pre, num
     n = num_pre + num_post
     with pytest.raises(ValueError, match="at least one pre-start and one post-start"):
         sensitivity_rm(np.zeros(n), np.eye(n), num_pre, num_post, mbar=(1.0,))
+
+
+def test_rule_normal_quantile_and_tail_are_scipys():
+    """The intervals' z and the normal p-values come from the standard library (importing
+    scipy.stats cost every notebook 2.5 s): the same numbers as scipy.stats.norm, to 1e-12,
+    into the far tail where a p-value like 1e-16 is printed."""
+    from scipy.stats import norm
+
+    from analysis.impact.result import normal_quantile, normal_sf, z_interval
+
+    for q in (0.9, 0.95, 0.975, 0.995, 0.9995, 1 - 1e-9):
+        assert normal_quantile(q) == pytest.approx(norm.ppf(q), rel=1e-12)
+    for x in (0.0, 0.5, 1.96, 3.0, 8.2, 15.0, 30.0):
+        assert normal_sf(x) == pytest.approx(norm.sf(x), rel=1e-12)
+    lo, hi, p = z_interval(-2.0, 0.25, 0.05)
+    assert (lo, hi) == pytest.approx((-2.0 - norm.ppf(0.975) * 0.25, -2.0 + norm.ppf(0.975) * 0.25), rel=1e-14)
+    assert p == pytest.approx(2 * norm.sf(8.0), rel=1e-12)

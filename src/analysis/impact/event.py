@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.impact.result import Fit
+from analysis.impact.result import Fit, normal_quantile
 
 
 def draw_spread(curves: np.ndarray) -> np.ndarray:
@@ -26,11 +26,9 @@ def event_table(
     the point over the inference's draws, or a regression's analytic errors; NaN when the
     inference gives neither). On the 'log' scale the interval is formed on the log of recorded
     over expected and shown in percent, with the log columns ``log_ratio, log_se`` kept."""
-    from scipy.stats import norm
-
     if window is None or fit.event.empty:
         return pd.DataFrame()
-    z = norm.ppf(1 - alpha / 2)
+    z = normal_quantile(1 - alpha / 2)
     ev = fit.event
     sd = (se.reindex(ev.index) if se is not None else pd.Series(np.nan, index=ev.index)).to_numpy()
     keep = np.isfinite(ev.to_numpy()) & (ev.index >= window[0]) & (ev.index <= window[1])
