@@ -103,15 +103,16 @@ data: $(SETUP)
 	$(PY) -m analysis data $(UNIT_FLAG)
 
 report: data
-	$(PY) -m analysis report $(UNIT_PATHS) $(if $(QUARTER),--quarter '$(QUARTER)') $(if $(OUTCOME),--outcome '$(OUTCOME)') \
+	$(PY) -m analysis report $(if $(QUARTER),--quarter '$(QUARTER)') $(if $(OUTCOME),--outcome '$(OUTCOME)') \
 		--lang '$(REPORT_LANG)' --edition '$(EDITION)' $(if $(FORMATS),--formats '$(FORMATS)') \
-		$(if $(SECTORS),--sectors '$(SECTORS)') $(if $(METHOD),--method '$(METHOD)') $(if $(filter-out 0,$(FORCE)),--force)
+		$(if $(SECTORS),--sectors '$(SECTORS)') $(if $(METHOD),--method '$(METHOD)') $(if $(filter-out 0,$(FORCE)),--force) \
+		$(UNIT_PATHS)
 
 sector: data
 	@test -n '$(SECTOR)' || { echo "make sector needs SECTOR=<id>, for example make sector SECTOR=D62"; exit 2; }
-	$(PY) -m analysis sector '$(SECTOR)' $(UNIT_PATHS) $(if $(QUARTER),--quarter '$(QUARTER)') $(if $(OUTCOME),--outcome '$(OUTCOME)') \
+	$(PY) -m analysis sector '$(SECTOR)' $(if $(QUARTER),--quarter '$(QUARTER)') $(if $(OUTCOME),--outcome '$(OUTCOME)') \
 		$(if $(METHOD),--method '$(METHOD)') $(if $(filter-out 0,$(FORCE)),--force) \
-		$(if $(filter command line,$(origin LANG)),--lang '$(LANG)')
+		$(if $(filter command line,$(origin LANG)),--lang '$(LANG)') $(UNIT_PATHS)
 
 test: $(SETUP) $(LAB_SETUP)
 	$(PY) -m pytest -n 2 --dist loadfile

@@ -457,9 +457,10 @@ def quarantine_table(rows: Rows) -> pd.DataFrame:
 
 
 def audit(rows: Rows, loc: Location, geo: Geography, window: Window, panel: pd.DataFrame, rollout_info: dict | None,
-          *, priority: str, cuadrantes_path: Path | str | None = None) -> dict:
+          *, priority: str, cuadrantes_path: Path | str | None = None, parent: dict | None = None) -> dict:
     """Step 5: the audit: counts that reconcile (rows in = used + quarantined; events used = the
-    panel's total), by reason, by outcome, by month and by location method, with the inputs' hashes."""
+    panel's total), by reason, by outcome, by month and by location method, with the inputs' hashes;
+    the panel's ``unit`` ('cuadrante' with ``parent``, each cuadrante's sector: ``unit_sectors``)."""
     code, used, rec = rows.code, rows.used, rows.rec
     n_in = len(rec)
     outcome = rec.outcome.to_numpy(dtype=object)
@@ -476,6 +477,8 @@ def audit(rows: Rows, loc: Location, geo: Geography, window: Window, panel: pd.D
         warnings.append(f"{len(outside_validity)} month(s) of the window ({outside_validity[0]} ...) fall outside the "
                         f"validity of geography {geo.version} ({geo.valid_from} to {geo.valid_to or 'open'})")
     out: dict[str, Any] = {
+        "unit": "sector" if parent is None else "cuadrante",
+        **({"unit_sectors": parent} if parent is not None else {}),
         "rows_in": n_in,
         "rows_used": int(used.sum()),
         "rows_quarantined": int((~used).sum()),
@@ -598,10 +601,8 @@ def build_panel(
                     files=", ".join(map(str, incident_paths)))
     loc = locate_rows(rows, geo, locate)
     panel, rollout_info = aggregate(rows, loc, geo, window, rollout_path, parent)
-    a = audit(rows, loc, geo, window, panel, rollout_info, priority=locate, cuadrantes_path=cuadrantes_path)
-    a["unit"] = unit
-    if parent is not None:
-        a["unit_sectors"] = parent
+    a = audit(rows, loc, geo, window, panel, rollout_info, priority=locate, cuadrantes_path=cuadrantes_path,
+              parent=parent)
     return PanelBuild(panel=panel, quarantine=quarantine_table(rows), audit=a, adjacency=geo.adjacency())
 
 
