@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.impact.design import Design, treatment_matrix
-from analysis.impact.method import Method, treated_rows
+from analysis.impact.method import Method, treated_rows, treated_rows_many
 from analysis.impact.result import Draw, Fit
 
 NOTE = (
@@ -64,12 +64,10 @@ def att_many(Y: np.ndarray, calendars: np.ndarray, tol: float = 1e-10, max_iter:
     """
     Y = np.asarray(Y, float)
     K, (N, T) = len(calendars), Y.shape
-    kk, rr = np.nonzero(calendars >= 0)
-    counts = np.bincount(kk, minlength=K)
-    if K == 0 or counts.min() != counts.max() or counts[0] == 0:
+    same = treated_rows_many(calendars)
+    if same is None or same[0].shape[1] == 0:
         return np.array([imputation_att(Y, s)[0] for s in calendars])
-    rows = rr.reshape(K, -1)
-    starts = np.take_along_axis(calendars, rows, axis=1)
+    rows, starts = same
     if (starts <= 0).any() or (starts >= T).any():
         raise ValueError(
             "imputation needs an untreated cell in every unit and every period "

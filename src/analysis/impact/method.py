@@ -111,3 +111,15 @@ class Request:
 def treated_rows(start: np.ndarray) -> np.ndarray:
     """Row indices of the treated units of a calendar, in order (the rows of ``Draw.expected``)."""
     return np.flatnonzero(np.asarray(start) >= 0)
+
+
+def treated_rows_many(calendars: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """For calendars (K, N) that all treat the same number p of units (placebo calendars,
+    reassignments of one calendar): each one's treated rows in order and their starts, both
+    (K, p); None when there are no calendars or their sizes differ (then one at a time)."""
+    kk, rr = np.nonzero(calendars >= 0)
+    counts = np.bincount(kk, minlength=len(calendars))
+    if not len(calendars) or counts.min() != counts.max():
+        return None
+    rows = rr.reshape(len(calendars), -1)
+    return rows, np.take_along_axis(calendars, rows, axis=1)

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.impact.design import Design, treatment_matrix
-from analysis.impact.method import Method, treated_rows
+from analysis.impact.method import Method, treated_rows, treated_rows_many
 from analysis.impact.result import Draw, Fit
 
 
@@ -250,13 +250,10 @@ def draws(
     placebo calendars of ``inference.placebo``): the same numbers, from ``fit_poisson_placebos``."""
     Y = np.asarray(Y, float)
     K, T = len(calendars), Y.shape[1]
-    kk, rr = np.nonzero(calendars >= 0)
-    counts = np.bincount(kk, minlength=K)
-    if K == 0 or counts.min() != counts.max():
+    same = treated_rows_many(calendars)
+    if same is None:
         return [draw(Y, s, rels, fit, statistic) for s in calendars]
-    p = int(counts[0])
-    rows = rr.reshape(K, p)
-    starts = np.take_along_axis(calendars, rows, axis=1)
+    rows, starts = same
     b0 = None if fit is None else fit.details["period_effects"]
     a, b = fit_poisson_placebos(Y, rows, starts, b0)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
@@ -299,12 +296,10 @@ def null_statistics(
     """``null_statistic`` of every row of ``calendars`` (reassignments of one calendar), from
     ``fit_poisson_placebos``: the same numbers, the bisection of the randomization interval ten
     times faster."""
-    kk, rr = np.nonzero(calendars >= 0)
-    counts = np.bincount(kk, minlength=len(calendars))
-    if not len(calendars) or counts.min() != counts.max() or counts[0] == 0:
+    same = treated_rows_many(calendars)
+    if same is None or same[0].shape[1] == 0:
         return np.array([null_statistic(Yr, s, w, fit, statistic) for s in calendars])
-    rows = rr.reshape(len(calendars), -1)
-    starts = np.take_along_axis(calendars, rows, axis=1)
+    rows, starts = same
     a, b = fit_poisson_placebos(Yr, rows, starts, fit.details["period_effects"])
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         mu = np.exp(a[:, :, None] + b[:, None, :])

@@ -15,14 +15,14 @@ import pandas as pd
 from analysis.data.activities import COMPONENT_LABELS, COMPONENTS, activity_summary, read_activities
 from analysis.evaluation.cost import Costs, cost_averted
 from analysis.report import disclosure
-from analysis.report.content import Context, fmt_num, md_escape, pipe_table
+from analysis.report.content import Context, fmt_num, md_escape, panel_unit, pipe_table
 from analysis.report.i18n import N_, _, current, tr
 
 
 def load_activities(path: str | Path | None, ctx: Context) -> pd.DataFrame | None:
     """The activities of the program's sectors to the end of the quarter; None without a file,
     and in a run by cuadrante (activities are recorded by sector: ``activity_md`` says so)."""
-    if not path or not Path(path).exists() or ctx.audit.get("unit", "sector") != "sector":
+    if not path or not Path(path).exists() or panel_unit(ctx) != "sector":
         return None
     acts = read_activities(path)
     end = ctx.quarter.asfreq("M", "end")
@@ -44,7 +44,7 @@ def activity_rows(acts: pd.DataFrame, ctx: Context) -> pd.DataFrame:
 
 def activity_md(acts: pd.DataFrame | None, ctx: Context, last: int = 4) -> tuple[str, str]:
     """(text, table): the last ``last`` quarters by component, and by sector this quarter."""
-    if ctx.audit.get("unit", "sector") != "sector":
+    if panel_unit(ctx) != "sector":
         return (
             _(
                 "The program records its activities by sector: a run by cuadrante does not show them (the quarterly "

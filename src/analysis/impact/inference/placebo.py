@@ -30,6 +30,7 @@ from analysis.impact.event import draw_spread
 from analysis.impact.inference.randomization import (
     _counterfactual,
     arrangements,
+    draw_all,
     draw_cells,
     perm_p,
     pool_mask,
@@ -229,14 +230,7 @@ def _calendars(method: Method, design: Design, fit: Fit, alpha: float, seed: int
     cf = _counterfactual(method, fit)
     rec_obs, exp_obs = float(Y[D].sum()), float(cf[D].sum())
     with np.errstate(invalid="ignore", divide="ignore"):
-        # a method may compute all draws at once (``hooks['draws']``, PPML: the same numbers, a
-        # tenth of the time), else one by one
-        batch = method.hooks.get("draws")
-        done = (
-            batch(Yd, draws, rels, fit, **method_options)
-            if batch is not None
-            else [method.draw(Yd, s, rels, fit, **method_options) for s in draws]
-        )
+        done = draw_all(method, Yd, draws, rels, fit, method_options)
         recs, exps = totals_many(Yd, draws, done)
         if rels is not None:
             curves = np.stack([np.asarray(d.curve, float) for d in done]) if done else curves

@@ -27,7 +27,7 @@ import pandas as pd
 
 from analysis.impact.design import treatment_matrix
 from analysis.impact.event import draw_spread
-from analysis.impact.method import Method, Request, treated_rows
+from analysis.impact.method import Method, Request, treated_rows, treated_rows_many
 from analysis.impact.result import Cells, Draw, Fit, InferenceOutcome, InferenceRecord
 
 #: options this inference reads
@@ -100,17 +100,24 @@ def totals(Yd: np.ndarray, start: np.ndarray, d: Draw) -> tuple[float, float]:
     return Yd[Dp].sum(), _expected(d)[Dp[treated_rows(start)]].sum()
 
 
+def draw_all(method: Method, Y: np.ndarray, calendars: np.ndarray, rels, fit: Fit, method_options: dict) -> list:
+    """``method.draw`` on every calendar: all at once when the method can (``hooks['draws']``,
+    PPML: the same numbers, a tenth of the time), else one by one."""
+    batch = method.hooks.get("draws")
+    if batch is not None:
+        return batch(Y, calendars, rels, fit, **method_options)
+    return [method.draw(Y, s, rels, fit, **method_options) for s in calendars]
+
+
 def totals_many(Yd: np.ndarray, calendars: np.ndarray, draws: list) -> tuple[np.ndarray, np.ndarray]:
     """``totals`` of every calendar (rows of ``calendars``) and its draw, at once when all treat
     the same number of units (placebo calendars), else one by one."""
-    K, T = len(calendars), Yd.shape[1]
-    kk, rr = np.nonzero(calendars >= 0)
-    counts = np.bincount(kk, minlength=K)
-    if K == 0 or counts.min() != counts.max() or any(d.expected is None for d in draws):
+    same = treated_rows_many(calendars)
+    if same is None or any(d.expected is None for d in draws):
         pairs = [totals(Yd, s, d) for s, d in zip(calendars, draws, strict=True)]
         return np.array([r for r, _ in pairs], float), np.array([e for _, e in pairs], float)
-    rows = rr.reshape(K, -1)
-    post = np.arange(T)[None, None, :] >= np.take_along_axis(calendars, rows, axis=1)[:, :, None]
+    rows, starts = same
+    post = np.arange(Yd.shape[1])[None, None, :] >= starts[:, :, None]
     expected = np.stack([d.expected for d in draws])
     return (Yd[rows] * post).sum((1, 2)), (expected * post).sum((1, 2))
 
@@ -245,13 +252,9 @@ def draw_cells(Yd: np.ndarray, calendars: np.ndarray, expected: list) -> Cells |
     counterfactual; None otherwise."""
     if not expected or any(e is None for e in expected):
         return None
-    kk, rr = np.nonzero(calendars >= 0)
-    counts = np.bincount(kk, minlength=len(calendars))
-    if counts.min() == counts.max():  # placebo calendars: one gather instead of a loop over draws
-        rows_k = rr.reshape(len(calendars), -1)
-        return Cells(
-            start=np.take_along_axis(calendars, rows_k, axis=1), observed=Yd[rows_k], expected=np.stack(expected)
-        )
+    same = treated_rows_many(calendars)
+    if same is not None:  # placebo calendars: one gather instead of a loop over draws
+        return Cells(start=same[1], observed=Yd[same[0]], expected=np.stack(expected))
     rows = [treated_rows(s) for s in calendars]
     return Cells(
         start=np.stack([s[r] for s, r in zip(calendars, rows)]),
@@ -302,14 +305,8 @@ def run(req: Request) -> InferenceOutcome:
             return invert(statistic, a_p, b_p, a)["ci"]
     else:
         test_statistic = method.hooks["test_statistic"]
-        recs, exps = np.full(n_perm, np.nan), np.full(n_perm, np.nan)
         with np.errstate(invalid="ignore", divide="ignore"):
-            batch = method.hooks.get("draws")  # all reassignments at once when the method can (PPML)
-            done = (
-                batch(Y, perms, rels, fit, **method_options)
-                if batch is not None
-                else [method.draw(Y, s, rels, fit, **method_options) for s in perms]
-            )
+            done = draw_all(method, Y, perms, rels, fit, method_options)
             recs, exps = totals_many(Y, perms, done)
             if curves is not None:
                 curves = np.stack([np.asarray(d.curve, float) for d in done])
