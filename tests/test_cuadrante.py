@@ -182,3 +182,21 @@ def test_the_build_by_cuadrante_makes_no_unit_pages_unless_asked_and_says_what_i
     text = content.banner(ctx)
     assert text.startswith("**Research run by police cuadrante**") and "864 cuadrantes (96 in the program" in text
     assert "simulated city" in text
+
+
+def test_a_map_of_cuadrantes_names_none_of_them():
+    """Ids are written on a map of sectors (72), not on one of 864 cuadrantes, even when fewer
+    than 100 of them (the 96 in the program) would be named: they would cover the map."""
+    import geopandas as gpd
+    import matplotlib.pyplot as plt
+
+    from analysis.report import maps
+
+    city = demo.simulate_city()
+    cu = demo.cuadrantes(city["sectors"]).rename(columns={"cuadrante": "unit"})
+    named = gpd.GeoDataFrame(cu.head(96), geometry="geometry")
+    for among, texts in ((len(cu), 0), (72, 96)):
+        fig, ax = plt.subplots()
+        maps._names(ax, named, among=among)
+        assert len(ax.texts) == texts
+        plt.close(fig)

@@ -52,15 +52,16 @@ def _keep_size(fig) -> None:
         fig.text(x, y, "\u00a0", alpha=0.0)
 
 
-#: more polygons than this (a run by cuadrante) are drawn without their ids, which would cover them
+#: a map of more polygons than this (a run by cuadrante) names none: their ids would cover them
 MAX_NAMES = 100
 
 
-def _names(ax, polygons) -> None:
-    """Each polygon's sector id at a point inside it, dark on a white halo (legible on any fill)."""
+def _names(ax, polygons, among: int) -> None:
+    """Each polygon's sector id at a point inside it, dark on a white halo (legible on any fill);
+    none on a map of more than ``MAX_NAMES`` polygons (``among``)."""
     import matplotlib.patheffects as pe
 
-    if len(polygons) > MAX_NAMES:
+    if among > MAX_NAMES:
         return
 
     for unit, point in zip(polygons.unit, polygons.geometry.representative_point()):
@@ -123,7 +124,7 @@ def program_map(
         others = len(sectors) - len(near) - int(sectors.unit.isin(starts.index).sum())
         handles.append(Patch(facecolor=OTHER, edgecolor="#999999", label=tr("Other sectors ({n})", n=others)))
         ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
-        _names(ax, sectors[sectors.unit.isin(starts.index)])
+        _names(ax, sectors[sectors.unit.isin(starts.index)], among=len(sectors))
         _frame(ax)
         caption = _("Where the program operates: police sectors by start date, and their neighbours")
         _demo_mark(ax, demo)
@@ -187,7 +188,7 @@ def effect_map(sectors, table: pd.DataFrame, demo: bool = False, figsize: tuple[
             title=_("Effect since the start"),
             title_fontsize=8,
         )
-        _names(ax, sectors[sectors.unit.isin(list(t.sector))])
+        _names(ax, sectors[sectors.unit.isin(list(t.sector))], among=len(sectors))
         _frame(ax)
         caption = _("The effect in each program sector since its start")
         _demo_mark(ax, demo)
