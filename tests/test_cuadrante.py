@@ -200,3 +200,18 @@ def test_a_map_of_cuadrantes_names_none_of_them():
         maps._names(ax, named, among=among)
         assert len(ax.texts) == texts
         plt.close(fig)
+
+
+def test_make_knows_the_unit_and_refuses_another():
+    """`make report UNIT=cuadrante` reads and writes the unit's own folders; a unit that is not
+    one stops make with one line naming the valid ones."""
+    import subprocess
+
+    from conftest import ROOT
+
+    r = subprocess.run(["make", "-n", "report", "UNIT=cuadrante"], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "-m analysis data --unit 'cuadrante'" in r.stdout
+    assert "--panel 'data/processed/cuadrante/panel.parquet' --reports 'reports/cuadrante'" in r.stdout
+    r = subprocess.run(["make", "-n", "report", "UNIT=colonia"], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode != 0 and "UNIT='colonia' is not valid: sector or cuadrante" in r.stderr
