@@ -368,12 +368,11 @@ def test_calibration_replays_the_program_calendar_on_as_many_sectors(monkeypatch
 
     seen = []
 
-    def fake(p, **kw):
-        ts = p.drop_duplicates("unit").set_index("unit").treat_start.dropna()
-        seen.append(sorted(ts.astype(str)))
-        return SimpleNamespace(p_value=0.5, inference=SimpleNamespace(label="x"))
+    def fake(d, **kw):
+        seen.append(sorted(str(d.times[k]) for k in d.start[d.start >= 0]))
+        return None, SimpleNamespace(p_value=0.5, record=SimpleNamespace(label="x"))
 
-    monkeypatch.setattr(imp, "estimate", fake)
+    monkeypatch.setattr(imp, "infer", fake)
     never = content.calibration_panel(ctx)
     cal = content.program_calendar(ctx)
     chk = placebo_size(never, outcome="shootings", method="ppml", calendar=cal, n_runs=7, seed=2)
@@ -386,8 +385,8 @@ def test_calibration_is_cached_by_what_determines_it(tmp_path, monkeypatch, ctx)
 
     monkeypatch.setenv("ALTO_CACHE_DIR", str(tmp_path))
     calls = []
-    monkeypatch.setattr(imp, "estimate", lambda p, **kw: calls.append(1) or SimpleNamespace(
-        p_value=float(len(calls) % 7) / 7, inference=SimpleNamespace(label="x")))
+    monkeypatch.setattr(imp, "infer", lambda d, **kw: calls.append(1) or (None, SimpleNamespace(
+        p_value=float(len(calls) % 7) / 7, record=SimpleNamespace(label="x"))))
     never = content.calibration_panel(ctx)
     cal = content.program_calendar(ctx)
     a, hit_a = program_calibration(never, outcome="shootings", method="ppml", calendar=cal, n_runs=5, workers=1)

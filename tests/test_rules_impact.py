@@ -21,6 +21,12 @@ def _null_panel(n_units=12, n_periods=20):
     return pd.DataFrame({"y": 1.0}, index=idx).reset_index()
 
 
+def _starts(design) -> pd.Series:
+    """A design's treated units and their first treated periods (what a run's panel said)."""
+    rows = np.flatnonzero(design.start >= 0)
+    return pd.Series([design.times[design.start[i]] for i in rows], index=design.units[rows])
+
+
 def test_rule_calibration_gives_three_sectors_a_start_with_six_months_before_and_three_after(monkeypatch):
     """The report's calibration uses the defaults: 3 placebo sectors, at least 6 periods before
     the start and 3 from it on; every allowed start is drawn, none outside."""
@@ -29,12 +35,12 @@ def test_rule_calibration_gives_three_sectors_a_start_with_six_months_before_and
 
     seen = []
 
-    def fake_estimate(p, **kw):
-        ts = p.drop_duplicates("unit").set_index("unit").treat_start.dropna()
+    def fake_infer(d, **kw):
+        ts = _starts(d)
         seen.append((len(ts), ts.iloc[0], ts.nunique(), kw["alpha"]))
-        return SimpleNamespace(p_value=0.5, inference=SimpleNamespace(label=kw.get("inference") or "default"))
+        return None, SimpleNamespace(p_value=0.5, record=SimpleNamespace(label=kw.get("inference") or "default"))
 
-    monkeypatch.setattr(impact, "estimate", fake_estimate)
+    monkeypatch.setattr(impact, "infer", fake_infer)
     panel = _null_panel()
     chk = placebo_size(panel, outcome="y", method="ppml", n_runs=400, seed=1)
     periods = pd.period_range("2018-01", periods=20, freq="M")
@@ -50,7 +56,7 @@ def test_rule_calibration_default_number_of_runs_is_500(monkeypatch):
     import analysis.impact as impact
     from analysis.evaluation.calibration import placebo_size
 
-    monkeypatch.setattr(impact, "estimate", lambda p, **kw: SimpleNamespace(p_value=0.5, inference=SimpleNamespace(label="x")))
+    monkeypatch.setattr(impact, "infer", lambda d, **kw: (None, SimpleNamespace(p_value=0.5, record=SimpleNamespace(label="x"))))
     assert len(placebo_size(_null_panel(), outcome="y", method="ppml").p_values) == 500
 
 
@@ -63,12 +69,12 @@ def test_rule_calibration_refuses_a_panel_too_short_for_its_design():
     import analysis.impact as impact
 
     seen = []
-    orig = impact.estimate
+    orig = impact.infer
     try:
-        impact.estimate = lambda p, **kw: seen.append(p.treat_start.dropna().iloc[0]) or SimpleNamespace(p_value=1.0, inference=SimpleNamespace(label="x"))
+        impact.infer = lambda d, **kw: seen.append(_starts(d).iloc[0]) or (None, SimpleNamespace(p_value=1.0, record=SimpleNamespace(label="x")))
         placebo_size(_null_panel(n_periods=9), outcome="y", method="ppml", n_runs=5)
     finally:
-        impact.estimate = orig
+        impact.infer = orig
     assert set(seen) == {pd.Period("2018-07", "M")}
 
 

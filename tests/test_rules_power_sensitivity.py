@@ -256,8 +256,8 @@ def test_rule_calibration_runs_each_get_their_own_seed(monkeypatch):
     from analysis.evaluation.calibration import placebo_size
 
     seeds = []
-    monkeypatch.setattr(impact, "estimate",
-                        lambda p, **kw: seeds.append(kw["seed"]) or SimpleNamespace(p_value=0.5, inference=SimpleNamespace(label="x")))
+    monkeypatch.setattr(impact, "infer",
+                        lambda d, **kw: seeds.append(kw["seed"]) or (None, SimpleNamespace(p_value=0.5, record=SimpleNamespace(label="x"))))
     placebo_size(_null_panel(), outcome="y", method="ppml", n_runs=60, seed=4)
     assert len(set(seeds)) == 60 and min(seeds) >= 0
 
@@ -268,7 +268,7 @@ def test_rule_calibration_is_labelled_with_the_inference_the_estimator_used(monk
     import analysis.impact as impact
     from analysis.evaluation.calibration import placebo_size
 
-    monkeypatch.setattr(impact, "estimate", lambda p, **kw: SimpleNamespace(p_value=0.5, inference=SimpleNamespace(label="placebo")))
+    monkeypatch.setattr(impact, "infer", lambda d, **kw: (None, SimpleNamespace(p_value=0.5, record=SimpleNamespace(label="placebo"))))
     assert placebo_size(_null_panel(), outcome="y", method="ppml", n_runs=3).inference == "placebo"
     chk = placebo_size(_null_panel(), outcome="y", method="ppml", inference="randomization", n_runs=0)
     assert chk.inference == "randomization"  # no run: the asked-for name
@@ -398,12 +398,12 @@ def test_rule_calibration_reruns_from_its_seed_draw_for_draw(monkeypatch):
 
     calls = []
 
-    def fake(p, **kw):
-        ts = p.drop_duplicates("unit").set_index("unit").treat_start.dropna()
-        calls.append((sorted(ts.index), ts.iloc[0], kw["seed"]))
-        return SimpleNamespace(p_value=0.5, inference=SimpleNamespace(label="x"))
+    def fake(d, **kw):
+        rows = np.flatnonzero(d.start >= 0)
+        calls.append((sorted(d.units[rows]), d.times[d.start[rows[0]]], kw["seed"]))
+        return None, SimpleNamespace(p_value=0.5, record=SimpleNamespace(label="x"))
 
-    monkeypatch.setattr(impact, "estimate", fake)
+    monkeypatch.setattr(impact, "infer", fake)
     panel = _null_panel()
     placebo_size(panel, outcome="y", method="ppml", n_runs=40, seed=11)
     units = np.sort(panel.unit.unique())

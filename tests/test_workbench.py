@@ -364,7 +364,7 @@ def test_a_calibration_run_without_enough_comparable_sectors_is_left_out_and_cou
     from analysis.impact.inference.placebo import PoolTooSmall
     from analysis.report.diagnostics import calibration_md
 
-    real, calls = impact.estimate, []
+    real, calls = impact.infer, []
 
     def every_other_draw_too_small(*a, **k):
         calls.append(1)
@@ -372,7 +372,7 @@ def test_a_calibration_run_without_enough_comparable_sectors_is_left_out_and_cou
             raise PoolTooSmall("placebo inference needs at least as many comparable never-treated units (3 < 4)")
         return real(*a, **k)
 
-    monkeypatch.setattr(calibration.impact, "estimate", every_other_draw_too_small)
+    monkeypatch.setattr(calibration.impact, "infer", every_other_draw_too_small)
     never = demo_panel[demo_panel.treat_start.isna()]
     months = sorted(never.period.unique())
     check = calibration.placebo_size(never, outcome="shootings", method="ppml", calendar=[months[40], months[60]],
@@ -383,3 +383,36 @@ def test_a_calibration_run_without_enough_comparable_sectors_is_left_out_and_cou
     check.name = "Headline"
     assert "of 3 runs" in calibration_md([check], "design")
     assert "(3 runs left out: too few comparable sectors for their placebo calendars)" in calibration_md([check], "d")
+
+
+@pytest.mark.parametrize("kw", [
+    {"method": "ppml", "n_perm": 199, "ci": False, "event_window": None, "calendar": True},
+    {"method": "twfe", "inference": "cluster", "event_window": None, "calendar": True},
+    {"method": "imputation", "n_perm": 49, "calendar": False},
+])
+def test_calibration_runs_give_estimate_s_p_values_on_each_run_s_own_panel(demo_panel, kw):
+    """The calibration turns the panel into matrices once and changes only the starts of each run
+    (``impact.infer``); every run's p-value and label must be those of ``impact.estimate`` on
+    that run's own panel, as the calibration computed them before, to the last bit."""
+    import numpy as np
+
+    from analysis import impact
+    from analysis.evaluation import calibration
+
+    kw = dict(kw)
+    never = demo_panel[demo_panel.treat_start.isna()]
+    months = sorted(never.period.unique())
+    calendar = [months[30], months[50], months[50]] if kw.pop("calendar") else None
+    got = calibration.placebo_size(never, outcome="shootings", calendar=calendar, n_runs=8, seed=5, workers=1, **kw)
+    rng = np.random.default_rng(5)
+    units, times = np.sort(never.unit.unique()), np.sort(never.period.unique())
+    expected, label = [], None
+    for _ in range(8):  # the runs as placebo_size draws them, each estimated on its own panel
+        chosen = rng.choice(units, size=3, replace=False)
+        starts = calendar if calendar is not None else [times[int(rng.integers(6, len(times) - 3 + 1))]] * 3
+        seed = int(rng.integers(2**31))
+        panel = never.assign(treat_start=never.unit.map(dict(zip(chosen, starts, strict=True))).astype("period[M]"))
+        res = impact.estimate(panel, outcome="shootings", alpha=0.05, seed=seed, **kw)
+        expected.append(res.p_value)
+        label = res.inference.label
+    assert got.p_values.tolist() == expected and got.inference == label

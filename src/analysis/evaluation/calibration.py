@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 import numpy as np
@@ -133,7 +133,8 @@ def placebo_size(
             chosen = rng.choice(units, size=n_treated, replace=False)
             k = int(rng.integers(min_pre, len(times) - min_post + 1))
             specs.append((chosen, [times[k]] * n_treated, int(rng.integers(2**31))))
-    job = partial(_run, base, unit, time, outcome, method, inference, alpha, options)
+    design, runs = _runs(base, unit, time, outcome, specs)
+    job = partial(_run, design, method, inference, alpha, options)
     from analysis import executor
 
     # local processes (one BLAS thread each: two processes each running OpenBLAS's own threads on
@@ -143,7 +144,7 @@ def placebo_size(
     ex = executor.get(workers) if workers > 1 or os.environ.get("DASK_SCHEDULER") else executor.LocalExecutor(1)
     out = ex.map(
         job,
-        specs,
+        runs,
         desc=f"calibration runs ({method})",
         chunksize=max(1, len(specs) // (4 * max(1, ex.workers))),
     )
@@ -159,31 +160,51 @@ def placebo_size(
     )
 
 
-def _run(base, unit, time, outcome, method, inference, alpha, options, spec) -> tuple[float, str]:
-    """One placebo run: the chosen units start as the spec says; the p-value and inference label."""
-    chosen, starts, run_seed = spec
-    start = pd.Series(dict(zip(chosen, starts, strict=True)))
-    p = base.assign(treat_start=base[unit].map(start))
+def _runs(base: pd.DataFrame, unit: str, time: str, outcome: str, specs: list) -> tuple[impact.Design, list]:
+    """The panel as matrices, made once, and each run as (rows treated, their start columns,
+    seed): what ``make_design`` gives each run's own panel, without pivoting the panel 500 times."""
+    # one unit is given a start only so that make_design accepts the panel, and checks it
+    # (balance, repeats, missing values); each run's own starts replace it
     t0 = base[time].iloc[0]
+    one = pd.Series({base[unit].iloc[0]: np.sort(base[time].unique())[1]})
+    p = base.assign(treat_start=base[unit].map(one))
     if isinstance(t0, pd.Period):
         p["treat_start"] = p.treat_start.astype(f"period[{t0.freqstr}]")
+    design = impact.make_design(p, outcome, unit=unit, time=time)
+    row = {u: i for i, u in enumerate(design.units)}
+    cols = np.asarray(design.times)
+    col: dict = {}  # a start's column, as make_design finds it
+    runs = []
+    for chosen, starts, run_seed in specs:
+        k = np.array([col.setdefault(s, int(np.searchsorted(cols, s))) for s in starts], dtype=int)
+        if (k == 0).any():
+            u = chosen[int(np.flatnonzero(k == 0)[0])]
+            raise ValueError(f"unit {u!r} is treated from the first period on: no pre-treatment data")
+        rows = np.array([row[u] for u in chosen], dtype=int)
+        inside = k < len(cols)  # a start after the last period: never treated within the panel
+        runs.append((rows[inside], k[inside], run_seed))
+    return design, runs
+
+
+def _run(design: impact.Design, method, inference, alpha, options, spec) -> tuple[float, str]:
+    """One placebo run: the chosen rows start as the spec says; the p-value and inference label."""
+    rows, starts, run_seed = spec
+    start = np.full(len(design.units), -1)
+    start[rows] = starts
     from analysis.impact.inference.placebo import PoolTooSmall
 
     try:
-        res = impact.estimate(
-            p,
-            outcome=outcome,
+        _, out = impact.infer(
+            replace(design, start=start),
             method=method,
             inference=inference,
-            unit=unit,
-            time=time,
             alpha=alpha,
             seed=run_seed,
             **options,
         )
     except PoolTooSmall:  # this draw left too few comparable sectors: counted as skipped, not as a result
         return float("nan"), ""
-    return float(res.p_value), res.inference.label
+    return float(out.p_value), out.record.label
 
 
 #: the code a calibration's numbers depend on (a change to any of it gives a new cache key)

@@ -7,7 +7,8 @@ Layout (estimation apart from inference, as pyfixest and linearmodels do):
   a statistic of the outcome matrix and the adoption calendar declared as a ``Method``;
 - ``inference``: each kind of inference written once (randomization, placebo, wild, jackknife,
   cluster);
-- ``registry``: the methods by name; ``api``: ``estimate``.
+- ``registry``: the methods by name; ``api``: ``estimate`` (and ``infer``, its fit and inference
+  on a design already made).
 
 This package imports neither ``analysis.data`` nor ``analysis.report``: it works on any panel
 in the architecture's contract (``unit``, ``period``, outcome columns, ``treat_start``). What
@@ -17,7 +18,7 @@ calls ``estimate`` (calibration, power, spillover, sensitivity) lives above it, 
 
 from __future__ import annotations
 
-from analysis.impact.api import EVENT_WINDOW, estimate, for_unit
+from analysis.impact.api import EVENT_WINDOW, estimate, for_unit, infer
 from analysis.impact.design import Design, make_design
 from analysis.impact.registry import DEFAULT_METHOD, REGISTRY, get_method
 from analysis.impact.result import ImpactResult, InferenceRecord, compare, stack
@@ -33,6 +34,7 @@ __all__ = [
     "estimate",
     "for_unit",
     "get_method",
+    "infer",
     "make_design",
     "stack",
 ]

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
-from analysis.impact.design import make_design
+from analysis.impact.design import Design, make_design
 from analysis.impact.event import event_table
 from analysis.impact.inference import KINDS
-from analysis.impact.method import COMMON_OPTIONS, Request
+from analysis.impact.method import COMMON_OPTIONS, Method, Request
 from analysis.impact.registry import DEFAULT_METHOD, get_method
-from analysis.impact.result import Cells, ImpactResult
+from analysis.impact.result import Cells, Fit, ImpactResult, InferenceOutcome
 
 #: the event-study window every method uses unless told otherwise (months relative to the start)
 EVENT_WINDOW = (-12, 24)
@@ -67,28 +69,10 @@ def estimate(
     >>> res = estimate(panel, outcome="shootings", method="sdid")   # doctest: +SKIP
     >>> print(res.summary()); res.to_frame(); res.aggregate("quarter")  # doctest: +SKIP
     """
-    m = get_method(method)
-    kind = inference or m.default_inference
-    m.check_inference(kind)
-    # an option nothing reads is an error, never silently ignored
-    reads = KINDS[kind].reads(m)
-    known = set(COMMON_OPTIONS) | set(m.options) | set(reads)
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise ValueError(
-            f"{method} with {kind} inference does not take option(s) {', '.join(unknown)}; "
-            f"it takes: {', '.join(sorted(known))}"
-        )
-    window = options.get("event_window", EVENT_WINDOW)
-    method_options = {k: options[k] for k in m.options if k in options}
-    inference_options = {**m.defaults, **{k: v for k, v in options.items() if k in reads}}
-
+    plan = _plan(method, inference, options)  # a bad method or option stops before any work
     design = make_design(panel, outcome, unit=unit, time=time, treat_start=treat_start)
-    fit = m.fit(design, event_window=window, **method_options)
-    rels = None if window is None else list(range(window[0], window[1] + 1))
-    out = KINDS[kind].run(
-        Request(m, design, fit, alpha, seed, rels, options=inference_options, method_options=method_options)
-    )
+    fit, out = _run(plan, design, alpha, seed)
+    m, window = plan.method, plan.window
 
     Y, start = design.Y, design.start
     T = Y.shape[1]
@@ -136,6 +120,65 @@ def estimate(
         details={**fit.details, **out.details},
         interval_at=out.interval_at,
     )
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A method, its inference and the options each reads, checked before any work."""
+
+    method: Method
+    kind: str
+    window: tuple[int, int] | None
+    method_options: dict
+    inference_options: dict
+
+
+def _plan(method: str, inference: str | None, options: dict) -> _Plan:
+    m = get_method(method)
+    kind = inference or m.default_inference
+    m.check_inference(kind)
+    # an option nothing reads is an error, never silently ignored
+    reads = KINDS[kind].reads(m)
+    known = set(COMMON_OPTIONS) | set(m.options) | set(reads)
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ValueError(
+            f"{method} with {kind} inference does not take option(s) {', '.join(unknown)}; "
+            f"it takes: {', '.join(sorted(known))}"
+        )
+    return _Plan(
+        method=m,
+        kind=kind,
+        window=options.get("event_window", EVENT_WINDOW),
+        method_options={k: options[k] for k in m.options if k in options},
+        inference_options={**m.defaults, **{k: v for k, v in options.items() if k in reads}},
+    )
+
+
+def _run(plan: _Plan, design: Design, alpha: float, seed: int) -> tuple[Fit, InferenceOutcome]:
+    m, window = plan.method, plan.window
+    fit = m.fit(design, event_window=window, **plan.method_options)
+    rels = None if window is None else list(range(window[0], window[1] + 1))
+    out = KINDS[plan.kind].run(
+        Request(m, design, fit, alpha, seed, rels, options=plan.inference_options, method_options=plan.method_options)
+    )
+    return fit, out
+
+
+def infer(
+    design: Design,
+    *,
+    method: str = DEFAULT_METHOD,
+    inference: str | None = None,
+    alpha: float = 0.05,
+    seed: int = 0,
+    **options,
+) -> tuple[Fit, InferenceOutcome]:
+    """``estimate``'s fit and inference on a design already made, without the ``ImpactResult``
+    around them: for work that needs only the p-value of many designs of one panel (the
+    calibration's placebo runs turn the panel into matrices once, not once per run). The
+    numbers are ``estimate``'s (a test); the options are its options."""
+    return _run(_plan(method, inference, options), design, alpha, seed)
 
 
 def for_unit(panel: pd.DataFrame, unit_id, *, unit: str = "unit", treat_start: str = "treat_start") -> pd.DataFrame:
