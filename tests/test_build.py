@@ -198,8 +198,9 @@ def test_stage_snapshots_the_inputs_and_plans_the_notebooks_from_the_run_options
     assert st.hashes["panel.parquet"] == json.loads((st.snapshot / "audit.json").read_text())["outputs_sha256"]["panel.parquet"]
     assert [(j.notebook, j.stem) for j in st.jobs] == [("program", "program"), ("checks", "checks"),
                                                       ("sector", "sector_D36"), ("sector", "sector_D62")]
-    # read the sectors' results (the summary), then everything (the brief)
-    assert [(j.notebook, j.stem) for j in st.after] == [("sectors", "sectors"), ("brief", "brief")]
+    # the sectors' summary reads the sector pages' and the program's results; the brief the program's and the checks'
+    assert [(j.notebook, j.stem, j.reads) for j in st.after] == [
+        ("sectors", "sectors", ("program", "sector_D36", "sector_D62")), ("brief", "brief", ("program", "checks"))]
     program, checks, d36 = st.jobs[0].parameters, st.jobs[1].parameters, st.jobs[2].parameters
     assert {k: program[k] for k in ("n_perm", "n_placebo", "seed")} == {"n_perm": 7, "n_placebo": 3, "seed": 9}
     assert {k: checks[k] for k in ("n_perm", "n_calibration", "n_power", "seed")} == \
@@ -210,6 +211,55 @@ def test_stage_snapshots_the_inputs_and_plans_the_notebooks_from_the_run_options
     assert st.jobs[0].inputs["_inputs/panel.parquet"] == st.snapshot / "panel.parquet"
     assert d36["sector"] == "D36" and d36["n_perm"] == 7 and "n_placebo" not in d36
     assert program["quarter"] == QUARTER and program["outcome"] == "shootings"
+
+
+def test_a_notebook_runs_once_what_it_reads_is_written_with_exactly_those_files(processed, tmp_path, monkeypatch):
+    """The brief reads the program's and the checks' results: it starts as soon as those two are
+    written, while sector pages are still waiting (it once waited for every notebook, and the
+    summary after it); the summary waits for every sector page. Each reader gets exactly the
+    files of what it reads as inputs (its cache key does not depend on what else happened to be
+    written), no more notebooks run at once than the executor has workers, and the notebooks
+    come back in the report's order."""
+    import threading
+    import time
+
+    from analysis.executor import LocalExecutor
+    from analysis.report import build as build_mod
+    from analysis.report.build import execute, stage
+
+    monkeypatch.setenv("ALTO_CACHE_DIR", str(tmp_path / "cache"))
+    opt = BuildOptions(sectors=["D36", "D62", "D69"])
+    st = stage(QUARTER, processed / "panel.parquet", tmp_path / "staging", opt)
+    lock, log, running, peak = threading.Lock(), [], [0], [0]
+    slow = {"checks": 0.3, "program": 0.1}
+
+    def fake_run(payload):
+        stem = payload["stem"]
+        with lock:
+            log.append(("start", stem, sorted(k for k in payload["files"] if k.startswith("results/"))))
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(slow.get(stem, 0.15))
+        with lock:
+            running[0] -= 1
+            log.append(("end", stem))
+        return {"stem": stem, "notebook": b"{}", "results": {f"{stem}.csv": stem.encode()}, "seconds": 0.1,
+                "error": None}
+
+    monkeypatch.setattr(build_mod, "_run_payload", fake_run)
+    paths = execute(st, LocalExecutor(2), force=True)
+    assert [p.stem for p in paths] == ["program", "checks", "sector_D36", "sector_D62", "sector_D69", "sectors", "brief"]
+    assert peak[0] == 2
+    events = [(e[0], e[1]) for e in log]
+    starts = {e[1]: e[2] for e in log if e[0] == "start"}
+    assert starts["brief"] == ["results/checks.csv", "results/program.csv"]
+    assert starts["sectors"] == ["results/program.csv", "results/sector_D36.csv", "results/sector_D62.csv",
+                                 "results/sector_D69.csv"]
+    # the brief starts before the last sector page, and after what it reads
+    assert events.index(("start", "brief")) < events.index(("start", "sector_D69"))
+    assert events.index(("start", "brief")) > max(events.index(("end", "program")), events.index(("end", "checks")))
+    assert events.index(("start", "sectors")) > max(events.index(("end", s)) for s in ("sector_D36", "sector_D62",
+                                                                                       "sector_D69", "program"))
 
 
 def test_check_outputs_refuses_a_build_that_lacks_a_results_file(processed, tmp_path):

@@ -78,6 +78,18 @@ class Draw:
     expected: np.ndarray | None = None
 
 
+class Draws(list):
+    """The ``Draw`` of many calendars treating the same number of units, computed at once (PPML's
+    placebo calendars), with the arrays behind them, so that what reads the draws need not stack
+    them again: ``expected`` (K, p, T), the treated rows' counterfactuals; ``totals``, recorded
+    and expected counts over each calendar's treated cells (K,) each."""
+
+    def __init__(self, draws: list[Draw], expected: np.ndarray, totals: tuple[np.ndarray, np.ndarray]):
+        super().__init__(draws)
+        self.expected = expected
+        self.totals = totals
+
+
 @dataclass
 class Cells:
     """Treated cells of the estimate (``draws`` = 1) or of an inference's draws.

@@ -305,10 +305,11 @@ class Stage:
     sectors: list[str]
     parameters: dict  # what every notebook gets: quarter, outcome, paths, seed
     jobs: list[NotebookJob]  # run side by side
-    after: list[NotebookJob] = field(default_factory=list)  # run once every job above is done, in order
+    after: list[NotebookJob] = field(default_factory=list)  # read the results of jobs above (their ``reads``)
     workers: int | None = None
     progress: bool | None = None
     keys: dict[str, str] = field(default_factory=dict)  # each notebook's cache key
+    written: dict[str, tuple[str, ...]] = field(default_factory=dict)  # each notebook's results files
     timings: dict[str, float] = field(default_factory=dict)
     log: list[str] = field(default_factory=list)  # what the build said, kept in build.log
 
@@ -384,9 +385,19 @@ def stage(label: str, panel_path: Path, staging: Path, opt: BuildOptions, today:
         )
         for s in sectors
     ]
+    pages = tuple(j.stem for j in jobs if j.notebook == "sector")
     after = [
-        NotebookJob("sectors", "sectors", {**common, **maps, **opt.run.notebook_parameters("sectors")}, dict(inputs)),
-        NotebookJob("brief", "brief", {**common, **maps}, dict(inputs)),
+        # the sectors' summary: the sector pages' results and the program's headline
+        NotebookJob(
+            "sectors",
+            "sectors",
+            {**common, **maps, **opt.run.notebook_parameters("sectors")},
+            dict(inputs),
+            reads=("program", *pages),
+        ),
+        # the brief: the program's results (trend, pretrends, quarters, headline) and the checks'
+        # (spillover)
+        NotebookJob("brief", "brief", {**common, **maps}, dict(inputs), reads=("program", "checks")),
     ]
     return Stage(
         label=label,
@@ -481,21 +492,57 @@ def _snapshot_program_files(ctx: content.Context, snap: Path, hashes: dict[str, 
 def execute(st: Stage, executor=None, force: bool = False) -> list[Path]:
     """Step 2: every notebook, through the executor (``analysis.executor``: local processes, or
     the Dask cluster of ``DASK_SCHEDULER``); a notebook whose key (``NotebookJob.key``) is in
-    the cache is read from it instead (``force``: run them all). The sectors' summary and the
-    brief read the others' results, so they run after them. One failing or an interruption
-    stops the others."""
+    the cache is read from it instead (``force``: run them all).
+
+    A notebook that reads others' results (``NotebookJob.reads``: the sectors' summary reads the
+    sector pages and the program's, the brief the program's and the checks') starts as soon as
+    those are written, with exactly those files as inputs, and before any notebook still
+    waiting: the brief runs while the sector pages are still being made. At most as many
+    notebooks run at once as the executor has workers. One failing or an interruption stops
+    the others. The notebooks are returned in the report's order, whatever order they ran in."""
+    from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
     from analysis import executor as executors
 
     ex = executor or executors.get(st.workers)
     code = jobs_mod.code_version()
-    executed = _run_jobs(st, st.jobs, ex, code, force)
-    for job in st.after:  # in order: the brief reads the sectors' summary
-        job.inputs.update({f"results/{p.name}": p for p in sorted((st.staging / "results").iterdir())})
-        executed += _run_jobs(st, [job], ex, code, force)
-    return executed
+    order = [*st.jobs, *st.after]
+    names = {j.stem for j in order}
+    for j in order:
+        missing = sorted(set(j.reads) - names)
+        if missing:
+            raise ReportError(f"notebook {j.stem} reads the results of {', '.join(missing)}, which this build does not run")
+    waiting, finished = list(order), set()
+    running: dict[Future, NotebookJob] = {}
+    slots = max(1, ex.workers)
+    bar = executors.progress(len(order), "notebooks", st.progress)
+    pool = ThreadPoolExecutor(max_workers=slots)
+    try:
+        while waiting or running:
+            ready = [j for j in waiting if set(j.reads) <= finished]
+            ready.sort(key=lambda j: not j.reads)  # stable: the readers first, then in order
+            for j in ready[: max(0, slots - len(running))]:
+                for stem in j.reads:
+                    j.inputs.update({f"results/{n}": st.staging / "results" / n for n in st.written.get(stem, ())})
+                waiting.remove(j)
+                running[pool.submit(_run_jobs, st, [j], ex, code, force, False)] = j
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for f in done:
+                job = running.pop(f)
+                f.result()  # a failed notebook raises here
+                finished.add(job.stem)
+                bar.update(1)
+    except BaseException:
+        jobs_mod.stop_all()  # one notebook failed, or the build was interrupted: stop the others now
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    finally:
+        bar.close()
+    pool.shutdown()
+    return [st.staging / "notebooks" / f"{j.stem}.ipynb" for j in order]
 
 
-def _run_jobs(st: Stage, batch: list[NotebookJob], ex, code: str, force: bool) -> list[Path]:
+def _run_jobs(st: Stage, batch: list[NotebookJob], ex, code: str, force: bool, show: bool | None = None) -> list[Path]:
     from analysis import cache
 
     keys = {j.stem: j.key(code) for j in batch}
@@ -530,7 +577,7 @@ def _run_jobs(st: Stage, batch: list[NotebookJob], ex, code: str, force: bool) -
             [j.payload(env) for j in todo],
             desc="notebooks",
             threads=True,
-            show=st.progress,
+            show=st.progress if show is None else show,
             callback=lambda payload, out: done(by_stem[payload["stem"]], out),
         )
     except BaseException:
@@ -545,6 +592,7 @@ def _run_payload(payload: dict) -> dict:
 
 def _materialize(st: Stage, out: dict) -> None:
     """Write a job's executed notebook and results files into the staging folder."""
+    st.written[out["stem"]] = tuple(sorted(out["results"]))
     if out["notebook"] is not None:
         (st.staging / "notebooks" / f"{out['stem']}.ipynb").write_bytes(out["notebook"])
     for name, data in out["results"].items():

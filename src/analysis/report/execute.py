@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -53,6 +54,20 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 3
     return 0
+
+
+def forked(spec: str, cwd: str, env: dict, errors: str) -> None:
+    """``main`` in a process forked from ``analysis.report.jobs``'s server: this notebook's
+    working directory and environment (the kernel inherits both), its standard error in
+    ``errors`` (standard output is dropped, as it is for a new process)."""
+    err = os.open(errors, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.dup2(err, 2)
+    os.chdir(cwd)
+    os.environ.clear()
+    os.environ.update(env)
+    sys.exit(main([spec]))
 
 
 if __name__ == "__main__":

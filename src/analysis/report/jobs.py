@@ -53,7 +53,7 @@ KEY_PACKAGES = (
 BLAS_THREADS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 #: notebook processes running now on this machine, so that a failed or interrupted build can
 #: stop them
-RUNNING: set[subprocess.Popen] = set()
+RUNNING: set = set()  # subprocess.Popen, or multiprocessing's Process (both have kill())
 
 
 def file_hash(path: Path) -> str:
@@ -94,6 +94,9 @@ class NotebookJob:
     #: those files (``analysis.report.build.sector_view``)
     view: dict | None = None
     viewed: tuple[str, ...] = ()  # the input files the view stands for
+    #: the notebooks (stems) whose results files this one reads: it runs after them, with those
+    #: files among its inputs (``analysis.report.build.execute``)
+    reads: tuple[str, ...] = ()
 
     def key(self, code: str) -> str:
         src = (NOTEBOOKS / f"{self.notebook}.py").read_bytes()
@@ -157,10 +160,47 @@ def run(payload: dict) -> dict:
             "ALTO_BUILD": "1",
             **dict.fromkeys(BLAS_THREADS, "1"),
         }
+        returncode, stderr = _execute(spec, base / "notebooks", env, Path(tmp))
+        error = None
+        err = Path(str(out) + ".error.json")
+        if returncode == 3 and err.exists():
+            error = json.loads(err.read_text())
+        elif returncode != 0:
+            error = {"status": returncode, "stderr": " | ".join(stderr.strip().splitlines()[-3:])}
+        results = {
+            p.name: p.read_bytes()
+            for p in sorted((base / "results").iterdir())
+            if p.is_file() and p.resolve() not in inputs
+        }
+        return {
+            "stem": payload["stem"],
+            "notebook": out.read_bytes() if out.exists() else None,
+            "results": results,
+            "error": error,
+            "seconds": time.perf_counter() - t0,
+        }
+
+
+#: what the notebooks' process imports: loaded once by the fork server, not once per notebook
+SERVER_MODULES = ["analysis.report.execute", "jupytext", "papermill", "nbformat", "nbclient"]
+
+
+def _execute(spec: Path, cwd: Path, env: dict, tmp: Path) -> tuple[int, str]:
+    """Run ``analysis.report.execute`` on ``spec`` in a process of its own started in ``cwd``
+    with environment ``env``; its exit status and standard error.
+
+    Locally the process is forked from a server that imported Papermill and Jupytext once
+    (``multiprocessing``'s fork server, itself started clean): each notebook then saves the
+    second of CPU that a new Python spends importing them, twelve times a build. A Dask worker's
+    processes may not have children of their own through ``multiprocessing``, so there it is a
+    new Python, as it was everywhere before."""
+    import multiprocessing
+
+    if multiprocessing.current_process().daemon or _on_dask_worker() or not _forkable():
         proc = subprocess.Popen(
             [sys.executable, "-m", "analysis.report.execute", str(spec)],
-            cwd=base / "notebooks",
-            stdout=subprocess.PIPE,
+            cwd=cwd,
+            stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
             env=env,
@@ -175,24 +215,48 @@ def run(payload: dict) -> dict:
                 from distributed import rejoin
 
                 rejoin()
-        error = None
-        err = Path(str(out) + ".error.json")
-        if proc.returncode == 3 and err.exists():
-            error = json.loads(err.read_text())
-        elif proc.returncode != 0:
-            error = {"status": proc.returncode, "stderr": " | ".join(stderr.strip().splitlines()[-3:])}
-        results = {
-            p.name: p.read_bytes()
-            for p in sorted((base / "results").iterdir())
-            if p.is_file() and p.resolve() not in inputs
-        }
-        return {
-            "stem": payload["stem"],
-            "notebook": out.read_bytes() if out.exists() else None,
-            "results": results,
-            "error": error,
-            "seconds": time.perf_counter() - t0,
-        }
+        return proc.returncode, stderr
+    from analysis.report import execute
+
+    errors = tmp / "stderr.txt"
+    forked = _server().Process(target=execute.forked, args=(str(spec), str(cwd), env, str(errors)), daemon=False)
+    forked.start()
+    RUNNING.add(forked)
+    try:
+        forked.join()
+    finally:
+        RUNNING.discard(forked)
+    stderr = errors.read_text(encoding="utf-8", errors="replace") if errors.exists() else ""
+    return int(forked.exitcode if forked.exitcode is not None else -9), stderr
+
+
+def _forkable() -> bool:
+    """Whether processes can be forked from the server without running this program's main
+    module again: the fork server's children import it unless it is a package's ``__main__``
+    (``python -m analysis``, ``python -m pytest``) or there is none (``python -c``, a Jupyter
+    kernel). A script (``python build.py``) may have no ``if __name__ == "__main__"`` guard: its
+    notebooks get a new Python each."""
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    return getattr(main, "__file__", None) is None or (spec is not None and spec.name.endswith(".__main__"))
+
+
+def _server():
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(SERVER_MODULES)
+    return ctx
+
+
+def _on_dask_worker() -> bool:
+    try:
+        from distributed import get_worker
+
+        get_worker()
+    except (ImportError, ValueError):
+        return False
+    return True
 
 
 def _secede() -> bool:

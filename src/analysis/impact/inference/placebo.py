@@ -38,7 +38,7 @@ from analysis.impact.inference.randomization import (
     totals_many,
 )
 from analysis.impact.method import Method, Request, treated_rows
-from analysis.impact.result import Fit, InferenceOutcome, InferenceRecord, z_interval
+from analysis.impact.result import Draws, Fit, InferenceOutcome, InferenceRecord, z_interval
 
 #: options this inference reads (``n_placebo`` draws, or ``n_perm`` when it is not given)
 OPTIONS = ("n_placebo", "n_perm", "placebo_pool", "pool", "ci")
@@ -279,7 +279,7 @@ def _calendars(method: Method, design: Design, fit: Fit, alpha: float, seed: int
         p_value=p0,
         record=record,
         **_event_spread(curves, rels),
-        cells=draw_cells(Yd, draws, expected),
+        cells=draw_cells(Yd, draws, done if isinstance(done, Draws) else expected),
         interval_at=interval_at if ci and studentized else None,
         details={"ratio_ci": (lo_r, hi_r)},
     )

@@ -28,7 +28,7 @@ import pandas as pd
 from analysis.impact.design import treatment_matrix
 from analysis.impact.event import draw_spread
 from analysis.impact.method import Method, Request, treated_rows, treated_rows_many
-from analysis.impact.result import Cells, Draw, Fit, InferenceOutcome, InferenceRecord
+from analysis.impact.result import Cells, Draw, Draws, Fit, InferenceOutcome, InferenceRecord
 
 #: options this inference reads
 OPTIONS = ("n_perm", "pool", "ci")
@@ -112,6 +112,8 @@ def draw_all(method: Method, Y: np.ndarray, calendars: np.ndarray, rels, fit: Fi
 def totals_many(Yd: np.ndarray, calendars: np.ndarray, draws: list) -> tuple[np.ndarray, np.ndarray]:
     """``totals`` of every calendar (rows of ``calendars``) and its draw, at once when all treat
     the same number of units (placebo calendars), else one by one."""
+    if isinstance(draws, Draws):  # computed with the draws, the same expressions
+        return draws.totals
     same = treated_rows_many(calendars)
     if same is None or any(d.expected is None for d in draws):
         pairs = [totals(Yd, s, d) for s, d in zip(calendars, draws, strict=True)]
@@ -249,7 +251,11 @@ def _expected(d: Draw) -> np.ndarray:
 
 def draw_cells(Yd: np.ndarray, calendars: np.ndarray, expected: list) -> Cells | None:
     """The treated cells of every draw (``Cells``), when the method gives each draw's
-    counterfactual; None otherwise."""
+    counterfactual; None otherwise. ``expected``: each draw's, or ``Draws`` (already stacked)."""
+    if isinstance(expected, Draws):
+        same = treated_rows_many(calendars)
+        assert same is not None  # Draws are of calendars treating the same number of units
+        return Cells(start=same[1], observed=Yd[same[0]], expected=expected.expected)
     if not expected or any(e is None for e in expected):
         return None
     same = treated_rows_many(calendars)
