@@ -68,16 +68,22 @@ class Aggregate:
 def cells_of(panel: pd.DataFrame, units, first=None, last=None, from_start: bool = False) -> frozenset:
     """The (unit, month) cells of ``units`` between ``first`` and ``last`` (Periods, inclusive);
     with ``from_start`` each unit's cells begin at its own ``treat_start``."""
-    p = panel[panel.unit.isin(list(units))]
-    keep = np.ones(len(p), bool)
+    ix = _cell_index(panel)
+    keep = np.isin(ix.unit, np.asarray(list(units), dtype=object))
     if first is not None:
-        keep &= (p.period >= first).to_numpy()
+        keep &= ix.ordinal >= _month(first)
     if last is not None:
-        keep &= (p.period <= last).to_numpy()
+        keep &= ix.ordinal <= _month(last)
     if from_start:
-        keep &= (p.treat_start.notna() & (p.period >= p.treat_start)).to_numpy()
-    p = p[keep]
-    return frozenset(zip(p.unit, _ordinals(p.period).tolist()))
+        keep &= ix.started
+    return frozenset(zip(ix.unit[keep].tolist(), ix.ordinal[keep].tolist()))
+
+
+def _month(p) -> int:
+    """A bound's month ordinal (the panel's periods are months)."""
+    if getattr(p, "freqstr", "M") != "M":
+        raise ValueError(f"{p!r} is not a month: the panel's cells are months")
+    return int(p.ordinal)
 
 
 def _ordinals(period: pd.Series) -> np.ndarray:
@@ -91,8 +97,48 @@ def _ordinals(period: pd.Series) -> np.ndarray:
 def total_of(panel: pd.DataFrame, outcome: str, cells: frozenset) -> float:
     if not cells:
         return 0.0
-    key = pd.MultiIndex.from_arrays([panel.unit.to_numpy(), _ordinals(panel.period)])
-    return float(panel[outcome].to_numpy()[key.isin(list(cells))].sum())
+    rows = _cell_index(panel).row
+    at = np.sort([rows[c] for c in cells if c in rows])  # the panel's order: the same sum as a mask
+    return float(panel[outcome].to_numpy()[at].sum())
+
+
+@dataclass
+class _CellIndex:
+    """Where each (unit, month) cell of a panel is: the report asks for hundreds of totals and
+    cell sets of the same panel (the sector table alone took 1.6 s rebuilding this each time)."""
+
+    panel: object  # a weak reference to the panel
+    n: int
+    unit: np.ndarray  # each row's unit (object)
+    ordinal: np.ndarray  # each row's month ordinal
+    started: np.ndarray  # each row is in its unit's program months
+    row: dict  # (unit, ordinal) -> row position
+
+
+_CELL_INDEX: dict[int, _CellIndex] = {}
+
+
+def _cell_index(panel: pd.DataFrame) -> _CellIndex:
+    """The panel's ``_CellIndex``, kept while the panel lives (a report's panel is never changed
+    in place; a panel of another length is indexed again)."""
+    import weakref
+
+    got = _CELL_INDEX.get(id(panel))
+    if got is not None and got.panel() is panel and got.n == len(panel):
+        return got
+    unit = panel.unit.to_numpy(dtype=object)
+    ordinal = _ordinals(panel.period)
+    started = (panel.treat_start.notna() & (panel.period >= panel.treat_start)).to_numpy()
+    ix = _CellIndex(
+        panel=weakref.ref(panel, lambda _ref, key=id(panel): _CELL_INDEX.pop(key, None)),
+        n=len(panel),
+        unit=unit,
+        ordinal=ordinal,
+        started=started,
+        row={c: i for i, c in enumerate(zip(unit.tolist(), ordinal.tolist()))},
+    )
+    _CELL_INDEX[id(panel)] = ix
+    return ix
 
 
 def find_leaks(aggs: list[Aggregate]) -> list[tuple[str, list[Aggregate]]]:
