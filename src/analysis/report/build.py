@@ -511,8 +511,10 @@ def execute(st: Stage, executor=None, force: bool = False) -> list[Path]:
     for j in order:
         missing = sorted(set(j.reads) - names)
         if missing:
-            raise ReportError(f"notebook {j.stem} reads the results of {', '.join(missing)}, which this build does not run")
-    waiting, finished = list(order), set()
+            raise ReportError(
+                f"notebook {j.stem} reads the results of {', '.join(missing)}, which this build does not run"
+            )
+    waiting, finished = list(order), set[str]()
     running: dict[Future, NotebookJob] = {}
     slots = max(1, ex.workers)
     bar = executors.progress(len(order), "notebooks", st.progress)

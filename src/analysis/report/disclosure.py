@@ -19,7 +19,7 @@ run it on the files a build publishes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -107,7 +107,7 @@ class _CellIndex:
     """Where each (unit, month) cell of a panel is: the report asks for hundreds of totals and
     cell sets of the same panel (the sector table alone took 1.6 s rebuilding this each time)."""
 
-    panel: object  # a weak reference to the panel
+    panel: Callable[[], object]  # a weak reference to the panel
     n: int
     unit: np.ndarray  # each row's unit (object)
     ordinal: np.ndarray  # each row's month ordinal
@@ -124,20 +124,25 @@ def _cell_index(panel: pd.DataFrame) -> _CellIndex:
     import weakref
 
     got = _CELL_INDEX.get(id(panel))
-    if got is not None and got.panel() is panel and got.n == len(panel):
+    if got is not None and got.n == len(panel) and got.panel() is panel:
         return got
     unit = panel.unit.to_numpy(dtype=object)
     ordinal = _ordinals(panel.period)
     started = (panel.treat_start.notna() & (panel.period >= panel.treat_start)).to_numpy()
+    key = id(panel)
+
+    def forget(_ref: object) -> None:
+        _CELL_INDEX.pop(key, None)
+
     ix = _CellIndex(
-        panel=weakref.ref(panel, lambda _ref, key=id(panel): _CELL_INDEX.pop(key, None)),
+        panel=weakref.ref(panel, forget),
         n=len(panel),
         unit=unit,
         ordinal=ordinal,
         started=started,
         row={c: i for i, c in enumerate(zip(unit.tolist(), ordinal.tolist()))},
     )
-    _CELL_INDEX[id(panel)] = ix
+    _CELL_INDEX[key] = ix
     return ix
 
 
