@@ -113,7 +113,7 @@ def estimate(
         event_rels=out.event_rels,
         counterfactual=cf,
         cells=cells,
-        cell_draws=out.cells,
+        cell_draws=out.cells() if callable(out.cells) else out.cells,
         periods=design.times,
         notes=fit.notes + out.notes,
         units=unit,

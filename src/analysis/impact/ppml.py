@@ -30,6 +30,8 @@ comparable ones (``pool="all"``) is more conservative still (1.5-2 % rejections 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -187,9 +189,8 @@ def fit_poisson_placebos(
     """
     Y = np.asarray(Y, float)
     _check_placebos(Y, rows, starts)
-    return _fit_placebos(
-        Y, rows, starts, Y[rows], np.arange(Y.shape[1])[None, None, :] < starts[:, :, None], b0, tol, max_iter
-    )
+    post = np.arange(Y.shape[1])[None, None, :] >= starts[:, :, None]
+    return _fit_placebos(Y, rows, starts, (Y[rows] * post).sum(1), b0, tol, max_iter)
 
 
 def _check_placebos(Y: np.ndarray, rows: np.ndarray, starts: np.ndarray) -> None:
@@ -203,19 +204,18 @@ def _fit_placebos(
     Y: np.ndarray,
     rows: np.ndarray,
     starts: np.ndarray,
-    YP: np.ndarray,
-    pre: np.ndarray,
+    treated_t: np.ndarray,
     b0: np.ndarray | None,
     tol: float,
     max_iter: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``fit_poisson_placebos`` given the treated rows' counts ``YP`` (K, p, T) and their
-    untreated months ``pre`` (the draws compute both once for the fit and their totals)."""
+    """``fit_poisson_placebos`` given what each calendar's treated cells recorded in each period
+    (``treated_t``, (K, T); the draws also total it)."""
     K, p = rows.shape
     N, T = Y.shape
     rowsum, colsum = Y.sum(1), Y.sum(0)
-    syP = (YP * pre).sum(2)  # recorded in the treated rows' untreated cells
-    sy_t = colsum[None, :] - (YP * ~pre).sum(1)  # per period, over untreated cells
+    syP = np.cumsum(Y, axis=1)[rows, starts - 1]  # recorded in the treated rows' untreated cells
+    sy_t = colsum[None, :] - treated_t  # per period, over untreated cells
     in_f = np.ones((K, N), bool)
     in_f[np.arange(K)[:, None], rows] = False
     s_f = (rowsum[None, :] * in_f).sum(1)  # recorded in the untreated units
@@ -287,7 +287,7 @@ def _fit_placebos(
 
 def draws(
     Y: np.ndarray, calendars: np.ndarray, rels: list[int] | None, fit: Fit | None = None, statistic: str = "studentized"
-) -> list[Draw]:
+) -> Sequence[Draw]:
     """``draw`` for each row of ``calendars`` (K, N), all treating the same number of units (the
     placebo calendars of ``inference.placebo``): the same numbers, from ``fit_poisson_placebos``."""
     Y = np.asarray(Y, float)
@@ -301,14 +301,19 @@ def draws(
     YP = Y[rows]  # (K, p, T)
     t = np.arange(T)[None, None, :]
     post = t >= starts[:, :, None]
-    a, b = _fit_placebos(Y, rows, starts, YP, ~post, b0, 1e-10, 5000)
+    treated_t = (YP * post).sum(1)
+    a, b = _fit_placebos(Y, rows, starts, treated_t, b0, 1e-10, 5000)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        mu = np.exp(a[:, :, None] + b[:, None, :])  # (K, p, T): the treated rows' expected counts
-        att = ((YP - mu) * post).sum((1, 2)) / post.sum((1, 2))
-        # recorded and expected over each calendar's treated cells (randomization.totals_many)
-        totals = (YP * post).sum((1, 2)), (mu * post).sum((1, 2))
+        # recorded and expected over each calendar's treated cells (randomization.totals_many),
+        # without the (K, p, T) expected counts: a row's expected count after its start is
+        # exp(a) times the sum of exp(b) from the start on
+        rec = treated_t.sum(1)
+        tail = np.cumsum(np.exp(b)[:, ::-1], axis=1)[:, ::-1]  # sum of exp(b_t) from t on
+        exp_ = (np.exp(a) * np.take_along_axis(tail, starts, axis=1)).sum(1)
+        att = (rec - exp_) / post.sum((1, 2))
         curves = None
         if rels is not None:
+            mu = np.exp(a[:, :, None] + b[:, None, :])
             L = len(rels)
             idx = t - starts[:, :, None] - rels[0]
             ok = (idx >= 0) & (idx < L)
@@ -316,11 +321,12 @@ def draws(
             y = np.bincount(pos, weights=YP[ok], minlength=K * L).reshape(K, L)
             m = np.bincount(pos, weights=mu[ok], minlength=K * L).reshape(K, L)
             curves = np.where((m > 0) & (y > 0), np.log(y / np.where(m > 0, m, 1)), np.nan)
-    return Draws(
-        [Draw(att=float(att[k]), curve=None if curves is None else curves[k], expected=mu[k]) for k in range(K)],
-        expected=mu,
-        totals=totals,
-    )
+
+    def expected() -> np.ndarray:  # (K, p, T): the treated rows' expected counts
+        with np.errstate(over="ignore"):
+            return np.exp(a[:, :, None] + b[:, None, :])
+
+    return Draws(att, curves, (rec, exp_), expected)
 
 
 def test_statistic(recorded: float, expected: float, statistic: str = "studentized") -> float:
@@ -351,15 +357,20 @@ def null_statistics(
     rows, starts = same
     Yr = np.asarray(Yr, float)
     _check_placebos(Yr, rows, starts)
-    YP = Yr[rows]
     post = np.arange(Yr.shape[1])[None, None, :] >= starts[:, :, None]
-    a, b = _fit_placebos(Yr, rows, starts, YP, ~post, fit.details["period_effects"], 1e-10, 5000)
+    treated_t = (Yr[rows] * post).sum(1)
+    a, b = _fit_placebos(Yr, rows, starts, treated_t, fit.details["period_effects"], 1e-10, 5000)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        mu = np.exp(a[:, :, None] + b[:, None, :])
-        rec, exp_ = (YP * post).sum((1, 2)), (mu * post).sum((1, 2))
+        # a treated row's expected count in month t is exp(a) exp(b_t): the sums over its months
+        # from the start without the (K, p, T) expected counts (as ``draws``)
+        eb, ea = np.exp(b), np.exp(a)
+        rec = treated_t.sum(1)
+        tail = np.cumsum(eb[:, ::-1], axis=1)[:, ::-1]
+        exp_ = (ea * np.take_along_axis(tail, starts, axis=1)).sum(1)
         if statistic == "ratio":
             return np.abs(rec / exp_ - 1)
-        return np.abs(rec - exp_) / np.sqrt((mu * w[rows] * post).sum((1, 2)))
+        var = (ea * ((w[rows] * post) * eb[:, None, :]).sum(2)).sum(1)
+        return np.abs(rec - exp_) / np.sqrt(var)
 
 
 METHOD = Method(

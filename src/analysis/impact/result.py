@@ -16,9 +16,9 @@ methods, the inferences and the registry all import it and nothing imports in a 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import pandas as pd
@@ -78,16 +78,44 @@ class Draw:
     expected: np.ndarray | None = None
 
 
-class Draws(list):
+class Draws(Sequence):
     """The ``Draw`` of many calendars treating the same number of units, computed at once (PPML's
-    placebo calendars), with the arrays behind them, so that what reads the draws need not stack
-    them again: ``expected`` (K, p, T), the treated rows' counterfactuals; ``totals``, recorded
-    and expected counts over each calendar's treated cells (K,) each."""
+    placebo calendars), kept as the arrays behind them: ``att`` (K,), ``curves`` (K, L) or None,
+    ``totals`` (recorded and expected counts over each calendar's treated cells, (K,) each) and
+    ``expected`` (K, p, T), the treated rows' counterfactuals, computed on first use (a p-value
+    needs only the totals: the calibration's runs never compute them). Indexing gives ``Draw``."""
 
-    def __init__(self, draws: list[Draw], expected: np.ndarray, totals: tuple[np.ndarray, np.ndarray]):
-        super().__init__(draws)
-        self.expected = expected
-        self.totals = totals
+    def __init__(
+        self,
+        att: np.ndarray,
+        curves: np.ndarray | None,
+        totals: tuple[np.ndarray, np.ndarray],
+        expected: Callable[[], np.ndarray],
+    ):
+        self.att, self.curves, self.totals = att, curves, totals
+        self._expected: Callable[[], np.ndarray] | np.ndarray = expected
+
+    @property
+    def expected(self) -> np.ndarray:
+        if callable(self._expected):
+            self._expected = self._expected()
+        return self._expected
+
+    def __len__(self) -> int:
+        return len(self.att)
+
+    @overload
+    def __getitem__(self, k: int) -> Draw: ...
+
+    @overload
+    def __getitem__(self, k: slice) -> list[Draw]: ...
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return [self[i] for i in range(*k.indices(len(self)))]
+        return Draw(
+            att=float(self.att[k]), curve=None if self.curves is None else self.curves[k], expected=self.expected[k]
+        )
 
 
 @dataclass
@@ -155,7 +183,9 @@ class InferenceOutcome:
     event_se: pd.Series | None = None
     event_draws: np.ndarray | None = None
     event_rels: np.ndarray | None = None
-    cells: Cells | None = None
+    #: the draws' cells, or what computes them when the result asks (``estimate``: ``infer``
+    #: alone, as the calibration's runs use it, never does)
+    cells: Cells | Callable[[], Cells | None] | None = None
     interval_at: Callable[[float], tuple[float, float]] | None = None
     notes: list[str] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)

@@ -232,9 +232,11 @@ def _calendars(method: Method, design: Design, fit: Fit, alpha: float, seed: int
     with np.errstate(invalid="ignore", divide="ignore"):
         done = draw_all(method, Yd, draws, rels, fit, method_options)
         recs, exps = totals_many(Yd, draws, done)
-        if rels is not None:
+        if rels is not None and isinstance(done, Draws) and done.curves is not None:
+            curves = done.curves
+        elif rels is not None:
             curves = np.stack([np.asarray(d.curve, float) for d in done]) if done else curves
-        expected = [d.expected for d in done]
+        expected = done if isinstance(done, Draws) else [d.expected for d in done]
         extra = 0.0
         if studentized:
             extra = extra_variance(recs, exps)
@@ -279,7 +281,7 @@ def _calendars(method: Method, design: Design, fit: Fit, alpha: float, seed: int
         p_value=p0,
         record=record,
         **_event_spread(curves, rels),
-        cells=draw_cells(Yd, draws, done if isinstance(done, Draws) else expected),
+        cells=lambda: draw_cells(Yd, draws, expected),
         interval_at=interval_at if ci and studentized else None,
         details={"ratio_ci": (lo_r, hi_r)},
     )
