@@ -299,3 +299,68 @@ def test_command_line_help_names_every_option_in_plain_words():
     ]
     assert not bare, f"options without help: {bare}"
     assert all("``" not in p.format_help() for p in parsers)  # no reStructuredText markup
+
+
+def test_the_first_failure_is_reported_and_stops_what_has_not_started(processed, tmp_path, monkeypatch):
+    """A notebook that fails is the one named, not one killed because of it; the notebooks still
+    waiting never start; and notebooks that read each other's results are refused, not waited
+    for forever."""
+    import threading
+    import time
+
+    from analysis.executor import LocalExecutor
+    from analysis.report import build as build_mod
+    from analysis.report.build import ReportError, execute, stage
+
+    monkeypatch.setenv("ALTO_CACHE_DIR", str(tmp_path / "cache"))
+    st = stage(QUARTER, processed / "panel.parquet", tmp_path / "staging", BuildOptions(sectors=["D36", "D62", "D69"]))
+    started, lock = [], threading.Lock()
+
+    def fake_run(payload):
+        stem = payload["stem"]
+        with lock:
+            started.append(stem)
+        if stem == "checks":
+            time.sleep(0.1)
+            return {"stem": stem, "notebook": b"{}", "results": {}, "seconds": 0.1,
+                    "error": {"exec_count": 4, "cell_index": 9, "ename": "ValueError", "evalue": "the real failure"}}
+        time.sleep(0.4)
+        return {"stem": stem, "notebook": b"{}", "results": {f"{stem}.csv": b"x"}, "seconds": 0.4, "error": None}
+
+    monkeypatch.setattr(build_mod, "_run_payload", fake_run)
+    with pytest.raises(ReportError, match="the real failure") as e:
+        execute(st, LocalExecutor(2), force=True)
+    assert "checks" in str(e.value)
+    time.sleep(0.6)  # what was running has ended; nothing else started meanwhile
+    assert started == ["program", "checks"]
+
+    st2 = stage(QUARTER, processed / "panel.parquet", tmp_path / "staging2", BuildOptions(sectors=["D36"]))
+    st2.after[0].reads, st2.after[1].reads = ("brief",), ("sectors",)
+    monkeypatch.setattr(build_mod, "_run_payload", lambda p: {"stem": p["stem"], "notebook": b"{}", "results": {},
+                                                               "seconds": 0.0, "error": None})
+    with pytest.raises(ReportError, match="read each other's results"):
+        execute(st2, LocalExecutor(2), force=True)
+
+
+def test_forked_notebook_processes_keep_their_own_exit_status_when_many_end_at_once(tmp_path):
+    """Notebooks are forked from a server that imported Papermill once. Starting a process reads
+    the exit status of other children that ended, from the socket their own wait reads: without
+    the lock in jobs._execute, 193 of 900 statuses read here came back 255 instead of 1."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from analysis.report import jobs
+
+    assert jobs._forkable()  # pytest runs as `python -m pytest` or from an xdist worker
+    bad = tmp_path / "spec.json"
+    bad.write_text(json.dumps({"notebook": str(tmp_path / "missing.py"), "out": str(tmp_path / "out.ipynb"),
+                               "parameters": {}}))
+    jobs.allow()
+
+    def one(i: int) -> int:
+        return jobs._execute(bad, tmp_path, dict(os.environ), tmp_path / f"t{i}")[0]
+
+    for i in range(120):
+        (tmp_path / f"t{i}").mkdir()
+    with ThreadPoolExecutor(6) as pool:
+        codes = list(pool.map(one, range(120)))
+    assert set(codes) == {1}, sorted(set(codes))

@@ -186,3 +186,29 @@ def test_rule_total_of_no_cells_is_zero_and_recorded_total_is_mean_times_months(
     p = _ctx({"A": lambda m: 2}, {"A": "2022-10"}).panel
     assert dc.total_of(p, "shootings", frozenset()) == 0.0
     assert dc.recorded_total(SimpleNamespace(treated_mean=2.5, n_treated_periods=4)) == 10.0
+
+
+@pytest.mark.filterwarnings("ignore:The inplace keyword")
+def test_the_cell_index_follows_a_panel_changed_in_place(demo_panel):
+    """The cells of a panel are indexed once and kept while it lives; a panel sorted or given
+    other starts in place gets the totals and cells of what it now holds."""
+    from analysis.report import disclosure
+
+    p = demo_panel.copy()
+    units = sorted(p.unit.unique())[:3]
+    first, last = p.period.min() + 5, p.period.min() + 20
+    cells = disclosure.cells_of(p, units, first, last)
+    assert len(cells) == 3 * 16
+    total = disclosure.total_of(p, "shootings", cells)
+    assert total == p[p.unit.isin(units) & p.period.between(first, last)].shootings.sum()
+    p.sort_values(["period", "unit"], inplace=True, ignore_index=True)  # what a user may do
+    p["shootings"] = p.shootings.to_numpy()[::-1]  # the same cells now hold other counts
+    fresh = p.copy()
+    assert disclosure.total_of(p, "shootings", cells) == disclosure.total_of(fresh, "shootings", cells)
+    treated = p.loc[p.treat_start.notna(), "unit"].iloc[0]
+    before = disclosure.cells_of(p, [treated], from_start=True)
+    p["treat_start"] = p.treat_start.where(p.unit != treated, p.period.min() + 3)
+    after = disclosure.cells_of(p, [treated], from_start=True)
+    assert after == disclosure.cells_of(p.copy(), [treated], from_start=True) and len(after) > len(before)
+    with pytest.raises(ValueError, match="not a month"):
+        disclosure.cells_of(p, units, pd.Period("2020Q1", "Q"))

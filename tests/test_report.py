@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -128,6 +129,47 @@ def test_results_are_data(built):
     assert {"rel_period", "estimate", "ci_low", "ci_high", "method"} <= set(es.columns)
     sec = pd.read_csv(built["dir"] / "results" / "sector_D36.csv")
     assert sec.n_treated.iloc[0] == 1
+
+
+def test_the_summary_and_the_brief_need_only_the_results_of_the_notebooks_they_read(built, tmp_path):
+    """The sectors' summary and the brief start as soon as the notebooks they read are done, with
+    only those notebooks' results files (NotebookJob.reads). Their readers treat a missing file as
+    nothing to say, so a file read but not declared would silently drop a row or a message: given
+    only the declared notebooks' files, every reader gives what it gives with all of them."""
+    from analysis.report import brief, content, sectors
+    from analysis.report.build import stage
+
+    d = built["dir"]
+    manifest = json.loads((d / "manifest.json").read_text())
+    written = manifest["outputs"]["written_by"]
+    assert set(written) == {"program", "checks", "sector_D36", "sectors", "brief"}
+    st = stage(QUARTER, built["panel"], tmp_path / "staging", built["opts"])
+    reads = {j.stem: j.reads for j in st.after}
+    assert reads == {"sectors": ("program", "sector_D36"), "brief": ("program", "checks")}
+    ctx = content.load_context(built["panel"], QUARTER)
+    outcome = content.default_outcome(ctx)
+
+    def only(reader: str) -> Path:
+        folder = tmp_path / reader
+        folder.mkdir()
+        for stem in reads[reader]:
+            for name in written[stem]:
+                shutil.copyfile(d / "results" / name, folder / name)
+        return folder
+
+    full = d / "results"
+    part = only("brief")
+    assert brief.brief_md(part, ctx) == brief.brief_md(full, ctx)
+    pd.testing.assert_frame_equal(brief.quarters(part), brief.quarters(full))
+    assert brief.headline(part) == brief.headline(full) is not None
+    part = only("sectors")
+    pd.testing.assert_frame_equal(sectors.sector_rows(part, ctx, outcome), sectors.sector_rows(full, ctx, outcome))
+    assert sectors.program_row(part) == sectors.program_row(full) is not None
+    # the comparison bites: without the checks' spillover file the brief says less
+    (only_program := tmp_path / "program-only").mkdir()
+    for name in written["program"]:
+        shutil.copyfile(d / "results" / name, only_program / name)
+    assert brief.brief_md(only_program, ctx) != brief.brief_md(full, ctx)
 
 
 @pytest.mark.parametrize("quarter,match", [("2024Q5", "YYYYQn"), ("2015Q4", "before the data"),

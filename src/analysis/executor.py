@@ -195,6 +195,12 @@ class DaskExecutor(Executor):
                 "`dask scheduler` or unset DASK_SCHEDULER to run on this machine"
             ) from None
         self.address = address or self.client.scheduler.address
+        self._active: set = set()  # futures sent by any thread's map and not yet done
+
+    def cancel_all(self) -> None:
+        """Cancel every piece of work this executor sent that has not finished (a build that
+        stopped: its maps run in threads of their own)."""
+        self.client.cancel(list(self._active))
 
     @property
     def workers(self) -> int:
@@ -214,6 +220,7 @@ class DaskExecutor(Executor):
         # task per slot is sent at a time, or every notebook would start at once
         limit = self.workers if threads else len(chunks)
         futures = [self.client.submit(apply, fn, c, pure=False) for c in chunks[:limit]]
+        self._active.update(futures)
         order = {f.key: i for i, f in enumerate(futures)}
         running = dask_completed(futures)
         try:
@@ -222,6 +229,7 @@ class DaskExecutor(Executor):
                 done(i, f.result())  # raises the task's exception here
                 if len(futures) < len(chunks):
                     nxt = self.client.submit(apply, fn, chunks[len(futures)], pure=False)
+                    self._active.add(nxt)
                     order[nxt.key] = len(futures)
                     futures.append(nxt)
                     running.add(nxt)
@@ -229,6 +237,8 @@ class DaskExecutor(Executor):
         except BaseException:
             self.client.cancel(futures)
             raise
+        finally:
+            self._active.difference_update(futures)
 
 
 _DASK: dict[str, DaskExecutor] = {}

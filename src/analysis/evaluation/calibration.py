@@ -176,7 +176,10 @@ def _runs(base: pd.DataFrame, unit: str, time: str, outcome: str, specs: list) -
     col: dict = {}  # a start's column, as make_design finds it
     runs = []
     for chosen, starts, run_seed in specs:
-        k = np.array([col.setdefault(s, int(np.searchsorted(cols, s))) for s in starts], dtype=int)
+        for s in starts:
+            if s not in col:
+                col[s] = int(np.searchsorted(cols, s))
+        k = np.array([col[s] for s in starts], dtype=int)
         if (k == 0).any():
             u = chosen[int(np.flatnonzero(k == 0)[0])]
             raise ValueError(f"unit {u!r} is treated from the first period on: no pre-treatment data")

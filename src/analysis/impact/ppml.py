@@ -189,6 +189,8 @@ def fit_poisson_placebos(
     """
     Y = np.asarray(Y, float)
     _check_placebos(Y, rows, starts)
+    if max_iter < 1:
+        raise ValueError("max_iter must be at least 1")
     post = np.arange(Y.shape[1])[None, None, :] >= starts[:, :, None]
     return _fit_placebos(Y, rows, starts, (Y[rows] * post).sum(1), b0, tol, max_iter)
 

@@ -29,6 +29,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -310,15 +311,18 @@ class Stage:
     progress: bool | None = None
     keys: dict[str, str] = field(default_factory=dict)  # each notebook's cache key
     written: dict[str, tuple[str, ...]] = field(default_factory=dict)  # each notebook's results files
+    #: notebooks finish in threads of their own (``execute``): what they write here takes turns
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
     timings: dict[str, float] = field(default_factory=dict)
     log: list[str] = field(default_factory=list)  # what the build said, kept in build.log
 
     def step(self, name: str, seconds: float, note: str = "") -> None:
         """Record a step's time and say it: one line per step, on the terminal and in build.log."""
-        self.timings[name] = seconds
         line = f"{name}: {seconds:.1f} s" + (f" ({note})" if note else "")
-        self.log.append(line)
-        _say("  " + line)
+        with self.lock:
+            self.timings[name] = seconds
+            self.log.append(line)
+            _say("  " + line)
 
 
 def stage(label: str, panel_path: Path, staging: Path, opt: BuildOptions, today: dt.date | None = None) -> Stage:
@@ -519,6 +523,7 @@ def execute(st: Stage, executor=None, force: bool = False) -> list[Path]:
     slots = max(1, ex.workers)
     bar = executors.progress(len(order), "notebooks", st.progress)
     pool = ThreadPoolExecutor(max_workers=slots)
+    jobs_mod.allow()
     try:
         while waiting or running:
             ready = [j for j in waiting if set(j.reads) <= finished]
@@ -527,15 +532,21 @@ def execute(st: Stage, executor=None, force: bool = False) -> list[Path]:
                 for stem in j.reads:
                     j.inputs.update({f"results/{n}": st.staging / "results" / n for n in st.written.get(stem, ())})
                 waiting.remove(j)
-                running[pool.submit(_run_jobs, st, [j], ex, code, force, False)] = j
+                running[pool.submit(_run_jobs, st, [j], ex, code, force, False, False)] = j
+            if not running:  # nothing can start: the notebooks read each other's results
+                raise ReportError(f"notebooks {', '.join(j.stem for j in waiting)} read each other's results")
             done, _ = wait(running, return_when=FIRST_COMPLETED)
+            # the first failures, before anything is stopped: a notebook killed because another
+            # failed is never the one reported
+            failed = [e for f in done if (e := f.exception()) is not None]
+            if failed:
+                raise failed[0]
             for f in done:
-                job = running.pop(f)
-                f.result()  # a failed notebook raises here
-                finished.add(job.stem)
+                finished.add(running.pop(f).stem)
                 bar.update(1)
     except BaseException:
         jobs_mod.stop_all()  # one notebook failed, or the build was interrupted: stop the others now
+        getattr(ex, "cancel_all", lambda: None)()  # on Dask: the notebooks sent and not yet done
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     finally:
@@ -544,7 +555,18 @@ def execute(st: Stage, executor=None, force: bool = False) -> list[Path]:
     return [st.staging / "notebooks" / f"{j.stem}.ipynb" for j in order]
 
 
-def _run_jobs(st: Stage, batch: list[NotebookJob], ex, code: str, force: bool, show: bool | None = None) -> list[Path]:
+def _run_jobs(
+    st: Stage,
+    batch: list[NotebookJob],
+    ex,
+    code: str,
+    force: bool,
+    show: bool | None = None,
+    stop_others: bool = True,
+) -> list[Path]:
+    """Run (or read from the cache) the notebooks of ``batch``; a failure raises ``ReportError``
+    and, with ``stop_others``, stops every notebook this machine runs (``execute`` stops them
+    itself, once it has seen which notebook failed first)."""
     from analysis import cache
 
     keys = {j.stem: j.key(code) for j in batch}
@@ -583,7 +605,8 @@ def _run_jobs(st: Stage, batch: list[NotebookJob], ex, code: str, force: bool, s
             callback=lambda payload, out: done(by_stem[payload["stem"]], out),
         )
     except BaseException:
-        jobs_mod.stop_all()  # one notebook failed, or the build was interrupted: stop the others now
+        if stop_others:
+            jobs_mod.stop_all()  # one notebook failed, or the build was interrupted: stop the others now
         raise
     return [st.staging / "notebooks" / f"{j.stem}.ipynb" for j in batch]
 
@@ -594,14 +617,15 @@ def _run_payload(payload: dict) -> dict:
 
 def _materialize(st: Stage, out: dict) -> None:
     """Write a job's executed notebook and results files into the staging folder."""
-    st.written[out["stem"]] = tuple(sorted(out["results"]))
-    if out["notebook"] is not None:
-        (st.staging / "notebooks" / f"{out['stem']}.ipynb").write_bytes(out["notebook"])
-    for name, data in out["results"].items():
-        path = st.staging / "results" / name
-        if path.exists() and path.read_bytes() != data:
-            raise ReportError(f"notebooks {out['stem']} and another both wrote results/{name}")
-        path.write_bytes(data)
+    with st.lock:
+        st.written[out["stem"]] = tuple(sorted(out["results"]))
+        if out["notebook"] is not None:
+            (st.staging / "notebooks" / f"{out['stem']}.ipynb").write_bytes(out["notebook"])
+        for name, data in out["results"].items():
+            path = st.staging / "results" / name
+            if path.exists() and path.read_bytes() != data:
+                raise ReportError(f"notebooks {out['stem']} and another both wrote results/{name}")
+            path.write_bytes(data)
 
 
 def _job_error(st: Stage, out: dict) -> str:
@@ -800,6 +824,9 @@ def write_manifest(
             **outputs,
             "notebooks": [f"notebooks/{p.name}" for p in executed],
             "results": sorted(p.name for p in (st.staging / "results").iterdir()),
+            # which notebook wrote each results file (the sectors' summary and the brief read
+            # those of the notebooks they name: NotebookJob.reads)
+            "written_by": {stem: list(names) for stem, names in sorted(st.written.items())},
         },
     }
     (st.staging / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
@@ -921,6 +948,7 @@ def build_sector(
         st.after = []
         from analysis import executor as executors
 
+        jobs_mod.allow()
         [nb_path] = _run_jobs(st, [job], opt.executor or executors.get(opt.workers), jobs_mod.code_version(), opt.force)
         lang = opt.languages[0]
         with use(lang):

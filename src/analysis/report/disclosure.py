@@ -69,7 +69,7 @@ def cells_of(panel: pd.DataFrame, units, first=None, last=None, from_start: bool
     """The (unit, month) cells of ``units`` between ``first`` and ``last`` (Periods, inclusive);
     with ``from_start`` each unit's cells begin at its own ``treat_start``."""
     ix = _cell_index(panel)
-    keep = np.isin(ix.unit, np.asarray(list(units), dtype=object))
+    keep = np.isin(ix.code, [ix.code_of[u] for u in units if u in ix.code_of])
     if first is not None:
         keep &= ix.ordinal >= _month(first)
     if last is not None:
@@ -108,36 +108,54 @@ class _CellIndex:
     cell sets of the same panel (the sector table alone took 1.6 s rebuilding this each time)."""
 
     panel: Callable[[], object]  # a weak reference to the panel
-    n: int
     unit: np.ndarray  # each row's unit (object)
+    code: np.ndarray  # each row's unit as an integer (isin on objects is slow with 850 units)
+    code_of: dict  # unit -> code
     ordinal: np.ndarray  # each row's month ordinal
     started: np.ndarray  # each row is in its unit's program months
-    row: dict  # (unit, ordinal) -> row position
+    row: dict  # (unit, ordinal) -> row position (the last, should a cell repeat)
 
 
 _CELL_INDEX: dict[int, _CellIndex] = {}
 
 
+def _started(panel: pd.DataFrame, ordinal: np.ndarray) -> np.ndarray:
+    """Each row is in its unit's program months (from its ``treat_start`` on)."""
+    ts = panel.treat_start
+    if isinstance(ts.dtype, pd.PeriodDtype) and isinstance(panel.period.dtype, pd.PeriodDtype):
+        start = np.asarray(ts.array.asi8)
+        return (start != np.iinfo(np.int64).min) & (ordinal >= start)  # NaT is the smallest int64
+    return (ts.notna() & (panel.period >= ts)).to_numpy()
+
+
 def _cell_index(panel: pd.DataFrame) -> _CellIndex:
-    """The panel's ``_CellIndex``, kept while the panel lives (a report's panel is never changed
-    in place; a panel of another length is indexed again)."""
+    """The panel's ``_CellIndex``, kept while the panel lives and its months and starts are
+    those it was made from (a panel sorted or given other starts in place is indexed again)."""
     import weakref
 
-    got = _CELL_INDEX.get(id(panel))
-    if got is not None and got.n == len(panel) and got.panel() is panel:
-        return got
-    unit = panel.unit.to_numpy(dtype=object)
-    ordinal = _ordinals(panel.period)
-    started = (panel.treat_start.notna() & (panel.period >= panel.treat_start)).to_numpy()
     key = id(panel)
+    ordinal = _ordinals(panel.period)
+    started = _started(panel, ordinal)
+    got = _CELL_INDEX.get(key)
+    if (
+        got is not None
+        and len(got.ordinal) == len(panel)
+        and got.panel() is panel
+        and np.array_equal(got.ordinal, ordinal)
+        and np.array_equal(got.started, started)
+    ):
+        return got
 
     def forget(_ref: object) -> None:
         _CELL_INDEX.pop(key, None)
 
+    unit = panel.unit.to_numpy(dtype=object)
+    code, uniques = pd.factorize(unit)
     ix = _CellIndex(
         panel=weakref.ref(panel, forget),
-        n=len(panel),
         unit=unit,
+        code=code,
+        code_of={u: i for i, u in enumerate(uniques.tolist())},
         ordinal=ordinal,
         started=started,
         row={c: i for i, c in enumerate(zip(unit.tolist(), ordinal.tolist()))},

@@ -22,6 +22,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -54,6 +55,9 @@ BLAS_THREADS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 #: notebook processes running now on this machine, so that a failed or interrupted build can
 #: stop them
 RUNNING: set = set()  # subprocess.Popen, or multiprocessing's Process (both have kill())
+#: set by ``stop_all``: a notebook not yet started when the build stopped is not started
+STOP = threading.Event()
+_FORK_LOCK = threading.Lock()
 
 
 def file_hash(path: Path) -> str:
@@ -206,6 +210,8 @@ def _execute(spec: Path, cwd: Path, env: dict, tmp: Path) -> tuple[int, str]:
             env=env,
         )
         RUNNING.add(proc)
+        if STOP.is_set():  # stop_all ran while this one was starting
+            proc.kill()
         seceded = _secede()  # on a Dask worker: free its slot for the work this notebook sends
         try:
             _, stderr = proc.communicate()
@@ -216,14 +222,24 @@ def _execute(spec: Path, cwd: Path, env: dict, tmp: Path) -> tuple[int, str]:
 
                 rejoin()
         return proc.returncode, stderr
+    from multiprocessing.connection import wait
+
     from analysis.report import execute
 
     errors = tmp / "stderr.txt"
     forked = _server().Process(target=execute.forked, args=(str(spec), str(cwd), env, str(errors)), daemon=False)
-    forked.start()
-    RUNNING.add(forked)
+    # starting a process reads the exit status of every other child that has ended, from the
+    # same socket its own join reads: two threads reading one status gave 255 to the other
+    # (a review showed it; 193 of 900). Starts and joins take turns; waiting does not.
+    with _FORK_LOCK:
+        if STOP.is_set():
+            return -9, "stopped: another notebook failed or the build was interrupted"
+        forked.start()
+        RUNNING.add(forked)
     try:
-        forked.join()
+        wait([forked.sentinel])
+        with _FORK_LOCK:
+            forked.join()
     finally:
         RUNNING.discard(forked)
     stderr = errors.read_text(encoding="utf-8", errors="replace") if errors.exists() else ""
@@ -242,6 +258,9 @@ def _forkable() -> bool:
 
 
 def _server():
+    """The fork server's context. It lives as long as this process: in a long session a change
+    to Papermill, Jupytext or ``analysis.report.execute`` is seen after a restart (the kernels,
+    new Pythons, always run the current code)."""
     import multiprocessing
 
     ctx = multiprocessing.get_context("forkserver")
@@ -271,6 +290,13 @@ def _secede() -> bool:
 
 
 def stop_all() -> None:
-    """Kill the notebook processes this machine is running (a failed or interrupted build)."""
+    """Kill the notebook processes this machine is running (a failed or interrupted build); a
+    notebook about to start does not (``STOP``, until ``allow``)."""
+    STOP.set()
     for p in list(RUNNING):
         p.kill()
+
+
+def allow() -> None:
+    """A new build: notebooks may start again after ``stop_all``."""
+    STOP.clear()
