@@ -83,6 +83,31 @@ def _demo_panel(work: Path, n_expansion: int | None, unit: str = "sector") -> Pa
     return work / "processed" / "panel.parquet"
 
 
+#: ms a calibration run took (``_host_speed``) when this VM's host was quiet (2026-11-29 23:45)
+IDLE_MS = 29.0
+
+
+def _host_speed(panel: Path) -> float:
+    """Milliseconds of one placebo run of the report's calibration (PPML, 999 placebo calendars),
+    the median of three rounds of 40 runs in one process: the same work before and after a change
+    of code, so that a build time can be read against how busy the VM's host was (the same build
+    took 44 s and 69 s an hour apart, with this measure at 29 and 52 ms)."""
+    import statistics
+
+    from analysis.evaluation.calibration import placebo_size
+    from analysis.report import content
+
+    ctx = content.load_context(panel, "")
+    never, calendar = content.calibration_panel(ctx), content.program_calendar(ctx)
+    rounds = []
+    for seed in range(3):
+        t = time.perf_counter()
+        placebo_size(never, outcome="shootings", method="ppml", calendar=calendar, n_runs=40, n_perm=999, ci=False,
+                     seed=seed, event_window=None, workers=1)
+        rounds.append((time.perf_counter() - t) / 40 * 1000)
+    return statistics.median(rounds)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--skip-dask", action="store_true", help="leave out the Dask build")
@@ -107,10 +132,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {name:18s} {secs:7.1f} s" + (f"  (goal < {goal:.0f} s)" if goal else "") + (f"  {note}" if note else ""),
                   flush=True)
 
+        speed_before = _host_speed(panel)
         cache = work / "cache"
         if not args.skip_cold:
             secs, cold = _build(panel, work / "cold", cache)
-            row("cold", secs, "empty cache")
+            row("cold", secs, f"empty cache; the host's speed then: {speed_before:.0f} ms a calibration run")
             secs, _ = _build(panel, work / "cold", cache)
             row("cached", secs, "nothing changed: up to date")
             for p in cache.glob("notebook-*"):
@@ -140,17 +166,24 @@ def main(argv: list[str] | None = None) -> int:
             panel_c = _demo_panel(work / "cityc", None, unit="cuadrante")
             secs, _ = _build(panel_c, work / "rc", work / "cachec")
             row("cuadrantes, cold", secs, "the demo city by its 864 cuadrantes (96 in the program), the unit's draws")
+        speed_after = _host_speed(panel)
     OUT.mkdir(parents=True, exist_ok=True)
+    speed = (f"the host's speed: {speed_before:.0f} ms a calibration run before the builds, {speed_after:.0f} ms "
+             f"after ({IDLE_MS:.0f} ms on this VM when its host was quiet; times scale with it)")
     meta = {"machine": f"{platform.node()} ({os.cpu_count()} cores)", "python": platform.python_version(),
-            "when": time.strftime("%Y-%m-%d %H:%M"), "rows": rows}
+            "when": time.strftime("%Y-%m-%d %H:%M"), "rows": rows,
+            "host_ms_per_calibration_run": [round(speed_before, 1), round(speed_after, 1)]}
     (OUT / "build.json").write_text(json.dumps(meta, indent=2))
     lines = ["| build | seconds | goal | met | note |", "|---|---:|---:|---|---|"]
     for r in rows:
         goal = f"< {r['goal_seconds']:.0f}" if r["goal_seconds"] else ""
         met = "" if r["met"] is None else ("yes" if r["met"] else "**no**")
         lines.append(f"| {r['build']} | {r['seconds']:.1f} | {goal} | {met} | {r['note']} |")
-    (OUT / "build.md").write_text(f"# `make report` times ({meta['when']}, {meta['machine']})\n\n" + "\n".join(lines) + "\n")
+    (OUT / "build.md").write_text(
+        f"# `make report` times ({meta['when']}, {meta['machine']})\n\n" + "\n".join(lines) + f"\n\n{speed}.\n"
+    )
     print("\n".join(lines))
+    print(speed)
     print(f"written to {OUT / 'build.md'}")
     return 0
 
