@@ -287,6 +287,24 @@ def _fit_placebos(
     return A + shift[:, None], B - shift[:, None]
 
 
+def _fit_totals(
+    Y: np.ndarray, YP: np.ndarray, rows: np.ndarray, starts: np.ndarray, b0: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The placebo fits of ``draws`` and ``null_statistics`` (``YP`` = ``Y[rows]``) and, for each
+    calendar, its treated cells (``post``, (K, p, T)) and what they recorded and were expected to
+    record: ``(a, b, post, recorded, expected)``. The expected total needs no (K, p, T) expected
+    counts: a row's expected count after its start is exp(a) times the sum of exp(b) from the
+    start on."""
+    _check_placebos(Y, rows, starts)
+    post = np.arange(Y.shape[1])[None, None, :] >= starts[:, :, None]
+    treated_t = (YP * post).sum(1)
+    a, b = _fit_placebos(Y, rows, starts, treated_t, b0, 1e-10, 5000)
+    with np.errstate(invalid="ignore", over="ignore"):
+        tail = np.cumsum(np.exp(b)[:, ::-1], axis=1)[:, ::-1]  # sum of exp(b_t) from t on
+        expected = (np.exp(a) * np.take_along_axis(tail, starts, axis=1)).sum(1)
+    return a, b, post, treated_t.sum(1), expected
+
+
 def draws(
     Y: np.ndarray, calendars: np.ndarray, rels: list[int] | None, fit: Fit | None = None, statistic: str = "studentized"
 ) -> Sequence[Draw]:
@@ -298,20 +316,10 @@ def draws(
     if same is None:
         return [draw(Y, s, rels, fit, statistic) for s in calendars]
     rows, starts = same
-    _check_placebos(Y, rows, starts)
-    b0 = None if fit is None else fit.details["period_effects"]
     YP = Y[rows]  # (K, p, T)
+    a, b, post, rec, exp_ = _fit_totals(Y, YP, rows, starts, None if fit is None else fit.details["period_effects"])
     t = np.arange(T)[None, None, :]
-    post = t >= starts[:, :, None]
-    treated_t = (YP * post).sum(1)
-    a, b = _fit_placebos(Y, rows, starts, treated_t, b0, 1e-10, 5000)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        # recorded and expected over each calendar's treated cells (randomization.totals_many),
-        # without the (K, p, T) expected counts: a row's expected count after its start is
-        # exp(a) times the sum of exp(b) from the start on
-        rec = treated_t.sum(1)
-        tail = np.cumsum(np.exp(b)[:, ::-1], axis=1)[:, ::-1]  # sum of exp(b_t) from t on
-        exp_ = (np.exp(a) * np.take_along_axis(tail, starts, axis=1)).sum(1)
         att = (rec - exp_) / post.sum((1, 2))
         curves = None
         if rels is not None:
@@ -358,20 +366,12 @@ def null_statistics(
         return np.array([null_statistic(Yr, s, w, fit, statistic) for s in calendars])
     rows, starts = same
     Yr = np.asarray(Yr, float)
-    _check_placebos(Yr, rows, starts)
-    post = np.arange(Yr.shape[1])[None, None, :] >= starts[:, :, None]
-    treated_t = (Yr[rows] * post).sum(1)
-    a, b = _fit_placebos(Yr, rows, starts, treated_t, fit.details["period_effects"], 1e-10, 5000)
+    a, b, post, rec, exp_ = _fit_totals(Yr, Yr[rows], rows, starts, fit.details["period_effects"])
+    if statistic == "ratio":
+        return np.abs(rec / exp_ - 1)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        # a treated row's expected count in month t is exp(a) exp(b_t): the sums over its months
-        # from the start without the (K, p, T) expected counts (as ``draws``)
-        eb, ea = np.exp(b), np.exp(a)
-        rec = treated_t.sum(1)
-        tail = np.cumsum(eb[:, ::-1], axis=1)[:, ::-1]
-        exp_ = (ea * np.take_along_axis(tail, starts, axis=1)).sum(1)
-        if statistic == "ratio":
-            return np.abs(rec / exp_ - 1)
-        var = (ea * ((w[rows] * post) * eb[:, None, :]).sum(2)).sum(1)
+        # the Poisson variance of each treated cell, exp(a) exp(b_t), times its weight
+        var = (np.exp(a) * ((w[rows] * post) * np.exp(b)[:, None, :]).sum(2)).sum(1)
         return np.abs(rec - exp_) / np.sqrt(var)
 
 

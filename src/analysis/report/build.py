@@ -532,7 +532,7 @@ def execute(st: Stage, executor=None, force: bool = False) -> list[Path]:
                 for stem in j.reads:
                     j.inputs.update({f"results/{n}": st.staging / "results" / n for n in st.written.get(stem, ())})
                 waiting.remove(j)
-                running[pool.submit(_run_jobs, st, [j], ex, code, force, False, False)] = j
+                running[pool.submit(_run_jobs, st, [j], ex, code, force, show=False, stop_others=False)] = j
             if not running:  # nothing can start: the notebooks read each other's results
                 raise ReportError(f"notebooks {', '.join(j.stem for j in waiting)} read each other's results")
             done, _ = wait(running, return_when=FIRST_COMPLETED)

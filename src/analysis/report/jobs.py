@@ -279,12 +279,11 @@ def _on_dask_worker() -> bool:
 
 
 def _secede() -> bool:
-    try:
-        from distributed import get_worker, secede
-
-        get_worker()
-    except (ImportError, ValueError):
+    """On a Dask worker, leave its slot while this thread waits; whether it did."""
+    if not _on_dask_worker():
         return False
+    from distributed import secede
+
     secede()
     return True
 
